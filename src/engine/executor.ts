@@ -1,0 +1,143 @@
+/**
+ * What the engine needs from whatever runs items: slots, batches, and honest outcomes. The pool's
+ * tinypool executor and the tests' in-thread fake both extend `SlotExecutor`.
+ */
+import type { Transferable } from '../types.js';
+
+/** One item's failure, as an executor reports it. */
+export interface ItemFailure {
+  readonly error: Error;
+  /** `false` when trying again cannot help (a result that cannot be cloned, a failed setup). */
+  readonly retryable: boolean;
+  readonly hint?: string | undefined;
+}
+
+/** How a batch ended. */
+export type BatchOutcome =
+  /** The first `count` items ran (the rest did not, and go again). */
+  | {
+      readonly type: 'done';
+      readonly values: readonly unknown[];
+      readonly failures: readonly (ItemFailure | undefined)[] | null;
+      readonly count: number;
+      /** Time the items took to run, in ms, for batch sizing. */
+      readonly ms: number;
+    }
+  /** The worker died. `position` is the item it died under, when known. */
+  | { readonly type: 'crashed'; readonly error: Error; readonly position: number | undefined }
+  /** The batch could not be sent. `blamed`: the items at fault and why, when known. */
+  | { readonly type: 'unsendable'; readonly blamed: ReadonlyMap<number, Error> | undefined }
+  /** Stopped by `abort()`; or lost without running (its worker was retired): all go again. */
+  | { readonly type: 'aborted' }
+  | { readonly type: 'lost' };
+
+/** A batch on its way or running. */
+export interface Attempt {
+  readonly outcome: Promise<BatchOutcome>;
+  /** The item running now (its position in the batch) and when it started; unknown before. */
+  current(): { position: number; startedAt: number } | undefined;
+  /** Stops the batch now; the worker running it is stopped and replaced. */
+  abort(): void;
+}
+
+/** An engine, as an executor sees it: it asks for slots and fills them one batch at a time. */
+export interface ExecutorClient {
+  /** Items waiting for a worker. */
+  queued(): number;
+  /** A slot is yours: submit one batch. Returns whether more items still wait. */
+  dispatch(): boolean;
+  /** The executor is going away: fail everything with `error`. */
+  kill(error: Error): void;
+}
+
+/**
+ * Slots and fair turns: clients that have work wait in a ring and get one batch a turn while
+ * slots are free, so one busy stream cannot starve another on the same pool.
+ */
+export abstract class SlotExecutor {
+  /** How many batches run at once (the pool's worker count). */
+  abstract readonly size: number;
+  /** Whether `Attempt.current()` knows which item of a batch runs (for timeouts in batches). */
+  abstract readonly progress: boolean;
+  /** Batches running now. */
+  protected busy = 0;
+  private readonly waiting = new Set<ExecutorClient>();
+  private readonly clients = new Set<ExecutorClient>();
+  private draining = false;
+
+  /** Starts a batch. Called only when a slot is free; the slot is freed when `outcome` settles. */
+  protected abstract launch(
+    work: unknown,
+    inputs: unknown[],
+    transferList: Transferable[] | undefined,
+  ): Attempt;
+
+  /** Called when a batch ends or a client leaves. */
+  protected changed(): void {}
+
+  /** Refuses new clients with this error (or `undefined` while open). */
+  protected refusal(): Error | undefined {
+    return undefined;
+  }
+
+  attach(client: ExecutorClient): () => void {
+    const refused = this.refusal();
+    if (refused) throw refused;
+    this.clients.add(client);
+    return () => {
+      this.clients.delete(client);
+      this.waiting.delete(client);
+      this.changed();
+    };
+  }
+
+  /** The client has items waiting; it will be called back through `dispatch()`. */
+  schedule(client: ExecutorClient): void {
+    this.waiting.add(client);
+    this.drain();
+  }
+
+  submit(work: unknown, inputs: unknown[], transferList: Transferable[] | undefined): Attempt {
+    this.busy++;
+    const attempt = this.launch(work, inputs, transferList);
+    attempt.outcome.then(() => {
+      this.busy--;
+      this.drain();
+      this.changed();
+    });
+    return attempt;
+  }
+
+  /** Items waiting for a worker, over all clients. */
+  queued(): number {
+    let total = 0;
+    for (const client of this.clients) total += client.queued();
+    return total;
+  }
+
+  /** Clients attached now. */
+  protected attached(): number {
+    return this.clients.size;
+  }
+
+  /** Fails every attached client with `error`. */
+  protected killAll(error: Error): void {
+    for (const client of [...this.clients]) client.kill(error);
+    this.clients.clear();
+    this.waiting.clear();
+  }
+
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.busy < this.size && this.waiting.size > 0) {
+        const client = this.waiting.values().next().value as ExecutorClient;
+        this.waiting.delete(client);
+        if (client.dispatch()) this.waiting.add(client);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * The default executor: batches run on tinypool workers (threads or processes).
+ *
+ * It works around what tinypool does not do: a thread worker that calls `process.exit` is never
+ * noticed by tinypool (its task would hang), so every worker's `exit` is watched here and turned
+ * into the `error` that tinypool does handle; a worker is retired (`maxTasksPerWorker`, a failed
+ * setup) the same way, between tasks.
+ */
+
+import { availableParallelism } from 'node:os';
+import { Tinypool } from 'tinypool';
+import type { Attempt, BatchOutcome, ItemFailure } from '../engine/executor.js';
+import { SlotExecutor } from '../engine/executor.js';
+import { AbortError } from '../errors.js';
+import type { Transferable } from '../types.js';
+import { findUncloneable } from './clone.js';
+import type { BatchRequest, BatchResponse, WireError, WorkSpec } from './messages.js';
+import { reviveError, reviveLoose } from './revive.js';
+
+/** The executor's settings, already validated. */
+export interface TinypoolExecutorOptions {
+  readonly size: number;
+  readonly runtime: 'thread' | 'process';
+  /** ms an idle worker lives; `Infinity` keeps `size` workers. */
+  readonly idleTimeout: number;
+  /** Items a worker runs before it is replaced; `Infinity` for never. */
+  readonly maxTasksPerWorker: number;
+  readonly setup: WorkSpec | undefined;
+  readonly maxHeapMb: number | undefined;
+}
+
+/** Counters for `pool.stats()`. */
+export interface ExecutorCounters {
+  completed: number;
+  failed: number;
+}
+
+const workerFile = new URL('./worker.js', import.meta.url);
+const RETIRE = new Error('rxpool: worker retired');
+RETIRE.name = 'WorkerRetired';
+
+type TinypoolWorker = Tinypool['threads'][number];
+
+export class TinypoolExecutor extends SlotExecutor {
+  readonly size: number;
+  readonly progress: boolean;
+  readonly counters: ExecutorCounters = { completed: 0, failed: 0 };
+  private pool: Tinypool | undefined;
+  private readonly watched = new WeakSet<object>();
+  private refused: Error | undefined;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: TinypoolExecutorOptions) {
+    super();
+    this.size = options.size;
+    this.progress = options.runtime === 'thread';
+  }
+
+  /** Batches running now. */
+  get running(): number {
+    return this.busy;
+  }
+
+  protected override refusal(): Error | undefined {
+    return this.refused;
+  }
+
+  /** Refuses new work, waits for what was accepted, then stops the workers. */
+  async close(): Promise<void> {
+    this.refused ??= new Error('The pool is closed: it takes no new work');
+    await new Promise<void>((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.checkIdle();
+    });
+    await this.pool?.destroy();
+    this.pool = undefined;
+  }
+
+  /** Stops now: everything pending fails with an `AbortError`. */
+  async destroy(): Promise<void> {
+    this.refused = new AbortError('The pool was destroyed');
+    this.killAll(this.refused);
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.destroy();
+    this.checkIdle();
+  }
+
+  /** Called by the base class whenever a batch ends or a client leaves. */
+  protected override changed(): void {
+    this.checkIdle();
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaiters.length === 0 || this.busy > 0 || this.attached() > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  protected launch(
+    work: unknown,
+    inputs: unknown[],
+    transferList: Transferable[] | undefined,
+  ): Attempt {
+    const pool = this.ensurePool();
+    const progress = this.progress
+      ? new Float64Array(new SharedArrayBuffer(2 * Float64Array.BYTES_PER_ELEMENT))
+      : undefined;
+    const request: BatchRequest = {
+      work: work as WorkSpec,
+      inputs,
+      setup: this.options.setup,
+      maxItems: Number.isFinite(this.options.maxTasksPerWorker)
+        ? this.options.maxTasksPerWorker
+        : 0,
+      progress,
+    };
+    const controller = new AbortController();
+    let aborted = false;
+    const launchedAt = performance.timeOrigin + performance.now();
+    const outcome = pool
+      .run(request, { signal: controller.signal, transferList: transferList as never })
+      .then(
+        (response: BatchResponse) => this.done(response),
+        (error: unknown): BatchOutcome => {
+          this.watch();
+          if (aborted) return { type: 'aborted' };
+          if (error === RETIRE) return { type: 'lost' };
+          const failure = error instanceof Error ? error : reviveLoose(error);
+          if (isCloneError(failure)) return unsendable(failure, inputs);
+          const position = progress && progress[1] !== 0 ? progress[0]! : undefined;
+          this.counters.failed++;
+          return {
+            type: 'crashed',
+            error: crashError(failure),
+            position: position !== undefined && position < inputs.length ? position : undefined,
+          };
+        },
+      );
+    this.watch();
+    return {
+      outcome,
+      current() {
+        if (progress) {
+          const startedAt = progress[1]!;
+          return startedAt === 0 ? undefined : { position: progress[0]!, startedAt };
+        }
+        return inputs.length === 1 ? { position: 0, startedAt: launchedAt } : undefined;
+      },
+      abort: () => {
+        if (aborted) return;
+        aborted = true;
+        controller.abort();
+        this.watch();
+      },
+    };
+  }
+
+  private done(response: BatchResponse): BatchOutcome {
+    if (response.retire) this.retire(response.workerId);
+    let failures: (ItemFailure | undefined)[] | null = null;
+    let failed = 0;
+    if (response.failures) {
+      failures = new Array(response.count);
+      for (let i = 0; i < response.count; i++) {
+        const wire = response.failures[i];
+        if (wire) {
+          failed++;
+          failures[i] = toFailure(wire);
+        }
+      }
+    }
+    this.counters.completed += response.count - failed;
+    this.counters.failed += failed;
+    return {
+      type: 'done',
+      values: response.values,
+      failures,
+      count: response.count,
+      ms: response.ms,
+    };
+  }
+
+  private ensurePool(): Tinypool {
+    if (this.pool) return this.pool;
+    const { size, runtime, idleTimeout, maxHeapMb } = this.options;
+    const keep = !Number.isFinite(idleTimeout);
+    const pool = new Tinypool({
+      filename: workerFile.href,
+      runtime: runtime === 'process' ? 'child_process' : 'worker_threads',
+      minThreads: keep ? size : 0,
+      maxThreads: size,
+      idleTimeout: keep ? 0 : idleTimeout,
+      concurrentTasksPerWorker: 1,
+      serialization: 'advanced',
+      resourceLimits:
+        runtime === 'thread' && maxHeapMb !== undefined
+          ? { maxOldGenerationSizeMb: maxHeapMb }
+          : undefined,
+      execArgv:
+        runtime === 'process' && maxHeapMb !== undefined
+          ? [...process.execArgv, `--max-old-space-size=${maxHeapMb}`]
+          : undefined,
+    });
+    // Tinypool reports a worker that failed while idle (or that we retired) as a pool error.
+    pool.on('error', () => this.watch());
+    this.pool = pool;
+    this.watch();
+    return pool;
+  }
+
+  /**
+   * Turns the silent exit of a thread worker (`process.exit`) into an `error` event, which tinypool
+   * handles by failing the worker's task and replacing the worker. Process workers do this in
+   * tinypool already. Called whenever workers may have been added.
+   */
+  private watch(): void {
+    if (!this.pool) return;
+    for (const worker of this.pool.threads) {
+      if (this.watched.has(worker)) continue;
+      this.watched.add(worker);
+      const thread = (worker as { thread?: import('node:worker_threads').Worker }).thread;
+      if (!thread) continue;
+      let stopping = false;
+      const terminate = worker.terminate.bind(worker);
+      worker.terminate = () => {
+        stopping = true;
+        return terminate();
+      };
+      thread.once('exit', (code) => {
+        if (stopping) return;
+        const error = new Error(`The worker exited with code ${code} while running this item`);
+        error.name = 'WorkerExit';
+        Object.assign(error, { exitCode: code });
+        worker.emit('error', error);
+        this.watch();
+      });
+    }
+  }
+
+  private retire(workerId: number): void {
+    const worker = this.pool?.threads.find((w: TinypoolWorker) => w.threadId === workerId);
+    worker?.emit('error', RETIRE);
+  }
+}
+
+function toFailure(wire: WireError): ItemFailure {
+  return { error: reviveError(wire), retryable: wire.fatal === undefined, hint: wire.hint };
+}
+
+function isCloneError(error: Error): boolean {
+  return error.name === 'DataCloneError' || /could not be cloned/.test(error.message);
+}
+
+function unsendable(error: Error, inputs: unknown[]): BatchOutcome {
+  const blamed = new Map<number, Error>();
+  for (let i = 0; i < inputs.length; i++) {
+    const problem = findUncloneable(inputs[i], 'the input');
+    if (problem) blamed.set(i, cloneError(`${problem}, so it cannot be sent to a worker`));
+  }
+  if (blamed.size === 0 && inputs.length === 1) blamed.set(0, cloneError(error.message));
+  return { type: 'unsendable', blamed: blamed.size > 0 ? blamed : undefined };
+}
+
+function cloneError(message: string): Error {
+  const error = new Error(message);
+  error.name = 'DataCloneError';
+  return error;
+}
+
+function crashError(error: Error): Error {
+  if ((error as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
+    error.message = `The worker ran out of memory (maxHeapMb): ${error.message}`;
+  }
+  return error;
+}
+
+/** The default worker count: `os.availableParallelism()`. */
+export function defaultSize(): number {
+  return availableParallelism();
+}

@@ -1,0 +1,73 @@
+/**
+ * The messages between the main side and the worker-side runtime, in one place.
+ *
+ * The worker runtime (`worker.ts`) imports only this file and the pure `clone.ts`: it never loads
+ * main-side code. Keep it free of imports.
+ */
+import type { Transferable } from '../types.js';
+
+/** What runs in a worker: a module export (by reference) or an inline function's source text. */
+export type WorkSpec =
+  | { readonly kind: 'module'; readonly url: string; readonly name: string }
+  | { readonly kind: 'inline'; readonly source: string };
+
+/** One message to a worker: several items of the same work. */
+export interface BatchRequest {
+  readonly work: WorkSpec;
+  readonly inputs: unknown[];
+  /** Run once in each worker before its first item. */
+  readonly setup: WorkSpec | undefined;
+  /** The worker retires after this many items (`maxTasksPerWorker`); 0 for never. */
+  readonly maxItems: number;
+  /**
+   * Shared progress cells (thread runtime): `[position, startedAt]`, where `position` is the index
+   * in `inputs` of the item running now (`inputs.length` once all ran) and `startedAt` the time it
+   * started, in ms since the epoch (`performance.timeOrigin + performance.now()`).
+   */
+  readonly progress: Float64Array | undefined;
+}
+
+/** The reply to a `BatchRequest`. */
+export interface BatchResponse {
+  /** `values[i]` is item i's result; holes where the item failed or did not run. */
+  readonly values: unknown[];
+  /** `null` when every item that ran succeeded; else `failures[i]` for each failed item. */
+  readonly failures: (WireError | undefined)[] | null;
+  /** How many items ran (the first `count` of `inputs`); the rest did not run and must go again. */
+  readonly count: number;
+  /** Time spent running the items, in ms. */
+  readonly ms: number;
+  /** The worker asks to be replaced (it reached `maxItems`, or its setup failed). */
+  readonly retire: boolean;
+  /** `threadId` (thread runtime) or `pid` (process runtime) of the worker that answered. */
+  readonly workerId: number;
+}
+
+/** Why an item failed in a worker, in a form that crosses the boundary by structured clone. */
+export interface WireError {
+  readonly name: string;
+  readonly message: string;
+  readonly stack: string | undefined;
+  /** Own enumerable properties of the thrown error (`code` among them), made cloneable. */
+  readonly props: Record<string, unknown>;
+  /** The thrown value was not an `Error` (a string, a number, a plain object...). */
+  readonly nonError: boolean;
+  readonly cause: WireError | undefined;
+  /**
+   * Set when trying again cannot help, so the item is not retried: a result that cannot be cloned,
+   * a failed setup, a work module or function that does not load.
+   */
+  readonly fatal: 'clone' | 'setup' | 'load' | undefined;
+  /** Advice to add to the main-side message (a captured variable in an inline function). */
+  readonly hint: string | undefined;
+}
+
+/** Marks a task result whose `ArrayBuffer`s move back to the main thread instead of being copied. */
+export const MOVE_BRAND: unique symbol = Symbol.for('rxpool.move');
+
+/** The shape that `move(value, transferList)` returns. */
+export interface Moved<T> {
+  readonly [MOVE_BRAND]: true;
+  readonly value: T;
+  readonly transferList: readonly Transferable[];
+}

@@ -1,0 +1,289 @@
+/**
+ * The worker-side runtime: tinypool's handler in every worker. It loads the work (a module export
+ * or an inline function's source), runs a batch of items one after the other, keeps each item's
+ * result or failure apart, and reports which item is running through shared memory so that the
+ * main side can time items and name the one a crash happened under.
+ *
+ * It imports nothing from the main side: only the message types and the pure clone check.
+ */
+
+import { createRequire } from 'node:module';
+import { isAbsolute } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { threadId } from 'node:worker_threads';
+import { kTransferable, kValue, markMovable } from 'tinypool';
+import type { Transferable } from '../types.js';
+import { findUncloneable } from './clone.js';
+import {
+  type BatchRequest,
+  type BatchResponse,
+  MOVE_BRAND,
+  type WireError,
+  type WorkSpec,
+} from './messages.js';
+
+type Fn = (input: unknown) => unknown;
+
+const isChildProcess = Boolean(
+  (process as { __tinypool_state__?: { isChildProcess?: boolean } }).__tinypool_state__
+    ?.isChildProcess,
+);
+const workerId = isChildProcess ? process.pid : threadId;
+const loaded = new Map<string, Fn | Promise<Fn>>();
+let setupRun: Promise<void> | undefined;
+let setupFailure: WireError | undefined;
+let itemsRun = 0;
+const now = () => performance.timeOrigin + performance.now();
+
+/** Runs one batch. Never throws for an item: failures are reported per item. */
+export default async function runBatch(request: BatchRequest): Promise<unknown> {
+  const { inputs, progress } = request;
+  const n = inputs.length;
+  const values: unknown[] = new Array(n);
+  let failures: (WireError | undefined)[] | null = null;
+  let transferList: Transferable[] | undefined;
+  let retire = false;
+  let count = 0;
+  const start = now();
+
+  let fn: Fn | undefined;
+  let loadFailure: WireError | undefined;
+  if (request.setup) {
+    setupRun ??= runSetup(request.setup);
+    await setupRun;
+  }
+  if (setupFailure) {
+    loadFailure = setupFailure;
+    retire = true;
+  } else {
+    try {
+      const entry = load(request.work);
+      fn = typeof entry === 'function' ? entry : await entry;
+    } catch (error) {
+      loadFailure = { ...serializeError(error, request.work), fatal: 'load' };
+    }
+  }
+
+  for (; count < n; count++) {
+    if (request.maxItems > 0 && itemsRun >= request.maxItems) {
+      retire = true;
+      break;
+    }
+    if (progress) {
+      progress[1] = now();
+      progress[0] = count;
+    }
+    if (loadFailure || !fn) {
+      failures ??= new Array(n);
+      failures[count] = loadFailure;
+      continue;
+    }
+    itemsRun++;
+    try {
+      let value = fn(inputs[count]);
+      if (
+        value !== null &&
+        typeof value === 'object' &&
+        typeof (value as any).then === 'function'
+      ) {
+        value = await value;
+      }
+      if (value !== null && typeof value === 'object' && (value as any)[MOVE_BRAND] === true) {
+        const moved = value as { value: unknown; transferList: Transferable[] };
+        value = moved.value;
+        if (!isChildProcess) {
+          transferList ??= [];
+          transferList.push(...moved.transferList);
+        }
+      }
+      const problem = findUncloneable(value, 'the result');
+      if (problem) {
+        failures ??= new Array(n);
+        failures[count] = cloneFailure(problem);
+      } else {
+        values[count] = value;
+      }
+    } catch (error) {
+      failures ??= new Array(n);
+      failures[count] = serializeError(error, request.work);
+    }
+  }
+  if (progress) progress[0] = n;
+
+  const response: BatchResponse = {
+    values,
+    failures,
+    count,
+    ms: now() - start,
+    retire,
+    workerId,
+  };
+  if (!transferList) return response;
+  const movable = { [kTransferable]: transferList, [kValue]: response };
+  markMovable(movable);
+  return movable;
+}
+
+async function runSetup(spec: WorkSpec): Promise<void> {
+  try {
+    const setup = await load(spec);
+    await setup(undefined);
+  } catch (error) {
+    const cause = serializeError(error, spec);
+    setupFailure = {
+      ...cause,
+      name: 'SetupError',
+      message: `The pool's setup task failed in this worker, so it runs no items: ${cause.name}: ${cause.message}`,
+      cause,
+      fatal: 'setup',
+    };
+  }
+}
+
+function load(spec: WorkSpec): Fn | Promise<Fn> {
+  const key = spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.name}`;
+  let entry = loaded.get(key);
+  if (entry === undefined) {
+    entry = spec.kind === 'inline' ? compile(spec.source) : importExport(spec.url, spec.name);
+    loaded.set(key, entry);
+    entry.then(
+      (fn) => loaded.set(key, fn),
+      () => loaded.delete(key),
+    );
+  }
+  return entry;
+}
+
+async function compile(source: string): Promise<Fn> {
+  // `__name` is the helper that esbuild (tsx) calls to keep function names; give it one here.
+  const module =
+    'const __name = (target, value) => Object.defineProperty(target, "name", { value, configurable: true });\n' +
+    `export default (${source});`;
+  const namespace = await import(
+    `data:text/javascript;charset=utf-8,${encodeURIComponent(module)}`
+  );
+  return namespace.default as Fn;
+}
+
+async function importExport(url: string, name: string): Promise<Fn> {
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = await import(url);
+  } catch (error) {
+    if (
+      (error as { code?: string }).code !== 'ERR_UNKNOWN_FILE_EXTENSION' ||
+      !/\.[cm]?ts$/.test(url)
+    ) {
+      throw error;
+    }
+    await registerTypeScript(url, error as Error);
+    namespace = await import(url);
+  }
+  let fn = namespace[name];
+  // A CommonJS module's `module.exports = fn` arrives as the default export.
+  if (fn === undefined && name !== 'default') {
+    const commonJs = namespace.default as Record<string, unknown> | undefined;
+    if (commonJs && typeof commonJs === 'object') fn = commonJs[name];
+  }
+  if (typeof fn !== 'function') {
+    const names = Object.keys(namespace).join(', ') || 'nothing';
+    const what = fn === undefined ? 'has no export named' : 'exports a non-function as';
+    throw new TypeError(`Task module ${url} ${what} '${name}' (it exports: ${names})`);
+  }
+  return fn as Fn;
+}
+
+/**
+ * Node 20 does not hand the main thread's `--import tsx` hooks to worker threads, so a `.ts` task
+ * module loads only once tsx is registered here too.
+ */
+async function registerTypeScript(url: string, original: Error): Promise<void> {
+  const bases = [url, pathToFileURL(`${process.cwd()}/`).href];
+  for (const base of bases) {
+    try {
+      const require = createRequire(base);
+      const api = require.resolve('tsx/esm/api');
+      const { register } = (await import(isAbsolute(api) ? pathToFileURL(api).href : api)) as {
+        register: () => unknown;
+      };
+      register();
+      return;
+    } catch {
+      // try the next base
+    }
+  }
+  throw new Error(
+    `Cannot load the TypeScript task module ${url} in a worker: run the program under tsx ` +
+      `(node --import tsx) with tsx installed, or compile the module to JavaScript. (${original.message})`,
+  );
+}
+
+function cloneFailure(problem: string): WireError {
+  return {
+    name: 'DataCloneError',
+    message: `${problem}, so it cannot be sent back to the main thread`,
+    stack: undefined,
+    props: {},
+    nonError: false,
+    cause: undefined,
+    fatal: 'clone',
+    hint: undefined,
+  };
+}
+
+function serializeError(thrown: unknown, work: WorkSpec | undefined, depth = 0): WireError {
+  if (!(thrown instanceof Error)) {
+    const props: Record<string, unknown> = {};
+    if (findUncloneable(thrown) === undefined) props.value = thrown;
+    return {
+      name: 'NonError',
+      message: describe(thrown),
+      stack: undefined,
+      props,
+      nonError: true,
+      cause: undefined,
+      fatal: undefined,
+      hint: undefined,
+    };
+  }
+  const props: Record<string, unknown> = {};
+  for (const key of Object.keys(thrown)) {
+    if (key === 'cause') continue;
+    const value = (thrown as unknown as Record<string, unknown>)[key];
+    props[key] = findUncloneable(value) === undefined ? value : describe(value);
+  }
+  const cause = (thrown as { cause?: unknown }).cause;
+  return {
+    name: thrown.name,
+    message: thrown.message,
+    stack: thrown.stack,
+    props,
+    nonError: false,
+    cause:
+      cause !== undefined && depth < 8 ? serializeError(cause, undefined, depth + 1) : undefined,
+    fatal: undefined,
+    hint: work?.kind === 'inline' ? inlineHint(thrown) : undefined,
+  };
+}
+
+function inlineHint(error: Error): string | undefined {
+  if (!(error instanceof ReferenceError)) return undefined;
+  const match = /^(\S+) is not defined/.exec(error.message);
+  if (!match) return undefined;
+  return (
+    `\`${match[1]}\` does not exist in the worker. An inline function is shipped to the workers as ` +
+    'source text, so it cannot read variables, imports or functions from the code around it. ' +
+    'Pass what it needs in its input, or export the function from a module and use ' +
+    "task(new URL('./module.js', import.meta.url), 'name')."
+  );
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return value;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
