@@ -67,7 +67,7 @@ interface Item<In, Out> {
 
 interface Batch<In, Out> {
   readonly items: Item<In, Out>[];
-  readonly attempt: Attempt;
+  attempt: Attempt;
   cancelTimer: (() => void) | undefined;
   /** Position of the item that ran past the timeout, once the batch was stopped for it. */
   timedOut: number | undefined;
@@ -234,11 +234,17 @@ export class Engine<In, Out> implements ExecutorClient {
       item.state = RUNNING;
       return item.input as unknown;
     });
-    const attempt = this.executor.submit(this.config.work, inputs, transferList);
-    const batch: Batch<In, Out> = { items, attempt, cancelTimer: undefined, timedOut: undefined };
+    const batch: Batch<In, Out> = {
+      items,
+      attempt: undefined as unknown as Attempt,
+      cancelTimer: undefined,
+      timedOut: undefined,
+    };
+    batch.attempt = this.executor.submit(this.config.work, inputs, transferList, (outcome) =>
+      this.settle(batch, outcome),
+    );
     this.running.add(batch);
     if (this.config.timeout !== undefined) this.armTimeout(batch, this.config.timeout);
-    attempt.outcome.then((outcome) => this.settle(batch, outcome));
   }
 
   private armTimeout(batch: Batch<In, Out>, ms: number): void {

@@ -31,9 +31,8 @@ export type BatchOutcome =
   | { readonly type: 'aborted' }
   | { readonly type: 'lost' };
 
-/** A batch on its way or running. */
+/** A batch on its way or running. Its outcome goes to the callback given to `submit`, once. */
 export interface Attempt {
-  readonly outcome: Promise<BatchOutcome>;
   /** The item running now (its position in the batch) and when it started; unknown before. */
   current(): { position: number; startedAt: number } | undefined;
   /** Stops the batch now; the worker running it is stopped and replaced. */
@@ -65,11 +64,15 @@ export abstract class SlotExecutor {
   private readonly clients = new Set<ExecutorClient>();
   private draining = false;
 
-  /** Starts a batch. Called only when a slot is free; the slot is freed when `outcome` settles. */
+  /**
+   * Starts a batch. Called only when a slot is free; calls `done` once with the outcome (never
+   * synchronously), which frees the slot.
+   */
   protected abstract launch(
     work: unknown,
     inputs: unknown[],
     transferList: Transferable[] | undefined,
+    done: (outcome: BatchOutcome) => void,
   ): Attempt;
 
   /** Called when a batch ends or a client leaves. */
@@ -97,15 +100,20 @@ export abstract class SlotExecutor {
     this.drain();
   }
 
-  submit(work: unknown, inputs: unknown[], transferList: Transferable[] | undefined): Attempt {
+  /** Starts a batch in a free slot; `done` receives its outcome. */
+  submit(
+    work: unknown,
+    inputs: unknown[],
+    transferList: Transferable[] | undefined,
+    done: (outcome: BatchOutcome) => void,
+  ): Attempt {
     this.busy++;
-    const attempt = this.launch(work, inputs, transferList);
-    attempt.outcome.then(() => {
+    return this.launch(work, inputs, transferList, (outcome) => {
       this.busy--;
+      done(outcome);
       this.drain();
       this.changed();
     });
-    return attempt;
   }
 
   /** Items waiting for a worker, over all clients. */

@@ -102,6 +102,7 @@ export class TinypoolExecutor extends SlotExecutor {
     work: unknown,
     inputs: unknown[],
     transferList: Transferable[] | undefined,
+    done: (outcome: BatchOutcome) => void,
   ): Attempt {
     const pool = this.ensurePool();
     const progress = this.progress
@@ -119,7 +120,7 @@ export class TinypoolExecutor extends SlotExecutor {
     const controller = new AbortController();
     let aborted = false;
     const launchedAt = performance.timeOrigin + performance.now();
-    const outcome = pool
+    pool
       .run(request, { signal: controller.signal, transferList: transferList as never })
       .then(
         (response: BatchResponse) => this.done(response),
@@ -137,10 +138,10 @@ export class TinypoolExecutor extends SlotExecutor {
             position: position !== undefined && position < inputs.length ? position : undefined,
           };
         },
-      );
+      )
+      .then(done);
     this.watch();
     return {
-      outcome,
       current() {
         if (progress) {
           const startedAt = progress[1]!;

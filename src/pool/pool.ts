@@ -4,6 +4,7 @@
  */
 import { realClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
+import type { SlotExecutor } from '../engine/executor.js';
 import { AbortError } from '../errors.js';
 import {
   fail,
@@ -12,7 +13,7 @@ import {
   resolveParallel,
   resolveRun,
 } from '../options.js';
-import { defaultSize, TinypoolExecutor } from './executor.js';
+import { defaultSize, type ExecutorCounters, TinypoolExecutor } from './executor.js';
 import { engineIterable } from './imap.js';
 import { describeValue, type Task, toWorkSpec, type Work } from './task.js';
 
@@ -46,6 +47,14 @@ export interface PoolStats {
   readonly failed: number;
 }
 
+/** What a Pool runs on: the tinypool executor, or another (an in-thread fake in the tests). */
+export type PoolExecutor = SlotExecutor & {
+  readonly running: number;
+  readonly counters: ExecutorCounters;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+};
+
 const poolKeys = ['size', 'runtime', 'idleTimeout', 'maxTasksPerWorker', 'setup', 'maxHeapMb'];
 
 /**
@@ -56,10 +65,13 @@ const poolKeys = ['size', 'runtime', 'idleTimeout', 'maxTasksPerWorker', 'setup'
  */
 export class Pool {
   /** @internal */
-  readonly executor: TinypoolExecutor;
+  readonly executor: PoolExecutor;
 
-  /** @internal use {@link createPool}. */
-  constructor(options: PoolOptions = {}) {
+  /**
+   * @internal use {@link createPool}.
+   * @param executor Runs the batches instead of tinypool workers (for tests and other executors).
+   */
+  constructor(options: PoolOptions = {}, executor?: PoolExecutor) {
     if (options === null || typeof options !== 'object') {
       throw new TypeError(
         `Expected the pool options to be an object, got ${describeValue(options)}`,
@@ -94,14 +106,16 @@ export class Pool {
       fail('maxHeapMb', 'an integer number of MB from 8 up', maxHeapMb);
     }
     const setup = options.setup === undefined ? undefined : toWorkSpec(options.setup, '`setup`');
-    this.executor = new TinypoolExecutor({
-      size,
-      runtime,
-      idleTimeout,
-      maxTasksPerWorker,
-      setup,
-      maxHeapMb,
-    });
+    this.executor =
+      executor ??
+      new TinypoolExecutor({
+        size,
+        runtime,
+        idleTimeout,
+        maxTasksPerWorker,
+        setup,
+        maxHeapMb,
+      });
   }
 
   /**
