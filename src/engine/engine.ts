@@ -397,7 +397,8 @@ export class Engine<In, Out> implements ExecutorClient {
         }
         if (this.queue.length > 0) this.executor.schedule(this);
         if (this.closed) return;
-        this.emit();
+        // Emitting frees room in the window for what waits in the backlog: go round again.
+        if (this.emit() && this.backlog.length > 0) this.again = true;
         if (this.closed) return;
         if (this.ended) {
           if (this.held === 0 && this.backlog.length === 0) {
@@ -415,11 +416,14 @@ export class Engine<In, Out> implements ExecutorClient {
     }
   }
 
-  private emit(): void {
+  /** Emits what is ready; returns whether anything was emitted. */
+  private emit(): boolean {
     const source = this.config.ordered ? this.order : this.finished;
+    let emitted = false;
     while (!this.paused && !this.closed) {
       const item = source.peek();
-      if (!item || item.state < SUCCEEDED) return;
+      if (!item || item.state < SUCCEEDED) break;
+      emitted = true;
       source.shift();
       this.held--;
       const input = item.input;
@@ -432,6 +436,7 @@ export class Engine<In, Out> implements ExecutorClient {
         this.hooks.failure(item.error!);
       }
     }
+    return emitted;
   }
 }
 
