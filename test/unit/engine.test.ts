@@ -1,0 +1,358 @@
+/**
+ * The engine on the fake executor in virtual time: property tests for order and the window, and
+ * unit tests for retry, backoff, timeouts in batches, crashes in batches and the pull face.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { Engine, type EngineConfig } from '../../src/engine/engine.js';
+import { noRetry, type RetryConfig, retryPolicy } from '../../src/engine/retry.js';
+import { type TaskError, TaskTimeoutError, WorkerCrashedError } from '../../src/errors.js';
+import { toWorkSpec } from '../../src/pool/task.js';
+import { FakeExecutor } from '../support/fake-executor.js';
+import { VirtualClock } from '../support/virtual-clock.js';
+
+interface Run {
+  values: { value: unknown; index: number; at: number }[];
+  failures: TaskError<unknown>[];
+  completedAt: number | undefined;
+  maxInFlight: number;
+  executor: FakeExecutor;
+  clock: VirtualClock;
+}
+
+function runEngine(
+  inputs: unknown[],
+  work: (x: any) => unknown,
+  options: Partial<Omit<EngineConfig<unknown>, 'work' | 'retry'>> & {
+    retry?: number | RetryConfig;
+    size?: number;
+    duration?: (x: any) => number;
+    progress?: boolean;
+  } = {},
+): Run {
+  const clock = new VirtualClock();
+  const executor = new FakeExecutor({
+    clock,
+    size: options.size ?? 2,
+    duration: options.duration ?? (() => 1),
+    progress: options.progress ?? true,
+  });
+  const run: Run = {
+    values: [],
+    failures: [],
+    completedAt: undefined,
+    maxInFlight: 0,
+    executor,
+    clock,
+  };
+  const config: EngineConfig<unknown> = {
+    work: toWorkSpec(work),
+    concurrency: options.concurrency ?? 4,
+    ordered: options.ordered ?? true,
+    batchSize: options.batchSize ?? 'auto',
+    timeout: options.timeout,
+    retry: options.retry === undefined ? noRetry : retryPolicy(options.retry),
+    transfer: undefined,
+  };
+  const engine: Engine<unknown, unknown> = new Engine(config, executor, clock, {
+    value: (value, index) => {
+      run.values.push({ value, index, at: clock.now() });
+    },
+    failure: (error) => {
+      run.failures.push(error);
+    },
+    complete: () => {
+      run.completedAt = clock.now();
+    },
+    error: (error) => {
+      throw error;
+    },
+  });
+  const watch = () => {
+    run.maxInFlight = Math.max(run.maxInFlight, engine.inFlight);
+    if (run.completedAt === undefined && engine.inFlight > 0) clock.setTimeout(watch, 0.5);
+  };
+  for (const input of inputs) engine.push(input);
+  engine.end();
+  watch();
+  clock.run();
+  return run;
+}
+
+describe('engine invariants (fast-check)', () => {
+  const settings = fc.record({
+    durations: fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 60 }),
+    concurrency: fc.oneof(fc.integer({ min: 1, max: 8 }), fc.constant(Infinity)),
+    size: fc.integer({ min: 1, max: 4 }),
+    batchSize: fc.oneof(fc.constant('auto' as const), fc.integer({ min: 1, max: 5 })),
+  });
+
+  it('ordered output equals input.map(f), and the window bound holds', () => {
+    fc.assert(
+      fc.property(settings, ({ durations, concurrency, size, batchSize }) => {
+        const inputs = durations.map((d, i) => ({ i, d }));
+        const run = runEngine(inputs, (x: { i: number }) => x.i * 3, {
+          concurrency,
+          size,
+          batchSize,
+          duration: (x: { d: number }) => x.d,
+        });
+        assert.deepEqual(
+          run.values.map((v) => v.value),
+          inputs.map((x) => x.i * 3),
+        );
+        assert.deepEqual(
+          run.values.map((v) => v.index),
+          inputs.map((x) => x.i),
+        );
+        assert.ok(run.maxInFlight <= concurrency);
+        assert.ok(run.executor.maxBusy <= size);
+        assert.notEqual(run.completedAt, undefined);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('unordered output is a permutation, and the window bound holds', () => {
+    fc.assert(
+      fc.property(settings, ({ durations, concurrency, size, batchSize }) => {
+        const inputs = durations.map((d, i) => ({ i, d }));
+        const run = runEngine(inputs, (x: { i: number }) => x.i, {
+          concurrency,
+          size,
+          batchSize,
+          ordered: false,
+          duration: (x: { d: number }) => x.d,
+        });
+        const got = run.values.map((v) => v.value as number).sort((a, b) => a - b);
+        assert.deepEqual(
+          got,
+          inputs.map((x) => x.i),
+        );
+        for (const v of run.values) assert.equal(v.value, v.index);
+        assert.ok(run.maxInFlight <= concurrency);
+        assert.notEqual(run.completedAt, undefined);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('ordered mode with a slow head holds at most `concurrency` items, finished ones included', () => {
+    const inputs = Array.from({ length: 50 }, (_, i) => i);
+    const run = runEngine(inputs, (x: number) => x, {
+      concurrency: 5,
+      size: 4,
+      duration: (x: number) => (x === 0 ? 1000 : 1),
+    });
+    assert.equal(run.maxInFlight, 5);
+    // Before the head finished, only the head and four more had started.
+    assert.deepEqual(run.executor.started.slice(0, 5).sort(), [0, 1, 2, 3, 4]);
+    assert.equal(run.values[0]!.at, 1000);
+  });
+});
+
+describe('engine retry', () => {
+  const flaky = (x: { id: string; failFirst: number }) => {
+    const counts = ((globalThis as any).__attempts ??= new Map<string, number>());
+    const n = (counts.get(x.id) ?? 0) + 1;
+    counts.set(x.id, n);
+    if (n <= x.failFirst) {
+      const error = new Error(`attempt ${n} failed`);
+      (error as any).code = n === 1 ? 'EAGAIN' : 'EFATAL';
+      throw error;
+    }
+    return `${x.id} ok after ${n}`;
+  };
+  const fresh = () => {
+    (globalThis as any).__attempts = new Map();
+  };
+
+  it('tries again up to `count` times; `attempts` tells how many ran', () => {
+    fresh();
+    const run = runEngine(
+      [
+        { id: 'a', failFirst: 2 },
+        { id: 'b', failFirst: 5 },
+      ],
+      flaky,
+      { retry: 2 },
+    );
+    assert.deepEqual(
+      run.values.map((v) => v.value),
+      ['a ok after 3'],
+    );
+    assert.equal(run.failures.length, 1);
+    assert.equal(run.failures[0]!.index, 1);
+    assert.equal(run.failures[0]!.attempts, 3);
+    assert.equal(run.failures[0]!.cause.message, 'attempt 3 failed');
+  });
+
+  it('waits `delay` between attempts, doubling with exponential backoff up to maxDelay', () => {
+    fresh();
+    const run = runEngine([{ id: 'x', failFirst: 4 }], flaky, {
+      retry: { count: 4, delay: 100, backoff: 'exponential', maxDelay: 300 },
+      duration: () => 0,
+    });
+    // Attempts end at 0, then after waits of 100, 200, 300 (capped), 300 (capped).
+    assert.equal(run.values[0]!.value, 'x ok after 5');
+    assert.equal(run.values[0]!.at, 100 + 200 + 300 + 300);
+  });
+
+  it('fixed backoff waits the same each time', () => {
+    fresh();
+    const run = runEngine([{ id: 'y', failFirst: 3 }], flaky, {
+      retry: { count: 3, delay: 50 },
+      duration: () => 0,
+    });
+    assert.equal(run.values[0]!.at, 150);
+  });
+
+  it('retryIf decides per failure', () => {
+    fresh();
+    const seen: number[] = [];
+    const run = runEngine([{ id: 'z', failFirst: 5 }], flaky, {
+      retry: {
+        count: 5,
+        retryIf: (error, attempt) => {
+          seen.push(attempt);
+          return (error.cause as { code?: string }).code === 'EAGAIN';
+        },
+      },
+    });
+    assert.deepEqual(seen, [1, 2]);
+    assert.equal(run.failures[0]!.attempts, 2);
+    assert.equal((run.failures[0]!.cause as { code?: string }).code, 'EFATAL');
+  });
+
+  it('ordered: earlier results come first, then the failure', () => {
+    fresh();
+    const run = runEngine(
+      [
+        { id: 'p', failFirst: 0 },
+        { id: 'q', failFirst: 9 },
+        { id: 'r', failFirst: 0 },
+      ],
+      flaky,
+      { retry: 1, duration: () => 1 },
+    );
+    assert.deepEqual(
+      run.values.map((v) => v.index),
+      [0, 2],
+    );
+    assert.equal(run.failures[0]!.index, 1);
+    // r's result waited for q's final failure: emitted no earlier than it.
+    assert.ok(run.values[1]!.at >= 2);
+  });
+});
+
+describe('engine timeouts and crashes in batches', () => {
+  it('an item past the timeout fails alone; its batch-mates are re-run or finish', () => {
+    const inputs = [1, 2, 3, 4, 5, 6];
+    const run = runEngine(inputs, (x: number) => x * 10, {
+      size: 1,
+      concurrency: Infinity,
+      batchSize: 6,
+      timeout: 50,
+      duration: (x: number) => (x === 4 ? 1000 : 10),
+    });
+    assert.deepEqual(
+      run.values.map((v) => v.value),
+      [10, 20, 30, 50, 60],
+    );
+    assert.equal(run.failures.length, 1);
+    assert.ok(run.failures[0] instanceof TaskTimeoutError);
+    assert.equal(run.failures[0]!.index, 3);
+    assert.deepEqual(run.executor.stopped, [4]);
+    // Timed from the item's own start (30), not the batch's (0); the items that had finished
+    // with it are re-run (their results were in the stopped worker), the rest run once.
+    // (The first item went out alone: workers were idle.)
+    assert.deepEqual(run.executor.batches, [[1], [2, 3, 4, 5, 6], [2, 3, 5, 6]]);
+  });
+
+  it('a crash under an item fails it with WorkerCrashedError and re-runs the others', () => {
+    const run = runEngine(
+      ['a', 'b', 'c', 'd'],
+      (x: string) => {
+        if (x === 'c') {
+          const error = new Error('died');
+          error.name = 'FakeCrash';
+          throw error;
+        }
+        return x.toUpperCase();
+      },
+      { size: 1, concurrency: Infinity, batchSize: 4 },
+    );
+    assert.deepEqual(
+      run.values.map((v) => v.value),
+      ['A', 'B', 'D'],
+    );
+    assert.ok(run.failures[0] instanceof WorkerCrashedError);
+    assert.equal(run.failures[0]!.index, 2);
+  });
+
+  it('without progress, a crashed batch is re-run item by item to find the culprit', () => {
+    const run = runEngine(
+      ['a', 'b', 'c'],
+      (x: string) => {
+        if (x === 'c') {
+          const error = new Error('died');
+          error.name = 'FakeCrash';
+          throw error;
+        }
+        return x;
+      },
+      { size: 1, concurrency: Infinity, batchSize: 3, progress: false },
+    );
+    assert.deepEqual(
+      run.values.map((v) => v.value),
+      ['a', 'b'],
+    );
+    assert.equal(run.failures[0]!.index, 2);
+    assert.deepEqual(run.executor.batches, [['a'], ['b', 'c'], ['b'], ['c']]);
+  });
+});
+
+describe('engine pull face', () => {
+  it('asks for input only while the window has room', () => {
+    const clock = new VirtualClock();
+    const executor = new FakeExecutor({ clock, size: 2, duration: () => 5 });
+    let pulled = 0;
+    let maxAhead = 0;
+    const emitted: number[] = [];
+    const engine: Engine<number, number> = new Engine(
+      {
+        work: toWorkSpec((x: number) => x + 1),
+        concurrency: 3,
+        ordered: true,
+        batchSize: 1,
+        timeout: undefined,
+        retry: noRetry,
+        transfer: undefined,
+      },
+      executor,
+      clock,
+      {
+        value: (value) => emitted.push(value),
+        failure: () => assert.fail('no failure expected'),
+        complete: () => {},
+        error: (error) => assert.fail(error),
+        pull: () => {
+          if (pulled === 20) {
+            engine.end();
+            return;
+          }
+          engine.push(pulled++);
+          maxAhead = Math.max(maxAhead, pulled - emitted.length);
+        },
+      },
+    );
+    engine.push(pulled++);
+    clock.run();
+    assert.deepEqual(
+      emitted,
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    assert.ok(maxAhead <= 3, `pulled ${maxAhead} ahead of what was emitted`);
+  });
+});
