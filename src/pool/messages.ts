@@ -62,12 +62,8 @@ export interface WireError {
   readonly hint: string | undefined;
 }
 
-/** Marks a task result whose `ArrayBuffer`s move back to the main thread instead of being copied. */
+/**
+ * The key under which `move(value, transferList)` attaches the transfer list to a task's result,
+ * as a non-enumerable property that structured clone ignores.
+ */
 export const MOVE_BRAND: unique symbol = Symbol.for('rxpool.move');
-
-/** The shape that `move(value, transferList)` returns. */
-export interface Moved<T> {
-  readonly [MOVE_BRAND]: true;
-  readonly value: T;
-  readonly transferList: readonly Transferable[];
-}

@@ -1,5 +1,5 @@
 import type { Transferable } from '../types.js';
-import { MOVE_BRAND, type Moved } from './messages.js';
+import { MOVE_BRAND } from './messages.js';
 
 /**
  * Wraps a task's result so that the `ArrayBuffer`s in `transferList` move back to the main thread
@@ -14,12 +14,23 @@ import { MOVE_BRAND, type Moved } from './messages.js';
  * }
  * ```
  *
- * @param value The result.
+ * The result itself is returned, carrying the list out of sight; the task can be called
+ * directly too (in a test, or on the main thread) and gives the same value.
+ *
+ * @param value The result: an object (or typed array) that holds the buffers.
  * @param transferList The buffers (or ports) to move; they are unusable in the worker afterwards.
  */
-export function move<T>(value: T, transferList: readonly Transferable[]): Moved<T> & T {
+export function move<T extends object>(value: T, transferList: readonly Transferable[]): T {
+  if (value === null || typeof value !== 'object') {
+    throw new TypeError('Expected `value` to be an object (the result that holds the buffers)');
+  }
   if (!Array.isArray(transferList)) {
     throw new TypeError('Expected `transferList` to be an array of ArrayBuffers or MessagePorts');
   }
-  return { [MOVE_BRAND]: true, value, transferList } as Moved<T> & T;
+  Object.defineProperty(value, MOVE_BRAND, {
+    value: transferList,
+    enumerable: false,
+    configurable: true,
+  });
+  return value;
 }

@@ -8,7 +8,6 @@
  */
 
 import { createRequire } from 'node:module';
-import { isAbsolute } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { threadId } from 'node:worker_threads';
@@ -89,12 +88,12 @@ export default async function runBatch(request: BatchRequest): Promise<unknown> 
       ) {
         value = await value;
       }
-      if (value !== null && typeof value === 'object' && (value as any)[MOVE_BRAND] === true) {
-        const moved = value as { value: unknown; transferList: Transferable[] };
-        value = moved.value;
+      if (value !== null && typeof value === 'object' && MOVE_BRAND in value) {
+        const list = (value as Record<symbol, Transferable[]>)[MOVE_BRAND]!;
+        delete (value as Record<symbol, unknown>)[MOVE_BRAND];
         if (!isChildProcess) {
           transferList ??= [];
-          transferList.push(...moved.transferList);
+          transferList.push(...list);
         }
       }
       const problem = findUncloneable(value, 'the result');
@@ -167,18 +166,19 @@ async function compile(source: string): Promise<Fn> {
 }
 
 async function importExport(url: string, name: string): Promise<Fn> {
+  if (/\.[cm]?ts$/.test(url)) await registerTypeScript(url);
   let namespace: Record<string, unknown>;
   try {
     namespace = await import(url);
   } catch (error) {
-    if (
-      (error as { code?: string }).code !== 'ERR_UNKNOWN_FILE_EXTENSION' ||
-      !/\.[cm]?ts$/.test(url)
-    ) {
-      throw error;
+    if ((error as { code?: string }).code === 'ERR_UNKNOWN_FILE_EXTENSION') {
+      throw new Error(
+        `Cannot load the TypeScript task module ${url} in a worker: run the program under tsx ` +
+          `(node --import tsx) with tsx installed, or compile the module to JavaScript. ` +
+          `(${(error as Error).message}${tsxProblem ? `; registering tsx failed: ${tsxProblem}` : ''})`,
+      );
     }
-    await registerTypeScript(url, error as Error);
-    namespace = await import(url);
+    throw error;
   }
   let fn = namespace[name];
   // A CommonJS module's `module.exports = fn` arrives as the default export.
@@ -194,29 +194,38 @@ async function importExport(url: string, name: string): Promise<Fn> {
   return fn as Fn;
 }
 
+let tsxRegistered: Promise<void> | undefined;
+let tsxProblem: string | undefined;
+
 /**
- * Node 20 does not hand the main thread's `--import tsx` hooks to worker threads, so a `.ts` task
- * module loads only once tsx is registered here too.
+ * Node 20 does not hand the main thread's `--import tsx` hooks to worker threads, so before a `.ts`
+ * task module is imported (a failed import would be cached), tsx is registered here too: found
+ * from the module's folder, or from the current directory.
  */
-async function registerTypeScript(url: string, original: Error): Promise<void> {
-  const bases = [url, pathToFileURL(`${process.cwd()}/`).href];
-  for (const base of bases) {
-    try {
-      const require = createRequire(base);
-      const api = require.resolve('tsx/esm/api');
-      const { register } = (await import(isAbsolute(api) ? pathToFileURL(api).href : api)) as {
-        register: () => unknown;
-      };
-      register();
-      return;
-    } catch {
-      // try the next base
+function registerTypeScript(url: string): Promise<void> {
+  tsxRegistered ??= (async () => {
+    const problems: string[] = [];
+    for (const base of [url, pathToFileURL(`${process.cwd()}/`).href]) {
+      try {
+        const require = createRequire(base);
+        const manifestPath = require.resolve('tsx/package.json');
+        const manifest = require(manifestPath) as {
+          exports: Record<string, { import?: { default?: string } }>;
+        };
+        const entry = manifest.exports['./esm/api']?.import?.default;
+        if (!entry) throw new Error('this tsx has no ./esm/api export');
+        const { register } = (await import(new URL(entry, pathToFileURL(manifestPath)).href)) as {
+          register: () => unknown;
+        };
+        register();
+        return;
+      } catch (error) {
+        problems.push((error as Error).message);
+      }
     }
-  }
-  throw new Error(
-    `Cannot load the TypeScript task module ${url} in a worker: run the program under tsx ` +
-      `(node --import tsx) with tsx installed, or compile the module to JavaScript. (${original.message})`,
-  );
+    tsxProblem = problems.join('; ');
+  })();
+  return tsxRegistered;
 }
 
 function cloneFailure(problem: string): WireError {
