@@ -2,9 +2,8 @@
  * The messages between the main side and the worker-side runtime, in one place.
  *
  * The worker runtime (`worker.ts`) imports only this file and the pure `clone.ts`: it never loads
- * main-side code. Keep it free of imports.
+ * main-side code. Keep it free of runtime imports.
  */
-import type { Transferable } from '../types.js';
 
 /** What runs in a worker: a module export (by reference) or an inline function's source text. */
 export type WorkSpec =
