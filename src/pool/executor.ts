@@ -128,6 +128,12 @@ export class TinypoolExecutor extends SlotExecutor {
           this.watch();
           if (aborted) return { type: 'aborted' };
           if (error === RETIRE) return { type: 'lost' };
+          // Tinypool can hand a task to a worker it is already terminating (a late reply marks
+          // the dying worker available again); the task never ran there, so it goes again.
+          if (error instanceof Error && error.message === 'Terminating worker thread') {
+            if (this.pool === pool) return { type: 'lost' };
+            return { type: 'aborted' };
+          }
           const failure = error instanceof Error ? error : reviveLoose(error);
           if (isCloneError(failure)) return unsendable(failure, inputs);
           const position = progress && progress[1] !== 0 ? progress[0]! : undefined;

@@ -40,15 +40,19 @@ export function engineIterable<In, Out>(
     | undefined;
   const { signal } = resolved;
 
-  const closeSource = () => {
+  /** Closes the input; resolves once an async input's own cleanup (`finally`) has run. */
+  const closeSource = (): Promise<void> => {
     const it = source;
     source = undefined;
-    if (!it?.return) return;
+    if (!it?.return) return Promise.resolve();
     try {
-      const result = it.return();
-      if (isAsync) Promise.resolve(result).catch(() => {});
+      return Promise.resolve(it.return()).then(
+        () => {},
+        () => {},
+      );
     } catch {
       // the input's own cleanup failed; nothing to report to
+      return Promise.resolve();
     }
   };
 
@@ -173,8 +177,8 @@ export function engineIterable<In, Out>(
       if (!finished && !failure) {
         finished = true;
         engine?.cancel();
-        closeSource();
         signal?.removeEventListener('abort', onAbort);
+        await closeSource();
       }
       ready.length = 0;
       return { value: value as Out, done: true };

@@ -181,7 +181,11 @@ async function importExport(url: string, name: string): Promise<Fn> {
     throw error;
   }
   let fn = namespace[name];
-  // A CommonJS module's `module.exports = fn` arrives as the default export.
+  // CommonJS compiled from `export default` (TypeScript, Babel): `module.exports = { default: fn }`.
+  if (name === 'default' && fn !== null && typeof fn === 'object') {
+    fn = (fn as Record<string, unknown>).default;
+  }
+  // A CommonJS module's `module.exports = { name: fn }` arrives as the default export.
   if (fn === undefined && name !== 'default') {
     const commonJs = namespace.default as Record<string, unknown> | undefined;
     if (commonJs && typeof commonJs === 'object') fn = commonJs[name];

@@ -154,7 +154,8 @@ describe('engine invariants (fast-check)', () => {
 
 describe('engine retry', () => {
   const flaky = (x: { id: string; failFirst: number }) => {
-    const counts = ((globalThis as any).__attempts ??= new Map<string, number>());
+    (globalThis as any).__attempts ??= new Map<string, number>();
+    const counts = (globalThis as any).__attempts as Map<string, number>;
     const n = (counts.get(x.id) ?? 0) + 1;
     counts.set(x.id, n);
     if (n <= x.failFirst) {

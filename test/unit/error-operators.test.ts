@@ -56,7 +56,12 @@ describe('error operators', () => {
     const dead = new Subject<Failure<string>>();
     const got: string[] = [];
     let completed = false;
-    dead.subscribe({ next: (f) => got.push(f.error.message), complete: () => (completed = true) });
+    dead.subscribe({
+      next: (f) => got.push(f.error.message),
+      complete: () => {
+        completed = true;
+      },
+    });
     const out: string[] = [];
     of(values.a!, values.x!, values.b!)
       .pipe(routeFailures<string, string>(dead))

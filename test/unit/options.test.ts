@@ -84,13 +84,21 @@ describe('option validation', () => {
   });
 
   const poolCases: [string, Record<string, unknown>, RegExp][] = [
-    ['size 0', { size: 0 }, /^TypeError: Expected `size` to be an integer from 1 up, got `0` \(number\)$/],
+    [
+      'size 0',
+      { size: 0 },
+      /^TypeError: Expected `size` to be an integer from 1 up, got `0` \(number\)$/,
+    ],
     [
       'runtime',
       { runtime: 'fiber' },
       /^TypeError: Expected `runtime` to be `'thread'` or `'process'`, got `'fiber'`/,
     ],
-    ['idleTimeout', { idleTimeout: -1 }, /^TypeError: Expected `idleTimeout` to be a number of ms from 0 up/],
+    [
+      'idleTimeout',
+      { idleTimeout: -1 },
+      /^TypeError: Expected `idleTimeout` to be a number of ms from 0 up/,
+    ],
     [
       'maxTasksPerWorker',
       { maxTasksPerWorker: 0 },
@@ -101,7 +109,11 @@ describe('option validation', () => {
       { maxHeapMb: 2 },
       /^TypeError: Expected `maxHeapMb` to be an integer number of MB from 8 up/,
     ],
-    ['setup', { setup: 'x' }, /^TypeError: Expected `setup` to be a task\(module, exportName\) or a function/],
+    [
+      'setup',
+      { setup: 'x' },
+      /^TypeError: Expected `setup` to be a task\(module, exportName\) or a function/,
+    ],
     ['unknown', { workers: 2 }, /^TypeError: Unknown option `workers` for createPool/],
   ];
   for (const [name, options, message] of poolCases) {

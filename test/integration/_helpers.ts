@@ -1,0 +1,83 @@
+/**
+ * Shared pieces of the integration tests: fixture URLs, and the main-thread half of the
+ * SharedArrayBuffer + Atomics handshakes whose worker half is test/fixtures/sync.mjs.
+ */
+import { task } from 'rxpool';
+
+/** Cells of the shared Int32Array. */
+export const STARTED = 0;
+export const RELEASE = 1;
+export const ARRIVED = 2;
+export const PULSE = 3;
+
+export function fixture(name: string): URL {
+  return new URL(`../fixtures/${name}`, import.meta.url);
+}
+
+export interface Hold {
+  readonly shared: SharedArrayBuffer;
+  readonly value: unknown;
+}
+
+export const hold = task<Hold, any>(fixture('sync.mjs'), 'hold');
+export const spinForever = task<SharedArrayBuffer, never>(fixture('sync.mjs'), 'spinForever');
+export const barrier = task<{ shared: SharedArrayBuffer; parties: number }, boolean>(
+  fixture('sync.mjs'),
+  'barrier',
+);
+
+/** A fresh block of shared cells, all 0. */
+export function shared(): { shared: SharedArrayBuffer; cells: Int32Array } {
+  const buffer = new SharedArrayBuffer(8 * Int32Array.BYTES_PER_ELEMENT);
+  return { shared: buffer, cells: new Int32Array(buffer) };
+}
+
+type WaitAsync = (
+  cells: Int32Array,
+  index: number,
+  value: number,
+  timeout: number,
+) => { async: boolean; value: Promise<string> | string };
+
+/**
+ * Resolves once `cells[index] >= atLeast`, woken by the worker's `Atomics.notify`; rejects after
+ * `ms` so that a broken handshake fails the test instead of hanging it.
+ */
+export async function waitForCell(
+  cells: Int32Array,
+  index: number,
+  atLeast: number,
+  ms = 10_000,
+): Promise<void> {
+  const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const current = Atomics.load(cells, index);
+    if (current >= atLeast) return;
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new Error(`cell ${index} stayed at ${current} (waited for ${atLeast}) for ${ms} ms`);
+    }
+    const result = waitAsync(cells, index, current, left);
+    if (result.async) await result.value;
+  }
+}
+
+/** Lets every `hold` task return. */
+export function release(cells: Int32Array): void {
+  Atomics.store(cells, RELEASE, 1);
+  Atomics.notify(cells, RELEASE);
+}
+
+/** `promise`, or a rejection naming `what` if it takes longer than `ms`. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

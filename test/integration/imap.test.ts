@@ -1,0 +1,237 @@
+/**
+ * pool.imap and pool.map over endless generators and Node Readables: bounded pulling, closing the
+ * input on an early exit, order, and completion order.
+ */
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { createPool, type Pool, task } from 'rxpool';
+import { fixture, within } from './_helpers.js';
+
+// A fresh pool for each test: a test that stops early must not leave its stopped workers to the
+// next test (see the cancel tests for why that matters today).
+let pool: Pool;
+beforeEach(() => {
+  pool = createPool({ size: 2 });
+});
+afterEach(() => pool.destroy());
+
+const T = { timeout: 30_000 };
+const CONCURRENCY = 8;
+const SLACK = 3;
+
+/** Waits a few ms that depend on the input, so that items finish out of order. */
+const jittered = async (n: number) => {
+  await new Promise((resolve) => setTimeout(resolve, (n * 7) % 11));
+  return n * 10;
+};
+
+describe('pool.imap over an endless input', () => {
+  it('pulls a sync generator only as far as the window, and closes it on break', T, async () => {
+    let pulls = 0;
+    let closed = false;
+    function* naturals() {
+      try {
+        for (let i = 0; ; i++) {
+          pulls++;
+          yield i;
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    const results: number[] = [];
+    for await (const value of pool.imap(jittered, naturals(), { concurrency: CONCURRENCY })) {
+      results.push(value);
+      assert.ok(
+        pulls <= results.length + CONCURRENCY + SLACK,
+        `pulled ${pulls} times after ${results.length} results`,
+      );
+      if (results.length === 60) break;
+    }
+    assert.equal(closed, true, "the generator's finally did not run");
+    assert.deepEqual(
+      results,
+      Array.from({ length: 60 }, (_, i) => i * 10),
+    );
+    assert.ok(pulls <= 60 + CONCURRENCY + SLACK, `pulled ${pulls} times for 60 results`);
+  });
+
+  it('pulls an async generator only as far as the window, and closes it on break', T, async () => {
+    let pulls = 0;
+    let resolveClosed: () => void = () => {};
+    const closed = new Promise<void>((resolve) => {
+      resolveClosed = resolve;
+    });
+    async function* naturals() {
+      try {
+        for (let i = 0; ; i++) {
+          pulls++;
+          yield i;
+        }
+      } finally {
+        resolveClosed();
+      }
+    }
+    const square = task<number, number>(fixture('plain.mjs'));
+    const results: number[] = [];
+    for await (const value of pool.imap(square, naturals(), { concurrency: CONCURRENCY })) {
+      results.push(value);
+      assert.ok(
+        pulls <= results.length + CONCURRENCY + SLACK,
+        `pulled ${pulls} times after ${results.length} results`,
+      );
+      if (results.length === 40) break;
+    }
+    // Whether the finally has run when the loop exits is the next test's matter.
+    await within(closed, 5_000, "the generator's finally");
+    assert.deepEqual(
+      results,
+      Array.from({ length: 40 }, (_, i) => i * i),
+    );
+  });
+
+  it('has closed an async generator by the time the loop has exited', T, async () => {
+    // Each value takes a turn of the event loop, as input read from I/O does, so a pull is
+    // pending when the loop breaks. A plain `for await` over the generator would have run its
+    // finally before the loop exits; imap must not give less.
+    let closed = false;
+    async function* naturals() {
+      try {
+        for (let i = 0; ; i++) {
+          await new Promise((resolve) => setImmediate(resolve));
+          yield i;
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    let count = 0;
+    for await (const _ of pool.imap((n: number) => n, naturals(), { concurrency: CONCURRENCY })) {
+      if (++count === 10) break;
+    }
+    assert.equal(closed, true, "the generator's finally had not run when the loop exited");
+  });
+
+  it('closes the generator when the loop throws', T, async () => {
+    let closed = false;
+    function* naturals() {
+      try {
+        for (let i = 0; ; i++) yield i;
+      } finally {
+        closed = true;
+      }
+    }
+    await assert.rejects(async () => {
+      for await (const value of pool.imap((n: number) => n, naturals(), { concurrency: 4 })) {
+        if (value === 5) throw new Error('consumer gave up');
+      }
+    }, /consumer gave up/);
+    assert.equal(closed, true);
+  });
+});
+
+describe('pool.imap order', () => {
+  const inputs = Array.from({ length: 40 }, (_, i) => i);
+
+  it('yields results in input order by default', T, async () => {
+    const results: number[] = [];
+    for await (const value of pool.imap(jittered, inputs, { concurrency: CONCURRENCY })) {
+      results.push(value);
+    }
+    assert.deepEqual(
+      results,
+      inputs.map((n) => n * 10),
+    );
+  });
+
+  it('yields a permutation of the results with ordered: false', T, async () => {
+    const results: number[] = [];
+    for await (const value of pool.imap(jittered, inputs, { ordered: false, concurrency: 8 })) {
+      results.push(value);
+    }
+    assert.equal(results.length, inputs.length);
+    assert.deepEqual(
+      [...results].sort((a, b) => a - b),
+      inputs.map((n) => n * 10),
+    );
+  });
+
+  it('pool.map resolves with all results in input order', T, async () => {
+    assert.deepEqual(
+      await pool.map(jittered, inputs, { concurrency: 8 }),
+      inputs.map((n) => n * 10),
+    );
+  });
+});
+
+/** An object-mode Readable that produces `count` records on demand. */
+class Records extends Readable {
+  next = 0;
+  constructor(private readonly count: number) {
+    super({ objectMode: true, highWaterMark: 2 });
+  }
+
+  override _read(): void {
+    if (this.next >= this.count) {
+      this.push(null);
+      return;
+    }
+    const id = this.next++;
+    this.push({ id, name: `record ${id}` });
+  }
+}
+
+describe('pool.imap and pool.map over a Node Readable in object mode', () => {
+  const upper = (record: { id: number; name: string }) => ({
+    id: record.id,
+    name: record.name.toUpperCase(),
+  });
+  const expected = (count: number) =>
+    Array.from({ length: count }, (_, id) => ({ id, name: `RECORD ${id}` }));
+
+  it('imap over Readable.from([...])', T, async () => {
+    const results: number[] = [];
+    for await (const value of pool.imap((n: number) => n + 1, Readable.from([1, 2, 3, 4, 5]), {
+      concurrency: 3,
+    })) {
+      results.push(value);
+    }
+    assert.deepEqual(results, [2, 3, 4, 5, 6]);
+  });
+
+  it('map over Readable.from([...])', T, async () => {
+    const records = expected(20).map(({ id }) => ({ id, name: `record ${id}` }));
+    assert.deepEqual(await pool.map(upper, Readable.from(records)), expected(20));
+  });
+
+  it('imap over a custom objectMode Readable', T, async () => {
+    const results: unknown[] = [];
+    for await (const value of pool.imap(upper, new Records(30), { concurrency: 4 })) {
+      results.push(value);
+    }
+    assert.deepEqual(results, expected(30));
+  });
+
+  it('map over a custom objectMode Readable', T, async () => {
+    assert.deepEqual(await pool.map(upper, new Records(25), { concurrency: 5 }), expected(25));
+  });
+
+  it(
+    'reads an endless Readable only as far as the window, and destroys it on break',
+    T,
+    async () => {
+      const stream = new Records(Number.POSITIVE_INFINITY);
+      const results: unknown[] = [];
+      for await (const value of pool.imap(upper, stream, { concurrency: CONCURRENCY })) {
+        results.push(value);
+        if (results.length === 30) break;
+      }
+      assert.deepEqual(results, expected(30));
+      // The stream buffers up to its highWaterMark ahead of what imap took.
+      assert.ok(stream.next <= 30 + CONCURRENCY + SLACK + 2, `read ${stream.next} records`);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(stream.destroyed, true, 'the Readable was not destroyed');
+    },
+  );
+});

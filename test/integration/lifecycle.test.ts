@@ -1,0 +1,223 @@
+/**
+ * The Pool's own faces and life: run / map / imap, close, destroy, Symbol.asyncDispose, stats.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { lastValueFrom, of } from 'rxjs';
+import { createPool, type Pool, TaskError, task } from 'rxpool';
+import { parallelMap } from 'rxpool/operators';
+import { fixture, hold, release, STARTED, shared, waitForCell, within } from './_helpers.js';
+
+const T = { timeout: 60_000 };
+const pools: Pool[] = [];
+function newPool(size: number): Pool {
+  const pool = createPool({ size });
+  pools.push(pool);
+  return pool;
+}
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((pool) => pool.destroy()));
+});
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('run, map and imap', () => {
+  it('pool.run resolves with the result of one item', T, async () => {
+    const pool = newPool(2);
+    assert.equal(await pool.run((n: number) => n * n, 12), 144);
+    assert.deepEqual(
+      await pool.run((o: { a: number[] }) => ({ sum: o.a[0]! + o.a[1]! }), { a: [1, 2] }),
+      {
+        sum: 3,
+      },
+    );
+  });
+
+  it('pool.map resolves with every result in input order', T, async () => {
+    const pool = newPool(2);
+    const inputs = Array.from({ length: 100 }, (_, i) => i);
+    assert.deepEqual(
+      await pool.map((n: number) => n * 3, inputs),
+      inputs.map((n) => n * 3),
+    );
+    assert.deepEqual(await pool.map((n: number) => n, []), []);
+  });
+
+  it('pool.imap yields every result in input order', T, async () => {
+    const pool = newPool(2);
+    const results: number[] = [];
+    for await (const value of pool.imap(
+      task<number, number>(fixture('plain.mjs'), 'double'),
+      [5, 6, 7],
+    )) {
+      results.push(value);
+    }
+    assert.deepEqual(results, [10, 12, 14]);
+  });
+
+  it('pool.map rejects with the failed item’s TaskError', T, async () => {
+    const pool = newPool(2);
+    await assert.rejects(
+      pool.map(
+        (n: number) => {
+          if (n === 3) throw new Error(`no ${n}`);
+          return n;
+        },
+        [1, 2, 3, 4],
+      ),
+      (error: unknown) =>
+        error instanceof TaskError &&
+        error.index === 2 &&
+        error.input === 3 &&
+        error.cause.message === 'no 3',
+    );
+    assert.equal(await pool.run((n: number) => n + 1, 1), 2);
+  });
+});
+
+describe('close', () => {
+  it('finishes accepted work, then refuses new work with a clear error', T, async () => {
+    const pool = newPool(1);
+    const { shared: buffer, cells } = shared();
+    const running = pool.run(hold, { shared: buffer, value: 'held' });
+    const waiting = pool.map((n: number) => n + 1, [1, 2, 3]);
+    await waitForCell(cells, STARTED, 1);
+    assert.equal(pool.stats().queued, 3);
+
+    let closed = false;
+    const closing = pool.close().then(() => {
+      closed = true;
+    });
+    const refused = /closed.*no new work/;
+    await assert.rejects(
+      pool.run((n: number) => n, 1),
+      refused,
+    );
+    await assert.rejects(
+      pool.map((n: number) => n, [1]),
+      refused,
+    );
+    await assert.rejects(
+      lastValueFrom(of(1).pipe(parallelMap((n: number) => n, { pool }))),
+      refused,
+    );
+    await tick();
+    assert.equal(closed, false, 'close() resolved while accepted work was still running');
+
+    release(cells);
+    assert.equal(await within(running, 10_000, 'the running item'), 'held');
+    assert.deepEqual(await within(waiting, 10_000, 'the queued items'), [2, 3, 4]);
+    await within(closing, 10_000, 'close()');
+    assert.equal(closed, true);
+    await assert.rejects(
+      pool.run((n: number) => n, 1),
+      refused,
+    );
+  });
+
+  it('resolves at once on a pool that never ran anything', T, async () => {
+    const pool = newPool(1);
+    await within(pool.close(), 5_000, 'close()');
+    await assert.rejects(
+      pool.run((n: number) => n, 1),
+      /closed/,
+    );
+  });
+});
+
+describe('destroy', () => {
+  it('fails pending work with an AbortError-named error, and refuses new work', T, async () => {
+    const pool = newPool(1);
+    const { shared: buffer, cells } = shared();
+    const running = pool.run(hold, { shared: buffer, value: 'never' });
+    const queued = pool.run((n: number) => n, 1);
+    const mapped = pool.map((n: number) => n, [1, 2]);
+    const streamed = lastValueFrom(of(1, 2).pipe(parallelMap((n: number) => n, { pool })));
+    const outcomes = Promise.allSettled([running, queued, mapped, streamed]);
+    await waitForCell(cells, STARTED, 1);
+
+    await within(pool.destroy(), 10_000, 'destroy()');
+    for (const outcome of await outcomes) {
+      assert.equal(outcome.status, 'rejected');
+      assert.equal((outcome as PromiseRejectedResult).reason?.name, 'AbortError');
+    }
+    await assert.rejects(
+      pool.run((n: number) => n, 1),
+      { name: 'AbortError' },
+    );
+    assert.equal(Atomics.load(cells, STARTED), 1);
+  });
+});
+
+describe('Symbol.asyncDispose', () => {
+  it('closes the pool at the end of an `await using` block, after its work', T, async () => {
+    const { shared: buffer, cells } = shared();
+    let outside: Pool | undefined;
+    let accepted: Promise<unknown> | undefined;
+    {
+      await using pool = createPool({ size: 1 });
+      outside = pool;
+      accepted = pool.run(hold, { shared: buffer, value: 'kept' });
+      await waitForCell(cells, STARTED, 1);
+      release(cells);
+    }
+    assert.equal(await accepted, 'kept');
+    await assert.rejects(
+      outside.run((n: number) => n, 1),
+      /closed/,
+    );
+  });
+
+  it('is the same as close()', T, async () => {
+    const pool = newPool(1);
+    const { shared: buffer, cells } = shared();
+    const running = pool.run(hold, { shared: buffer, value: 'done' });
+    await waitForCell(cells, STARTED, 1);
+    let disposed = false;
+    const disposing = pool[Symbol.asyncDispose]().then(() => {
+      disposed = true;
+    });
+    await assert.rejects(
+      pool.run((n: number) => n, 1),
+      /closed/,
+    );
+    await tick();
+    assert.equal(disposed, false);
+    release(cells);
+    assert.equal(await running, 'done');
+    await within(disposing, 10_000, 'asyncDispose');
+  });
+});
+
+describe('stats', () => {
+  it('counts size, busy, queued, completed and failed', T, async () => {
+    const pool = newPool(2);
+    assert.deepEqual(pool.stats(), { size: 2, busy: 0, queued: 0, completed: 0, failed: 0 });
+
+    const { shared: buffer, cells } = shared();
+    const held = [
+      pool.run(hold, { shared: buffer, value: 1 }),
+      pool.run(hold, { shared: buffer, value: 2 }),
+    ];
+    await waitForCell(cells, STARTED, 2);
+    const waiting = pool.map((n: number) => n, [3, 4, 5]);
+    const busy = pool.stats();
+    assert.equal(busy.size, 2);
+    assert.equal(busy.busy, 2);
+    assert.equal(busy.queued, 3);
+    assert.equal(busy.completed, 0);
+
+    release(cells);
+    assert.deepEqual(await Promise.all(held), [1, 2]);
+    assert.deepEqual(await waiting, [3, 4, 5]);
+    await assert.rejects(
+      pool.run(() => {
+        throw new Error('boom');
+      }, 0),
+      TaskError,
+    );
+    assert.deepEqual(await pool.map((n: number) => n, [1, 2, 3, 4, 5]), [1, 2, 3, 4, 5]);
+    const after = pool.stats();
+    assert.deepEqual(after, { size: 2, busy: 0, queued: 0, completed: 10, failed: 1 });
+  });
+});

@@ -1,0 +1,207 @@
+/**
+ * What runs in a worker: task() references to module exports (.mjs, .cjs, .js, .ts) and inline
+ * functions, and the errors for what cannot run.
+ */
+import assert from 'node:assert/strict';
+import { basename } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { lastValueFrom, of, toArray } from 'rxjs';
+import { createPool, TaskError, task } from 'rxpool';
+import { parallelMap } from 'rxpool/operators';
+import { fixture } from './_helpers.js';
+
+const pool = createPool({ size: 2 });
+after(() => pool.destroy());
+
+const T = { timeout: 30_000 };
+
+async function rejection(promise: Promise<unknown>): Promise<TaskError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof TaskError, `expected a TaskError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected the promise to reject');
+}
+
+describe('task() references', () => {
+  it('runs the default and a named export of an .mjs module', T, async () => {
+    assert.equal(await pool.run(task<number, number>(fixture('plain.mjs')), 7), 49);
+    assert.equal(await pool.run(task<number, number>(fixture('plain.mjs'), 'double'), 7), 14);
+    assert.equal(await pool.run(task<number, number>(fixture('plain.mjs'), 'slowNegate'), 7), -7);
+  });
+
+  it('runs a named export of a .cjs module (module.exports = {...})', T, async () => {
+    assert.equal(await pool.run(task<number, number>(fixture('common.cjs'), 'triple'), 5), 15);
+  });
+
+  it('runs the default export of a .cjs module (module.exports = { default })', T, async () => {
+    assert.equal(await pool.run(task<number, number>(fixture('common.cjs')), 5), 105);
+    assert.equal(await pool.run(task<number, number>(fixture('common.cjs'), 'default'), 6), 106);
+  });
+
+  it('runs a .cjs module whose module.exports is the function', T, async () => {
+    assert.equal(await pool.run(task<number, number>(fixture('common-fn.cjs')), 5), 6);
+  });
+
+  it('runs the default and a named export of a .js module', T, async () => {
+    assert.equal(await pool.run(task<string, string>(fixture('esm.js')), 'abc'), 'ABC');
+    assert.equal(await pool.run(task<string, string>(fixture('esm.js'), 'reverse'), 'abc'), 'cba');
+  });
+
+  it('runs a TypeScript module when the program runs under tsx', T, async () => {
+    assert.equal(await pool.run(task<number, number>(fixture('typed.ts')), 3), 27);
+    const norm = task<{ x: number; y: number }, number>(fixture('typed.ts'), 'norm');
+    assert.deepEqual(
+      await pool.map(norm, [
+        { x: 3, y: 4 },
+        { x: 6, y: 8 },
+      ]),
+      [5, 10],
+    );
+  });
+
+  it('takes a module given as an absolute path or a file: URL string', T, async () => {
+    const url = fixture('plain.mjs');
+    assert.equal(await pool.run(task<number, number>(url.href, 'double'), 4), 8);
+    assert.equal(await pool.run(task<number, number>(url.pathname, 'double'), 5), 10);
+  });
+
+  it('runs a task() reference through parallelMap', T, async () => {
+    const results = await lastValueFrom(
+      of(1, 2, 3).pipe(
+        parallelMap(task<number, number>(fixture('plain.mjs')), { pool }),
+        toArray(),
+      ),
+    );
+    assert.deepEqual(results, [1, 4, 9]);
+  });
+
+  it('fails the item with a TaskError whose cause names a missing export', T, async () => {
+    const error = await rejection(pool.run(task(fixture('plain.mjs'), 'nope'), 1));
+    assert.equal(error.index, 0);
+    assert.equal(error.input, 1);
+    assert.ok(error.cause instanceof Error);
+    assert.match(error.cause.message, /'nope'/);
+    assert.match(error.cause.message, /plain\.mjs/);
+    assert.match(error.message, /'nope'/);
+  });
+
+  it('fails the item with a TaskError when the export is not a function', T, async () => {
+    const error = await rejection(pool.run(task(fixture('plain.mjs'), 'notAFunction'), 1));
+    assert.match(error.cause.message, /'notAFunction'/);
+  });
+
+  it('fails every item of a stream on a missing export, and the pool stays usable', T, async () => {
+    await assert.rejects(
+      lastValueFrom(of(1, 2).pipe(parallelMap(task(fixture('common.cjs'), 'nope'), { pool }))),
+      (error: unknown) =>
+        error instanceof TaskError && error.index === 0 && /'nope'/.test(error.cause.message),
+    );
+    assert.equal(await pool.run(task<number, number>(fixture('common.cjs'), 'triple'), 2), 6);
+  });
+
+  it('throws at once, with a clear message, for a module file that does not exist', () => {
+    const missing = fixture('does-not-exist.mjs');
+    assert.throws(
+      () => task(missing),
+      (error: unknown) =>
+        error instanceof Error &&
+        /Cannot find the task module/.test(error.message) &&
+        error.message.includes('does-not-exist.mjs'),
+    );
+    assert.throws(
+      () => task('./test/fixtures/does-not-exist.mjs', 'name'),
+      /Cannot find the task module .*does-not-exist\.mjs/,
+    );
+  });
+});
+
+const objectWithMethods = {
+  triple(n: number) {
+    return n * 3;
+  },
+  async quadruple(n: number) {
+    await Promise.resolve();
+    return n * 4;
+  },
+};
+
+describe('inline functions', () => {
+  it('runs an arrow function', T, async () => {
+    assert.equal(await pool.run((n: number) => n + 1, 41), 42);
+  });
+
+  it('runs an async arrow function', T, async () => {
+    const result = await pool.run(async (n: number) => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return `async ${n}`;
+    }, 1);
+    assert.equal(result, 'async 1');
+  });
+
+  it('runs a function expression and a function declaration', T, async () => {
+    assert.equal(
+      await pool.run(function negate(n: number) {
+        return -n;
+      }, 5),
+      -5,
+    );
+    function halve(n: number): number {
+      return n / 2;
+    }
+    assert.deepEqual(await pool.map(halve, [2, 4, 6]), [1, 2, 3]);
+  });
+
+  it('runs a method written in shorthand, plain and async', T, async () => {
+    assert.equal(await pool.run(objectWithMethods.triple, 5), 15);
+    assert.equal(await pool.run(objectWithMethods.quadruple, 5), 20);
+  });
+
+  it('runs an inline function through parallelMap', T, async () => {
+    const results = await lastValueFrom(
+      of('a', 'b').pipe(
+        parallelMap((s: string) => s.repeat(2), { pool }),
+        toArray(),
+      ),
+    );
+    assert.deepEqual(results, ['aa', 'bb']);
+  });
+
+  it('explains why an inline function that reads a captured variable fails', T, async () => {
+    const factor = 3;
+    const error = await rejection(pool.run((n: number) => n * factor, 2));
+    assert.equal(error.cause.name, 'ReferenceError');
+    assert.match(error.cause.message, /factor is not defined/);
+    assert.match(error.message, /factor/);
+    assert.match(error.message, /source text/);
+    assert.match(error.message, /task\(/);
+  });
+
+  it('explains a captured import the same way, in a stream', T, async () => {
+    await assert.rejects(
+      lastValueFrom(of('/a/b.txt').pipe(parallelMap((p: string) => basename(p), { pool }))),
+      (error: unknown) =>
+        error instanceof TaskError &&
+        error.cause.name === 'ReferenceError' &&
+        /basename/.test(error.message) &&
+        /source text/.test(error.message) &&
+        /task\(/.test(error.message),
+    );
+  });
+
+  it('keeps the name, message and code of an error thrown by the task', T, async () => {
+    const error = await rejection(
+      pool.run((n: number) => {
+        const failure = new RangeError(`bad ${n}`);
+        Object.assign(failure, { code: 'E_BAD' });
+        throw failure;
+      }, 7),
+    );
+    assert.equal(error.cause.name, 'RangeError');
+    assert.equal(error.cause.message, 'bad 7');
+    assert.equal((error.cause as { code?: string }).code, 'E_BAD');
+    assert.doesNotMatch(error.message, /source text/);
+  });
+});
