@@ -2,7 +2,8 @@
  * Shared pieces of the integration tests: fixture URLs, and the main-thread half of the
  * SharedArrayBuffer + Atomics handshakes whose worker half is test/fixtures/sync.mjs.
  */
-import { task } from 'rxpool';
+import { afterEach } from 'node:test';
+import { createPool, type Pool, task } from 'rxpool';
 
 /** Cells of the shared Int32Array. */
 export const STARTED = 0;
@@ -80,4 +81,26 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Pools made by `newPool` in a test file are destroyed after each test. */
+const pools: Pool[] = [];
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((pool) => pool.destroy()));
+});
+
+/** A pool of `size` workers, destroyed after the current test. */
+export function newPool(size: number): Pool {
+  const pool = createPool({ size });
+  pools.push(pool);
+  return pool;
+}
+
+/** The pool still serves new work at once: `x * 2` of 21 is 42 within 10 s. */
+export async function serves(pool: Pool): Promise<number> {
+  return within(
+    pool.run((x: number) => x * 2, 21),
+    10_000,
+    'pool.run',
+  );
 }

@@ -2,22 +2,22 @@
  * The Pool's own faces and life: run / map / imap, close, destroy, Symbol.asyncDispose, stats.
  */
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { lastValueFrom, of } from 'rxjs';
 import { createPool, type Pool, TaskError, task } from 'rxpool';
 import { parallelMap } from 'rxpool/operators';
-import { fixture, hold, release, STARTED, shared, waitForCell, within } from './_helpers.js';
+import {
+  fixture,
+  hold,
+  newPool,
+  release,
+  STARTED,
+  shared,
+  waitForCell,
+  within,
+} from './_helpers.js';
 
 const T = { timeout: 60_000 };
-const pools: Pool[] = [];
-function newPool(size: number): Pool {
-  const pool = createPool({ size });
-  pools.push(pool);
-  return pool;
-}
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((pool) => pool.destroy()));
-});
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
