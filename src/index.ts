@@ -6,6 +6,7 @@ export {
   skipFailures,
   throwFailures,
 } from '../operators/index.js';
+export type { Progress } from './engine/progress.js';
 export type { RetryConfig } from './engine/retry.js';
 export type { TaskErrorDetails } from './errors.js';
 export { AbortError, TaskError, TaskTimeoutError, WorkerCrashedError } from './errors.js';

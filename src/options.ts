@@ -4,6 +4,7 @@
  */
 
 import type { EngineConfig } from './engine/engine.js';
+import type { Progress } from './engine/progress.js';
 import { type RetryConfig, retryPolicy } from './engine/retry.js';
 import type { Pool } from './pool/pool.js';
 import { describeValue, toWorkSpec } from './pool/task.js';
@@ -49,6 +50,16 @@ export interface ParallelOptions<In = any> {
   readonly transfer?: (input: In) => readonly Transferable[];
   /** Stops the work when it fires (`pool.imap` and `pool.map`). */
   readonly signal?: AbortSignal;
+  /**
+   * Called with counts of the work done, at most every 100 ms while items are emitted and once
+   * more, with `final: true`, when the stream completes. See {@link Progress}.
+   */
+  readonly progress?: (progress: Progress) => void;
+  /**
+   * How many items the source will give, for the progress ETA.
+   * @default the length of an array given to `pool.map`/`pool.imap`; otherwise unknown
+   */
+  readonly total?: number;
 }
 
 /** Options of `pool.run`. */
@@ -69,6 +80,8 @@ const parallelKeys = [
   'retry',
   'transfer',
   'signal',
+  'progress',
+  'total',
 ];
 const runKeys = ['signal', 'timeout', 'retry', 'transfer'];
 
@@ -103,6 +116,12 @@ export function resolveParallel<In>(
   if (o.transfer !== undefined && typeof o.transfer !== 'function') {
     fail('transfer', 'a function (input) => Transferable[]', o.transfer);
   }
+  if (o.progress !== undefined && typeof o.progress !== 'function') {
+    fail('progress', 'a function (progress) => void', o.progress);
+  }
+  if (o.total !== undefined && !(Number.isInteger(o.total) && o.total >= 0)) {
+    fail('total', 'an integer from 0 up', o.total);
+  }
   return {
     config: {
       work: spec,
@@ -112,6 +131,8 @@ export function resolveParallel<In>(
       timeout: checkTimeout(o.timeout),
       retry: retryPolicy(checkRetry(o.retry)),
       transfer: o.transfer,
+      progress: o.progress,
+      total: o.total,
     },
     pool: o.pool,
     signal: checkSignal(o.signal),

@@ -17,6 +17,7 @@ import type {
   ItemFailure,
   SlotExecutor,
 } from './executor.js';
+import { type Progress, ProgressMeter } from './progress.js';
 import type { RetryPolicy } from './retry.js';
 
 /** The engine's settings, already validated. */
@@ -31,6 +32,10 @@ export interface EngineConfig<In> {
   readonly timeout: number | undefined;
   readonly retry: RetryPolicy;
   readonly transfer: ((input: In) => readonly Transferable[]) | undefined;
+  /** Called with the counts, throttled, and once more on completion. */
+  readonly progress?: ((progress: Progress) => void) | undefined;
+  /** How many items the source will give, when known (for the progress ETA). */
+  readonly total?: number | undefined;
 }
 
 /** How the engine talks to its face. */
@@ -85,6 +90,7 @@ export class Engine<In, Out> implements ExecutorClient {
   private readonly running = new Set<Batch<In, Out>>();
   private readonly delayed = new Set<Item<In, Out>>();
   private readonly sizer: BatchSizer;
+  private readonly meter: ProgressMeter | undefined;
   private readonly detach: () => void;
   private held = 0;
   private nextIndex = 0;
@@ -101,6 +107,7 @@ export class Engine<In, Out> implements ExecutorClient {
     private hooks: EngineHooks<In, Out>,
   ) {
     this.sizer = new BatchSizer(config.batchSize);
+    this.meter = config.progress && new ProgressMeter(config.progress, config.total, clock);
     this.detach = executor.attach(this);
   }
 
@@ -180,7 +187,7 @@ export class Engine<In, Out> implements ExecutorClient {
     const items = [first];
     if (!first.solo) {
       const size =
-        this.config.timeout !== undefined && !this.executor.progress
+        this.config.timeout !== undefined && !this.executor.knowsPosition
           ? 1
           : this.sizer.next(this.queue.length + 1, this.executor.size);
       while (items.length < size && this.queue.length > 0 && !this.queue.peek()!.solo) {
@@ -194,6 +201,7 @@ export class Engine<In, Out> implements ExecutorClient {
   // Internals
 
   private admit(input: In): void {
+    if (this.nextIndex === 0) this.meter?.start();
     const item: Item<In, Out> = {
       index: this.nextIndex++,
       input,
@@ -398,10 +406,15 @@ export class Engine<In, Out> implements ExecutorClient {
         if (this.queue.length > 0) this.executor.schedule(this);
         if (this.closed) return;
         // Emitting frees room in the window for what waits in the backlog: go round again.
-        if (this.emit() && this.backlog.length > 0) this.again = true;
+        if (this.emit()) {
+          if (this.backlog.length > 0) this.again = true;
+          if (this.meter) this.report(false);
+        }
         if (this.closed) return;
         if (this.ended) {
           if (this.held === 0 && this.backlog.length === 0) {
+            if (this.meter) this.report(true);
+            if (this.closed) return;
             const hooks = this.hooks;
             this.cancel();
             hooks.complete();
@@ -413,6 +426,15 @@ export class Engine<In, Out> implements ExecutorClient {
       } while (this.again && !this.closed);
     } finally {
       this.pumping = false;
+    }
+  }
+
+  /** Calls the progress callback; when it throws, the stream errors with what it threw. */
+  private report(final: boolean): void {
+    try {
+      this.meter!.flush(this.held, final);
+    } catch (error) {
+      this.kill(asError(error));
     }
   }
 
@@ -428,6 +450,7 @@ export class Engine<In, Out> implements ExecutorClient {
       this.held--;
       const input = item.input;
       item.input = undefined as In;
+      this.meter?.emitted(item.state === FAILED);
       if (item.state === SUCCEEDED) {
         const value = item.value as Out;
         item.value = undefined;

@@ -57,7 +57,7 @@ export abstract class SlotExecutor {
   /** How many batches run at once (the pool's worker count). */
   abstract readonly size: number;
   /** Whether `Attempt.current()` knows which item of a batch runs (for timeouts in batches). */
-  abstract readonly progress: boolean;
+  abstract readonly knowsPosition: boolean;
   /** Batches running now. */
   protected busy = 0;
   private readonly waiting = new Set<ExecutorClient>();

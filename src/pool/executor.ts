@@ -43,7 +43,7 @@ type TinypoolWorker = Tinypool['threads'][number];
 
 export class TinypoolExecutor extends SlotExecutor {
   readonly size: number;
-  readonly progress: boolean;
+  readonly knowsPosition: boolean;
   readonly counters: ExecutorCounters = { completed: 0, failed: 0 };
   private pool: Tinypool | undefined;
   private readonly watched = new WeakSet<object>();
@@ -53,7 +53,7 @@ export class TinypoolExecutor extends SlotExecutor {
   constructor(private readonly options: TinypoolExecutorOptions) {
     super();
     this.size = options.size;
-    this.progress = options.runtime === 'thread';
+    this.knowsPosition = options.runtime === 'thread';
   }
 
   /** Batches running now. */
@@ -105,7 +105,7 @@ export class TinypoolExecutor extends SlotExecutor {
     done: (outcome: BatchOutcome) => void,
   ): Attempt {
     const pool = this.ensurePool();
-    const progress = this.progress
+    const progress = this.knowsPosition
       ? new Float64Array(new SharedArrayBuffer(2 * Float64Array.BYTES_PER_ELEMENT))
       : undefined;
     const request: BatchRequest = {

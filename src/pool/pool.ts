@@ -205,7 +205,10 @@ export class Pool {
         'Unknown option `pool` for pool.imap: it runs on the pool it is called on',
       );
     }
-    const resolved = resolveParallel<In>(work, options, 'pool.imap');
+    let resolved = resolveParallel<In>(work, options, 'pool.imap');
+    if (resolved.config.progress && resolved.config.total === undefined && Array.isArray(items)) {
+      resolved = { ...resolved, config: { ...resolved.config, total: items.length } };
+    }
     return engineIterable<In, Awaited<Out>>(items, resolved, () => this.executor, realClock);
   }
 

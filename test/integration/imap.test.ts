@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { createPool, type Pool, task } from 'rxpool';
+import { createPool, type Pool, type Progress, task } from 'rxpool';
 import { fixture, within } from './_helpers.js';
 
 // A fresh pool for each test: a test that stops early must not leave its stopped workers to the
@@ -162,6 +162,24 @@ describe('pool.imap order', () => {
       await pool.map(jittered, inputs, { concurrency: 8 }),
       inputs.map((n) => n * 10),
     );
+  });
+
+  it('reports progress, with the array length as total, and a final report', T, async () => {
+    const reports: Progress[] = [];
+    const results = await pool.map(jittered, inputs, {
+      concurrency: 8,
+      progress: (p) => reports.push(p),
+    });
+    assert.equal(results.length, inputs.length);
+    const last = reports.at(-1)!;
+    assert.equal(last.final, true);
+    assert.deepEqual([last.done, last.failed, last.inFlight, last.total], [40, 0, 0, 40]);
+    assert.ok(last.rate > 0 && last.elapsedMs > 0);
+    assert.equal(last.etaMs, 0);
+    assert.equal(reports.filter((p) => p.final).length, 1);
+    for (let i = 1; i < reports.length; i++) {
+      assert.ok(reports[i]!.done >= reports[i - 1]!.done, 'done never goes back');
+    }
   });
 });
 

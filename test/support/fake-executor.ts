@@ -18,13 +18,13 @@ export interface FakeOptions {
   readonly size?: number;
   /** ms each item takes. @default 1 */
   readonly duration?: (input: any) => number;
-  /** Whether the executor reports per-item progress (thread runtime does). @default true */
-  readonly progress?: boolean;
+  /** Whether `Attempt.current()` knows which item runs (thread runtime does). @default true */
+  readonly knowsPosition?: boolean;
 }
 
 export class FakeExecutor extends SlotExecutor {
   readonly size: number;
-  readonly progress: boolean;
+  readonly knowsPosition: boolean;
   readonly counters: ExecutorCounters = { completed: 0, failed: 0 };
   /** Every batch launched, with its inputs. */
   readonly batches: unknown[][] = [];
@@ -41,7 +41,7 @@ export class FakeExecutor extends SlotExecutor {
     super();
     this.clock = options.clock;
     this.size = options.size ?? 2;
-    this.progress = options.progress ?? true;
+    this.knowsPosition = options.knowsPosition ?? true;
     this.duration = options.duration ?? (() => 1);
   }
 
@@ -102,7 +102,7 @@ export class FakeExecutor extends SlotExecutor {
             finish({
               type: 'crashed',
               error: error as Error,
-              position: this.progress ? position : undefined,
+              position: this.knowsPosition ? position : undefined,
             });
             return;
           }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Engine, type EngineConfig } from '../../src/engine/engine.js';
+import type { Progress } from '../../src/engine/progress.js';
 import { noRetry, type RetryConfig, retryPolicy } from '../../src/engine/retry.js';
 import { type TaskError, TaskTimeoutError, WorkerCrashedError } from '../../src/errors.js';
 import { toWorkSpec } from '../../src/pool/task.js';
@@ -28,7 +29,7 @@ function runEngine(
     retry?: number | RetryConfig;
     size?: number;
     duration?: (x: any) => number;
-    progress?: boolean;
+    knowsPosition?: boolean;
   } = {},
 ): Run {
   const clock = new VirtualClock();
@@ -36,7 +37,7 @@ function runEngine(
     clock,
     size: options.size ?? 2,
     duration: options.duration ?? (() => 1),
-    progress: options.progress ?? true,
+    knowsPosition: options.knowsPosition ?? true,
   });
   const run: Run = {
     values: [],
@@ -54,6 +55,8 @@ function runEngine(
     timeout: options.timeout,
     retry: options.retry === undefined ? noRetry : retryPolicy(options.retry),
     transfer: undefined,
+    progress: options.progress,
+    total: options.total,
   };
   const engine: Engine<unknown, unknown> = new Engine(config, executor, clock, {
     value: (value, index) => {
@@ -292,7 +295,7 @@ describe('engine timeouts and crashes in batches', () => {
     assert.equal(run.failures[0]!.index, 2);
   });
 
-  it('without progress, a crashed batch is re-run item by item to find the culprit', () => {
+  it('when the executor cannot tell which item runs, a crashed batch is re-run item by item to find the culprit', () => {
     const run = runEngine(
       ['a', 'b', 'c'],
       (x: string) => {
@@ -303,7 +306,7 @@ describe('engine timeouts and crashes in batches', () => {
         }
         return x;
       },
-      { size: 1, concurrency: Infinity, batchSize: 3, progress: false },
+      { size: 1, concurrency: Infinity, batchSize: 3, knowsPosition: false },
     );
     assert.deepEqual(
       run.values.map((v) => v.value),
@@ -311,6 +314,80 @@ describe('engine timeouts and crashes in batches', () => {
     );
     assert.equal(run.failures[0]!.index, 2);
     assert.deepEqual(run.executor.batches, [['a'], ['b', 'c'], ['b'], ['c']]);
+  });
+});
+
+describe('engine progress', () => {
+  it('reports counts, rate and ETA at most every 100 ms, and once more at the end', () => {
+    const reports: Progress[] = [];
+    const inputs = Array.from({ length: 40 }, (_, i) => i);
+    runEngine(
+      inputs,
+      (x: number) => {
+        if (x % 10 === 9) throw new Error('bad');
+        return x;
+      },
+      {
+        size: 1,
+        concurrency: 4,
+        batchSize: 1,
+        duration: () => 10,
+        progress: (p) => reports.push(p),
+        total: 40,
+      },
+    );
+    const last = reports.at(-1)!;
+    assert.deepEqual(
+      { done: last.done, failed: last.failed, inFlight: last.inFlight, final: last.final },
+      { done: 40, failed: 4, inFlight: 0, final: true },
+    );
+    assert.equal(last.elapsedMs, 400);
+    assert.equal(last.rate, 100);
+    assert.equal(last.etaMs, 0);
+    const interim = reports.slice(0, -1);
+    assert.ok(interim.length >= 3 && interim.length <= 4, `${interim.length} interim reports`);
+    for (const p of interim) assert.equal(p.final, false);
+    for (let i = 1; i < interim.length; i++) {
+      assert.ok(interim[i]!.elapsedMs - interim[i - 1]!.elapsedMs >= 100);
+    }
+    const first = interim[0]!;
+    // One item done after 10 ms at 100 items/s: 39 left take 390 ms.
+    assert.deepEqual([first.done, first.rate, first.etaMs], [1, 100, 390]);
+    assert.ok(first.inFlight >= 1 && first.inFlight <= 4);
+  });
+
+  it('a progress callback that throws errors the stream with what it threw', () => {
+    const errors: unknown[] = [];
+    const clock = new VirtualClock();
+    const executor = new FakeExecutor({ clock, size: 1, duration: () => 1 });
+    const engine = new Engine(
+      {
+        work: toWorkSpec((x: number) => x),
+        concurrency: 2,
+        ordered: true,
+        batchSize: 1,
+        timeout: undefined,
+        retry: noRetry,
+        transfer: undefined,
+        progress: () => {
+          throw new Error('bar broke');
+        },
+      },
+      executor,
+      clock,
+      {
+        value: () => {},
+        failure: () => {},
+        complete: () => assert.fail('no completion expected'),
+        error: (error) => errors.push(error),
+      },
+    );
+    engine.push(1);
+    engine.push(2);
+    engine.end();
+    clock.run();
+    assert.equal(errors.length, 1);
+    assert.equal((errors[0] as Error).message, 'bar broke');
   });
 });
 

@@ -51,6 +51,12 @@ describe('option validation', () => {
     ],
     ['transfer', { transfer: [] }, /^TypeError: Expected `transfer` to be a function/],
     [
+      'progress',
+      { progress: true },
+      /^TypeError: Expected `progress` to be a function \(progress\) => void, got `true` \(boolean\)$/,
+    ],
+    ['total', { total: -1 }, /^TypeError: Expected `total` to be an integer from 0 up, got `-1`/],
+    [
       'unknown option',
       { concurency: 2 },
       /^TypeError: Unknown option `concurency` for parallelMap; the options are `ordered`/,
