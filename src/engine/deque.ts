@@ -1,50 +1,66 @@
-/** A growable ring buffer: O(1) push and shift at both ends. */
+/**
+ * A double-ended queue: O(1) push and shift, and unshift at the front.
+ *
+ * Items live in fixed chunks of 1024 slots, so a queue that grows to hundreds of thousands of
+ * items (a synchronous source far ahead of the window) never copies them, nor makes one huge array
+ * for the garbage collector to move. Unshifted items (a batch put back) sit in a stack in front.
+ */
+const CHUNK = 1024;
+
 export class Deque<T> {
-  private items: (T | undefined)[] = new Array(16);
+  private front: T[] = [];
+  private chunks: (T | undefined)[][] = [];
+  /** Next slot to read in `chunks[0]`. */
   private head = 0;
+  /** Next slot to write in the last chunk. */
+  private tail = CHUNK;
   private size = 0;
 
   get length(): number {
-    return this.size;
+    return this.front.length + this.size;
   }
 
   push(item: T): void {
-    if (this.size === this.items.length) this.grow();
-    this.items[(this.head + this.size) & (this.items.length - 1)] = item;
+    if (this.tail === CHUNK) {
+      this.chunks.push(new Array(CHUNK));
+      this.tail = 0;
+    }
+    this.chunks[this.chunks.length - 1]![this.tail++] = item;
     this.size++;
   }
 
   unshift(item: T): void {
-    if (this.size === this.items.length) this.grow();
-    this.head = (this.head - 1) & (this.items.length - 1);
-    this.items[this.head] = item;
-    this.size++;
+    this.front.push(item);
   }
 
   shift(): T | undefined {
+    if (this.front.length > 0) return this.front.pop();
     if (this.size === 0) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head] = undefined;
-    this.head = (this.head + 1) & (this.items.length - 1);
-    this.size--;
+    const chunk = this.chunks[0]!;
+    const item = chunk[this.head];
+    chunk[this.head++] = undefined;
+    if (--this.size === 0) {
+      // Empty: start over in the first chunk.
+      this.chunks.length = 1;
+      this.head = 0;
+      this.tail = 0;
+    } else if (this.head === CHUNK) {
+      this.chunks.shift();
+      this.head = 0;
+    }
     return item;
   }
 
   peek(): T | undefined {
-    return this.size === 0 ? undefined : this.items[this.head];
+    if (this.front.length > 0) return this.front[this.front.length - 1];
+    return this.size === 0 ? undefined : this.chunks[0]![this.head];
   }
 
   clear(): void {
-    this.items = new Array(16);
+    this.front = [];
+    this.chunks = [];
     this.head = 0;
+    this.tail = CHUNK;
     this.size = 0;
-  }
-
-  private grow(): void {
-    const next: (T | undefined)[] = new Array(this.items.length * 2);
-    for (let i = 0; i < this.size; i++)
-      next[i] = this.items[(this.head + i) & (this.items.length - 1)];
-    this.items = next;
-    this.head = 0;
   }
 }

@@ -58,20 +58,19 @@ const WAITING = 2; // a retry's delay
 const SUCCEEDED = 3;
 const FAILED = 4;
 
-interface Item<In, Out> {
+interface Item<In> {
   readonly index: number;
   input: In;
   state: number;
   attempts: number;
   /** Goes to a worker alone (it was in a batch that crashed and the culprit is unknown). */
   solo: boolean;
-  value: Out | undefined;
-  error: TaskError<In> | undefined;
-  cancelDelay: (() => void) | undefined;
+  /** The value once SUCCEEDED, the `TaskError` once FAILED. Kept small: one per item in flight. */
+  result: unknown;
 }
 
 interface Batch<In, Out> {
-  readonly items: Item<In, Out>[];
+  readonly items: Item<In>[];
   attempt: Attempt;
   cancelTimer: (() => void) | undefined;
   /** Position of the item that ran past the timeout, once the batch was stopped for it. */
@@ -82,13 +81,14 @@ export class Engine<In, Out> implements ExecutorClient {
   /** Pushed but not yet admitted to the window (a push source faster than the window). */
   private readonly backlog = new Deque<In>();
   /** Admitted, waiting for a worker. */
-  private readonly queue = new Deque<Item<In, Out>>();
+  private readonly queue = new Deque<Item<In>>();
   /** Admitted and not emitted, in source order (ordered mode). */
-  private readonly order = new Deque<Item<In, Out>>();
+  private readonly order = new Deque<Item<In>>();
   /** Finished and not emitted, in completion order (unordered mode). */
-  private readonly finished = new Deque<Item<In, Out>>();
+  private readonly finished = new Deque<Item<In>>();
   private readonly running = new Set<Batch<In, Out>>();
-  private readonly delayed = new Set<Item<In, Out>>();
+  /** Items waiting for a retry's delay, and how to cancel the wait. */
+  private readonly delayed = new Map<Item<In>, () => void>();
   private readonly sizer: BatchSizer;
   private readonly meter: ProgressMeter | undefined;
   private readonly detach: () => void;
@@ -124,8 +124,16 @@ export class Engine<In, Out> implements ExecutorClient {
   /** Adds the next input of the source. Beyond the window it waits in a backlog. */
   push(input: In): void {
     if (this.closed || this.ended) return;
-    if (this.held < this.config.concurrency && this.backlog.length === 0) this.admit(input);
-    else this.backlog.push(input);
+    if (this.held < this.config.concurrency && this.backlog.length === 0) {
+      this.admit(input);
+      // The hot path of a fast push source: when the queue already waited for a slot, every slot
+      // is busy (the executor fills free slots at once), so nothing can move until one frees.
+      if (this.queue.length > 1 && !this.pumping && !this.hooks.pull) return;
+    } else {
+      this.backlog.push(input);
+      // The window is full: only an emission makes room, and that pumps.
+      if (!this.pumping && !this.hooks.pull) return;
+    }
     this.pump();
   }
 
@@ -156,7 +164,7 @@ export class Engine<In, Out> implements ExecutorClient {
       batch.cancelTimer?.();
       batch.attempt.abort();
     }
-    for (const item of this.delayed) item.cancelDelay?.();
+    for (const cancelDelay of this.delayed.values()) cancelDelay();
     this.running.clear();
     this.delayed.clear();
     this.backlog.clear();
@@ -202,22 +210,20 @@ export class Engine<In, Out> implements ExecutorClient {
 
   private admit(input: In): void {
     if (this.nextIndex === 0) this.meter?.start();
-    const item: Item<In, Out> = {
+    const item: Item<In> = {
       index: this.nextIndex++,
       input,
       state: QUEUED,
       attempts: 0,
       solo: false,
-      value: undefined,
-      error: undefined,
-      cancelDelay: undefined,
+      result: undefined,
     };
     this.held++;
     if (this.config.ordered) this.order.push(item);
     this.queue.push(item);
   }
 
-  private launch(items: Item<In, Out>[]): void {
+  private launch(items: Item<In>[]): void {
     let transferList: Transferable[] | undefined;
     const transfer = this.config.transfer;
     if (transfer) {
@@ -333,7 +339,7 @@ export class Engine<In, Out> implements ExecutorClient {
   }
 
   /** Puts `items[from..to)` back at the head of the queue, in order: they did not count as run. */
-  private requeue(items: Item<In, Out>[], from: number, to: number, solo: boolean): void {
+  private requeue(items: Item<In>[], from: number, to: number, solo: boolean): void {
     for (let i = to - 1; i >= from; i--) {
       const item = items[i]!;
       item.state = QUEUED;
@@ -342,15 +348,15 @@ export class Engine<In, Out> implements ExecutorClient {
     }
   }
 
-  private succeeded(item: Item<In, Out>, value: Out): void {
+  private succeeded(item: Item<In>, value: Out): void {
     item.attempts++;
     item.state = SUCCEEDED;
-    item.value = value;
+    item.result = value;
     if (!this.config.ordered) this.finished.push(item);
   }
 
   private attemptFailed(
-    item: Item<In, Out>,
+    item: Item<In>,
     failure: ItemFailure | undefined,
     kind: 'error' | 'crash' | 'timeout' = 'error',
   ): void {
@@ -370,20 +376,21 @@ export class Engine<In, Out> implements ExecutorClient {
       const delay = retry.delay(item.attempts);
       if (delay > 0) {
         item.state = WAITING;
-        this.delayed.add(item);
-        item.cancelDelay = this.clock.setTimeout(() => {
-          item.cancelDelay = undefined;
-          this.delayed.delete(item);
-          this.requeue([item], 0, 1, false);
-          this.pump();
-        }, delay);
+        this.delayed.set(
+          item,
+          this.clock.setTimeout(() => {
+            this.delayed.delete(item);
+            this.requeue([item], 0, 1, false);
+            this.pump();
+          }, delay),
+        );
       } else {
         this.requeue([item], 0, 1, false);
       }
       return;
     }
     item.state = FAILED;
-    item.error = error;
+    item.result = error;
     if (!this.config.ordered) this.finished.push(item);
   }
 
@@ -452,11 +459,11 @@ export class Engine<In, Out> implements ExecutorClient {
       item.input = undefined as In;
       this.meter?.emitted(item.state === FAILED);
       if (item.state === SUCCEEDED) {
-        const value = item.value as Out;
-        item.value = undefined;
+        const value = item.result as Out;
+        item.result = undefined;
         this.hooks.value(value, item.index, input);
       } else {
-        this.hooks.failure(item.error!);
+        this.hooks.failure(item.result as TaskError<In>);
       }
     }
     return emitted;

@@ -17,7 +17,7 @@ export type BatchOutcome =
   /** The first `count` items ran (the rest did not, and go again). */
   | {
       readonly type: 'done';
-      readonly values: readonly unknown[];
+      readonly values: ArrayLike<unknown>;
       readonly failures: readonly (ItemFailure | undefined)[] | null;
       readonly count: number;
       /** Time the items took to run, in ms, for batch sizing. */

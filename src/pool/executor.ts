@@ -14,7 +14,13 @@ import { SlotExecutor } from '../engine/executor.js';
 import { AbortError } from '../errors.js';
 import type { Transferable } from '../types.js';
 import { findUncloneable } from './clone.js';
-import type { BatchRequest, BatchResponse, WireError, WorkSpec } from './messages.js';
+import {
+  type BatchRequest,
+  type BatchResponse,
+  packNumbers,
+  type WireError,
+  type WorkSpec,
+} from './messages.js';
 import { reviveError, reviveLoose } from './revive.js';
 
 /** The executor's settings, already validated. */
@@ -108,9 +114,11 @@ export class TinypoolExecutor extends SlotExecutor {
     const progress = this.knowsPosition
       ? new Float64Array(new SharedArrayBuffer(2 * Float64Array.BYTES_PER_ELEMENT))
       : undefined;
+    const packed = packNumbers(inputs);
+    if (packed && this.knowsPosition) transferList = [...(transferList ?? []), packed.buffer];
     const request: BatchRequest = {
       work: work as WorkSpec,
-      inputs,
+      inputs: packed ?? inputs,
       setup: this.options.setup,
       maxItems: Number.isFinite(this.options.maxTasksPerWorker)
         ? this.options.maxTasksPerWorker

@@ -13,7 +13,8 @@ export type WorkSpec =
 /** One message to a worker: several items of the same work. */
 export interface BatchRequest {
   readonly work: WorkSpec;
-  readonly inputs: unknown[];
+  /** The items; a batch of numbers only travels as a `Float64Array` (see `packNumbers`). */
+  readonly inputs: readonly unknown[] | Float64Array;
   /** Run once in each worker before its first item. */
   readonly setup: WorkSpec | undefined;
   /** The worker retires after this many items (`maxTasksPerWorker`); 0 for never. */
@@ -28,8 +29,11 @@ export interface BatchRequest {
 
 /** The reply to a `BatchRequest`. */
 export interface BatchResponse {
-  /** `values[i]` is item i's result; holes where the item failed or did not run. */
-  readonly values: unknown[];
+  /**
+   * `values[i]` is item i's result; holes where the item failed or did not run. Results that are
+   * all numbers travel as a `Float64Array` (see `packNumbers`).
+   */
+  readonly values: readonly unknown[] | Float64Array;
   /** `null` when every item that ran succeeded; else `failures[i]` for each failed item. */
   readonly failures: (WireError | undefined)[] | null;
   /** How many items ran (the first `count` of `inputs`); the rest did not run and must go again. */
@@ -59,6 +63,27 @@ export interface WireError {
   readonly fatal: 'clone' | 'setup' | 'load' | undefined;
   /** Advice to add to the main-side message (a captured variable in an inline function). */
   readonly hint: string | undefined;
+}
+
+/** Batches shorter than this are not worth packing. */
+const PACK_MIN = 8;
+
+/**
+ * The batch as a `Float64Array` when it holds numbers only (and is long enough to gain), else
+ * `undefined`. Structured clone copies a typed array's memory in one go, where an array of numbers
+ * costs a clone step per element: on a 2-core machine about 100 ns per item each way, which caps
+ * trivial items at about 2 million a second. A float64 holds every JavaScript number exactly
+ * (`NaN`, `-0` and `Infinity` included), and the other side reads it with the same `values[i]`.
+ */
+export function packNumbers(
+  values: ArrayLike<unknown>,
+  length = values.length,
+): Float64Array<ArrayBuffer> | undefined {
+  if (length < PACK_MIN) return undefined;
+  for (let i = 0; i < length; i++) if (typeof values[i] !== 'number') return undefined;
+  const packed = new Float64Array(length);
+  for (let i = 0; i < length; i++) packed[i] = values[i] as number;
+  return packed;
 }
 
 /**

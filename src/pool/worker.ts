@@ -18,6 +18,7 @@ import {
   type BatchRequest,
   type BatchResponse,
   MOVE_BRAND,
+  packNumbers,
   type WireError,
   type WorkSpec,
 } from './messages.js';
@@ -109,9 +110,14 @@ export default async function runBatch(request: BatchRequest): Promise<unknown> 
     }
   }
   if (progress) progress[0] = n;
+  const packed = failures === null ? packNumbers(values, count) : undefined;
+  if (packed && !isChildProcess) {
+    transferList ??= [];
+    transferList.push(packed.buffer);
+  }
 
   const response: BatchResponse = {
-    values,
+    values: packed ?? values,
     failures,
     count,
     ms: now() - start,
