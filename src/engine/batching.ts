@@ -3,10 +3,9 @@
  *
  * With `'auto'`, an item goes out alone while workers are idle (nothing waits, so nothing is
  * added to its latency). Once items queue up behind busy workers, several go together: as many as
- * run in about `TARGET_BATCH_MS` by the measured time per item, but never more than half an even
- * share of what waits: no worker holds items another could be running (the tail stays short), and
- * when a worker frees, its next batch is already waiting, so it runs while the main thread emits
- * the results of the last one (with whole shares, it would wait for those results to make room).
+ * run in about `TARGET_BATCH_MS` by the measured time per item, but never more than an even share
+ * of what waits among the executor's slots, so that no worker holds items another could be running
+ * (the tail stays short).
  */
 
 /** How long a batch should take to run, in ms: long enough to amortise the ~40 µs a message costs. */
@@ -27,12 +26,12 @@ export class BatchSizer {
     this.perItem = Number.isNaN(this.perItem) ? sample : this.perItem * 0.7 + sample * 0.3;
   }
 
-  /** The size of the next batch, with `queued` items waiting and `workers` in the pool. */
-  next(queued: number, workers: number): number {
+  /** The size of the next batch, with `queued` items waiting and `slots` batches out at once. */
+  next(queued: number, slots: number): number {
     if (this.fixed !== 'auto') return Math.min(this.fixed, queued);
     if (queued <= 1 || Number.isNaN(this.perItem)) return Math.min(1, queued);
     const byTime = Math.max(1, Math.floor(TARGET_BATCH_MS / Math.max(this.perItem, 1e-6)));
-    const share = Math.ceil(queued / (2 * workers));
+    const share = Math.ceil(queued / slots);
     return Math.max(1, Math.min(byTime, share, MAX_BATCH));
   }
 }

@@ -197,7 +197,7 @@ export class Engine<In, Out> implements ExecutorClient {
       const size =
         this.config.timeout !== undefined && !this.executor.knowsPosition
           ? 1
-          : this.sizer.next(this.queue.length + 1, this.executor.size);
+          : this.sizer.next(this.queue.length + 1, this.executor.slots);
       while (items.length < size && this.queue.length > 0 && !this.queue.peek()!.solo) {
         items.push(this.queue.shift()!);
       }

@@ -54,8 +54,15 @@ export interface ExecutorClient {
  * slots are free, so one busy stream cannot starve another on the same pool.
  */
 export abstract class SlotExecutor {
-  /** How many batches run at once (the pool's worker count). */
+  /** The pool's worker count. */
   abstract readonly size: number;
+  /**
+   * How many batches are out at once: `size`, or more when a worker takes its next batch while it
+   * runs one (so that it never waits for the main thread between batches).
+   */
+  get slots(): number {
+    return this.size;
+  }
   /** Whether `Attempt.current()` knows which item of a batch runs (for timeouts in batches). */
   abstract readonly knowsPosition: boolean;
   /** Batches running now. */
@@ -116,6 +123,11 @@ export abstract class SlotExecutor {
     });
   }
 
+  /** Fills free slots (after `slots` grew). */
+  protected refill(): void {
+    this.drain();
+  }
+
   /** Items waiting for a worker, over all clients. */
   queued(): number {
     let total = 0;
@@ -139,7 +151,7 @@ export abstract class SlotExecutor {
     if (this.draining) return;
     this.draining = true;
     try {
-      while (this.busy < this.size && this.waiting.size > 0) {
+      while (this.busy < this.slots && this.waiting.size > 0) {
         const client = this.waiting.values().next().value as ExecutorClient;
         this.waiting.delete(client);
         if (client.dispatch()) this.waiting.add(client);

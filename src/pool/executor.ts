@@ -17,7 +17,11 @@ import { findUncloneable } from './clone.js';
 import {
   type BatchRequest,
   type BatchResponse,
+  CANCELLED,
+  controlViews,
+  newControl,
   packNumbers,
+  THREAD,
   type WireError,
   type WorkSpec,
 } from './messages.js';
@@ -44,8 +48,16 @@ export interface ExecutorCounters {
 const workerFile = new URL('./worker.js', import.meta.url);
 const RETIRE = new Error('rxpool: worker retired');
 RETIRE.name = 'WorkerRetired';
+const STOPPED = new Error('rxpool: worker stopped');
+STOPPED.name = 'WorkerStopped';
 
 type TinypoolWorker = Tinypool['threads'][number];
+
+/**
+ * Batches a thread worker holds at once: one running, one waiting in its queue, so that it goes
+ * straight on to the next while the main thread handles the results of the last.
+ */
+const DEPTH = 2;
 
 export class TinypoolExecutor extends SlotExecutor {
   readonly size: number;
@@ -53,6 +65,10 @@ export class TinypoolExecutor extends SlotExecutor {
   readonly counters: ExecutorCounters = { completed: 0, failed: 0 };
   private pool: Tinypool | undefined;
   private readonly watched = new WeakSet<object>();
+  /** Thread workers that are up (have told tinypool they are ready) and alive. */
+  private ready = 0;
+  /** Batches out, and their timing cells (thread runtime) that tell whether one has started. */
+  private readonly sent = new Set<{ count: number; timing: Float64Array | undefined }>();
   private refused: Error | undefined;
   private idleWaiters: (() => void)[] = [];
 
@@ -62,9 +78,25 @@ export class TinypoolExecutor extends SlotExecutor {
     this.knowsPosition = options.runtime === 'thread';
   }
 
-  /** Batches running now. */
+  /**
+   * Two batches a worker once every worker is up. While one is starting (at first, or replacing
+   * one that was stopped), one each: tinypool would give a second batch to a busy worker rather
+   * than wait for the new one, and items that should run side by side would queue.
+   */
+  override get slots(): number {
+    return this.knowsPosition && this.ready >= this.size ? this.size * DEPTH : this.size;
+  }
+
+  /** Items waiting for a worker: in the engines' queues, or sent in a batch not yet started. */
+  override queued(): number {
+    let total = super.queued();
+    for (const { count, timing } of this.sent) if (timing && timing[1] === 0) total += count;
+    return total;
+  }
+
+  /** Workers running a batch now (a worker may hold a second batch behind the first). */
   get running(): number {
-    return this.busy;
+    return Math.min(this.busy, this.size);
   }
 
   protected override refusal(): Error | undefined {
@@ -111,9 +143,8 @@ export class TinypoolExecutor extends SlotExecutor {
     done: (outcome: BatchOutcome) => void,
   ): Attempt {
     const pool = this.ensurePool();
-    const progress = this.knowsPosition
-      ? new Float64Array(new SharedArrayBuffer(2 * Float64Array.BYTES_PER_ELEMENT))
-      : undefined;
+    const buffer = this.knowsPosition ? newControl() : undefined;
+    const control = buffer && controlViews(buffer);
     const packed = packNumbers(inputs);
     if (packed && this.knowsPosition) transferList = [...(transferList ?? []), packed.buffer];
     const request: BatchRequest = {
@@ -123,19 +154,31 @@ export class TinypoolExecutor extends SlotExecutor {
       maxItems: Number.isFinite(this.options.maxTasksPerWorker)
         ? this.options.maxTasksPerWorker
         : 0,
-      progress,
+      control: buffer,
     };
-    const controller = new AbortController();
+    // Thread workers are stopped through the control block; process workers by signal. A task
+    // with a signal gets an idle worker of its own from tinypool: so does every batch until all
+    // workers are up; after that, a worker may take a second batch while it runs one.
+    const controller = control && this.ready >= this.size ? undefined : new AbortController();
     let aborted = false;
+    let finished = false;
+    const sent = { count: inputs.length, timing: control?.timing };
+    this.sent.add(sent);
+    const finish = (outcome: BatchOutcome) => {
+      if (finished) return;
+      finished = true;
+      this.sent.delete(sent);
+      done(outcome);
+    };
     const launchedAt = performance.timeOrigin + performance.now();
     pool
-      .run(request, { signal: controller.signal, transferList: transferList as never })
+      .run(request, { signal: controller?.signal, transferList: transferList as never })
       .then(
         (response: BatchResponse) => this.done(response),
         (error: unknown): BatchOutcome => {
           this.watch();
           if (aborted) return { type: 'aborted' };
-          if (error === RETIRE) return { type: 'lost' };
+          if (error === RETIRE || error === STOPPED) return { type: 'lost' };
           // Tinypool can hand a task to a worker it is already terminating (a late reply marks
           // the dying worker available again); the task never ran there, so it goes again.
           if (error instanceof Error && error.message === 'Terminating worker thread') {
@@ -144,7 +187,9 @@ export class TinypoolExecutor extends SlotExecutor {
           }
           const failure = error instanceof Error ? error : reviveLoose(error);
           if (isCloneError(failure)) return unsendable(failure, inputs);
-          const position = progress && progress[1] !== 0 ? progress[0]! : undefined;
+          // Its worker died while it waited behind another batch: it never ran, so it goes again.
+          if (control && Atomics.load(control.flags, THREAD) === 0) return { type: 'lost' };
+          const position = control && control.timing[1] !== 0 ? control.timing[0]! : undefined;
           this.counters.failed++;
           return {
             type: 'crashed',
@@ -153,21 +198,34 @@ export class TinypoolExecutor extends SlotExecutor {
           };
         },
       )
-      .then(done);
+      .then(finish);
     this.watch();
     return {
       current() {
-        if (progress) {
-          const startedAt = progress[1]!;
-          return startedAt === 0 ? undefined : { position: progress[0]!, startedAt };
+        if (control) {
+          const startedAt = control.timing[1]!;
+          return startedAt === 0 ? undefined : { position: control.timing[0]!, startedAt };
         }
         return inputs.length === 1 ? { position: 0, startedAt: launchedAt } : undefined;
       },
       abort: () => {
-        if (aborted) return;
+        if (aborted || finished) return;
         aborted = true;
-        controller.abort();
-        this.watch();
+        if (!control) {
+          controller?.abort();
+          this.watch();
+          return;
+        }
+        Atomics.store(control.flags, CANCELLED, 1);
+        const threadId = Atomics.load(control.flags, THREAD);
+        if (threadId !== 0) {
+          // Running (or done, its reply on the way): stop its worker; a batch waiting behind it
+          // there fails with STOPPED and goes again.
+          this.stopWorker(threadId, STOPPED);
+        } else {
+          // Not started: the worker will skip it when it comes to it.
+          queueMicrotask(() => finish({ type: 'aborted' }));
+        }
       },
     };
   }
@@ -207,7 +265,7 @@ export class TinypoolExecutor extends SlotExecutor {
       minThreads: keep ? size : 0,
       maxThreads: size,
       idleTimeout: keep ? 0 : idleTimeout,
-      concurrentTasksPerWorker: 1,
+      concurrentTasksPerWorker: this.knowsPosition ? DEPTH : 1,
       serialization: 'advanced',
       resourceLimits:
         runtime === 'thread' && maxHeapMb !== undefined
@@ -238,12 +296,25 @@ export class TinypoolExecutor extends SlotExecutor {
       const thread = (worker as { thread?: import('node:worker_threads').Worker }).thread;
       if (!thread) continue;
       let stopping = false;
+      let up = false;
       const terminate = worker.terminate.bind(worker);
+      const down = () => {
+        if (up) this.ready--;
+        up = false;
+      };
       worker.terminate = () => {
         stopping = true;
+        down();
         return terminate();
       };
+      thread.on('message', (message: { ready?: unknown } | null) => {
+        if (up || message?.ready !== true) return;
+        up = true;
+        this.ready++;
+        this.refill();
+      });
       thread.once('exit', (code) => {
+        down();
         if (stopping) return;
         const error = new Error(`The worker exited with code ${code} while running this item`);
         error.name = 'WorkerExit';
@@ -255,8 +326,14 @@ export class TinypoolExecutor extends SlotExecutor {
   }
 
   private retire(workerId: number): void {
+    this.stopWorker(workerId, RETIRE);
+  }
+
+  /** Stops a worker the way tinypool handles: its tasks fail with `reason`, and it is replaced. */
+  private stopWorker(workerId: number, reason: Error): void {
     const worker = this.pool?.threads.find((w: TinypoolWorker) => w.threadId === workerId);
-    worker?.emit('error', RETIRE);
+    worker?.emit('error', reason);
+    this.watch();
   }
 }
 

@@ -19,12 +19,34 @@ export interface BatchRequest {
   readonly setup: WorkSpec | undefined;
   /** The worker retires after this many items (`maxTasksPerWorker`); 0 for never. */
   readonly maxItems: number;
-  /**
-   * Shared progress cells (thread runtime): `[position, startedAt]`, where `position` is the index
-   * in `inputs` of the item running now (`inputs.length` once all ran) and `startedAt` the time it
-   * started, in ms since the epoch (`performance.timeOrigin + performance.now()`).
-   */
-  readonly progress: Float64Array | undefined;
+  /** The batch's shared control block (thread runtime): see {@link BatchControl}. */
+  readonly control: SharedArrayBuffer | undefined;
+}
+
+/**
+ * Views of a batch's shared control block, read and written by both sides while it runs.
+ * - `timing[0]`: the index in `inputs` of the item running now (`inputs.length` once all ran);
+ *   `timing[1]`: when it started, in ms since the epoch (`performance.timeOrigin + performance.now()`),
+ *   0 before the first item.
+ * - `flags[0]`: the `threadId` of the worker that took the batch, 0 before (stored before it reads
+ *   `flags[1]`); `flags[1]`: 1 once the main side cancelled the batch (stored before it reads
+ *   `flags[0]`). With both sides storing before they load, at least one sees the other: either
+ *   the worker skips the batch, or the main side knows which worker to stop.
+ */
+export interface BatchControl {
+  readonly timing: Float64Array;
+  readonly flags: Int32Array;
+}
+
+export const THREAD = 0;
+export const CANCELLED = 1;
+
+export function controlViews(buffer: SharedArrayBuffer): BatchControl {
+  return { timing: new Float64Array(buffer, 0, 2), flags: new Int32Array(buffer, 16, 2) };
+}
+
+export function newControl(): SharedArrayBuffer {
+  return new SharedArrayBuffer(24);
 }
 
 /** The reply to a `BatchRequest`. */

@@ -10,6 +10,7 @@
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { types } from 'node:util';
 import { threadId } from 'node:worker_threads';
 import { kTransferable, kValue, markMovable } from 'tinypool';
 import type { Transferable } from '../types.js';
@@ -17,8 +18,11 @@ import { findUncloneable } from './clone.js';
 import {
   type BatchRequest,
   type BatchResponse,
+  CANCELLED,
+  controlViews,
   MOVE_BRAND,
   packNumbers,
+  THREAD,
   type WireError,
   type WorkSpec,
 } from './messages.js';
@@ -36,9 +40,39 @@ let setupFailure: WireError | undefined;
 let itemsRun = 0;
 const now = () => performance.timeOrigin + performance.now();
 
+/** Batches taken and not yet settled, and the settling of the newest. */
+let active = 0;
+let previous: Promise<void> = Promise.resolve();
+
+/**
+ * Tinypool's handler. A worker holds up to two batches: the second starts only once the first
+ * has replied, a macrotask after it settles, since tinypool posts a reply in the microtasks after
+ * the handler settles (a second batch that looped forever would otherwise hold the first's reply).
+ */
+export default function handle(request: BatchRequest): Promise<unknown> {
+  const result =
+    active === 0
+      ? runBatch(request)
+      : previous
+          .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+          .then(() => runBatch(request));
+  active++;
+  previous = result.then(
+    () => {
+      active--;
+    },
+    () => {
+      active--;
+    },
+  );
+  return result;
+}
+
 /** Runs one batch. Never throws for an item: failures are reported per item. */
-export default async function runBatch(request: BatchRequest): Promise<unknown> {
-  const { inputs, progress } = request;
+async function runBatch(request: BatchRequest): Promise<unknown> {
+  const { inputs } = request;
+  const control = request.control ? controlViews(request.control) : undefined;
+  if (control) Atomics.store(control.flags, THREAD, workerId);
   const n = inputs.length;
   const values: unknown[] = new Array(n);
   let failures: (WireError | undefined)[] | null = null;
@@ -70,9 +104,11 @@ export default async function runBatch(request: BatchRequest): Promise<unknown> 
       retire = true;
       break;
     }
-    if (progress) {
-      progress[1] = now();
-      progress[0] = count;
+    if (control) {
+      // Cancelled while it waited in this worker's queue (or since): the rest goes unrun.
+      if (Atomics.load(control.flags, CANCELLED) === 1) break;
+      control.timing[1] = now();
+      control.timing[0] = count;
     }
     if (loadFailure || !fn) {
       failures ??= new Array(n);
@@ -109,7 +145,7 @@ export default async function runBatch(request: BatchRequest): Promise<unknown> 
       failures[count] = serializeError(error, request.work);
     }
   }
-  if (progress) progress[0] = n;
+  if (control) control.timing[0] = n;
   const packed = failures === null ? packNumbers(values, count) : undefined;
   if (packed && !isChildProcess) {
     transferList ??= [];
@@ -251,10 +287,31 @@ function cloneFailure(problem: string): WireError {
   };
 }
 
+/**
+ * Turns what a task threw into a `WireError`. Never throws: a getter that throws, or a thrown value
+ * that cannot even be read, must fail the item with a `TaskError`, not the whole batch as a crash.
+ */
 function serializeError(thrown: unknown, work: WorkSpec | undefined, depth = 0): WireError {
-  if (!(thrown instanceof Error)) {
+  try {
+    return serializeThrown(thrown, work, depth);
+  } catch (problem) {
+    return {
+      name: 'Error',
+      message: `The task threw a value that could not be read: ${safeDescribe(problem)}`,
+      stack: undefined,
+      props: {},
+      nonError: !isError(thrown),
+      cause: undefined,
+      fatal: undefined,
+      hint: undefined,
+    };
+  }
+}
+
+function serializeThrown(thrown: unknown, work: WorkSpec | undefined, depth: number): WireError {
+  if (!isError(thrown)) {
     const props: Record<string, unknown> = {};
-    if (findUncloneable(thrown) === undefined) props.value = thrown;
+    if (cloneable(thrown)) props.value = thrown;
     return {
       name: 'NonError',
       message: describe(thrown),
@@ -269,14 +326,24 @@ function serializeError(thrown: unknown, work: WorkSpec | undefined, depth = 0):
   const props: Record<string, unknown> = {};
   for (const key of Object.keys(thrown)) {
     if (key === 'cause') continue;
-    const value = (thrown as unknown as Record<string, unknown>)[key];
-    props[key] = findUncloneable(value) === undefined ? value : describe(value);
+    let value: unknown;
+    try {
+      value = (thrown as unknown as Record<string, unknown>)[key];
+    } catch (problem) {
+      value = `<reading it threw ${safeDescribe(problem)}>`;
+    }
+    props[key] = cloneable(value) ? value : describe(value);
+  }
+  // `code` is part of an error's shape even where it is inherited (DOMException's is a getter).
+  if (!('code' in props)) {
+    const code = (thrown as { code?: unknown }).code;
+    if (typeof code === 'string' || typeof code === 'number') props.code = code;
   }
   const cause = (thrown as { cause?: unknown }).cause;
   return {
-    name: thrown.name,
-    message: thrown.message,
-    stack: thrown.stack,
+    name: String(thrown.name),
+    message: String(thrown.message),
+    stack: typeof thrown.stack === 'string' ? thrown.stack : undefined,
     props,
     nonError: false,
     cause:
@@ -284,6 +351,29 @@ function serializeError(thrown: unknown, work: WorkSpec | undefined, depth = 0):
     fatal: undefined,
     hint: work?.kind === 'inline' ? inlineHint(thrown) : undefined,
   };
+}
+
+/** An `Error`, including one made in another realm (a `vm` context), where `instanceof` fails. */
+function isError(value: unknown): value is Error {
+  return value instanceof Error || types.isNativeError(value);
+}
+
+/** Whether `value` can cross by structured clone; `false` too when looking at it throws. */
+function cloneable(value: unknown): boolean {
+  try {
+    return findUncloneable(value) === undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** `describe`, for a value that may throw when read. */
+function safeDescribe(value: unknown): string {
+  try {
+    return isError(value) ? `${value.name}: ${value.message}` : describe(value);
+  } catch {
+    return 'a value that cannot be described';
+  }
 }
 
 function inlineHint(error: Error): string | undefined {
@@ -303,6 +393,11 @@ function describe(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    try {
+      return String(value);
+    } catch {
+      // An object with no prototype, or one whose toString throws.
+      return Object.prototype.toString.call(value);
+    }
   }
 }
