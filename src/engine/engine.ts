@@ -67,6 +67,8 @@ interface Item<In> {
   solo: boolean;
   /** The value once SUCCEEDED, the `TaskError` once FAILED. Kept small: one per item in flight. */
   result: unknown;
+  /** When it joined the queue (shared by items queued in one burst: one clock read a burst). */
+  queuedAt: number;
 }
 
 interface Batch<In, Out> {
@@ -93,6 +95,8 @@ export class Engine<In, Out> implements ExecutorClient {
   private readonly meter: ProgressMeter | undefined;
   private readonly detach: () => void;
   private held = 0;
+  /** The clock when the queue last started to fill. */
+  private stamp = 0;
   private nextIndex = 0;
   private ended = false;
   private closed = false;
@@ -202,6 +206,7 @@ export class Engine<In, Out> implements ExecutorClient {
         items.push(this.queue.shift()!);
       }
     }
+    this.executor.waitTimes.add(this.clock.now() - first.queuedAt);
     this.launch(items);
     return this.queue.length > 0;
   }
@@ -217,6 +222,7 @@ export class Engine<In, Out> implements ExecutorClient {
       attempts: 0,
       solo: false,
       result: undefined,
+      queuedAt: this.queue.length === 0 ? (this.stamp = this.clock.now()) : this.stamp,
     };
     this.held++;
     if (this.config.ordered) this.order.push(item);
@@ -340,9 +346,11 @@ export class Engine<In, Out> implements ExecutorClient {
 
   /** Puts `items[from..to)` back at the head of the queue, in order: they did not count as run. */
   private requeue(items: Item<In>[], from: number, to: number, solo: boolean): void {
+    const now = from < to ? this.clock.now() : 0;
     for (let i = to - 1; i >= from; i--) {
       const item = items[i]!;
       item.state = QUEUED;
+      item.queuedAt = now;
       if (solo) item.solo = true;
       this.queue.unshift(item);
     }

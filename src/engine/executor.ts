@@ -3,6 +3,7 @@
  * tinypool executor and the tests' in-thread fake both extend `SlotExecutor`.
  */
 import type { Transferable } from '../types.js';
+import { Samples } from './samples.js';
 
 /** One item's failure, as an executor reports it. */
 export interface ItemFailure {
@@ -67,6 +68,10 @@ export abstract class SlotExecutor {
   abstract readonly knowsPosition: boolean;
   /** Batches running now. */
   protected busy = 0;
+  /** Run time per item (a batch's time over its items), in ms. */
+  readonly runTimes = new Samples();
+  /** Time from an item's queueing to its batch's sending, in ms (see `Engine.dispatch`). */
+  readonly waitTimes = new Samples();
   private readonly waiting = new Set<ExecutorClient>();
   private readonly clients = new Set<ExecutorClient>();
   private draining = false;
@@ -117,6 +122,9 @@ export abstract class SlotExecutor {
     this.busy++;
     return this.launch(work, inputs, transferList, (outcome) => {
       this.busy--;
+      if (outcome.type === 'done' && outcome.count > 0) {
+        this.runTimes.add(outcome.ms / outcome.count);
+      }
       done(outcome);
       this.drain();
       this.changed();

@@ -43,6 +43,10 @@ export interface TinypoolExecutorOptions {
 export interface ExecutorCounters {
   completed: number;
   failed: number;
+  /** When the first batch was sent (`performance.now()`), or `undefined`. */
+  since: number | undefined;
+  /** ms the workers spent running items, summed over workers. */
+  runMs: number;
 }
 
 const workerFile = new URL('./worker.js', import.meta.url);
@@ -62,7 +66,7 @@ const DEPTH = 2;
 export class TinypoolExecutor extends SlotExecutor {
   readonly size: number;
   readonly knowsPosition: boolean;
-  readonly counters: ExecutorCounters = { completed: 0, failed: 0 };
+  readonly counters: ExecutorCounters = { completed: 0, failed: 0, since: undefined, runMs: 0 };
   private pool: Tinypool | undefined;
   private readonly watched = new WeakSet<object>();
   /** Thread workers that are up (have told tinypool they are ready) and alive. */
@@ -143,6 +147,7 @@ export class TinypoolExecutor extends SlotExecutor {
     done: (outcome: BatchOutcome) => void,
   ): Attempt {
     const pool = this.ensurePool();
+    this.counters.since ??= performance.now();
     const buffer = this.knowsPosition ? newControl() : undefined;
     const control = buffer && controlViews(buffer);
     const packed = packNumbers(inputs);
@@ -244,6 +249,7 @@ export class TinypoolExecutor extends SlotExecutor {
         }
       }
     }
+    this.counters.runMs += response.ms;
     this.counters.completed += response.count - failed;
     this.counters.failed += failed;
     return {

@@ -5,6 +5,7 @@
 import { realClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
 import type { SlotExecutor } from '../engine/executor.js';
+import type { Percentiles } from '../engine/samples.js';
 import { AbortError } from '../errors.js';
 import {
   fail,
@@ -45,6 +46,17 @@ export interface PoolStats {
   readonly completed: number;
   /** Attempts of items that failed (threw, timed out, crashed their worker). */
   readonly failed: number;
+  /**
+   * The share of the workers' time spent running items since the pool first got work, from 0 to
+   * 1. Low with many small items means the main thread is the bottleneck; near 1, the workers.
+   */
+  readonly utilization: number;
+  /** Items completed per second since the pool first got work. */
+  readonly throughput: number;
+  /** How long an item runs in a worker, in ms, over the last 1024 batches (per item within a batch). */
+  readonly runTime: Percentiles;
+  /** How long an item waits for a worker, in ms, over the last 1024 batches. */
+  readonly waitTime: Percentiles;
 }
 
 /** What a Pool runs on: the tinypool executor, or another (an in-thread fake in the tests). */
@@ -215,12 +227,18 @@ export class Pool {
   /** Counts of what the pool is doing and has done. */
   stats(): PoolStats {
     const { executor } = this;
+    const { completed, failed, since, runMs } = executor.counters;
+    const elapsed = since === undefined ? 0 : performance.now() - since;
     return {
       size: executor.size,
       busy: executor.running,
       queued: executor.queued(),
-      completed: executor.counters.completed,
-      failed: executor.counters.failed,
+      completed,
+      failed,
+      utilization: elapsed > 0 ? Math.min(1, runMs / (executor.size * elapsed)) : 0,
+      throughput: elapsed > 0 ? (completed * 1000) / elapsed : 0,
+      runTime: executor.runTimes.percentiles(),
+      waitTime: executor.waitTimes.percentiles(),
     };
   }
 

@@ -192,7 +192,18 @@ describe('Symbol.asyncDispose', () => {
 describe('stats', () => {
   it('counts size, busy, queued, completed and failed', T, async () => {
     const pool = newPool(2);
-    assert.deepEqual(pool.stats(), { size: 2, busy: 0, queued: 0, completed: 0, failed: 0 });
+    const none = { p50: 0, p90: 0, p99: 0 };
+    assert.deepEqual(pool.stats(), {
+      size: 2,
+      busy: 0,
+      queued: 0,
+      completed: 0,
+      failed: 0,
+      utilization: 0,
+      throughput: 0,
+      runTime: none,
+      waitTime: none,
+    });
 
     const { shared: buffer, cells } = shared();
     const held = [
@@ -218,6 +229,15 @@ describe('stats', () => {
     );
     assert.deepEqual(await pool.map((n: number) => n, [1, 2, 3, 4, 5]), [1, 2, 3, 4, 5]);
     const after = pool.stats();
-    assert.deepEqual(after, { size: 2, busy: 0, queued: 0, completed: 10, failed: 1 });
+    const { utilization, throughput, runTime, waitTime, ...counts } = after;
+    assert.deepEqual(counts, { size: 2, busy: 0, queued: 0, completed: 10, failed: 1 });
+    assert.ok(utilization > 0 && utilization <= 1, `utilization ${utilization}`);
+    assert.ok(throughput > 0, `throughput ${throughput}`);
+    // The two held items ran until release(): the slowest run times are theirs.
+    assert.ok(runTime.p99 >= runTime.p50 && runTime.p50 >= 0);
+    assert.ok(runTime.p99 > 1, `runTime p99 ${runTime.p99}`);
+    // The three mapped items waited behind the held ones.
+    assert.ok(waitTime.p99 >= waitTime.p90 && waitTime.p90 >= waitTime.p50);
+    assert.ok(waitTime.p99 > 1, `waitTime p99 ${waitTime.p99}`);
   });
 });

@@ -25,7 +25,7 @@ export interface FakeOptions {
 export class FakeExecutor extends SlotExecutor {
   readonly size: number;
   readonly knowsPosition: boolean;
-  readonly counters: ExecutorCounters = { completed: 0, failed: 0 };
+  readonly counters: ExecutorCounters = { completed: 0, failed: 0, since: undefined, runMs: 0 };
   /** Every batch launched, with its inputs. */
   readonly batches: unknown[][] = [];
   /** Inputs whose run started, in order (each attempt). */
