@@ -1,0 +1,200 @@
+/**
+ * The `rxpool` command line: its options, their validation, the help text and the exit codes.
+ * Parsing is pure (argv in, a command or a `CliError` out), so the messages are easy to test.
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_CONCURRENCY } from '../index.js';
+
+/** What the process exits with; `--help` lists them. */
+export const ExitCode = {
+  /** Every item was written (with `--on-error settle`, failed ones too). */
+  ok: 0,
+  /** An item failed (`--on-error fail`), or something else went wrong. */
+  failed: 1,
+  /** The command line is wrong: unknown option, bad value, missing argument. */
+  usage: 2,
+  /** The task module cannot be found or loaded, or has no such function export. */
+  module: 3,
+  /** A line of standard input is not JSON. */
+  input: 4,
+  /** Some items failed and were left out (`--on-error skip`). */
+  skipped: 5,
+} as const;
+
+/** An error to report as `rxpool: <message>` before exiting with `exitCode`. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+/** What `--on-error` chooses. */
+export type OnError = 'fail' | 'skip' | 'settle';
+
+/** The settings of `rxpool map`. */
+export interface MapCommand {
+  readonly kind: 'map';
+  /** The task module's path, as given (read from the current directory). */
+  readonly module: string;
+  readonly exportName: string;
+  readonly concurrency: number;
+  readonly ordered: boolean;
+  readonly timeout: number | undefined;
+  readonly retry: number;
+  readonly onError: OnError;
+  /** Pool size; `undefined` for the default (`os.availableParallelism()`). */
+  readonly workers: number | undefined;
+}
+
+/** What the command line asks for. */
+export type Command = MapCommand | { readonly kind: 'help' } | { readonly kind: 'version' };
+
+const ON_ERROR: readonly OnError[] = ['fail', 'skip', 'settle'];
+
+/** The text of `rxpool --help`. */
+export const HELP = `Usage: rxpool map <module> [export] [options] < in.ndjson > out.ndjson
+
+Runs a function exported by <module> on a pool of worker threads, once for each line of
+standard input (one JSON value per line), and writes one JSON line per result to standard
+output, in input order unless --unordered. Blank lines are skipped. <module> is a path read
+from the current directory; [export] defaults to 'default'. Input is read only as fast as
+results are written, so inputs of any size run in constant memory.
+
+Options:
+  --concurrency N    the most lines read and not yet written (default ${DEFAULT_CONCURRENCY})
+  --unordered        write results as they finish instead of in input order
+  --timeout MS       fail an attempt that runs longer than MS milliseconds (its worker is
+                     stopped and replaced)
+  --retry N          try a failed line again, up to N more times (default 0)
+  --on-error MODE    what a failed line does (after its retries):
+                       fail    stop: write the results before it, report it, exit 1 (default)
+                       skip    leave it out, report it on stderr, go on; exit 5 at the end
+                       settle  write every line as {"ok","index","line","input","value"|"error"}
+  --workers N        worker threads (default: the number of CPUs)
+  -h, --help         show this help
+  -v, --version      show the version
+
+Progress (lines done, rate) goes to stderr when it is a terminal.
+
+Exit codes:
+  0  every line was written (with --on-error settle, failed ones too as {"ok": false})
+  1  a line failed (--on-error fail), or another error
+  2  bad command line: unknown option, bad value, missing or extra argument
+  3  the task module cannot be found or loaded, or has no such function export
+  4  a line of standard input is not JSON (results of the lines before it are written)
+  5  --on-error skip: some lines failed and were left out
+
+Example:
+  rxpool map ./resize.mjs thumbnail --unordered --timeout 10000 < jobs.ndjson > done.ndjson
+`;
+
+/** Reads the command line (without `node` and the script). Throws a `CliError` when it is wrong. */
+export function parseCommandLine(argv: readonly string[]): Command {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    throw new CliError(describeParseError(error), ExitCode.usage);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+
+  const [command, module, exportName, ...extra] = positionals;
+  if (command === undefined) {
+    throw new CliError('missing the command: rxpool map <module> [export]', ExitCode.usage);
+  }
+  if (command !== 'map') {
+    throw new CliError(`unknown command '${command}'; the command is 'map'`, ExitCode.usage);
+  }
+  if (module === undefined || module === '') {
+    throw new CliError('missing the task module: rxpool map <module> [export]', ExitCode.usage);
+  }
+  if (extra.length > 0) {
+    throw new CliError(
+      `unexpected argument '${extra[0]}' after the export name '${exportName}'`,
+      ExitCode.usage,
+    );
+  }
+  if (exportName === '') throw new CliError('the export name is empty', ExitCode.usage);
+  const onError = values['on-error'] ?? 'fail';
+  if (!(ON_ERROR as readonly string[]).includes(onError)) {
+    throw badValue('--on-error', "'fail', 'skip' or 'settle'", onError);
+  }
+  return {
+    kind: 'map',
+    module,
+    exportName: exportName ?? 'default',
+    concurrency: integer('--concurrency', values.concurrency, 1) ?? DEFAULT_CONCURRENCY,
+    ordered: !values.unordered,
+    timeout: milliseconds('--timeout', values.timeout),
+    retry: integer('--retry', values.retry, 0) ?? 0,
+    onError: onError as OnError,
+    workers: integer('--workers', values.workers, 1),
+  };
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      concurrency: { type: 'string' },
+      unordered: { type: 'boolean' },
+      timeout: { type: 'string' },
+      retry: { type: 'string' },
+      'on-error': { type: 'string' },
+      workers: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+}
+
+/** parseArgs' messages, shortened and pointed at `--help`. */
+function describeParseError(error: unknown): string {
+  const { code, message } = error as { code?: string; message: string };
+  const option = /'([^']*)'/.exec(message)?.[1] ?? '';
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option '${option}'`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const name = option.split(' ')[0];
+      if (message.includes('does not take an argument')) return `option '${name}' takes no value`;
+      // `--retry -1`: the value looks like an option
+      const dash = message.includes('ambiguous')
+        ? ` (for one that starts with '-', write ${name}=-N)`
+        : '';
+      return `option '${name}' needs a value${dash}`;
+    }
+    default:
+      return message;
+  }
+}
+
+function integer(name: string, text: string | undefined, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(value) || value < min) {
+    throw badValue(name, `an integer from ${min} up`, text);
+  }
+  return value;
+}
+
+function milliseconds(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || !(value > 0)) {
+    throw badValue(name, 'a number of milliseconds above 0', text);
+  }
+  return value;
+}
+
+function badValue(name: string, expected: string, got: string): CliError {
+  return new CliError(`expected ${name} to be ${expected}, got '${got}'`, ExitCode.usage);
+}

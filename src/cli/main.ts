@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+/**
+ * The `rxpool` executable (package.json `bin`): reads the command line, runs the command, and
+ * exits with the code `rxpool --help` documents. Errors are one `rxpool: ...` line on stderr.
+ */
+import { readFileSync } from 'node:fs';
+import { CliError, ExitCode, HELP, parseCommandLine } from './args.js';
+import { runMap } from './map.js';
+
+/** The version in rxpool's package.json, found by walking up from this file (src or dist). */
+function version(): string {
+  for (let dir = new URL('./', import.meta.url); ; dir = new URL('../', dir)) {
+    try {
+      const manifest = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8'));
+      if (manifest.name === 'rxpool') return String(manifest.version);
+    } catch {
+      // no package.json here: look one folder up
+    }
+    if (dir.pathname === '/') return 'unknown';
+  }
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  try {
+    const command = parseCommandLine(argv);
+    if (command.kind === 'help') {
+      process.stdout.write(HELP);
+      return ExitCode.ok;
+    }
+    if (command.kind === 'version') {
+      process.stdout.write(`${version()}\n`);
+      return ExitCode.ok;
+    }
+    return await runMap(command, process);
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    const hint = error.exitCode === ExitCode.usage ? '\nRun rxpool --help for the usage.' : '';
+    process.stderr.write(`rxpool: ${error.message}${hint}\n`);
+    return error.exitCode;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`rxpool: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exitCode = ExitCode.failed;
+  },
+);

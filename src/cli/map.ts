@@ -1,0 +1,333 @@
+/**
+ * `rxpool map`: NDJSON lines from an input stream through a task module's export on a pool, one
+ * JSON line per result to an output stream. Lines are read only while fewer than `concurrency` are
+ * between the input and the output and while the output is not full, so the memory held is bounded
+ * however long the input is.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { Observable, type Subscriber, type Subscription } from 'rxjs';
+import { parallelSettle } from '../../operators/index.js';
+import {
+  createPool,
+  type Pool,
+  type Progress,
+  type Settled,
+  TaskError,
+  TaskTimeoutError,
+  task,
+  WorkerCrashedError,
+} from '../index.js';
+import { CliError, ExitCode, type MapCommand } from './args.js';
+
+/** The streams `rxpool map` works on: the process's own, or others in a test. */
+export interface Io {
+  readonly stdin: Readable;
+  readonly stdout: Writable;
+  readonly stderr: Writable & { readonly isTTY?: boolean };
+}
+
+/** Runs `rxpool map` to the end; resolves with the exit code. Throws a `CliError` before it starts. */
+export async function runMap(command: MapCommand, io: Io): Promise<number> {
+  const path = resolve(process.cwd(), command.module);
+  if (!existsSync(path)) {
+    throw new CliError(
+      `cannot find the task module '${command.module}' (looked at ${path})`,
+      ExitCode.module,
+    );
+  }
+  const url = pathToFileURL(path).href;
+  const pool = createPool(command.workers === undefined ? {} : { size: command.workers });
+  try {
+    await checkExport(pool, url, command);
+  } catch (error) {
+    await pool.destroy();
+    throw error;
+  }
+  return stream(command, pool, url, io);
+}
+
+/**
+ * Imports the module in a worker and checks that it has the export, so that a wrong name fails
+ * once, before any input is read, and names the exports there are. The lookup mirrors the
+ * worker's (src/pool/worker.ts): CommonJS exports are found on `default` too. TypeScript modules
+ * are not checked here: importing one before the worker has registered tsx would cache a failure.
+ */
+async function checkExport(pool: Pool, url: string, command: MapCommand): Promise<void> {
+  if (/\.[cm]?ts$/.test(url)) return;
+  const inspect = async ({ url, name }: { url: string; name: string }) => {
+    const namespace: Record<string, any> = await import(url);
+    const commonJs = namespace.default;
+    const isObject = (value: unknown): boolean => value !== null && typeof value === 'object';
+    let found = namespace[name];
+    if (name === 'default' && isObject(found)) found = found.default;
+    if (found === undefined && name !== 'default' && isObject(commonJs)) found = commonJs[name];
+    const functions = Object.keys(namespace).filter((key) => typeof namespace[key] === 'function');
+    if (isObject(commonJs)) {
+      for (const key of Object.keys(commonJs)) {
+        if (typeof commonJs[key] === 'function' && !functions.includes(key)) functions.push(key);
+      }
+    }
+    return { type: typeof found, functions };
+  };
+  let found: { type: string; functions: string[] };
+  try {
+    found = await pool.run(inspect, { url, name: command.exportName });
+  } catch (error) {
+    const cause = error instanceof TaskError ? error.cause : (error as Error);
+    throw new CliError(
+      `cannot load the task module '${command.module}': ${cause.name}: ${cause.message}`,
+      ExitCode.module,
+    );
+  }
+  if (found.type === 'function') return;
+  const exports =
+    found.functions.length > 0
+      ? `its function exports are: ${found.functions.join(', ')}`
+      : 'it exports no functions';
+  const problem =
+    found.type === 'undefined'
+      ? `has no export named '${command.exportName}'`
+      : `exports '${command.exportName}' as a ${found.type}, not a function`;
+  throw new CliError(`the task module '${command.module}' ${problem}; ${exports}`, ExitCode.module);
+}
+
+function stream(command: MapCommand, pool: Pool, url: string, io: Io): Promise<number> {
+  const { stdin, stdout, stderr } = io;
+  const { concurrency, onError } = command;
+  const showProgress = stderr.isTTY === true;
+  const lines = createInterface({ input: stdin, crlfDelay: Infinity });
+  const reader = lines[Symbol.asyncIterator]();
+  /** The input line number of each item in flight, by item index. */
+  const lineOf = new Map<number, number>();
+  let lineNumber = 0;
+  let index = 0;
+  let inFlight = 0;
+  let reading = true;
+  let pumping = false;
+  let full = false;
+  let stopped = false;
+  let skipped = 0;
+  let notJson: string | undefined;
+  let progressShown = false;
+  let feed: Subscriber<unknown> | undefined;
+  let subscription: Subscription | undefined;
+  let done!: (code: number) => void;
+  const result = new Promise<number>((resolve) => {
+    done = resolve;
+  });
+
+  /** Writes to stderr, on a fresh line if a progress line is showing. */
+  const report = (message: string) => {
+    if (progressShown) stderr.write('\r\x1b[K');
+    progressShown = false;
+    stderr.write(`rxpool: ${message}\n`);
+  };
+
+  const showReport = (p: Progress) => {
+    const failed = p.failed > 0 ? `, ${p.failed} failed` : '';
+    const rate = `${p.rate >= 100 ? Math.round(p.rate) : p.rate.toFixed(1)}/s`;
+    stderr.write(`\r\x1b[Krxpool: ${p.done} done${failed}, ${rate}${p.final ? '\n' : ''}`);
+    progressShown = !p.final;
+  };
+
+  const finish = async (code: number, message?: string) => {
+    if (stopped) return;
+    stopped = true;
+    reading = false;
+    subscription?.unsubscribe();
+    lines.close();
+    stdin.destroy();
+    if (message !== undefined) report(message);
+    else if (progressShown) stderr.write('\n');
+    await (code === ExitCode.ok || code === ExitCode.skipped ? pool.close() : pool.destroy());
+    done(code);
+  };
+
+  const write = (text: string) => {
+    if (!stdout.write(`${text}\n`) && !full) {
+      full = true;
+      stdout.once('drain', () => {
+        full = false;
+        pump();
+      });
+    }
+  };
+
+  /** Reads lines while the window and the output have room. One loop at a time. */
+  const pump = async () => {
+    if (pumping || !feed) return;
+    pumping = true;
+    try {
+      while (reading && inFlight < concurrency && !full) {
+        const next = await reader.next();
+        if (!reading) return;
+        if (next.done) {
+          reading = false;
+          feed.complete();
+          return;
+        }
+        lineNumber++;
+        const text = next.value;
+        if (text.trim() === '') continue;
+        let input: unknown;
+        try {
+          input = JSON.parse(text);
+        } catch (error) {
+          // The lines before it still finish and are written; then the run ends with this.
+          notJson = `line ${lineNumber} is not JSON: ${(error as Error).message}`;
+          reading = false;
+          feed.complete();
+          return;
+        }
+        lineOf.set(index++, lineNumber);
+        inFlight++;
+        feed.next(input);
+      }
+    } catch (error) {
+      finish(ExitCode.failed, `cannot read the input: ${(error as Error).message}`);
+    } finally {
+      pumping = false;
+    }
+  };
+
+  const failed = (settled: Settled<unknown, unknown>, line: number, error: TaskError | Error) => {
+    if (onError === 'fail') {
+      finish(ExitCode.failed, `line ${line} ${describeFailure(error)}${workerStack(error)}`);
+    } else if (onError === 'skip') {
+      skipped++;
+      report(`line ${line} skipped: ${describeFailure(error)}`);
+    } else {
+      const { index, input } = settled;
+      let text: string;
+      try {
+        text = JSON.stringify({ ok: false, index, line, input, error: errorJson(error) }, safe);
+      } catch {
+        // a property JSON cannot hold (a cycle): the name and message still tell what happened
+        const brief = { name: error.name, message: error.message };
+        text = JSON.stringify({ ok: false, index, line, input, error: brief });
+      }
+      write(text);
+    }
+  };
+
+  const settledOne = (settled: Settled<unknown, unknown>) => {
+    inFlight--;
+    const line = lineOf.get(settled.index)!;
+    lineOf.delete(settled.index);
+    if (settled.ok) {
+      const value = settled.value === undefined ? null : settled.value;
+      let text: string | undefined;
+      try {
+        text = JSON.stringify(
+          onError === 'settle'
+            ? { ok: true, index: settled.index, line, input: settled.input, value }
+            : value,
+        );
+      } catch (error) {
+        const message = `its result cannot be written as JSON: ${(error as Error).message}`;
+        failed(settled, line, new TypeError(message));
+      }
+      if (text !== undefined) write(text);
+    } else {
+      failed(settled, line, settled.error);
+    }
+    if (!stopped) pump();
+  };
+
+  stdout.on('error', (error: NodeJS.ErrnoException) => {
+    // The reader went away (`| head`): stop quietly, as other filters do.
+    if (error.code === 'EPIPE') finish(ExitCode.ok);
+    else finish(ExitCode.failed, `cannot write the output: ${error.message}`);
+  });
+
+  const source = new Observable<unknown>((subscriber) => {
+    feed = subscriber;
+    pump();
+  });
+  subscription = source
+    .pipe(
+      parallelSettle(task(url, command.exportName), {
+        pool,
+        concurrency,
+        ordered: command.ordered,
+        timeout: command.timeout,
+        retry: command.retry,
+        progress: showProgress ? showReport : undefined,
+      }),
+    )
+    .subscribe({
+      next: (settled) => {
+        if (!stopped) settledOne(settled);
+      },
+      error: (error: Error) => finish(ExitCode.failed, error.message),
+      complete: () => {
+        if (notJson !== undefined) finish(ExitCode.input, notJson);
+        else if (skipped > 0) {
+          const count =
+            skipped === 1 ? '1 line failed and was' : `${skipped} lines failed and were`;
+          finish(ExitCode.skipped, `${count} skipped`);
+        } else finish(ExitCode.ok);
+      },
+    });
+  return result;
+}
+
+/** `failed after 2 attempts: RangeError: too big`. */
+function describeFailure(error: Error): string {
+  if (!(error instanceof TaskError)) return `failed: ${error.message}`;
+  const what =
+    error instanceof TaskTimeoutError
+      ? 'timed out'
+      : error instanceof WorkerCrashedError
+        ? 'lost its worker'
+        : 'failed';
+  const tries = error.attempts === 1 ? '1 attempt' : `${error.attempts} attempts`;
+  return `${what} after ${tries}: ${error.cause.name}: ${error.cause.message}`;
+}
+
+/** Where rxpool's own modules are: their frames say nothing about the task. */
+const OWN_CODE = new URL('../../', import.meta.url).href;
+
+/** The stack frames of the task's own code where it failed, indented, to print under a message. */
+function workerStack(error: Error): string {
+  const stack = error instanceof TaskError ? error.cause.stack : undefined;
+  const frames =
+    stack
+      ?.split('\n')
+      .filter(
+        (line) =>
+          /^\s+at /.test(line) &&
+          !line.includes(OWN_CODE) &&
+          !line.includes('/tinypool/') &&
+          !line.includes('(node:'),
+      ) ?? [];
+  return frames.length > 0 ? `\n${frames.join('\n')}` : '';
+}
+
+/**
+ * An error as JSON: `name`, `message`, its own enumerable properties (a `TaskError`'s `attempts`,
+ * a cause's `code`...) and its `cause`, without stacks. `index` and `input` are left out of the
+ * top level: the settled line has them already.
+ */
+function errorJson(error: Error, top = true): Record<string, unknown> {
+  const json: Record<string, unknown> = { name: error.name, message: error.message };
+  for (const [key, value] of Object.entries(error)) {
+    if (key === 'stack' || key === 'cause' || (top && (key === 'index' || key === 'input'))) {
+      continue;
+    }
+    json[key] = value;
+  }
+  const cause = (error as { cause?: unknown }).cause;
+  if (cause instanceof Error) json.cause = errorJson(cause, false);
+  else if (cause !== undefined) json.cause = cause;
+  return json;
+}
+
+/** A JSON replacer for error properties: a bigint becomes its digits rather than a throw. */
+function safe(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
