@@ -1,3 +1,25 @@
+/**
+ * The RxJS operators alone, as `rxjs/operators` is to `rxjs`: {@link parallelMap},
+ * {@link parallelSettle}, and the error operators for streams of `Settled` values.
+ *
+ * _Parallel map for RxJS pipelines, in order, with a bounded window._
+ *
+ * ## Example
+ * ```ts
+ * import { range } from 'rxjs';
+ * import { parallelMap } from 'rxpool/operators';
+ *
+ * range(1, 3)
+ *   .pipe(parallelMap((n: number) => n * 10, { ordered: false }))
+ *   .subscribe((x) => console.log(x));
+ * // Output (in the order the items finish):
+ * // 10
+ * // 20
+ * // 30
+ * ```
+ *
+ * @module rxpool/operators
+ */
 export { parallelMap } from './parallelMap.js';
 export { parallelSettle } from './parallelSettle.js';
 export { recoverFailures } from './recoverFailures.js';

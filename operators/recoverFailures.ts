@@ -1,16 +1,38 @@
+/**
+ * The `recoverFailures` operator: a fallback value in place of each failure of a `Settled` stream.
+ */
 import { map, type OperatorFunction } from 'rxjs';
 import type { Failure, Settled } from '../src/types.js';
 
 /**
- * Emits the values of a `Settled` stream, with `fallback(failure)` in place of each failure.
+ * Emits the values of a {@link Settled} stream, with `fallback(failure)` in place of each failure.
+ *
+ * _Replace each failed item with a value of your choice, and go on._
+ *
+ * Every item gives one value, in the order {@link parallelSettle} emits them. `fallback` runs on
+ * the main thread; if it throws, the stream errors with what it threw.
  *
  * ## Example
  * ```ts
- * of(1, 0, 2).pipe(parallelSettle(divideTenBy), recoverFailures(() => NaN)).subscribe(console.log);
- * // Output: 10, NaN, 5
+ * import { of } from 'rxjs';
+ * import { parallelSettle, recoverFailures } from 'rxpool/operators';
+ *
+ * const divide = (n: number) => {
+ *   if (n === 0) throw new Error('zero');
+ *   return 10 / n;
+ * };
+ * of(1, 0, 2)
+ *   .pipe(parallelSettle(divide), recoverFailures(() => NaN))
+ *   .subscribe((x) => console.log(x));
+ * // Output:
+ * // 10
+ * // NaN
+ * // 5
  * ```
  *
- * @param fallback The value to emit for a failed item.
+ * @see {@link skipFailures}
+ * @param fallback Gives the value to emit for a failed item, from its {@link Failure}.
+ * @returns An operator from {@link Settled} values to values and fallbacks.
  */
 export function recoverFailures<In, Out, R = Out>(
   fallback: (failure: Failure<In>) => R,

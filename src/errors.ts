@@ -2,46 +2,93 @@
  * The errors that rxpool raises. Real classes with `name` set, so `instanceof` works.
  */
 
-/** What every item failure carries. */
+/**
+ * What every item failure carries: the fields of a {@link TaskError}, as its constructor takes them.
+ *
+ * _Which item failed, with what input, after how many attempts, and why._
+ *
+ * ## Example
+ * ```ts
+ * const details: TaskErrorDetails<number> = {
+ *   index: 2,
+ *   input: 7,
+ *   attempts: 1,
+ *   cause: new RangeError('bad 7'),
+ * };
+ * console.log(new TaskError(details).message);
+ * // Output:
+ * // Item 2 failed after 1 attempt: RangeError: bad 7
+ * ```
+ *
+ * @typeParam In The type of the item's input.
+ */
 export interface TaskErrorDetails<In = unknown> {
   /** The item's 0-based position in its source (0 for `pool.run`). */
   readonly index: number;
-  /** The item's input. */
+  /** The item's input, as the source gave it. */
   readonly input: In;
-  /** How many attempts ran (1 + retries). */
+  /** How many attempts ran: 1 + the retries. */
   readonly attempts: number;
   /** The error thrown in the worker, rebuilt on this side. */
   readonly cause: Error;
-  /** Advice to append to the message. */
+  /**
+   * Advice appended to the message on a line of its own, such as what to do when an inline
+   * function reads a variable it does not have in the worker.
+   *
+   * @default `undefined`: no advice
+   */
   readonly hint?: string | undefined;
 }
 
 /**
  * An item failed: its task threw, or its input or result could not be cloned.
  *
- * `cause` is the error thrown in the worker, rebuilt on this side as an `Error` with the worker's
- * `name`, `message`, `stack`, `code` and other own enumerable properties.
+ * _The error that a failed item gives, with the worker's own error as its `cause`._
+ *
+ * `parallelMap`, `pool.map` and `pool.run` fail with it; `parallelSettle` emits it as the `error`
+ * of a {@link Failure}. `cause` is the error thrown in the worker, rebuilt on this side as an
+ * `Error` with the worker's `name`, `message`, `stack`, `code` and other own enumerable
+ * properties; a thrown non-`Error` (a string) arrives as a `cause` named `NonError` whose `value`
+ * is what was thrown. {@link TaskTimeoutError} and {@link WorkerCrashedError} extend it, so
+ * `instanceof TaskError` catches every item failure.
  *
  * ## Example
  * ```ts
  * try {
  *   await pool.run((n: number) => { throw new RangeError(`bad ${n}`); }, 7);
  * } catch (error) {
- *   if (error instanceof TaskError) console.log(error.index, error.cause.name, error.cause.message);
- *   // Output: 0 RangeError bad 7
+ *   if (error instanceof TaskError) {
+ *     console.log(error.index, error.cause.name, error.cause.message);
+ *     console.log(error.message);
+ *   }
  * }
+ * // Output:
+ * // 0 RangeError bad 7
+ * // Item 0 failed after 1 attempt: RangeError: bad 7
  * ```
+ *
+ * @typeParam In The type of the item's input.
  */
 export class TaskError<In = unknown> extends Error {
   /** The item's 0-based position in its source (0 for `pool.run`). */
   readonly index: number;
-  /** The item's input. */
+  /** The item's input, as the source gave it. */
   readonly input: In;
-  /** How many attempts ran (1 + retries). */
+  /** How many attempts ran: 1 + the retries. */
   readonly attempts: number;
-  /** The error thrown in the worker, rebuilt on this side. */
+  /**
+   * The error thrown in the worker, rebuilt on this side with the worker's `name`, `message`,
+   * `stack`, `code` and other own enumerable properties.
+   */
   declare readonly cause: Error;
 
+  /**
+   * Makes the error of a failed item; rxpool makes these, so you need this only to make one of
+   * your own (in a test, or in a `fallback`).
+   *
+   * @param details Which item failed, and why.
+   * @param message The message. Defaults to {@link TaskError.describe}'s.
+   */
   constructor(details: TaskErrorDetails<In>, message?: string) {
     super(message ?? TaskError.describe(details), { cause: details.cause });
     this.name = 'TaskError';
@@ -50,7 +97,21 @@ export class TaskError<In = unknown> extends Error {
     this.attempts = details.attempts;
   }
 
-  /** The default message: which item, how many attempts, and what the cause said. */
+  /**
+   * The default message: which item, how many attempts, and what the cause said, then the hint
+   * on a line of its own.
+   *
+   * ## Example
+   * ```ts
+   * console.log(TaskError.describe({ index: 3, input: 'x', attempts: 2, cause: new Error('boom') }));
+   * // Output:
+   * // Item 3 failed after 2 attempts: Error: boom
+   * ```
+   *
+   * @param details Which item failed, and why.
+   * @param what What happened to the item: `'failed'`, `'timed out'`, `'lost its worker'`.
+   * @returns The message.
+   */
   static describe(details: TaskErrorDetails<unknown>, what = 'failed'): string {
     const tries = details.attempts === 1 ? '1 attempt' : `${details.attempts} attempts`;
     const base = `Item ${details.index} ${what} after ${tries}: ${details.cause.name}: ${details.cause.message}`;
@@ -59,13 +120,36 @@ export class TaskError<In = unknown> extends Error {
 }
 
 /**
- * An attempt of an item ran past the `timeout` option. The worker running it was stopped and
- * replaced, so a runaway task really ends.
+ * An attempt of an item ran past the `timeout` option.
+ *
+ * _The error of an item that took too long; its worker was stopped, so the task really ended._
+ *
+ * The worker running the attempt was stopped and replaced, so a runaway task (an endless loop)
+ * really ends. Its `cause` is an `Error` named `TimeoutError`. With `retry`, a timed-out attempt
+ * is tried again like any other failure.
+ *
+ * ## Example
+ * ```ts
+ * try {
+ *   await pool.run(() => { for (;;); }, null, { timeout: 100 });
+ * } catch (error) {
+ *   if (error instanceof TaskTimeoutError) console.log(error.timeout, error.message);
+ * }
+ * // Output:
+ * // 100 Item 0 timed out after 1 attempt: TimeoutError: The attempt ran past the timeout of 100 ms
+ * ```
+ *
+ * @typeParam In The type of the item's input.
  */
 export class TaskTimeoutError<In = unknown> extends TaskError<In> {
-  /** The timeout that was passed, in ms. */
+  /** The `timeout` option that the attempt ran past, in ms. */
   readonly timeout: number;
 
+  /**
+   * Made by rxpool when an attempt times out.
+   *
+   * @param details Which item timed out, after how many attempts, and the `timeout` in ms.
+   */
   constructor(details: Omit<TaskErrorDetails<In>, 'cause'> & { timeout: number }) {
     const cause = new Error(`The attempt ran past the timeout of ${details.timeout} ms`);
     cause.name = 'TimeoutError';
@@ -77,17 +161,66 @@ export class TaskTimeoutError<In = unknown> extends TaskError<In> {
 
 /**
  * The worker died under the item: `process.exit`, out of memory (`maxHeapMb`), a fatal error.
- * It is reported as soon as the worker's death is seen, and the pool replaces the worker.
+ *
+ * _The error of an item whose worker died; the item never hangs, and the pool goes on._
+ *
+ * It is reported as soon as the worker's death is seen, and the pool replaces the worker. Its
+ * `cause` says how the worker ended: for `process.exit`, an error named `WorkerExit` with the
+ * `exitCode`. With `retry`, the item is tried again on another worker.
+ *
+ * ## Example
+ * ```ts
+ * try {
+ *   await pool.run(() => process.exit(3), null);
+ * } catch (error) {
+ *   if (error instanceof WorkerCrashedError) console.log(error.message);
+ * }
+ * // Output:
+ * // Item 0 lost its worker after 1 attempt: WorkerExit: The worker exited with code 3 while running this item
+ * ```
+ *
+ * @typeParam In The type of the item's input.
  */
 export class WorkerCrashedError<In = unknown> extends TaskError<In> {
+  /**
+   * Made by rxpool when a worker dies under an item.
+   *
+   * @param details Which item lost its worker, and how the worker ended.
+   */
   constructor(details: TaskErrorDetails<In>) {
     super(details, TaskError.describe(details, 'lost its worker'));
     this.name = 'WorkerCrashedError';
   }
 }
 
-/** Work was stopped before it finished: `pool.destroy()`, or an `AbortSignal` fired. */
+/**
+ * Work was stopped before it finished: `pool.destroy()`, or an `AbortSignal` fired.
+ *
+ * _The error of work that was called off, not of work that failed._
+ *
+ * `pool.destroy()` fails the work still pending with it. A fired `signal` rejects with the
+ * signal's `reason` instead when it has one (`AbortController.abort()` without an argument gives a
+ * `DOMException` that is also named `AbortError`), so test `error.name === 'AbortError'` to catch
+ * both.
+ *
+ * ## Example
+ * ```ts
+ * const pool = createPool();
+ * const never = pool.run(() => new Promise(() => {}), null).catch((error) => error);
+ * await pool.destroy();
+ * const error = await never;
+ * console.log(error.name, error instanceof AbortError);
+ * // Output:
+ * // AbortError true
+ * ```
+ */
 export class AbortError extends Error {
+  /**
+   * Makes the error of stopped work.
+   *
+   * @param message What was stopped; `'The operation was aborted'` when not given.
+   * @param options The standard `Error` options: `cause`, what stopped it.
+   */
   constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'AbortError';

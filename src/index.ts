@@ -1,3 +1,21 @@
+/**
+ * Python's `multiprocessing.Pool` for reactive Node.js: an ordered, backpressured parallel map for
+ * RxJS on worker threads, and a Pool with `run`, `map` and `imap`.
+ *
+ * _Everything: the Pool, `task` and `move`, the errors, the types, and the RxJS operators too._
+ *
+ * ## Example
+ * ```ts
+ * import { createPool } from 'rxpool';
+ *
+ * await using pool = createPool({ size: 4 });
+ * console.log(await pool.map((n: number) => n * n, [1, 2, 3]));
+ * // Output:
+ * // [ 1, 4, 9 ]
+ * ```
+ *
+ * @module rxpool
+ */
 export {
   parallelMap,
   parallelSettle,

@@ -11,63 +11,194 @@ import { describeValue, toWorkSpec } from './pool/task.js';
 import type { Transferable } from './types.js';
 
 /**
+ * The default of the `concurrency` option: 4096 items held at most.
+ *
+ * _How many items a stream holds at once when you do not say._
+ *
  * The most items taken from the source and not yet emitted, by default. Large enough that items
  * travel to the workers in batches of a few thousand when they are small; small enough that a
  * slow item at the head of an ordered stream holds a bounded amount of memory.
+ *
+ * ## Example
+ * ```ts
+ * import { DEFAULT_CONCURRENCY } from 'rxpool';
+ *
+ * // Twice the default window, for many tiny items:
+ * source$.pipe(parallelMap(work, { concurrency: 2 * DEFAULT_CONCURRENCY }));
+ * console.log(DEFAULT_CONCURRENCY);
+ * // Output:
+ * // 4096
+ * ```
+ *
+ * @see {@link ParallelOptions.concurrency}
  */
 export const DEFAULT_CONCURRENCY = 4096;
 
-/** Options of `parallelMap`, `parallelSettle`, `pool.imap` and `pool.map`. */
+/**
+ * Options of {@link parallelMap}, {@link parallelSettle}, {@link Pool.imap} and {@link Pool.map}.
+ *
+ * _How many items at once, in which order, on which pool, and what to do when one is slow or fails._
+ *
+ * Every option is optional, and the same name means the same thing on every face. Options are
+ * checked when the operator or method is called, so a typo or a bad value throws a `TypeError` at
+ * once that says what was expected and what came. `signal` is for the Pool's methods only: an
+ * operator stops when it is unsubscribed.
+ *
+ * ## Example
+ * ```ts
+ * import { from } from 'rxjs';
+ * import { parallelMap } from 'rxpool/operators';
+ *
+ * from(['a', 'bb', 'ccc'])
+ *   .pipe(parallelMap((s: string) => s.length, { concurrency: 2, timeout: 5_000, retry: 2 }))
+ *   .subscribe((n) => console.log(n));
+ * // Output:
+ * // 1
+ * // 2
+ * // 3
+ * ```
+ *
+ * @typeParam In The type of the items, as `transfer` receives them.
+ */
 export interface ParallelOptions<In = any> {
   /**
-   * `true`: results in source order; `false`: in completion order.
+   * Whether results come out in source order.
+   *
+   * `true`: item `i` is emitted after items `0..i-1`, so a slow item holds back those after it
+   * (they wait, finished, in the window). `false`: each result is emitted as soon as it is ready,
+   * which keeps the workers busier when order does not matter (Python's `imap_unordered`).
+   *
    * @default true
    */
   readonly ordered?: boolean;
   /**
    * The most items taken from the source and not yet emitted: running, waiting for a worker, or
    * finished and waiting for their turn (ordered mode). An integer from 1 up, or `Infinity`.
-   * @default 4096
+   *
+   * It bounds the memory held. `pool.imap` reads no more of its input than this; an RxJS source
+   * pushes, so its values beyond the window wait in a buffer in front of it, as with `mergeMap`'s
+   * `concurrent`.
+   *
+   * @default `4096` ({@link DEFAULT_CONCURRENCY})
    */
   readonly concurrency?: number;
-  /** The pool to run on. @default the shared default pool */
+  /**
+   * The pool to run on, made with {@link createPool}. Not accepted by `pool.imap` and `pool.map`,
+   * which run on the pool they are called on.
+   *
+   * @default the shared pool of {@link defaultPool}
+   */
   readonly pool?: Pool;
   /**
-   * How many items may travel to a worker in one message. `'auto'` sends an item alone while
-   * workers are idle and batches of a few milliseconds' work once items queue up.
+   * How many items may travel to a worker in one message: `'auto'`, or an integer from 1 up.
+   *
+   * `'auto'` sends an item alone while workers are idle (no added latency) and, once items queue
+   * up behind busy workers, batches of a few milliseconds' work by the measured time per item. A
+   * number fixes the largest batch (Python's `chunksize`). Results and failures stay per item.
+   *
    * @default 'auto'
    */
   readonly batchSize?: number | 'auto';
   /**
-   * ms each attempt of an item may run. Past it the attempt fails with `TaskTimeoutError`, and the
-   * worker running it is stopped and replaced.
-   * @default undefined (no timeout)
+   * How long each attempt of an item may run, in ms: a number above 0, or `Infinity` for none.
+   *
+   * The time counts from the item's own start, even inside a batch. Past it the attempt fails with
+   * a {@link TaskTimeoutError}, and the worker running it is stopped and replaced, so a runaway
+   * task really ends; the item's batch-mates run again.
+   *
+   * @default `undefined`: no timeout
    */
   readonly timeout?: number;
-  /** Attempts after the first, or a {@link RetryConfig}. @default 0 */
+  /**
+   * How many times a failed attempt is tried again before the item counts as failed: a count
+   * from 0 up, or a {@link RetryConfig} for waits between attempts and a `retryIf` test.
+   *
+   * Failures that cannot succeed (a value that cannot be cloned, a failed `setup`) are not retried.
+   * {@link TaskError.attempts} tells how many attempts ran.
+   *
+   * @default 0
+   */
   readonly retry?: number | RetryConfig;
-  /** The `ArrayBuffer`s of an input to move to the worker instead of copying them. */
+  /**
+   * The `ArrayBuffer`s (or `MessagePort`s) of an input to move to the worker instead of copying
+   * them. They are unusable on the main thread afterwards. In a task, {@link move} sends a result's
+   * buffers back the same way.
+   *
+   * @default `undefined`: every input is copied (structured clone)
+   */
   readonly transfer?: (input: In) => readonly Transferable[];
-  /** Stops the work when it fires (`pool.imap` and `pool.map`). */
+  /**
+   * Stops the work when it fires: queued items never run, running ones are stopped, and the
+   * iteration or promise rejects with the signal's reason. For `pool.imap` and `pool.map` only;
+   * the operators throw if given one (unsubscribe, or use `takeUntil`, to stop them).
+   *
+   * @default `undefined`: runs until done
+   */
   readonly signal?: AbortSignal;
   /**
-   * Called with counts of the work done, at most every 100 ms while items are emitted and once
-   * more, with `final: true`, when the stream completes. See {@link Progress}.
+   * Called on the main thread with counts of the work done, at most every 100 ms while items are
+   * emitted, and once more, with `final: true`, when the stream completes (not on error or
+   * unsubscribe). A callback that throws errors the stream with what it threw.
+   *
+   * @see {@link Progress}
+   * @default `undefined`: no reports
    */
   readonly progress?: (progress: Progress) => void;
   /**
-   * How many items the source will give, for the progress ETA.
-   * @default the length of an array given to `pool.map`/`pool.imap`; otherwise unknown
+   * How many items the source will give, an integer from 0 up, for {@link Progress.etaMs}.
+   *
+   * @default the length of an array given to `pool.map` or `pool.imap`; otherwise `undefined` (unknown)
    */
   readonly total?: number;
 }
 
-/** Options of `pool.run`. */
+/**
+ * Options of {@link Pool.run}: the per-item subset of {@link ParallelOptions}.
+ *
+ * _A time limit, retries, buffers to move, and a way to stop, for one item._
+ *
+ * ## Example
+ * ```ts
+ * const controller = new AbortController();
+ * const value = await pool.run((n: number) => n * 2, 21, {
+ *   timeout: 1_000,
+ *   retry: { count: 2, delay: 100 },
+ *   signal: controller.signal,
+ * });
+ * console.log(value);
+ * // Output:
+ * // 42
+ * ```
+ *
+ * @typeParam In The type of the input, as `transfer` receives it.
+ */
 export interface RunOptions<In = any> {
+  /**
+   * Stops the item when it fires: it never runs if it is still queued, and is stopped (its worker
+   * replaced) if it runs; the promise rejects with the signal's reason.
+   *
+   * @default `undefined`: runs until done
+   */
   readonly signal?: AbortSignal;
+  /**
+   * How long each attempt may run, in ms: a number above 0, or `Infinity` for none. Past it the
+   * attempt fails with a {@link TaskTimeoutError} and the worker running it is replaced.
+   *
+   * @default `undefined`: no timeout
+   */
   readonly timeout?: number;
+  /**
+   * How many times a failed attempt is tried again: a count from 0 up, or a {@link RetryConfig}.
+   *
+   * @default 0
+   */
   readonly retry?: number | RetryConfig;
-  /** The `ArrayBuffer`s of the input to move to the worker instead of copying them. */
+  /**
+   * The `ArrayBuffer`s (or `MessagePort`s) of the input to move to the worker instead of copying
+   * them: a list, or a function of the input that returns one.
+   *
+   * @default `undefined`: the input is copied (structured clone)
+   */
   readonly transfer?: readonly Transferable[] | ((input: In) => readonly Transferable[]);
 }
 

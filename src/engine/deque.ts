@@ -1,10 +1,12 @@
 /**
  * A double-ended queue: O(1) push and shift, and unshift at the front.
  *
- * Items live in fixed chunks of 1024 slots, so a queue that grows to hundreds of thousands of
+ * Items live in chunks of up to 1024 slots, so a queue that grows to hundreds of thousands of
  * items (a synchronous source far ahead of the window) never copies them, nor makes one huge array
- * for the garbage collector to move. Unshifted items (a batch put back) sit in a stack in front.
+ * for the garbage collector to move. Chunks start at 8 slots and double, so a queue that holds one
+ * item (`pool.run`) costs little. Unshifted items (a batch put back) sit in a stack in front.
  */
+const FIRST_CHUNK = 8;
 const CHUNK = 1024;
 
 export class Deque<T> {
@@ -12,8 +14,8 @@ export class Deque<T> {
   private chunks: (T | undefined)[][] = [];
   /** Next slot to read in `chunks[0]`. */
   private head = 0;
-  /** Next slot to write in the last chunk. */
-  private tail = CHUNK;
+  /** Next slot to write in the last chunk (its length: a new chunk is needed). */
+  private tail = 0;
   private size = 0;
 
   get length(): number {
@@ -21,11 +23,14 @@ export class Deque<T> {
   }
 
   push(item: T): void {
-    if (this.tail === CHUNK) {
-      this.chunks.push(new Array(CHUNK));
+    const { chunks } = this;
+    let last = chunks[chunks.length - 1];
+    if (last === undefined || this.tail === last.length) {
+      last = new Array(last === undefined ? FIRST_CHUNK : Math.min(CHUNK, last.length * 2));
+      chunks.push(last);
       this.tail = 0;
     }
-    this.chunks[this.chunks.length - 1]![this.tail++] = item;
+    last[this.tail++] = item;
     this.size++;
   }
 
@@ -44,7 +49,7 @@ export class Deque<T> {
       this.chunks.length = 1;
       this.head = 0;
       this.tail = 0;
-    } else if (this.head === CHUNK) {
+    } else if (this.head === chunk.length) {
       this.chunks.shift();
       this.head = 0;
     }
@@ -57,10 +62,11 @@ export class Deque<T> {
   }
 
   clear(): void {
+    if (this.length === 0) return;
     this.front = [];
     this.chunks = [];
     this.head = 0;
-    this.tail = CHUNK;
+    this.tail = 0;
     this.size = 0;
   }
 }

@@ -71,7 +71,7 @@ interface Item<In> {
   queuedAt: number;
 }
 
-interface Batch<In, Out> {
+interface Batch<In> {
   readonly items: Item<In>[];
   attempt: Attempt;
   cancelTimer: (() => void) | undefined;
@@ -88,7 +88,7 @@ export class Engine<In, Out> implements ExecutorClient {
   private readonly order = new Deque<Item<In>>();
   /** Finished and not emitted, in completion order (unordered mode). */
   private readonly finished = new Deque<Item<In>>();
-  private readonly running = new Set<Batch<In, Out>>();
+  private readonly running = new Set<Batch<In>>();
   /** Items waiting for a retry's delay, and how to cancel the wait. */
   private readonly delayed = new Map<Item<In>, () => void>();
   private readonly sizer: BatchSizer;
@@ -215,6 +215,7 @@ export class Engine<In, Out> implements ExecutorClient {
 
   private admit(input: In): void {
     if (this.nextIndex === 0) this.meter?.start();
+    if (this.queue.length === 0) this.stamp = this.clock.now();
     const item: Item<In> = {
       index: this.nextIndex++,
       input,
@@ -222,7 +223,7 @@ export class Engine<In, Out> implements ExecutorClient {
       attempts: 0,
       solo: false,
       result: undefined,
-      queuedAt: this.queue.length === 0 ? (this.stamp = this.clock.now()) : this.stamp,
+      queuedAt: this.stamp,
     };
     this.held++;
     if (this.config.ordered) this.order.push(item);
@@ -254,7 +255,7 @@ export class Engine<In, Out> implements ExecutorClient {
       item.state = RUNNING;
       return item.input as unknown;
     });
-    const batch: Batch<In, Out> = {
+    const batch: Batch<In> = {
       items,
       attempt: undefined as unknown as Attempt,
       cancelTimer: undefined,
@@ -267,12 +268,12 @@ export class Engine<In, Out> implements ExecutorClient {
     if (this.config.timeout !== undefined) this.armTimeout(batch, this.config.timeout);
   }
 
-  private armTimeout(batch: Batch<In, Out>, ms: number): void {
+  private armTimeout(batch: Batch<In>, ms: number): void {
     batch.cancelTimer = this.clock.setTimeout(() => this.checkTimeout(batch), ms);
   }
 
   /** The time counted is each item's own, as the executor reports when it started. */
-  private checkTimeout(batch: Batch<In, Out>): void {
+  private checkTimeout(batch: Batch<In>): void {
     batch.cancelTimer = undefined;
     if (this.closed || !this.running.has(batch)) return;
     const timeout = this.config.timeout!;
@@ -291,7 +292,7 @@ export class Engine<In, Out> implements ExecutorClient {
     }
   }
 
-  private settle(batch: Batch<In, Out>, outcome: BatchOutcome): void {
+  private settle(batch: Batch<In>, outcome: BatchOutcome): void {
     if (this.closed) return;
     this.running.delete(batch);
     batch.cancelTimer?.();

@@ -3,10 +3,41 @@
  * 1024 samples, so the numbers follow what the pool does now and cost no memory over time.
  */
 
-/** Percentiles of a timing, in ms (0 before any sample). */
+/**
+ * Percentiles of a timing, in ms, over a pool's most recent 1024 samples.
+ *
+ * _The typical, the slow, and the slowest-but-rare time, as {@link Pool.stats} reports them._
+ *
+ * ## Example
+ * ```ts
+ * await pool.map((n: number) => n * 2, [1, 2, 3]);
+ * const { p50, p99 } = pool.stats().runTime;
+ * console.log(p50 <= p99);
+ * // Output:
+ * // true
+ * ```
+ *
+ * @see {@link PoolStats.runTime}
+ * @see {@link PoolStats.waitTime}
+ */
 export interface Percentiles {
+  /**
+   * The median: half the samples took this long or less, in ms.
+   *
+   * @default 0 before any sample
+   */
   readonly p50: number;
+  /**
+   * 90% of the samples took this long or less, in ms.
+   *
+   * @default 0 before any sample
+   */
   readonly p90: number;
+  /**
+   * 99% of the samples took this long or less, in ms: the slow tail.
+   *
+   * @default 0 before any sample
+   */
   readonly p99: number;
 }
 

@@ -1,9 +1,12 @@
 /**
  * Finds what in a value the structured clone algorithm refuses, and says where it is.
  *
- * Pure, no imports: both sides use it (the worker for results, the main side to name the culprit
- * when an input cannot be sent). Primitives return at once, so the common case costs one `typeof`.
+ * Pure, no main-side imports: both sides use it (the worker for results, the main side to name the
+ * culprit when an input cannot be sent). Primitives return at once, so the common case costs one
+ * `typeof`.
  */
+
+import { types } from 'node:util';
 
 const plainTags = new Set([
   '[object Object]',
@@ -48,6 +51,8 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   const object = value as object;
   if (seen.has(object)) return undefined;
   seen.add(object);
+  // A Proxy looks like what it wraps, but structured clone refuses it.
+  if (types.isProxy(object)) return `${path} is a Proxy, and proxies cannot be cloned`;
   if (ArrayBuffer.isView(object)) return undefined;
   const tag = Object.prototype.toString.call(object);
   if (leafTags.has(tag)) return undefined;

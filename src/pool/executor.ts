@@ -17,11 +17,9 @@ import { findUncloneable } from './clone.js';
 import {
   type BatchRequest,
   type BatchResponse,
-  CANCELLED,
-  controlViews,
-  newControl,
+  ControlBlock,
+  type ControlRef,
   packNumbers,
-  THREAD,
   type WireError,
   type WorkSpec,
 } from './messages.js';
@@ -72,7 +70,14 @@ export class TinypoolExecutor extends SlotExecutor {
   /** Thread workers that are up (have told tinypool they are ready) and alive. */
   private ready = 0;
   /** Batches out, and their timing cells (thread runtime) that tell whether one has started. */
-  private readonly sent = new Set<{ count: number; timing: Float64Array | undefined }>();
+  private readonly sent = new Set<{
+    count: number;
+    control: ControlBlock | undefined;
+    slot: number;
+  }>();
+  /** Control cells for the batches out (thread runtime); every worker gets the block at start. */
+  private readonly control: ControlBlock;
+  private readonly freeSlots: number[] = [];
   private refused: Error | undefined;
   private idleWaiters: (() => void)[] = [];
 
@@ -80,6 +85,10 @@ export class TinypoolExecutor extends SlotExecutor {
     super();
     this.size = options.size;
     this.knowsPosition = options.runtime === 'thread';
+    // Room for every slot twice over: a batch's slot stays taken until its worker is done with it.
+    const slots = this.knowsPosition ? 2 * DEPTH * options.size : 0;
+    this.control = ControlBlock.create(slots);
+    for (let slot = slots - 1; slot >= 0; slot--) this.freeSlots.push(slot);
   }
 
   /**
@@ -94,7 +103,9 @@ export class TinypoolExecutor extends SlotExecutor {
   /** Items waiting for a worker: in the engines' queues, or sent in a batch not yet started. */
   override queued(): number {
     let total = super.queued();
-    for (const { count, timing } of this.sent) if (timing && timing[1] === 0) total += count;
+    for (const { count, control, slot } of this.sent) {
+      if (control && control.startedAt(slot) === 0) total += count;
+    }
     return total;
   }
 
@@ -148,8 +159,9 @@ export class TinypoolExecutor extends SlotExecutor {
   ): Attempt {
     const pool = this.ensurePool();
     this.counters.since ??= performance.now();
-    const buffer = this.knowsPosition ? newControl() : undefined;
-    const control = buffer && controlViews(buffer);
+    const ref = this.knowsPosition ? this.takeSlot() : undefined;
+    const control = ref && (ref.buffer ? new ControlBlock(ref.buffer, 1) : this.control);
+    const slot = ref?.slot ?? 0;
     const packed = packNumbers(inputs);
     if (packed && this.knowsPosition) transferList = [...(transferList ?? []), packed.buffer];
     const request: BatchRequest = {
@@ -159,7 +171,7 @@ export class TinypoolExecutor extends SlotExecutor {
       maxItems: Number.isFinite(this.options.maxTasksPerWorker)
         ? this.options.maxTasksPerWorker
         : 0,
-      control: buffer,
+      control: ref,
     };
     // Thread workers are stopped through the control block; process workers by signal. A task
     // with a signal gets an idle worker of its own from tinypool: so does every batch until all
@@ -167,7 +179,7 @@ export class TinypoolExecutor extends SlotExecutor {
     const controller = control && this.ready >= this.size ? undefined : new AbortController();
     let aborted = false;
     let finished = false;
-    const sent = { count: inputs.length, timing: control?.timing };
+    const sent = { count: inputs.length, control, slot };
     this.sent.add(sent);
     const finish = (outcome: BatchOutcome) => {
       if (finished) return;
@@ -176,8 +188,11 @@ export class TinypoolExecutor extends SlotExecutor {
       done(outcome);
     };
     const launchedAt = performance.timeOrigin + performance.now();
-    pool
-      .run(request, { signal: controller?.signal, transferList: transferList as never })
+    const running = pool.run(request, {
+      signal: controller?.signal,
+      transferList: transferList as never,
+    });
+    running
       .then(
         (response: BatchResponse) => this.done(response),
         (error: unknown): BatchOutcome => {
@@ -193,8 +208,9 @@ export class TinypoolExecutor extends SlotExecutor {
           const failure = error instanceof Error ? error : reviveLoose(error);
           if (isCloneError(failure)) return unsendable(failure, inputs);
           // Its worker died while it waited behind another batch: it never ran, so it goes again.
-          if (control && Atomics.load(control.flags, THREAD) === 0) return { type: 'lost' };
-          const position = control && control.timing[1] !== 0 ? control.timing[0]! : undefined;
+          if (control && control.thread(slot) === 0) return { type: 'lost' };
+          const position =
+            control && control.startedAt(slot) !== 0 ? control.position(slot) : undefined;
           this.counters.failed++;
           return {
             type: 'crashed',
@@ -203,13 +219,18 @@ export class TinypoolExecutor extends SlotExecutor {
           };
         },
       )
-      .then(finish);
+      .then((outcome) => {
+        // The slot is free again once its worker is done with it (not when an abort settled
+        // early), and once the outcome above has read it.
+        if (ref && !ref.buffer) this.releaseSlot(slot);
+        finish(outcome);
+      });
     this.watch();
     return {
       current() {
         if (control) {
-          const startedAt = control.timing[1]!;
-          return startedAt === 0 ? undefined : { position: control.timing[0]!, startedAt };
+          const startedAt = control.startedAt(slot);
+          return startedAt === 0 ? undefined : { position: control.position(slot), startedAt };
         }
         return inputs.length === 1 ? { position: 0, startedAt: launchedAt } : undefined;
       },
@@ -221,8 +242,8 @@ export class TinypoolExecutor extends SlotExecutor {
           this.watch();
           return;
         }
-        Atomics.store(control.flags, CANCELLED, 1);
-        const threadId = Atomics.load(control.flags, THREAD);
+        control.cancel(slot);
+        const threadId = control.thread(slot);
         if (threadId !== 0) {
           // Running (or done, its reply on the way): stop its worker; a batch waiting behind it
           // there fails with STOPPED and goes again.
@@ -261,6 +282,17 @@ export class TinypoolExecutor extends SlotExecutor {
     };
   }
 
+  private takeSlot(): ControlRef {
+    const slot = this.freeSlots.pop();
+    if (slot !== undefined) return { slot };
+    return { slot: 0, buffer: ControlBlock.create(1).buffer };
+  }
+
+  private releaseSlot(slot: number): void {
+    this.control.reset(slot);
+    this.freeSlots.push(slot);
+  }
+
   private ensurePool(): Tinypool {
     if (this.pool) return this.pool;
     const { size, runtime, idleTimeout, maxHeapMb } = this.options;
@@ -272,6 +304,7 @@ export class TinypoolExecutor extends SlotExecutor {
       maxThreads: size,
       idleTimeout: keep ? 0 : idleTimeout,
       concurrentTasksPerWorker: this.knowsPosition ? DEPTH : 1,
+      workerData: { control: this.control.buffer, slots: this.control.slots },
       serialization: 'advanced',
       resourceLimits:
         runtime === 'thread' && maxHeapMb !== undefined

@@ -19,34 +19,87 @@ export interface BatchRequest {
   readonly setup: WorkSpec | undefined;
   /** The worker retires after this many items (`maxTasksPerWorker`); 0 for never. */
   readonly maxItems: number;
-  /** The batch's shared control block (thread runtime): see {@link BatchControl}. */
-  readonly control: SharedArrayBuffer | undefined;
+  /** The batch's cells in a shared {@link ControlBlock} (thread runtime). */
+  readonly control: ControlRef | undefined;
 }
 
 /**
- * Views of a batch's shared control block, read and written by both sides while it runs.
- * - `timing[0]`: the index in `inputs` of the item running now (`inputs.length` once all ran);
- *   `timing[1]`: when it started, in ms since the epoch (`performance.timeOrigin + performance.now()`),
- *   0 before the first item.
- * - `flags[0]`: the `threadId` of the worker that took the batch, 0 before (stored before it reads
- *   `flags[1]`); `flags[1]`: 1 once the main side cancelled the batch (stored before it reads
- *   `flags[0]`). With both sides storing before they load, at least one sees the other: either
- *   the worker skips the batch, or the main side knows which worker to stop.
+ * Where a batch's control cells are: slot `slot` of the block every worker got at start (in
+ * `workerData`), or of `buffer`, a block of one sent with the batch when all shared slots are taken.
+ * Sending a `SharedArrayBuffer` with every batch costs tens of microseconds and feeds the garbage
+ * collector; a slot number costs nothing.
  */
-export interface BatchControl {
-  readonly timing: Float64Array;
-  readonly flags: Int32Array;
+export interface ControlRef {
+  readonly slot: number;
+  readonly buffer?: SharedArrayBuffer;
 }
 
-export const THREAD = 0;
-export const CANCELLED = 1;
+/**
+ * Shared cells that both sides read and write while a batch runs, four per slot:
+ * - the index in `inputs` of the item running now (`inputs.length` once all ran), and when it
+ *   started, in ms since the epoch (`performance.timeOrigin + performance.now()`), 0 before;
+ * - the `threadId` of the worker that took the batch, 0 before (stored before it reads the
+ *   cancel flag), and the cancel flag, 1 once the main side cancelled the batch (stored before it
+ *   reads the thread). With both sides storing before they load, at least one sees the other:
+ *   either the worker skips the batch, or the main side knows which worker to stop.
+ */
+export class ControlBlock {
+  private readonly timing: Float64Array;
+  private readonly flags: Int32Array;
 
-export function controlViews(buffer: SharedArrayBuffer): BatchControl {
-  return { timing: new Float64Array(buffer, 0, 2), flags: new Int32Array(buffer, 16, 2) };
-}
+  constructor(
+    readonly buffer: SharedArrayBuffer,
+    readonly slots: number,
+  ) {
+    this.timing = new Float64Array(buffer, 0, 2 * slots);
+    this.flags = new Int32Array(buffer, 16 * slots, 2 * slots);
+  }
 
-export function newControl(): SharedArrayBuffer {
-  return new SharedArrayBuffer(24);
+  static create(slots: number): ControlBlock {
+    return new ControlBlock(new SharedArrayBuffer(24 * slots), slots);
+  }
+
+  position(slot: number): number {
+    return this.timing[2 * slot]!;
+  }
+
+  /** When the item running now started; 0 before the first. */
+  startedAt(slot: number): number {
+    return this.timing[2 * slot + 1]!;
+  }
+
+  running(slot: number, position: number, at: number): void {
+    this.timing[2 * slot + 1] = at;
+    this.timing[2 * slot] = position;
+  }
+
+  ran(slot: number, count: number): void {
+    this.timing[2 * slot] = count;
+  }
+
+  thread(slot: number): number {
+    return Atomics.load(this.flags, 2 * slot);
+  }
+
+  took(slot: number, threadId: number): void {
+    Atomics.store(this.flags, 2 * slot, threadId);
+  }
+
+  cancelled(slot: number): boolean {
+    return Atomics.load(this.flags, 2 * slot + 1) === 1;
+  }
+
+  cancel(slot: number): void {
+    Atomics.store(this.flags, 2 * slot + 1, 1);
+  }
+
+  /** Clears a slot for its next batch. */
+  reset(slot: number): void {
+    this.timing[2 * slot] = 0;
+    this.timing[2 * slot + 1] = 0;
+    Atomics.store(this.flags, 2 * slot, 0);
+    Atomics.store(this.flags, 2 * slot + 1, 0);
+  }
 }
 
 /** The reply to a `BatchRequest`. */

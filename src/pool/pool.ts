@@ -18,42 +18,136 @@ import { defaultSize, type ExecutorCounters, TinypoolExecutor } from './executor
 import { engineIterable } from './imap.js';
 import { describeValue, type Task, toWorkSpec, type Work } from './task.js';
 
-/** Options of {@link createPool}. */
+/**
+ * Options of {@link createPool}: how many workers, of what kind, and when to replace them.
+ *
+ * _Python's `Pool(processes, initializer, maxtasksperchild)`, with a memory cap._
+ *
+ * Every option is optional and checked at once: a bad value throws a `TypeError` that says what
+ * was expected and what came.
+ *
+ * ## Example
+ * ```ts
+ * await using pool = createPool({
+ *   size: 4,
+ *   maxTasksPerWorker: 10_000,
+ *   setup: task(new URL('./warm-cache.js', import.meta.url)),
+ *   maxHeapMb: 512,
+ * });
+ * console.log(pool.stats().size);
+ * // Output:
+ * // 4
+ * ```
+ */
 export interface PoolOptions {
-  /** How many workers. @default os.availableParallelism() */
+  /**
+   * How many workers: an integer from 1 up (Python's `processes`).
+   *
+   * @default `os.availableParallelism()`
+   */
   readonly size?: number;
-  /** Worker threads, or child processes. @default 'thread' */
+  /**
+   * `'thread'`: worker threads, cheap to start. `'process'`: child processes, for code that must
+   * have a process of its own (a native module that is not thread-safe, `process.chdir`).
+   *
+   * @default 'thread'
+   */
   readonly runtime?: 'thread' | 'process';
-  /** ms an idle worker is kept before it stops; `Infinity` keeps `size` workers. @default Infinity */
+  /**
+   * How long an idle worker is kept before it stops, in ms from 0 up. With `Infinity`, `size`
+   * workers are kept once started (they never keep the process alive either way).
+   *
+   * @default Infinity
+   */
   readonly idleTimeout?: number;
-  /** Replace a worker after it ran this many items (like `maxtasksperchild`). @default Infinity */
+  /**
+   * Replace a worker after it ran this many items: an integer from 1 up, or `Infinity` (Python's
+   * `maxtasksperchild`). Bounds what a leaky task can accumulate.
+   *
+   * @default Infinity
+   */
   readonly maxTasksPerWorker?: number;
-  /** Runs once in every worker before its first item (like `initializer`). */
+  /**
+   * Runs once in every worker before its first item (Python's `initializer`): a {@link Task} or
+   * a self-contained function, called with no input and awaited. When it throws, the items sent to
+   * that worker fail with a `TaskError` whose cause is named `SetupError`, and are not retried.
+   *
+   * @default `undefined`: no setup
+   */
   readonly setup?: Task<void, unknown> | (() => unknown);
-  /** A worker whose heap grows past this many MB dies and is replaced; its item fails. */
+  /**
+   * The largest heap a worker may grow, in MB: an integer from 8 up. A worker that grows past it
+   * dies and is replaced; the item it ran fails with a {@link WorkerCrashedError}.
+   *
+   * @default `undefined`: Node's own limit
+   */
   readonly maxHeapMb?: number;
 }
 
-/** What {@link Pool.stats} reports. */
+/**
+ * What {@link Pool.stats} reports: what the pool is doing now, and what it has done.
+ *
+ * _Is the pool busy, is work waiting, how fast does it go, and how long do items take?_
+ *
+ * Low `utilization` with many tiny items means the main thread is the bottleneck (raise
+ * `concurrency` so batches get larger); a growing `waitTime` means the pool is too small for the
+ * input rate.
+ *
+ * ## Example
+ * ```ts
+ * const pool = createPool({ size: 2 });
+ * await pool.map((n: number) => n * 2, [1, 2, 3]);
+ * const { size, busy, queued, completed, failed } = pool.stats();
+ * console.log({ size, busy, queued, completed, failed });
+ * // Output:
+ * // { size: 2, busy: 0, queued: 0, completed: 3, failed: 0 }
+ * ```
+ */
 export interface PoolStats {
-  /** Workers in the pool. */
+  /** Workers in the pool: the `size` option. */
   readonly size: number;
-  /** Workers running a batch now. */
+  /**
+   * Workers running a batch now.
+   *
+   * @default 0 while idle
+   */
   readonly busy: number;
-  /** Items waiting for a worker. */
+  /**
+   * Items waiting for a worker: in a stream's queue, or sent in a batch not yet started.
+   *
+   * @default 0 while idle
+   */
   readonly queued: number;
-  /** Items that ran and succeeded. */
+  /**
+   * Items that ran and succeeded, since the pool was made.
+   *
+   * @default 0 before any item
+   */
   readonly completed: number;
-  /** Attempts of items that failed (threw, timed out, crashed their worker). */
+  /**
+   * Attempts of items that failed (threw, timed out, crashed their worker), since the pool was
+   * made. A retried item counts once per failed attempt.
+   *
+   * @default 0 before any failure
+   */
   readonly failed: number;
   /**
    * The share of the workers' time spent running items since the pool first got work, from 0 to
    * 1. Low with many small items means the main thread is the bottleneck; near 1, the workers.
+   *
+   * @default 0 before any work
    */
   readonly utilization: number;
-  /** Items completed per second since the pool first got work. */
+  /**
+   * Items completed per second since the pool first got work.
+   *
+   * @default 0 before any work
+   */
   readonly throughput: number;
-  /** How long an item runs in a worker, in ms, over the last 1024 batches (per item within a batch). */
+  /**
+   * How long an item runs in a worker, in ms, over the last 1024 batches (per item within a
+   * batch).
+   */
   readonly runTime: Percentiles;
   /** How long an item waits for a worker, in ms, over the last 1024 batches. */
   readonly waitTime: Percentiles;
@@ -72,8 +166,34 @@ const poolKeys = ['size', 'runtime', 'idleTimeout', 'maxTasksPerWorker', 'setup'
 /**
  * A pool of workers that runs {@link Work} over items, like Python's `multiprocessing.Pool`.
  *
- * Make one with {@link createPool}, or use the shared default pool that every call naming no pool
- * runs on. Workers start on first use and never keep the process alive while idle.
+ * _Send work to other threads: one item, a whole list, or a lazy stream of results._
+ *
+ * Make one with {@link createPool}, or use the shared pool of {@link defaultPool} that every call
+ * naming no pool runs on. Workers start on first use and never keep the process alive while idle.
+ * Calls of `run`, `map` and `imap` may overlap on one pool; the RxJS operators run on a pool
+ * through their `pool` option. A failed item never breaks the pool: a crashed or timed-out worker is replaced.
+ *
+ * | Python | rxpool |
+ * | --- | --- |
+ * | `pool.apply_async(f, (x,))` | `pool.run(f, x)` |
+ * | `pool.map(f, xs)` | `pool.map(f, xs)` |
+ * | `pool.imap(f, xs)` / `imap_unordered` | `pool.imap(f, xs)` / `{ ordered: false }` |
+ * | `pool.close(); pool.join()` | `await pool.close()` |
+ * | `pool.terminate()` | `await pool.destroy()` |
+ *
+ * ## Example
+ * ```ts
+ * import { createPool } from 'rxpool';
+ *
+ * await using pool = createPool({ size: 4 });
+ * console.log(await pool.run((n: number) => n * n, 7));
+ * console.log(await pool.map((n: number) => n + 1, [1, 2, 3]));
+ * // Output:
+ * // 49
+ * // [ 2, 3, 4 ]
+ * ```
+ *
+ * @see {@link createPool}
  */
 export class Pool {
   /** @internal */
@@ -131,14 +251,25 @@ export class Pool {
   }
 
   /**
-   * Runs one item (Python's `apply_async`).
+   * Runs `work` on one item and resolves with its result (Python's `apply_async`).
+   *
+   * _Call a function on another thread and await what it returns._
+   *
+   * Rejects with a {@link TaskError} when the item fails for good (after its retries), or with
+   * the signal's reason when `signal` fires.
    *
    * ## Example
    * ```ts
    * const pool = createPool();
    * console.log(await pool.run((n: number) => n * n, 7));
-   * // Output: 49
+   * // Output:
+   * // 49
    * ```
+   *
+   * @param work A {@link task} reference or a self-contained function.
+   * @param input The item, sent to the worker by structured clone.
+   * @param options See {@link RunOptions}.
+   * @returns The result, awaited when `work` returns a promise.
    */
   run<In, Out>(work: Work<In, Out>, input: In, options?: RunOptions<In>): Promise<Awaited<Out>> {
     const resolved = resolveRun<In>(work, options);
@@ -172,13 +303,26 @@ export class Pool {
 
   /**
    * Runs `work` over every item and resolves with all results in input order (Python's `map`).
-   * Rejects with the first failed item's `TaskError`.
+   *
+   * _`Array.prototype.map` on every core, awaited as one array._
+   *
+   * Rejects with the first failed item's {@link TaskError}, and stops the rest. Results are
+   * collected in memory; to stream them, or for `ordered: false`, use {@link Pool.imap}.
    *
    * ## Example
    * ```ts
    * console.log(await pool.map((n: number) => n * 2, [1, 2, 3]));
-   * // Output: [ 2, 4, 6 ]
+   * // Output:
+   * // [ 2, 4, 6 ]
    * ```
+   *
+   * @see {@link Pool.imap}
+   * @param work A {@link task} reference or a self-contained function.
+   * @param items Any `Iterable` or `AsyncIterable` (an array, a generator, an object-mode
+   *   `Readable`).
+   * @param options See {@link ParallelOptions}; `ordered` must stay `true` and `pool` is not
+   *   accepted.
+   * @returns Every result, in input order.
    */
   async map<In, Out>(
     work: Work<In, Out>,
@@ -197,15 +341,29 @@ export class Pool {
 
   /**
    * Runs `work` over `items` and yields the results as they are ready: in input order by default
-   * (Python's `imap`), in completion order with `{ ordered: false }` (`imap_unordered`). It reads
-   * `items` only while fewer than `concurrency` items are held, so an endless input is fine; it
-   * closes the input when the loop stops early.
+   * (Python's `imap`), in completion order with `{ ordered: false }` (`imap_unordered`).
+   *
+   * _A lazy, parallel `map` for `for await`: it pulls its input only as fast as results go out._
+   *
+   * It reads `items` only while fewer than `concurrency` items are held, so an endless input or a
+   * large file streams in constant memory; it closes the input when the loop stops early
+   * (`break`, `return`, a throw). The loop throws the first failed item's {@link TaskError}.
    *
    * ## Example
    * ```ts
    * for await (const square of pool.imap((n: number) => n * n, [1, 2, 3])) console.log(square);
-   * // Output: 1, then 4, then 9
+   * // Output:
+   * // 1
+   * // 4
+   * // 9
    * ```
+   *
+   * @see {@link Pool.map}
+   * @param work A {@link task} reference or a self-contained function.
+   * @param items Any `Iterable` or `AsyncIterable` (an array, a generator, an object-mode
+   *   `Readable`), read lazily.
+   * @param options See {@link ParallelOptions}; `pool` is not accepted.
+   * @returns The results, in input order or, with `ordered: false`, as they finish.
    */
   imap<In, Out>(
     work: Work<In, Out>,
@@ -224,7 +382,24 @@ export class Pool {
     return engineIterable<In, Awaited<Out>>(items, resolved, () => this.executor, realClock);
   }
 
-  /** Counts of what the pool is doing and has done. */
+  /**
+   * Counts of what the pool is doing and has done: workers busy, items queued, completed and
+   * failed, utilization, throughput, and run and wait times.
+   *
+   * _A look inside the pool, to size it and to find the bottleneck._
+   *
+   * ## Example
+   * ```ts
+   * const pool = createPool();
+   * await pool.map((n: number) => n * 2, [1, 2, 3]);
+   * const { completed, failed, runTime } = pool.stats();
+   * console.log(completed, failed, runTime.p50 >= 0);
+   * // Output:
+   * // 3 0 true
+   * ```
+   *
+   * @returns A snapshot; see {@link PoolStats}.
+   */
   stats(): PoolStats {
     const { executor } = this;
     const { completed, failed, since, runMs } = executor.counters;
@@ -242,17 +417,58 @@ export class Pool {
     };
   }
 
-  /** Refuses new work, finishes what was accepted, then stops the workers (`close` + `join`). */
+  /**
+   * Refuses new work, finishes what was accepted, then stops the workers (Python's `close` then
+   * `join`).
+   *
+   * _Let the work in hand finish, then shut down._
+   *
+   * ## Example
+   * ```ts
+   * const pool = createPool();
+   * const result = pool.run((n: number) => n + 1, 1);
+   * await pool.close();
+   * console.log(await result);
+   * // Output:
+   * // 2
+   * ```
+   *
+   * @see {@link Pool.destroy}
+   * @returns Resolves once every worker has stopped.
+   */
   close(): Promise<void> {
     return this.executor.close();
   }
 
-  /** Stops now: pending work fails with an `AbortError` (`terminate`). */
+  /**
+   * Stops now: pending work fails with an {@link AbortError}, and running tasks are stopped with
+   * their workers (Python's `terminate`).
+   *
+   * _Shut down at once, without waiting for the work in hand._
+   *
+   * ## Example
+   * ```ts
+   * const pool = createPool();
+   * const never = pool.run(() => new Promise(() => {}), null).catch((error) => error.name);
+   * await pool.destroy();
+   * console.log(await never);
+   * // Output:
+   * // AbortError
+   * ```
+   *
+   * @see {@link Pool.close}
+   * @returns Resolves once every worker has stopped.
+   */
   destroy(): Promise<void> {
     return this.executor.destroy();
   }
 
-  /** Same as {@link Pool.close}, for `await using pool = createPool()`. */
+  /**
+   * Same as {@link Pool.close}, for `await using pool = createPool()`: the pool closes when the
+   * scope ends.
+   *
+   * @returns Resolves once every worker has stopped.
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -261,12 +477,25 @@ export class Pool {
 /**
  * Creates a pool of workers.
  *
+ * _Python's `multiprocessing.Pool()`, on worker threads._
+ *
+ * The options are checked at once; the workers start on first use, so a pool costs nothing until
+ * it gets work. Close it with {@link Pool.close} (or `await using`) when done; an idle pool never
+ * keeps the process alive anyway.
+ *
  * ## Example
  * ```ts
+ * import { createPool } from 'rxpool';
+ *
  * await using pool = createPool({ size: 4 });
  * console.log(await pool.map((n: number) => n + 1, [1, 2, 3]));
- * // Output: [ 2, 3, 4 ]
+ * // Output:
+ * // [ 2, 3, 4 ]
  * ```
+ *
+ * @see {@link defaultPool}
+ * @param options See {@link PoolOptions}.
+ * @returns A new {@link Pool}.
  */
 export function createPool(options?: PoolOptions): Pool {
   return new Pool(options);
@@ -275,8 +504,27 @@ export function createPool(options?: PoolOptions): Pool {
 let shared: Pool | undefined;
 
 /**
- * The shared default pool that every call naming no pool runs on: created on first use, sized to
- * `os.availableParallelism()`, and never keeps the process alive.
+ * The shared default pool that every call naming no pool runs on.
+ *
+ * _The pool you get when you do not make one._
+ *
+ * Created on first use with default {@link PoolOptions} (`os.availableParallelism()` workers), and
+ * never keeps the process alive: a script that uses `parallelMap` without creating a pool exits by
+ * itself once its work is done. Every call returns the same pool.
+ *
+ * ## Example
+ * ```ts
+ * import { defaultPool } from 'rxpool';
+ *
+ * console.log(await defaultPool().run((n: number) => n * n, 7));
+ * console.log(defaultPool() === defaultPool());
+ * // Output:
+ * // 49
+ * // true
+ * ```
+ *
+ * @see {@link createPool}
+ * @returns The shared {@link Pool}.
  */
 export function defaultPool(): Pool {
   shared ??= new Pool();

@@ -1,3 +1,7 @@
+/**
+ * What runs in a worker: `task()` references to module exports, inline functions, and their
+ * wire form, with the errors that say why a value cannot be shipped.
+ */
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -8,11 +12,29 @@ const TASK_BRAND = Symbol.for('rxpool.task');
 /**
  * A reference to a function exported by a module, to run in the workers (like Python's pickling
  * by reference). Make one with {@link task}.
+ *
+ * _A function named by where it lives, so a worker can import it._
+ *
+ * Only the module's URL and the export's name travel to the workers; each worker imports the
+ * module once and caches it. Unlike an inline function, the task's module can import what it
+ * needs and share code with the rest of the program. The type parameters carry the function's
+ * input and output types to `parallelMap` and the Pool's methods.
+ *
+ * ## Example
+ * ```ts
+ * const square = task<number, number>(new URL('./square.js', import.meta.url));
+ * console.log(square.exportName, square.url.startsWith('file:'));
+ * // Output:
+ * // default true
+ * ```
+ *
+ * @typeParam In The type of the function's input.
+ * @typeParam Out The type of its result (or of the promise it returns).
  */
 export class Task<In = unknown, Out = unknown> {
-  /** The module's `file:` URL. */
+  /** The module's absolute `file:` URL. */
   readonly url: string;
-  /** The export to call. */
+  /** The export to call: `'default'` unless {@link task} was given another name. */
   readonly exportName: string;
   /** @internal brands the type parameters; never set. */
   declare readonly __signature?: (input: In) => Out;
@@ -25,25 +47,56 @@ export class Task<In = unknown, Out = unknown> {
   }
 }
 
-/** What runs in a worker: a {@link Task} reference or a self-contained inline function. */
+/**
+ * What runs in a worker: a {@link Task} reference or a self-contained inline function.
+ *
+ * _The `work` argument of every operator and Pool method._
+ *
+ * An inline function is shipped to the workers as source text and compiled once per worker, so it
+ * cannot close over variables: everything it uses comes from its input or from `import()` inside
+ * it. When it reads a variable it does not have in the worker, the item fails with a
+ * {@link TaskError} that says so. It may return a promise, which is awaited in the worker. For
+ * anything larger, export the function from a module and pass {@link task}`(module, name)`.
+ *
+ * ## Example
+ * ```ts
+ * const inline: Work<number, number> = (n) => n * n;
+ * const byReference: Work<string, string> = task(new URL('./hash.js', import.meta.url), 'sha256');
+ * console.log(await pool.run(inline, 7));
+ * // Output:
+ * // 49
+ * ```
+ *
+ * @typeParam In The type of an item.
+ * @typeParam Out The type of a result, or of the promise the work returns for it.
+ */
 export type Work<In, Out> = Task<In, Out> | ((input: In) => Out | Promise<Out>);
 
 /**
  * References a function exported by a module, to run in the workers.
  *
+ * _Name a function by its module and export, so that the workers can import it._
+ *
  * The module is imported inside each worker once and cached. `.js`, `.mjs` and `.cjs` modules
- * always work; `.ts` modules work when the program runs under a TypeScript loader such as tsx.
+ * always work; `.ts` modules work when the program runs under a TypeScript loader such as tsx,
+ * because the workers inherit it. A missing file throws at once. A relative path given as a
+ * string is read from the current directory; next to your code, use
+ * `new URL('./module.js', import.meta.url)`.
  *
  * ## Example
  * ```ts
  * // square.js: export default (n) => n * n;
  * const square = task<number, number>(new URL('./square.js', import.meta.url));
  * console.log(await pool.run(square, 7));
- * // Output: 49
+ * // Output:
+ * // 49
  * ```
  *
- * @param module A `file:` URL, an absolute path, or a path relative to the current directory.
- * @param exportName The export to call. @default 'default'
+ * @see {@link Work}
+ * @param module A `file:` URL, an absolute path, or a path starting with `./` or `../`, read from
+ *   the current directory.
+ * @param exportName The export to call; `'default'` when not given.
+ * @returns A {@link Task} to pass as `work`.
  */
 export function task<In = any, Out = any>(
   module: string | URL,

@@ -11,18 +11,16 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { types } from 'node:util';
-import { threadId } from 'node:worker_threads';
+import { threadId, workerData } from 'node:worker_threads';
 import { kTransferable, kValue, markMovable } from 'tinypool';
 import type { Transferable } from '../types.js';
 import { findUncloneable } from './clone.js';
 import {
   type BatchRequest,
   type BatchResponse,
-  CANCELLED,
-  controlViews,
+  ControlBlock,
   MOVE_BRAND,
   packNumbers,
-  THREAD,
   type WireError,
   type WorkSpec,
 } from './messages.js';
@@ -38,6 +36,11 @@ const loaded = new Map<string, Fn | Promise<Fn>>();
 let setupRun: Promise<void> | undefined;
 let setupFailure: WireError | undefined;
 let itemsRun = 0;
+/** The control block the executor shares with every thread worker (tinypool's `workerData[1]`). */
+const shared = (Array.isArray(workerData) ? workerData[1] : undefined) as
+  | { control: SharedArrayBuffer; slots: number }
+  | undefined;
+const sharedControl = shared?.control && new ControlBlock(shared.control, shared.slots);
 const now = () => performance.timeOrigin + performance.now();
 
 /** Batches taken and not yet settled, and the settling of the newest. */
@@ -71,8 +74,10 @@ export default function handle(request: BatchRequest): Promise<unknown> {
 /** Runs one batch. Never throws for an item: failures are reported per item. */
 async function runBatch(request: BatchRequest): Promise<unknown> {
   const { inputs } = request;
-  const control = request.control ? controlViews(request.control) : undefined;
-  if (control) Atomics.store(control.flags, THREAD, workerId);
+  const ref = request.control;
+  const control = ref && (ref.buffer ? new ControlBlock(ref.buffer, 1) : sharedControl);
+  const slot = ref?.slot ?? 0;
+  control?.took(slot, workerId);
   const n = inputs.length;
   const values: unknown[] = new Array(n);
   let failures: (WireError | undefined)[] | null = null;
@@ -106,9 +111,8 @@ async function runBatch(request: BatchRequest): Promise<unknown> {
     }
     if (control) {
       // Cancelled while it waited in this worker's queue (or since): the rest goes unrun.
-      if (Atomics.load(control.flags, CANCELLED) === 1) break;
-      control.timing[1] = now();
-      control.timing[0] = count;
+      if (control.cancelled(slot)) break;
+      control.running(slot, count, now());
     }
     if (loadFailure || !fn) {
       failures ??= new Array(n);
@@ -145,7 +149,7 @@ async function runBatch(request: BatchRequest): Promise<unknown> {
       failures[count] = serializeError(error, request.work);
     }
   }
-  if (control) control.timing[0] = n;
+  control?.ran(slot, n);
   const packed = failures === null ? packNumbers(values, count) : undefined;
   if (packed && !isChildProcess) {
     transferList ??= [];
