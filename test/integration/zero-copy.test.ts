@@ -1,0 +1,108 @@
+/**
+ * Memory that crosses to the workers without copies: `transfer` moves an input's buffers, `move()`
+ * moves a result's back, a SharedArrayBuffer is shared; and batches of numbers, which travel packed
+ * in a Float64Array, come back exactly (NaN, -0, the largest and smallest doubles).
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { createPool, task } from 'rxpool';
+import { parallelMap } from 'rxpool/operators';
+import { fixture } from './_helpers.js';
+
+const pool = createPool({ size: 2 });
+after(() => pool.close());
+const T = { timeout: 30_000 };
+
+const sum = task<{ data: Float64Array }, { total: number; byteLength: number }>(
+  fixture('zero-copy.mjs'),
+  'sum',
+);
+const fill = task<
+  { bytes: number; value: number },
+  { out: Uint8Array; previousByteLength: number | undefined }
+>(fixture('zero-copy.mjs'), 'fill');
+const doubleInPlace = task<{ shared: SharedArrayBuffer; from: number; to: number }, number>(
+  fixture('zero-copy.mjs'),
+  'doubleInPlace',
+);
+
+describe('zero-copy', () => {
+  it('transfer moves an input buffer to the worker: it is detached here', T, async () => {
+    const data = new Float64Array(1 << 20).fill(0.5);
+    const result = await pool.run(sum, { data }, { transfer: ({ data }) => [data.buffer] });
+    assert.deepEqual(result, { total: (1 << 20) * 0.5, byteLength: 8 << 20 });
+    assert.equal(data.buffer.byteLength, 0, 'the buffer moved, so it is detached on this side');
+  });
+
+  it('without transfer, the input is copied and stays usable here', T, async () => {
+    const data = new Float64Array(1024).fill(1);
+    assert.equal((await pool.run(sum, { data })).total, 1024);
+    assert.equal(data.buffer.byteLength, 8 * 1024);
+  });
+
+  it(
+    'move() sends a result buffer back without a copy: the worker no longer has it',
+    T,
+    async () => {
+      const pool1 = createPool({ size: 1 });
+      try {
+        const first = await pool1.run(fill, { bytes: 4 << 20, value: 7 });
+        assert.equal(first.out.length, 4 << 20);
+        assert.equal(first.out[12345], 7);
+        // The same worker, on its next call, looks at the buffer it returned: moved, so detached.
+        const second = await pool1.run(fill, { bytes: 16, value: 1 });
+        assert.equal(second.previousByteLength, 0);
+      } finally {
+        await pool1.close();
+      }
+    },
+  );
+
+  it('a SharedArrayBuffer input is shared: workers write into this memory', T, async () => {
+    const length = 1 << 20;
+    const shared = new SharedArrayBuffer(length * 4);
+    const view = new Float32Array(shared).fill(1.5);
+    const ranges = Array.from({ length: 8 }, (_, i) => ({
+      shared,
+      from: (i * length) / 8,
+      to: ((i + 1) * length) / 8,
+    }));
+    const counts = await pool.map(doubleInPlace, ranges);
+    assert.equal(
+      counts.reduce((a, b) => a + b, 0),
+      length,
+    );
+    assert.ok(view.every((v) => v === 3));
+  });
+
+  it('batches of numbers come back exactly, NaN and -0 included', T, async () => {
+    const specials = [NaN, -0, 0, Infinity, -Infinity, Number.MAX_VALUE, Number.MIN_VALUE];
+    const inputs = Array.from({ length: 5000 }, (_, i) =>
+      i % 10 === 0 ? specials[(i / 10) % specials.length]! : i * 1.000_000_1 + 2 ** 53,
+    );
+    const out = await lastValueFrom(
+      from(inputs).pipe(
+        parallelMap((x: number) => x, { pool, batchSize: 500 }),
+        toArray(),
+      ),
+    );
+    assert.equal(out.length, inputs.length);
+    for (let i = 0; i < inputs.length; i++) assert.ok(Object.is(out[i], inputs[i]), `item ${i}`);
+  });
+
+  it(
+    'a batch that mixes numbers and other values is not packed, and loses nothing',
+    T,
+    async () => {
+      const inputs: unknown[] = Array.from({ length: 100 }, (_, i) => (i === 50 ? 'fifty' : i));
+      const out = await pool.map((x: unknown) => (typeof x === 'number' ? x * 2 : x), inputs, {
+        batchSize: 100,
+      });
+      assert.deepEqual(
+        out,
+        inputs.map((x) => (typeof x === 'number' ? x * 2 : x)),
+      );
+    },
+  );
+});
