@@ -202,9 +202,7 @@ export class Engine<In, Out> implements ExecutorClient {
         this.config.timeout !== undefined && !this.executor.knowsPosition
           ? 1
           : this.sizer.next(this.queue.length + 1, this.executor.slots);
-      while (items.length < size && this.queue.length > 0 && !this.queue.peek()!.solo) {
-        items.push(this.queue.shift()!);
-      }
+      this.queue.shiftInto(items, size, isSolo);
     }
     this.executor.waitTimes.add(this.clock.now() - first.queuedAt);
     this.launch(items);
@@ -480,6 +478,7 @@ export class Engine<In, Out> implements ExecutorClient {
 }
 
 const noop = () => {};
+const isSolo = (item: { solo: boolean }) => item.solo;
 const closedHooks: EngineHooks<any, any> = {
   value: noop,
   failure: noop,
