@@ -55,6 +55,7 @@ it(
         'dist/src/pool/worker.js',
         'dist/operators/index.js',
         'dist/operators/index.d.ts',
+        'dist/src/cli/main.js',
       ]) {
         assert.ok(files.includes(expected), `the tarball lacks ${expected}`);
       }
@@ -87,6 +88,17 @@ it(
       assert.equal(output.results.length, 1);
       assert.equal(output.results[0]!.value, 42);
       assert.ok(output.results[0]!.threadId > 0, 'the item ran on the main thread');
+
+      // The command line is linked as a bin and runs a task module over NDJSON.
+      await writeFile(join(project, 'double.mjs'), 'export default (x) => x * 2;\n');
+      const cli = join(project, 'node_modules/.bin/rxpool');
+      const mapped = await new Promise<string>((resolve, reject) => {
+        const child = execFile(cli, ['map', './double.mjs'], { cwd: project }, (error, out) =>
+          error ? reject(error) : resolve(out),
+        );
+        child.stdin!.end('1\n2\n3\n');
+      });
+      assert.equal(mapped, '2\n4\n6\n');
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
