@@ -58,13 +58,20 @@ const WAITING = 2; // a retry's delay
 const SUCCEEDED = 3;
 const FAILED = 4;
 
+// Item flags
+const SOLO = 1;
+const MOVED = 2;
+
 interface Item<In> {
   readonly index: number;
   input: In;
   state: number;
   attempts: number;
-  /** Goes to a worker alone (it was in a batch that crashed and the culprit is unknown). */
-  solo: boolean;
+  /**
+   * SOLO: goes to a worker alone (it was in a batch that crashed and the culprit is unknown);
+   * MOVED: its `transfer` buffers went to a worker once, so this side no longer has them.
+   */
+  flags: number;
   /** The value once SUCCEEDED, the `TaskError` once FAILED. Kept small: one per item in flight. */
   result: unknown;
   /** When it joined the queue (shared by items queued in one burst: one clock read a burst). */
@@ -197,7 +204,7 @@ export class Engine<In, Out> implements ExecutorClient {
     const first = this.queue.shift();
     if (!first) return false;
     const items = [first];
-    if (!first.solo) {
+    if (!(first.flags & SOLO)) {
       const size =
         this.config.timeout !== undefined && !this.executor.knowsPosition
           ? 1
@@ -219,7 +226,7 @@ export class Engine<In, Out> implements ExecutorClient {
       input,
       state: QUEUED,
       attempts: 0,
-      solo: false,
+      flags: 0,
       result: undefined,
       queuedAt: this.stamp,
     };
@@ -233,14 +240,22 @@ export class Engine<In, Out> implements ExecutorClient {
     const transfer = this.config.transfer;
     if (transfer) {
       for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
+        if (item.flags & MOVED) {
+          // A retry, or a batch-mate of a crash: what it transferred is gone from this side.
+          this.attemptFailed(item, { error: movedError(), retryable: false });
+          items.splice(i--, 1);
+          continue;
+        }
         try {
-          const list = transfer(items[i]!.input);
+          const list = transfer(item.input);
           if (list.length > 0) {
+            item.flags |= MOVED;
             transferList ??= [];
             transferList.push(...list);
           }
         } catch (error) {
-          this.attemptFailed(items[i]!, { error: asError(error), retryable: false });
+          this.attemptFailed(item, { error: asError(error), retryable: false });
           items.splice(i--, 1);
         }
       }
@@ -350,7 +365,7 @@ export class Engine<In, Out> implements ExecutorClient {
       const item = items[i]!;
       item.state = QUEUED;
       item.queuedAt = now;
-      if (solo) item.solo = true;
+      if (solo) item.flags |= SOLO;
       this.queue.unshift(item);
     }
   }
@@ -478,13 +493,23 @@ export class Engine<In, Out> implements ExecutorClient {
 }
 
 const noop = () => {};
-const isSolo = (item: { solo: boolean }) => item.solo;
+const isSolo = (item: { flags: number }) => (item.flags & SOLO) !== 0;
 const closedHooks: EngineHooks<any, any> = {
   value: noop,
   failure: noop,
   complete: noop,
   error: noop,
 };
+
+function movedError(): Error {
+  const error = new Error(
+    'The input cannot run again: its `transfer` buffers were moved to a worker by an earlier ' +
+      'attempt and are gone from this side. To retry such items, share the memory ' +
+      '(SharedArrayBuffer) or copy it (no `transfer`).',
+  );
+  error.name = 'TransferredError';
+  return error;
+}
 
 function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));

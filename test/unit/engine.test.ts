@@ -391,6 +391,55 @@ describe('engine progress', () => {
   });
 });
 
+describe('engine transfer', () => {
+  function transferRun(transfer: (input: number) => ArrayBuffer[]) {
+    const failures: TaskError<number>[] = [];
+    const values: unknown[] = [];
+    const clock = new VirtualClock();
+    const executor = new FakeExecutor({ clock, size: 1, duration: () => 1 });
+    const engine = new Engine<number, unknown>(
+      {
+        work: toWorkSpec(() => {
+          throw new Error('flaky');
+        }),
+        concurrency: 1,
+        ordered: true,
+        batchSize: 1,
+        timeout: undefined,
+        retry: retryPolicy(2),
+        transfer,
+      },
+      executor,
+      clock,
+      {
+        value: (value) => values.push(value),
+        failure: (error) => failures.push(error),
+        complete: () => {},
+        error: (error) => assert.fail(error),
+      },
+    );
+    engine.push(1);
+    engine.end();
+    clock.run();
+    return { failures, values };
+  }
+
+  it('an item whose buffers were transferred is not sent again with them gone', () => {
+    const run = transferRun(() => [new ArrayBuffer(8)]);
+    assert.equal(run.failures.length, 1);
+    const [failure] = run.failures;
+    assert.equal(failure!.attempts, 2);
+    assert.equal(failure!.cause.name, 'TransferredError');
+    assert.match(failure!.cause.message, /moved to a worker by an earlier attempt/);
+  });
+
+  it('an item that transferred nothing is retried as usual', () => {
+    const run = transferRun(() => []);
+    assert.equal(run.failures[0]!.attempts, 3);
+    assert.equal(run.failures[0]!.cause.message, 'flaky');
+  });
+});
+
 describe('engine pull face', () => {
   it('asks for input only while the window has room', () => {
     const clock = new VirtualClock();
