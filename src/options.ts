@@ -122,7 +122,9 @@ export interface ParallelOptions<In = any> {
   /**
    * The `ArrayBuffer`s (or `MessagePort`s) of an input to move to the worker instead of copying
    * them. They are unusable on the main thread afterwards. In a task, {@link move} sends a result's
-   * buffers back the same way.
+   * buffers back the same way. An item whose buffers moved cannot run again: a retry (or a re-run
+   * after a batch-mate crashed its worker) fails it with a `TransferredError` cause. A
+   * `SharedArrayBuffer` is shared, never copied, and needs no `transfer`.
    *
    * @default `undefined`: every input is copied (structured clone)
    */
