@@ -26,6 +26,11 @@ export class BatchSizer {
     this.perItem = Number.isNaN(this.perItem) ? sample : this.perItem * 0.7 + sample * 0.3;
   }
 
+  /** How long `count` items should run, by the measurements so far; `undefined` before any. */
+  expectedMs(count: number): number | undefined {
+    return Number.isNaN(this.perItem) ? undefined : this.perItem * count;
+  }
+
   /** The size of the next batch, with `queued` items waiting and `slots` batches out at once. */
   next(queued: number, slots: number): number {
     if (this.fixed !== 'auto') return Math.min(this.fixed, queued);

@@ -211,7 +211,6 @@ export class Engine<In, Out> implements ExecutorClient {
           : this.sizer.next(this.queue.length + 1, this.executor.slots);
       this.queue.shiftInto(items, size, isSolo);
     }
-    this.executor.waitTimes.add(this.clock.now() - first.queuedAt);
     this.launch(items);
     return this.queue.length > 0;
   }
@@ -274,8 +273,12 @@ export class Engine<In, Out> implements ExecutorClient {
       cancelTimer: undefined,
       timedOut: undefined,
     };
-    batch.attempt = this.executor.submit(this.config.work, inputs, transferList, (outcome) =>
-      this.settle(batch, outcome),
+    batch.attempt = this.executor.submit(
+      this.config.work,
+      inputs,
+      transferList,
+      (outcome) => this.settle(batch, outcome),
+      this.sizer.expectedMs(items.length),
     );
     this.running.add(batch);
     if (this.config.timeout !== undefined) this.armTimeout(batch, this.config.timeout);
@@ -313,6 +316,7 @@ export class Engine<In, Out> implements ExecutorClient {
     switch (outcome.type) {
       case 'done': {
         this.sizer.observe(outcome.ms, outcome.count);
+        this.executor.waitTimes.add(Math.max(0, outcome.startedAt - items[0]!.queuedAt));
         const { values, failures, count } = outcome;
         for (let i = 0; i < count; i++) {
           const failure = failures?.[i];

@@ -23,6 +23,8 @@ export type BatchOutcome =
       readonly count: number;
       /** Time the items took to run, in ms, for batch sizing. */
       readonly ms: number;
+      /** When the worker started the batch, on the engine's clock (for `stats().waitTime`). */
+      readonly startedAt: number;
     }
   /** The worker died. `position` is the item it died under, when known. */
   | { readonly type: 'crashed'; readonly error: Error; readonly position: number | undefined }
@@ -70,7 +72,7 @@ export abstract class SlotExecutor {
   protected busy = 0;
   /** Run time per item (a batch's time over its items), in ms. */
   readonly runTimes = new Samples();
-  /** Time from an item's queueing to its batch's sending, in ms (see `Engine.dispatch`). */
+  /** Time from an item's queueing to its batch's start in a worker, in ms (see `Engine.settle`). */
   readonly waitTimes = new Samples();
   private readonly waiting = new Set<ExecutorClient>();
   private readonly clients = new Set<ExecutorClient>();
@@ -78,13 +80,15 @@ export abstract class SlotExecutor {
 
   /**
    * Starts a batch. Called only when a slot is free; calls `done` once with the outcome (never
-   * synchronously), which frees the slot.
+   * synchronously), which frees the slot. `expectedMs`: how long the batch should run, by the
+   * engine's measurements, if it has any (an executor may let a short batch wait behind another).
    */
   protected abstract launch(
     work: unknown,
     inputs: unknown[],
     transferList: Transferable[] | undefined,
     done: (outcome: BatchOutcome) => void,
+    expectedMs: number | undefined,
   ): Attempt;
 
   /** Called when a batch ends or a client leaves. */
@@ -118,17 +122,24 @@ export abstract class SlotExecutor {
     inputs: unknown[],
     transferList: Transferable[] | undefined,
     done: (outcome: BatchOutcome) => void,
+    expectedMs?: number,
   ): Attempt {
     this.busy++;
-    return this.launch(work, inputs, transferList, (outcome) => {
-      this.busy--;
-      if (outcome.type === 'done' && outcome.count > 0) {
-        this.runTimes.add(outcome.ms / outcome.count);
-      }
-      done(outcome);
-      this.drain();
-      this.changed();
-    });
+    return this.launch(
+      work,
+      inputs,
+      transferList,
+      (outcome) => {
+        this.busy--;
+        if (outcome.type === 'done' && outcome.count > 0) {
+          this.runTimes.add(outcome.ms / outcome.count);
+        }
+        done(outcome);
+        this.drain();
+        this.changed();
+      },
+      expectedMs,
+    );
   }
 
   /** Fills free slots (after `slots` grew). */

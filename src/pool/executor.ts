@@ -9,6 +9,7 @@
 
 import { availableParallelism } from 'node:os';
 import { Tinypool } from 'tinypool';
+import { TARGET_BATCH_MS } from '../engine/batching.js';
 import type { Attempt, BatchOutcome, ItemFailure } from '../engine/executor.js';
 import { SlotExecutor } from '../engine/executor.js';
 import { AbortError } from '../errors.js';
@@ -57,9 +58,12 @@ type TinypoolWorker = Tinypool['threads'][number];
 
 /**
  * Batches a thread worker holds at once: one running, one waiting in its queue, so that it goes
- * straight on to the next while the main thread handles the results of the last.
+ * straight on to the next while the main thread handles the results of the last (only short
+ * batches wait in a worker's queue; see `launch`).
  */
 const DEPTH = 2;
+/** A batch expected to run this long or less may wait behind another in a worker's queue. */
+const SHORT_BATCH_MS = 2 * TARGET_BATCH_MS;
 
 export class TinypoolExecutor extends SlotExecutor {
   readonly size: number;
@@ -156,6 +160,7 @@ export class TinypoolExecutor extends SlotExecutor {
     inputs: unknown[],
     transferList: Transferable[] | undefined,
     done: (outcome: BatchOutcome) => void,
+    expectedMs: number | undefined,
   ): Attempt {
     const pool = this.ensurePool();
     this.counters.since ??= performance.now();
@@ -174,9 +179,16 @@ export class TinypoolExecutor extends SlotExecutor {
       control: ref,
     };
     // Thread workers are stopped through the control block; process workers by signal. A task
-    // with a signal gets an idle worker of its own from tinypool: so does every batch until all
-    // workers are up; after that, a worker may take a second batch while it runs one.
-    const controller = control && this.ready >= this.size ? undefined : new AbortController();
+    // with a signal gets an idle worker of its own from tinypool (it waits in tinypool's queue
+    // for one, and no other task waits behind it). A batch goes without one, so it may wait
+    // behind another batch in a worker's queue, only when all workers are up and it is known to
+    // be short: then the worker goes straight on to it, and the wait is short too. Tinypool
+    // picks an idle worker first, so while batches are fewer than workers, none waits.
+    const shareable =
+      control !== undefined &&
+      this.ready >= this.size &&
+      (this.busy <= this.size || (expectedMs !== undefined && expectedMs <= SHORT_BATCH_MS));
+    const controller = shareable ? undefined : new AbortController();
     let aborted = false;
     let finished = false;
     const sent = { count: inputs.length, control, slot };
@@ -279,6 +291,7 @@ export class TinypoolExecutor extends SlotExecutor {
       failures,
       count: response.count,
       ms: response.ms,
+      startedAt: response.startedAt,
     };
   }
 

@@ -115,6 +115,8 @@ export interface BatchResponse {
   readonly count: number;
   /** Time spent running the items, in ms. */
   readonly ms: number;
+  /** When the worker started the batch, in ms since the epoch. */
+  readonly startedAt: number;
   /** The worker asks to be replaced (it reached `maxItems`, or its setup failed). */
   readonly retire: boolean;
   /** `threadId` (thread runtime) or `pid` (process runtime) of the worker that answered. */

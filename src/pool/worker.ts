@@ -161,6 +161,7 @@ async function runBatch(request: BatchRequest): Promise<unknown> {
     failures,
     count,
     ms: now() - start,
+    startedAt: start,
     retire,
     workerId,
   };

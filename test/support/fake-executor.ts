@@ -85,6 +85,7 @@ export class FakeExecutor extends SlotExecutor {
           failures,
           count: inputs.length,
           ms: this.clock.now() - batchStart,
+          startedAt: batchStart,
         });
         return;
       }
