@@ -82,6 +82,11 @@ export class TinypoolExecutor extends SlotExecutor {
   /** Control cells for the batches out (thread runtime); every worker gets the block at start. */
   private readonly control: ControlBlock;
   private readonly freeSlots: number[] = [];
+  /**
+   * Tasks tinypool holds (sent and not settled there): more than `busy` for a moment after an
+   * abort settled a batch that its worker has yet to skip.
+   */
+  private pending = 0;
   private refused: Error | undefined;
   private idleWaiters: (() => void)[] = [];
 
@@ -187,7 +192,7 @@ export class TinypoolExecutor extends SlotExecutor {
     const shareable =
       control !== undefined &&
       this.ready >= this.size &&
-      (this.busy <= this.size || (expectedMs !== undefined && expectedMs <= SHORT_BATCH_MS));
+      (this.pending < this.size || (expectedMs !== undefined && expectedMs <= SHORT_BATCH_MS));
     const controller = shareable ? undefined : new AbortController();
     let aborted = false;
     let finished = false;
@@ -200,6 +205,7 @@ export class TinypoolExecutor extends SlotExecutor {
       done(outcome);
     };
     const launchedAt = performance.timeOrigin + performance.now();
+    this.pending++;
     const running = pool.run(request, {
       signal: controller?.signal,
       transferList: transferList as never,
@@ -234,6 +240,7 @@ export class TinypoolExecutor extends SlotExecutor {
       .then((outcome) => {
         // The slot is free again once its worker is done with it (not when an abort settled
         // early), and once the outcome above has read it.
+        this.pending--;
         if (ref && !ref.buffer) this.releaseSlot(slot);
         finish(outcome);
       });
