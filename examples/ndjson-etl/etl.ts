@@ -12,7 +12,7 @@ import { type Failure, type Pool, task } from 'rxpool';
 import { parallelSettle, routeFailures } from 'rxpool/operators';
 
 const transformLine = task<string, string>(
-  new URL('./transform.ts', import.meta.url),
+  new URL('./transform.mjs', import.meta.url),
   'transformLine',
 );
 
@@ -28,10 +28,10 @@ export interface EtlOptions {
   readonly pool?: Pool;
   /**
    * The most lines in the workers at once (`parallelSettle`'s `concurrency`); as many again may
-   * wait, enriched, to be written. @default 4096
+   * wait, enriched, to be written. @default 2048
    */
   readonly window?: number;
-  /** Lines per message to a worker. @default 1000 */
+  /** Lines per message to a worker. @default 500 */
   readonly batchSize?: number;
 }
 
@@ -213,8 +213,8 @@ export async function runEtl(options: EtlOptions): Promise<EtlReport> {
         const lines = countLines(splitLines(countBytes(source)));
         const enriched = transformLines(lines, rejects, {
           pool: options.pool,
-          window: options.window ?? 4096,
-          batchSize: options.batchSize ?? 1000,
+          window: options.window ?? 2048,
+          batchSize: options.batchSize ?? 500,
         });
         for await (const block of enriched) {
           linesOut += block.length;

@@ -7,7 +7,7 @@
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { RATES } from './transform.js';
+import { RATES } from './transform.mjs';
 
 /** A line the generator made bad on purpose. */
 export interface BadLine {

@@ -3,8 +3,11 @@
  * validate and enrich on rxpool's workers into an output file, with the bad lines in a rejects
  * file; prints the counts, the time, the throughput and the peak memory (RSS).
  *
- *   node --import tsx examples/ndjson-etl/main.ts [--mb 300] [--seed 1] [--input FILE]
- *     [--out examples/ndjson-etl/out] [--window 4096] [--batch 1000]
+ *   node examples/ndjson-etl/start.mjs [--mb 300] [--seed 1] [--input FILE]
+ *     [--out examples/ndjson-etl/out] [--window 2048] [--batch 500]
+ *
+ * (`start.mjs` registers tsx and imports this file; `node --import tsx` on this file works too,
+ * with tsx loaded in every worker as well.)
  */
 import { mkdirSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -24,15 +27,15 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     input: { type: 'string' },
     out: { type: 'string', default: defaultOut },
-    window: { type: 'string', default: '4096' },
-    batch: { type: 'string', default: '1000' },
+    window: { type: 'string', default: '2048' },
+    batch: { type: 'string', default: '500' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
   console.log(
-    'Usage: node --import tsx examples/ndjson-etl/main.ts [--mb N] [--seed N] [--input FILE]\n' +
+    'Usage: node examples/ndjson-etl/start.mjs [--mb N] [--seed N] [--input FILE]\n' +
       '         [--out DIR] [--window LINES] [--batch LINES]\n' +
       'Generates --mb MB of NDJSON into DIR/input.ndjson (or reads --input), and writes\n' +
       'DIR/output.ndjson and DIR/rejects.ndjson.',

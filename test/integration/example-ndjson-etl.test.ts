@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import type { Failure } from 'rxpool';
 import { type Reject, transformLines } from '../../examples/ndjson-etl/etl.js';
 import { generateNdjson } from '../../examples/ndjson-etl/generate.js';
-import { transformLine } from '../../examples/ndjson-etl/transform.js';
+import { transformLine } from '../../examples/ndjson-etl/transform.mjs';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -24,11 +24,12 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const readLines = (path: string) => readFileSync(path, 'utf8').split('\n').slice(0, -1);
 
-test('main.ts enriches the valid lines in order and routes exactly the bad ones to rejects', async () => {
+test('the command line enriches the valid lines in order and routes exactly the bad ones to rejects', async () => {
   const out = join(dir, 'run');
+  // start.mjs, as the npm script: it registers tsx and runs main.ts.
   const { stdout } = await run(
     process.execPath,
-    ['--import', 'tsx', 'examples/ndjson-etl/main.ts', '--mb', '3', '--seed', '7', '--out', out],
+    ['examples/ndjson-etl/start.mjs', '--mb', '3', '--seed', '7', '--out', out],
     { cwd: root, timeout: 120_000 },
   );
 

@@ -1,42 +1,20 @@
+// @ts-check
 /**
  * The work that runs in the workers: parse, validate and enrich one NDJSON line. A line that is
  * not JSON throws the `SyntaxError` of `JSON.parse`; a record that breaks a rule throws a
- * `ValidationError` naming the field. `task(new URL('./transform.ts', import.meta.url),
+ * `ValidationError` naming the field. `task(new URL('./transform.mjs', import.meta.url),
  * 'transformLine')` names it; the smoke test calls the same functions on this thread.
+ *
+ * It is plain JavaScript so that the workers load it as it is: a `.ts` task module would make
+ * every worker register tsx, which costs each one about 10 MB (see the README's "Memory"). Its
+ * types are in `transform.d.mts`, which TypeScript reads for the modules that import this one;
+ * the JSDoc below checks this file against them in an editor (`@ts-check`).
  */
 
-/** A purchase, as the input file holds it. */
-export interface Order {
-  readonly id: number;
-  /** ISO 8601 time of the order. */
-  readonly ts: string;
-  readonly user: { readonly name: string; readonly email: string; readonly country: string };
-  readonly amount: number;
-  readonly currency: string;
-  readonly items: readonly { readonly sku: string; readonly qty: number; readonly price: number }[];
-  readonly tags: readonly string[];
-}
+/** @import { EnrichedOrder, Order } from './transform.mjs' */
 
-/** An order with what {@link enrich} adds. */
-export interface EnrichedOrder extends Order {
-  /** `amount` in euros, rounded to the cent. */
-  readonly amountEur: number;
-  /** The part of the email after the `@`. */
-  readonly emailDomain: string;
-  /** A pseudonymous key for the user: FNV-1a of the lower-cased email, 8 hex digits. */
-  readonly userKey: string;
-  /** The UTC day (`YYYY-MM-DD`) and weekday of `ts`. */
-  readonly day: string;
-  readonly weekday: string;
-  /** Units over all items. */
-  readonly units: number;
-  /** Whether the items' prices add up to `amount` (to the cent). */
-  readonly itemsMatchAmount: boolean;
-  readonly segment: 'small' | 'medium' | 'large';
-}
-
-/** Euros per unit of each accepted currency. */
-export const RATES: Readonly<Record<string, number>> = {
+/** @type {Readonly<Record<string, number>>} */
+export const RATES = {
   EUR: 1,
   USD: 0.92,
   GBP: 1.17,
@@ -45,17 +23,18 @@ export const RATES: Readonly<Record<string, number>> = {
   SEK: 0.087,
 };
 
-/** A record that parsed but breaks a rule. */
 export class ValidationError extends Error {
-  override readonly name = 'ValidationError';
+  /** @override */
+  name = 'ValidationError';
 
-  constructor(
-    /** The field at fault, as a path (`user.email`). */
-    readonly field: string,
-    expected: string,
-    got: unknown,
-  ) {
+  /**
+   * @param {string} field
+   * @param {string} expected
+   * @param {unknown} got
+   */
+  constructor(field, expected, got) {
     super(`${field}: expected ${expected}, got ${JSON.stringify(got) ?? 'nothing'}`);
+    this.field = field;
   }
 }
 
@@ -63,12 +42,15 @@ const EMAIL = /^[^@\s]+@[^@\s]+\.[a-z]{2,}$/i;
 const COUNTRY = /^[A-Z]{2}$/;
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 
-/** Checks every rule of an {@link Order}; throws a {@link ValidationError} at the first broken. */
-export function validate(value: unknown): Order {
+/**
+ * @param {unknown} value
+ * @returns {Order}
+ */
+export function validate(value) {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ValidationError('(record)', 'an object', value);
   }
-  const r = value as Record<string, any>;
+  const r = /** @type {Record<string, any>} */ (value);
   if (!(Number.isInteger(r.id) && r.id > 0))
     throw new ValidationError('id', 'an integer from 1', r.id);
   if (typeof r.ts !== 'string' || Number.isNaN(Date.parse(r.ts))) {
@@ -95,7 +77,7 @@ export function validate(value: unknown): Order {
   if (!Array.isArray(r.items) || r.items.length === 0) {
     throw new ValidationError('items', 'a list of at least one item', r.items);
   }
-  r.items.forEach((item: any, i: number) => {
+  r.items.forEach((item, i) => {
     if (item === null || typeof item !== 'object') {
       throw new ValidationError(`items[${i}]`, 'an object', item);
     }
@@ -109,15 +91,19 @@ export function validate(value: unknown): Order {
       throw new ValidationError(`items[${i}].price`, 'a number from 0 up', item.price);
     }
   });
-  if (!(Array.isArray(r.tags) && r.tags.every((tag: unknown) => typeof tag === 'string'))) {
+  if (!(Array.isArray(r.tags) && r.tags.every((tag) => typeof tag === 'string'))) {
     throw new ValidationError('tags', 'a list of strings', r.tags);
   }
-  return r as Order;
+  return /** @type {Order} */ (r);
 }
 
-/** Adds the derived fields of an {@link EnrichedOrder}. */
-export function enrich(order: Order): EnrichedOrder {
-  const amountEur = Math.round(order.amount * RATES[order.currency]! * 100) / 100;
+/**
+ * @param {Order} order
+ * @returns {EnrichedOrder}
+ */
+export function enrich(order) {
+  const rate = /** @type {number} */ (RATES[order.currency]); // validate checked the currency
+  const amountEur = Math.round(order.amount * rate * 100) / 100;
   const email = order.user.email.toLowerCase();
   const date = new Date(order.ts);
   let units = 0;
@@ -132,20 +118,26 @@ export function enrich(order: Order): EnrichedOrder {
     emailDomain: email.slice(email.indexOf('@') + 1),
     userKey: fnv1a(email),
     day: date.toISOString().slice(0, 10),
-    weekday: WEEKDAYS[date.getUTCDay()]!,
+    weekday: /** @type {string} */ (WEEKDAYS[date.getUTCDay()]),
     units,
     itemsMatchAmount: cents === Math.round(order.amount * 100),
     segment: amountEur < 50 ? 'small' : amountEur < 500 ? 'medium' : 'large',
   };
 }
 
-/** The task: one input line in, one output line out (without its newline). */
-export function transformLine(line: string): string {
+/**
+ * @param {string} line
+ * @returns {string}
+ */
+export function transformLine(line) {
   return JSON.stringify(enrich(validate(JSON.parse(line))));
 }
 
-/** FNV-1a, 32 bits, as 8 hex digits. */
-function fnv1a(text: string): string {
+/**
+ * FNV-1a, 32 bits, as 8 hex digits.
+ * @param {string} text
+ */
+function fnv1a(text) {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
