@@ -11,28 +11,30 @@ import { describeValue, toWorkSpec } from './pool/task.js';
 import type { Transferable } from './types.js';
 
 /**
- * The default of the `concurrency` option: 4096 items held at most.
+ * The default of the `concurrency` option: 16,384 items held at most.
  *
  * _How many items a stream holds at once when you do not say._
  *
- * The most items taken from the source and not yet emitted, by default. Large enough that items
- * travel to the workers in batches of a few thousand when they are small; small enough that a
- * slow item at the head of an ordered stream holds a bounded amount of memory.
+ * The most items taken from the source and not yet emitted, by default. Large enough that tiny
+ * items travel to the workers in batches of a few thousand (a message costs tens of
+ * microseconds, so fewer, larger batches are what makes millions of items a second possible);
+ * small enough that a slow item at the head of an ordered stream holds a bounded amount of memory
+ * when items are small. Lower it for large items: it counts items, not bytes.
  *
  * ## Example
  * ```ts
  * import { DEFAULT_CONCURRENCY } from 'rxpool';
  *
- * // Twice the default window, for many tiny items:
- * source$.pipe(parallelMap(work, { concurrency: 2 * DEFAULT_CONCURRENCY }));
+ * // A quarter of the default window, for items of a few hundred kB:
+ * source$.pipe(parallelMap(work, { concurrency: DEFAULT_CONCURRENCY / 4 }));
  * console.log(DEFAULT_CONCURRENCY);
  * // Output:
- * // 4096
+ * // 16384
  * ```
  *
  * @see {@link ParallelOptions.concurrency}
  */
-export const DEFAULT_CONCURRENCY = 4096;
+export const DEFAULT_CONCURRENCY = 16_384;
 
 /**
  * Options of {@link parallelMap}, {@link parallelSettle}, {@link Pool.imap} and {@link Pool.map}.
@@ -79,7 +81,7 @@ export interface ParallelOptions<In = any> {
    * pushes, so its values beyond the window wait in a buffer in front of it, as with `mergeMap`'s
    * `concurrent`.
    *
-   * @default `4096` ({@link DEFAULT_CONCURRENCY})
+   * @default `16384` ({@link DEFAULT_CONCURRENCY})
    */
   readonly concurrency?: number;
   /**

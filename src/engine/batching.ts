@@ -4,8 +4,8 @@
  * With `'auto'`, an item goes out alone while workers are idle (nothing waits, so nothing is
  * added to its latency). Once items queue up behind busy workers, several go together: as many as
  * run in about `TARGET_BATCH_MS` by the measured time per item, but never more than an even share
- * of what waits among the executor's slots, so that no worker holds items another could be running
- * (the tail stays short).
+ * of the unfinished items (waiting or out) among the executor's slots, so that no worker holds
+ * items another could be running (the tail stays short).
  */
 
 /** How long a batch should take to run, in ms: long enough to amortise the ~40 µs a message costs. */
@@ -31,12 +31,17 @@ export class BatchSizer {
     return Number.isNaN(this.perItem) ? undefined : this.perItem * count;
   }
 
-  /** The size of the next batch, with `queued` items waiting and `slots` batches out at once. */
-  next(queued: number, slots: number): number {
+  /**
+   * The size of the next batch, with `queued` items waiting, `running` out in batches, and
+   * `slots` batches out at once. The share is of all the unfinished work, not of what waits only:
+   * when a slot frees while the others are busy, it takes its part of the whole, and batches do
+   * not shrink each time a few items were admitted.
+   */
+  next(queued: number, slots: number, running = 0): number {
     if (this.fixed !== 'auto') return Math.min(this.fixed, queued);
     if (queued <= 1 || Number.isNaN(this.perItem)) return Math.min(1, queued);
     const byTime = Math.max(1, Math.floor(TARGET_BATCH_MS / Math.max(this.perItem, 1e-6)));
-    const share = Math.ceil(queued / slots);
+    const share = Math.ceil((queued + running) / slots);
     return Math.max(1, Math.min(byTime, share, MAX_BATCH));
   }
 }

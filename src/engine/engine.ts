@@ -102,6 +102,8 @@ export class Engine<In, Out> implements ExecutorClient {
   private readonly meter: ProgressMeter | undefined;
   private readonly detach: () => void;
   private held = 0;
+  /** Items out in running batches. */
+  private out = 0;
   /** The clock when the queue last started to fill. */
   private stamp = 0;
   private nextIndex = 0;
@@ -183,6 +185,7 @@ export class Engine<In, Out> implements ExecutorClient {
     this.order.clear();
     this.finished.clear();
     this.held = 0;
+    this.out = 0;
     this.hooks = closedHooks;
   }
 
@@ -208,7 +211,7 @@ export class Engine<In, Out> implements ExecutorClient {
       const size =
         this.config.timeout !== undefined && !this.executor.knowsPosition
           ? 1
-          : this.sizer.next(this.queue.length + 1, this.executor.slots);
+          : this.sizer.next(this.queue.length + 1, this.executor.slots, this.out);
       this.queue.shiftInto(items, size, isSolo);
     }
     this.launch(items);
@@ -281,6 +284,7 @@ export class Engine<In, Out> implements ExecutorClient {
       this.sizer.expectedMs(items.length),
     );
     this.running.add(batch);
+    this.out += items.length;
     if (this.config.timeout !== undefined) this.armTimeout(batch, this.config.timeout);
   }
 
@@ -311,6 +315,7 @@ export class Engine<In, Out> implements ExecutorClient {
   private settle(batch: Batch<In>, outcome: BatchOutcome): void {
     if (this.closed) return;
     this.running.delete(batch);
+    this.out -= batch.items.length;
     batch.cancelTimer?.();
     const { items } = batch;
     switch (outcome.type) {
