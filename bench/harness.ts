@@ -99,6 +99,11 @@ export function collectGarbage(): void {
  * Runs every contender once untimed (warm-up: JIT, module loads), then `rounds` rounds of each,
  * interleaved: round `r` starts at contender `r mod n`, so no contender always runs first or
  * after the same neighbour. Returns each contender's samples, by name.
+ *
+ * No garbage is collected by force between rounds: a full collection shrinks V8's young
+ * generation to its minimum, which no warm application heap is, and made the contender that
+ * allocates on this thread (rxpool) pay about twice for trivial items, while Python allocates in
+ * another process. The heap stays as the warm-up and earlier rounds left it, for every contender.
  */
 export async function interleave(
   contenders: readonly Contender[],
@@ -109,14 +114,12 @@ export async function interleave(
   const samples = new Map<string, Sample[]>(contenders.map((c) => [c.name, []]));
   for (const contender of contenders) {
     settings.log(`${label}: warm-up: ${contender.name}`);
-    collectGarbage();
     await (contender.warmUp ? contender.warmUp() : contender.run());
   }
   for (let round = 0; round < rounds; round++) {
     settings.log(`${label}: round ${round + 1}/${rounds}`);
     for (let k = 0; k < contenders.length; k++) {
       const contender = contenders[(round + k) % contenders.length]!;
-      collectGarbage();
       samples.get(contender.name)!.push(await contender.run());
     }
   }

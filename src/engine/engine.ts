@@ -281,7 +281,10 @@ export class Engine<In, Out> implements ExecutorClient {
       inputs,
       transferList,
       (outcome) => this.settle(batch, outcome),
-      this.sizer.expectedMs(items.length),
+      {
+        expectedMs: this.sizer.expectedMs(items.length),
+        timed: this.config.timeout !== undefined,
+      },
     );
     this.running.add(batch);
     this.out += items.length;

@@ -34,6 +34,14 @@ export type BatchOutcome =
   | { readonly type: 'aborted' }
   | { readonly type: 'lost' };
 
+/** What the engine knows of a batch that may help the executor run it. */
+export interface BatchHints {
+  /** How long the batch should run, by the engine's measurements, if it has any. */
+  readonly expectedMs?: number | undefined;
+  /** The items have a timeout: `Attempt.current()` must know when each item started. */
+  readonly timed?: boolean;
+}
+
 /** A batch on its way or running. Its outcome goes to the callback given to `submit`, once. */
 export interface Attempt {
   /** The item running now (its position in the batch) and when it started; unknown before. */
@@ -80,15 +88,15 @@ export abstract class SlotExecutor {
 
   /**
    * Starts a batch. Called only when a slot is free; calls `done` once with the outcome (never
-   * synchronously), which frees the slot. `expectedMs`: how long the batch should run, by the
-   * engine's measurements, if it has any (an executor may let a short batch wait behind another).
+   * synchronously), which frees the slot. `hints` may help (an executor may let a short batch
+   * wait behind another, and time items only when they have a timeout).
    */
   protected abstract launch(
     work: unknown,
     inputs: unknown[],
     transferList: Transferable[] | undefined,
     done: (outcome: BatchOutcome) => void,
-    expectedMs: number | undefined,
+    hints: BatchHints,
   ): Attempt;
 
   /** Called when a batch ends or a client leaves. */
@@ -122,7 +130,7 @@ export abstract class SlotExecutor {
     inputs: unknown[],
     transferList: Transferable[] | undefined,
     done: (outcome: BatchOutcome) => void,
-    expectedMs?: number,
+    hints: BatchHints = {},
   ): Attempt {
     this.busy++;
     return this.launch(
@@ -138,7 +146,7 @@ export abstract class SlotExecutor {
         this.drain();
         this.changed();
       },
-      expectedMs,
+      hints,
     );
   }
 

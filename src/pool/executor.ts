@@ -10,7 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { Tinypool } from 'tinypool';
 import { TARGET_BATCH_MS } from '../engine/batching.js';
-import type { Attempt, BatchOutcome, ItemFailure } from '../engine/executor.js';
+import type { Attempt, BatchHints, BatchOutcome, ItemFailure } from '../engine/executor.js';
 import { SlotExecutor } from '../engine/executor.js';
 import { AbortError } from '../errors.js';
 import type { Transferable } from '../types.js';
@@ -165,7 +165,7 @@ export class TinypoolExecutor extends SlotExecutor {
     inputs: unknown[],
     transferList: Transferable[] | undefined,
     done: (outcome: BatchOutcome) => void,
-    expectedMs: number | undefined,
+    { expectedMs, timed = false }: BatchHints,
   ): Attempt {
     const pool = this.ensurePool();
     this.counters.since ??= performance.now();
@@ -182,6 +182,7 @@ export class TinypoolExecutor extends SlotExecutor {
         ? this.options.maxTasksPerWorker
         : 0,
       control: ref,
+      timed,
     };
     // Thread workers are stopped through the control block; process workers by signal. A task
     // with a signal gets an idle worker of its own from tinypool (it waits in tinypool's queue

@@ -21,6 +21,11 @@ export interface BatchRequest {
   readonly maxItems: number;
   /** The batch's cells in a shared {@link ControlBlock} (thread runtime). */
   readonly control: ControlRef | undefined;
+  /**
+   * The items have a timeout: record when each one starts. Otherwise only the batch's start is
+   * recorded (a clock read per item is a good part of a trivial item's cost).
+   */
+  readonly timed: boolean;
 }
 
 /**
@@ -37,7 +42,8 @@ export interface ControlRef {
 /**
  * Shared cells that both sides read and write while a batch runs, four per slot:
  * - the index in `inputs` of the item running now (`inputs.length` once all ran), and when it
- *   started, in ms since the epoch (`performance.timeOrigin + performance.now()`), 0 before;
+ *   started (when the batch started, unless the request is `timed`), in ms since the epoch
+ *   (`performance.timeOrigin + performance.now()`), 0 before;
  * - the `threadId` of the worker that took the batch, 0 before (stored before it reads the
  *   cancel flag), and the cancel flag, 1 once the main side cancelled the batch (stored before it
  *   reads the thread). With both sides storing before they load, at least one sees the other:
@@ -73,8 +79,9 @@ export class ControlBlock {
     this.timing[2 * slot] = position;
   }
 
-  ran(slot: number, count: number): void {
-    this.timing[2 * slot] = count;
+  /** The item at `position` runs now (`inputs.length`: all ran). */
+  moveTo(slot: number, position: number): void {
+    this.timing[2 * slot] = position;
   }
 
   thread(slot: number): number {

@@ -112,7 +112,8 @@ async function runBatch(request: BatchRequest): Promise<unknown> {
     if (control) {
       // Cancelled while it waited in this worker's queue (or since): the rest goes unrun.
       if (control.cancelled(slot)) break;
-      control.running(slot, count, now());
+      if (request.timed || count === 0) control.running(slot, count, now());
+      else control.moveTo(slot, count);
     }
     if (loadFailure || !fn) {
       failures ??= new Array(n);
@@ -149,7 +150,7 @@ async function runBatch(request: BatchRequest): Promise<unknown> {
       failures[count] = serializeError(error, request.work);
     }
   }
-  control?.ran(slot, n);
+  control?.moveTo(slot, n);
   const packed = failures === null ? packNumbers(values, count) : undefined;
   if (packed && !isChildProcess) {
     transferList ??= [];
