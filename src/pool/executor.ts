@@ -4,7 +4,11 @@
  * It works around what tinypool does not do: a thread worker that calls `process.exit` is never
  * noticed by tinypool (its task would hang), so every worker's `exit` is watched here and turned
  * into the `error` that tinypool does handle; a worker is retired (`maxTasksPerWorker`, a failed
- * setup) the same way, between tasks.
+ * setup) or stopped (a timeout, a cancelled stream) the same way.
+ *
+ * Thread workers share a block of control cells (which item runs, since when, which thread took
+ * a batch, and a cancel flag), so a batch can be stopped or skipped without tinypool's signal;
+ * that lets a worker hold a second short batch while it runs one (see `launch`).
  */
 
 import { availableParallelism } from 'node:os';

@@ -2,7 +2,8 @@
  * The worker-side runtime: tinypool's handler in every worker. It loads the work (a module export
  * or an inline function's source), runs a batch of items one after the other, keeps each item's
  * result or failure apart, and reports which item is running through shared memory so that the
- * main side can time items and name the one a crash happened under.
+ * main side can time items, name the one a crash happened under, and cancel a batch it holds.
+ * Batches of numbers come and go packed in a `Float64Array`.
  *
  * It imports nothing from the main side: only the message types and the pure clone check.
  */
