@@ -242,6 +242,15 @@ export class TinypoolExecutor extends SlotExecutor {
           };
         },
       )
+      .then(
+        (outcome) => outcome,
+        // Reading the reply failed (it should not): the batch fails rather than hangs.
+        (error: unknown): BatchOutcome => ({
+          type: 'crashed',
+          error: error instanceof Error ? error : reviveLoose(error),
+          position: undefined,
+        }),
+      )
       .then((outcome) => {
         // The slot is free again once its worker is done with it (not when an abort settled
         // early), and once the outcome above has read it.
