@@ -2,7 +2,7 @@
  * The small shared harness of the benchmarks: running contenders interleaved over rounds, medians
  * and percentiles, goals, and the Markdown and JSON reports. Each case lives in `cases/`.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -301,4 +301,14 @@ export function toJson(report: Report): string {
     (_key, value) => (typeof value === 'number' && !Number.isFinite(value) ? null : value),
     2,
   );
+}
+
+/** Whether `python3` runs here; without it the Python rows say n/a. */
+export function hasPython(): boolean {
+  try {
+    execFileSync('python3', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }

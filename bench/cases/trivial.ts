@@ -4,7 +4,6 @@
  * tinypool and on piscina, Python's `multiprocessing.Pool.map` and `Pool.imap(chunksize=1)`, and
  * the same RxJS pipeline on the main thread (the limit: every result crosses this thread anyway).
  */
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { lastValueFrom, map, mergeMap, type OperatorFunction, range, reduce } from 'rxjs';
@@ -20,6 +19,7 @@ import {
   cores,
   expectEqual,
   goal,
+  hasPython,
   interleave,
   lastJsonLine,
   numbers,
@@ -40,16 +40,6 @@ const NAMES = {
   pyImap: 'Python Pool.imap chunksize=1',
   mainThread: 'main thread (RxJS map)',
 } as const;
-
-/** Whether `python3` runs here; without it the Python rows say n/a. */
-function hasPython(): boolean {
-  try {
-    execFileSync('python3', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export const trivial: BenchCase = {
   id: 'trivial',

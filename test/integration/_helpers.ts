@@ -2,8 +2,9 @@
  * Shared pieces of the integration tests: fixture URLs, and the main-thread half of the
  * SharedArrayBuffer + Atomics handshakes whose worker half is test/fixtures/sync.mjs.
  */
+import assert from 'node:assert/strict';
 import { afterEach } from 'node:test';
-import { createPool, type Pool, task } from 'rxpool';
+import { createPool, type Pool, TaskError, task } from 'rxpool';
 
 /** Cells of the shared Int32Array. */
 export const STARTED = 0;
@@ -103,4 +104,15 @@ export async function serves(pool: Pool): Promise<number> {
     10_000,
     'pool.run',
   );
+}
+
+/** The TaskError that `promise` rejects with; fails the test if it resolves or rejects otherwise. */
+export async function rejection(promise: Promise<unknown>): Promise<TaskError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof TaskError, `expected a TaskError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected the promise to reject');
 }

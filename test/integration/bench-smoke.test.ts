@@ -4,13 +4,14 @@
  * and in the `--json` file), with numbers that parse. It says nothing about speed.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { hasPython } from '../../bench/harness.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -51,15 +52,6 @@ interface Report {
     rows: { contender: string; metrics: Record<string, number | null> }[];
     goals: { name: string; value: number | null; op: string; target: number; pass: boolean }[];
   }[];
-}
-
-function hasPython(): boolean {
-  try {
-    execFileSync('python3', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -4,24 +4,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { lastValueFrom, of, toArray } from 'rxjs';
-import { createPool, TaskError, task } from 'rxpool';
+import { createPool, task } from 'rxpool';
 import { parallelMap } from 'rxpool/operators';
-import { fixture } from './_helpers.js';
+import { fixture, rejection } from './_helpers.js';
 
 const pool = createPool({ size: 1, runtime: 'process' });
 after(() => pool.destroy());
 
 const T = { timeout: 60_000 };
-
-async function rejection(promise: Promise<unknown>): Promise<TaskError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof TaskError, `expected a TaskError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the promise to reject');
-}
 
 describe("runtime: 'process'", () => {
   it('runs a task() module with run and map', T, async () => {

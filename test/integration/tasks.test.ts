@@ -8,22 +8,12 @@ import { after, describe, it } from 'node:test';
 import { lastValueFrom, of, toArray } from 'rxjs';
 import { createPool, TaskError, task } from 'rxpool';
 import { parallelMap } from 'rxpool/operators';
-import { fixture } from './_helpers.js';
+import { fixture, rejection } from './_helpers.js';
 
 const pool = createPool({ size: 2 });
 after(() => pool.destroy());
 
 const T = { timeout: 30_000 };
-
-async function rejection(promise: Promise<unknown>): Promise<TaskError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof TaskError, `expected a TaskError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the promise to reject');
-}
 
 describe('task() references', () => {
   it('runs the default and a named export of an .mjs module', T, async () => {
