@@ -13,12 +13,17 @@ import { describeValue } from './task.js';
 
 type Input<In> = Iterable<In> | AsyncIterable<In>;
 
-export function engineIterable<In, Out>(
+/**
+ * `settled`: yield every item as a `Settled` value (`pool.imapSettled`) instead of the values
+ * alone, where the first failure ends the iteration (`pool.imap`).
+ */
+export function engineIterable<In, Out, R = Out>(
   items: Input<In>,
   resolved: Resolved<In>,
   executor: () => SlotExecutor,
   clock: Clock,
-): AsyncIterableIterator<Out> {
+  settled = false,
+): AsyncIterableIterator<R> {
   if (
     items == null ||
     (typeof (items as any)[Symbol.asyncIterator] !== 'function' &&
@@ -34,10 +39,8 @@ export function engineIterable<In, Out>(
   let pulling = false;
   let finished = false;
   let failure: { error: unknown } | undefined;
-  const ready: Out[] = [];
-  let waiter:
-    | { resolve: (r: IteratorResult<Out>) => void; reject: (e: unknown) => void }
-    | undefined;
+  const ready: R[] = [];
+  let waiter: { resolve: (r: IteratorResult<R>) => void; reject: (e: unknown) => void } | undefined;
   const { signal } = resolved;
 
   /** Closes the input; resolves once an async input's own cleanup (`finally`) has run. */
@@ -137,12 +140,20 @@ export function engineIterable<In, Out>(
         ? (items as AsyncIterable<In>)[Symbol.asyncIterator]()
         : (items as Iterable<In>)[Symbol.iterator]();
       engine = new Engine<In, Out>(resolved.config, executor(), clock, {
-        value: (value) => {
-          ready.push(value);
+        value: (value, index, input) => {
+          ready.push((settled ? { ok: true, index, input, value } : value) as R);
           engine!.pause();
           settle();
         },
-        failure: (error) => stop(error),
+        failure: (error) => {
+          if (!settled) {
+            stop(error);
+            return;
+          }
+          ready.push({ ok: false, index: error.index, input: error.input, error } as R);
+          engine!.pause();
+          settle();
+        },
         error: (error) => stop(error),
         complete: () => {
           finished = true;
@@ -158,13 +169,13 @@ export function engineIterable<In, Out>(
     pull();
   };
 
-  const iterator: AsyncIterableIterator<Out> = {
+  const iterator: AsyncIterableIterator<R> = {
     [Symbol.asyncIterator]() {
       return iterator;
     },
     next() {
       if (!engine && !failure && !finished) start();
-      return new Promise<IteratorResult<Out>>((resolve, reject) => {
+      return new Promise<IteratorResult<R>>((resolve, reject) => {
         if (waiter) {
           reject(new Error('imap: next() was called again before the previous call settled'));
           return;
@@ -181,7 +192,7 @@ export function engineIterable<In, Out>(
         await closeSource();
       }
       ready.length = 0;
-      return { value: value as Out, done: true };
+      return { value: value as R, done: true };
     },
   };
   return iterator;

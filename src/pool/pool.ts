@@ -10,10 +10,12 @@ import { AbortError } from '../errors.js';
 import {
   fail,
   type ParallelOptions,
+  type Resolved,
   type RunOptions,
   resolveParallel,
   resolveRun,
 } from '../options.js';
+import type { Settled } from '../types.js';
 import { defaultSize, type ExecutorCounters, TinypoolExecutor } from './executor.js';
 import { engineIterable } from './imap.js';
 import { describeValue, type Task, toWorkSpec, type Work } from './task.js';
@@ -370,16 +372,73 @@ export class Pool {
     items: Iterable<In> | AsyncIterable<In>,
     options?: ParallelOptions<In>,
   ): AsyncIterableIterator<Awaited<Out>> {
+    const resolved = this.resolveIterable(work, items, options, 'pool.imap');
+    return engineIterable<In, Awaited<Out>>(items, resolved, () => this.executor, realClock);
+  }
+
+  /**
+   * {@link Pool.imap}, yielding every item as a {@link Settled} value: a failed item takes its
+   * place in the output instead of ending the loop (what `parallelSettle` is to
+   * `parallelMap`).
+   *
+   * _A lazy, parallel `map` that goes on past failures, for `for await`._
+   *
+   * It pulls `items` as {@link Pool.imap} does, so a stream that must not stop at a bad item
+   * (a file of records, some invalid) runs in constant memory.
+   *
+   * ## Example
+   * ```ts
+   * const half = (n: number) => {
+   *   if (n % 2) throw new Error(`${n} is odd`);
+   *   return n / 2;
+   * };
+   * for await (const s of pool.imapSettled(half, [2, 3, 4])) {
+   *   console.log(s.ok ? s.value : s.error.cause.message);
+   * }
+   * // Output:
+   * // 1
+   * // 3 is odd
+   * // 2
+   * ```
+   *
+   * @see {@link Pool.imap}
+   * @param work A {@link task} reference or a self-contained function.
+   * @param items Any `Iterable` or `AsyncIterable`, read lazily.
+   * @param options See {@link ParallelOptions}; `pool` is not accepted.
+   * @returns Every item's {@link Settled} outcome, in input order or, with `ordered: false`, as
+   *   they finish.
+   */
+  imapSettled<In, Out>(
+    work: Work<In, Out>,
+    items: Iterable<In> | AsyncIterable<In>,
+    options?: ParallelOptions<In>,
+  ): AsyncIterableIterator<Settled<In, Awaited<Out>>> {
+    return engineIterable<In, Awaited<Out>, Settled<In, Awaited<Out>>>(
+      items,
+      this.resolveIterable(work, items, options, 'pool.imapSettled'),
+      () => this.executor,
+      realClock,
+      true,
+    );
+  }
+
+  /** Validates the options of `imap`/`imapSettled`; an array's length is the progress total. */
+  private resolveIterable<In>(
+    work: unknown,
+    items: unknown,
+    options: ParallelOptions<In> | undefined,
+    where: string,
+  ): Resolved<In> {
     if (options?.pool !== undefined) {
       throw new TypeError(
-        'Unknown option `pool` for pool.imap: it runs on the pool it is called on',
+        `Unknown option \`pool\` for ${where}: it runs on the pool it is called on`,
       );
     }
-    let resolved = resolveParallel<In>(work, options, 'pool.imap');
+    const resolved = resolveParallel<In>(work, options, where);
     if (resolved.config.progress && resolved.config.total === undefined && Array.isArray(items)) {
-      resolved = { ...resolved, config: { ...resolved.config, total: items.length } };
+      return { ...resolved, config: { ...resolved.config, total: items.length } };
     }
-    return engineIterable<In, Awaited<Out>>(items, resolved, () => this.executor, realClock);
+    return resolved;
   }
 
   /**

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { createPool, type Pool, type Progress, task } from 'rxpool';
+import { createPool, type Pool, type Progress, type Settled, TaskError, task } from 'rxpool';
 import { fixture, within } from './_helpers.js';
 
 // A fresh pool for each test: a test that stops early must not leave its stopped workers to the
@@ -162,6 +162,29 @@ describe('pool.imap order', () => {
       await pool.map(jittered, inputs, { concurrency: 8 }),
       inputs.map((n) => n * 10),
     );
+  });
+
+  it('imapSettled yields failures in their place and goes on', T, async () => {
+    const half = (n: number) => {
+      if (n % 3 === 0) throw new Error(`${n} is a multiple of 3`);
+      return n / 2;
+    };
+    const out: Settled<number, number>[] = [];
+    for await (const s of pool.imapSettled(half, inputs, { concurrency: CONCURRENCY })) out.push(s);
+    assert.deepEqual(
+      out.map((s) => s.index),
+      inputs,
+    );
+    for (const s of out) {
+      assert.equal(s.input, s.index);
+      if (s.ok) assert.equal(s.value, s.input / 2);
+      else {
+        assert.equal(s.input % 3, 0);
+        assert.ok(s.error instanceof TaskError);
+        assert.equal(s.error.cause.message, `${s.input} is a multiple of 3`);
+      }
+    }
+    assert.equal(out.filter((s) => !s.ok).length, 14);
   });
 
   it('reports progress, with the array length as total, and a final report', T, async () => {
