@@ -9,8 +9,6 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-import { Observable, type Subscriber, type Subscription } from 'rxjs';
-import { parallelSettle } from '../../operators/index.js';
 import {
   createPool,
   type Pool,
@@ -95,30 +93,17 @@ async function checkExport(pool: Pool, url: string, command: MapCommand): Promis
   throw new CliError(`the task module '${command.module}' ${problem}; ${exports}`, ExitCode.module);
 }
 
-function stream(command: MapCommand, pool: Pool, url: string, io: Io): Promise<number> {
+async function stream(command: MapCommand, pool: Pool, url: string, io: Io): Promise<number> {
   const { stdin, stdout, stderr } = io;
-  const { concurrency, onError } = command;
-  const showProgress = stderr.isTTY === true;
+  const { onError } = command;
   const lines = createInterface({ input: stdin, crlfDelay: Infinity });
-  const reader = lines[Symbol.asyncIterator]();
   /** The input line number of each item in flight, by item index. */
   const lineOf = new Map<number, number>();
-  let lineNumber = 0;
-  let index = 0;
-  let inFlight = 0;
-  let reading = true;
-  let pumping = false;
-  let full = false;
-  let stopped = false;
-  let skipped = 0;
   let notJson: string | undefined;
+  let readFailure: Error | undefined;
+  let skipped = 0;
   let progressShown = false;
-  let feed: Subscriber<unknown> | undefined;
-  let subscription: Subscription | undefined;
-  let done!: (code: number) => void;
-  const result = new Promise<number>((resolve) => {
-    done = resolve;
-  });
+  let closed: { code: number; message?: string } | undefined;
 
   /** Writes to stderr, on a fresh line if a progress line is showing. */
   const report = (message: string) => {
@@ -134,44 +119,32 @@ function stream(command: MapCommand, pool: Pool, url: string, io: Io): Promise<n
     progressShown = !p.final;
   };
 
-  const finish = async (code: number, message?: string) => {
-    if (stopped) return;
-    stopped = true;
-    reading = false;
-    subscription?.unsubscribe();
-    lines.close();
-    stdin.destroy();
-    if (message !== undefined) report(message);
-    else if (progressShown) stderr.write('\n');
-    await (code === ExitCode.ok || code === ExitCode.skipped ? pool.close() : pool.destroy());
-    done(code);
+  // The reader went away (`| head`): stop quietly, as other filters do.
+  let outputGone: () => void = () => {};
+  const gone = new Promise<void>((resolve) => {
+    outputGone = resolve;
+  });
+  stdout.on('error', (error: NodeJS.ErrnoException) => {
+    closed ??=
+      error.code === 'EPIPE'
+        ? { code: ExitCode.ok }
+        : { code: ExitCode.failed, message: `cannot write the output: ${error.message}` };
+    outputGone();
+  });
+
+  /** Writes a line; waits while stdout is full, so the input is read no faster than it drains. */
+  const write = async (text: string) => {
+    if (stdout.write(`${text}\n`)) return;
+    await Promise.race([new Promise((resolve) => stdout.once('drain', resolve)), gone]);
   };
 
-  const write = (text: string) => {
-    if (!stdout.write(`${text}\n`) && !full) {
-      full = true;
-      stdout.once('drain', () => {
-        full = false;
-        pump();
-      });
-    }
-  };
-
-  /** Reads lines while the window and the output have room. One loop at a time. */
-  const pump = async () => {
-    if (pumping || !feed) return;
-    pumping = true;
+  /** The parsed input lines, read only as fast as imapSettled pulls them. */
+  async function* inputs(): AsyncGenerator<unknown> {
+    let lineNumber = 0;
+    let index = 0;
     try {
-      while (reading && inFlight < concurrency && !full) {
-        const next = await reader.next();
-        if (!reading) return;
-        if (next.done) {
-          reading = false;
-          feed.complete();
-          return;
-        }
+      for await (const text of lines) {
         lineNumber++;
-        const text = next.value;
         if (text.trim() === '') continue;
         let input: unknown;
         try {
@@ -179,101 +152,106 @@ function stream(command: MapCommand, pool: Pool, url: string, io: Io): Promise<n
         } catch (error) {
           // The lines before it still finish and are written; then the run ends with this.
           notJson = `line ${lineNumber} is not JSON: ${(error as Error).message}`;
-          reading = false;
-          feed.complete();
           return;
         }
         lineOf.set(index++, lineNumber);
-        inFlight++;
-        feed.next(input);
+        yield input;
       }
     } catch (error) {
-      finish(ExitCode.failed, `cannot read the input: ${(error as Error).message}`);
-    } finally {
-      pumping = false;
+      readFailure = error as Error;
     }
+  }
+
+  /** Stops reading at once (a read in progress ends), so that leaving the loop cannot hang. */
+  const stopReading = () => {
+    lines.close();
+    stdin.destroy();
   };
 
-  const failed = (settled: Settled<unknown, unknown>, line: number, error: TaskError | Error) => {
+  /** Handles a failed line by `--on-error`; returns the exit to stop with, if any. */
+  const failed = async (
+    settled: Settled<unknown, unknown>,
+    line: number,
+    error: TaskError | Error,
+  ): Promise<{ code: number; message: string } | undefined> => {
     if (onError === 'fail') {
-      finish(ExitCode.failed, `line ${line} ${describeFailure(error)}${workerStack(error)}`);
-    } else if (onError === 'skip') {
+      return {
+        code: ExitCode.failed,
+        message: `line ${line} ${describeFailure(error)}${workerStack(error)}`,
+      };
+    }
+    if (onError === 'skip') {
       skipped++;
       report(`line ${line} skipped: ${describeFailure(error)}`);
-    } else {
-      const { index, input } = settled;
-      let text: string;
-      try {
-        text = JSON.stringify({ ok: false, index, line, input, error: errorJson(error) }, safe);
-      } catch {
-        // a property JSON cannot hold (a cycle): the name and message still tell what happened
-        const brief = { name: error.name, message: error.message };
-        text = JSON.stringify({ ok: false, index, line, input, error: brief });
-      }
-      write(text);
+      return undefined;
     }
+    const { index, input } = settled;
+    let text: string;
+    try {
+      text = JSON.stringify({ ok: false, index, line, input, error: errorJson(error) }, safe);
+    } catch {
+      // a property JSON cannot hold (a cycle): the name and message still tell what happened
+      const brief = { name: error.name, message: error.message };
+      text = JSON.stringify({ ok: false, index, line, input, error: brief });
+    }
+    await write(text);
+    return undefined;
   };
 
-  const settledOne = (settled: Settled<unknown, unknown>) => {
-    inFlight--;
+  /** Writes one settled line; returns the exit to stop with, if any. */
+  const settledOne = async (settled: Settled<unknown, unknown>) => {
     const line = lineOf.get(settled.index)!;
     lineOf.delete(settled.index);
-    if (settled.ok) {
-      const value = settled.value === undefined ? null : settled.value;
-      let text: string | undefined;
-      try {
-        text = JSON.stringify(
-          onError === 'settle'
-            ? { ok: true, index: settled.index, line, input: settled.input, value }
-            : value,
-        );
-      } catch (error) {
-        const message = `its result cannot be written as JSON: ${(error as Error).message}`;
-        failed(settled, line, new TypeError(message));
-      }
-      if (text !== undefined) write(text);
-    } else {
-      failed(settled, line, settled.error);
+    if (!settled.ok) return failed(settled, line, settled.error);
+    const value = settled.value === undefined ? null : settled.value;
+    let text: string;
+    try {
+      text = JSON.stringify(
+        onError === 'settle'
+          ? { ok: true, index: settled.index, line, input: settled.input, value }
+          : value,
+      );
+    } catch (error) {
+      const message = `its result cannot be written as JSON: ${(error as Error).message}`;
+      return failed(settled, line, new TypeError(message));
     }
-    if (!stopped) pump();
+    await write(text);
+    return undefined;
   };
 
-  stdout.on('error', (error: NodeJS.ErrnoException) => {
-    // The reader went away (`| head`): stop quietly, as other filters do.
-    if (error.code === 'EPIPE') finish(ExitCode.ok);
-    else finish(ExitCode.failed, `cannot write the output: ${error.message}`);
-  });
-
-  const source = new Observable<unknown>((subscriber) => {
-    feed = subscriber;
-    pump();
-  });
-  subscription = source
-    .pipe(
-      parallelSettle(task(url, command.exportName), {
-        pool,
-        concurrency,
-        ordered: command.ordered,
-        timeout: command.timeout,
-        retry: command.retry,
-        progress: showProgress ? showReport : undefined,
-      }),
-    )
-    .subscribe({
-      next: (settled) => {
-        if (!stopped) settledOne(settled);
-      },
-      error: (error: Error) => finish(ExitCode.failed, error.message),
-      complete: () => {
-        if (notJson !== undefined) finish(ExitCode.input, notJson);
-        else if (skipped > 0) {
-          const count =
-            skipped === 1 ? '1 line failed and was' : `${skipped} lines failed and were`;
-          finish(ExitCode.skipped, `${count} skipped`);
-        } else finish(ExitCode.ok);
-      },
+  let end: { code: number; message?: string } | undefined;
+  try {
+    const results = pool.imapSettled(task(url, command.exportName), inputs(), {
+      concurrency: command.concurrency,
+      ordered: command.ordered,
+      timeout: command.timeout,
+      retry: command.retry,
+      progress: stderr.isTTY === true ? showReport : undefined,
     });
-  return result;
+    for await (const settled of results) {
+      end = closed ?? (await settledOne(settled)) ?? closed;
+      if (end) {
+        stopReading();
+        break;
+      }
+    }
+  } catch (error) {
+    end = { code: ExitCode.failed, message: (error as Error).message };
+  }
+  if (!end) {
+    if (readFailure) {
+      end = { code: ExitCode.failed, message: `cannot read the input: ${readFailure.message}` };
+    } else if (notJson !== undefined) end = { code: ExitCode.input, message: notJson };
+    else if (skipped > 0) {
+      const count = skipped === 1 ? '1 line failed and was' : `${skipped} lines failed and were`;
+      end = { code: ExitCode.skipped, message: `${count} skipped` };
+    } else end = closed ?? { code: ExitCode.ok };
+  }
+  stopReading();
+  if (end.message !== undefined) report(end.message);
+  else if (progressShown) stderr.write('\n');
+  await (end.code === ExitCode.ok || end.code === ExitCode.skipped ? pool.close() : pool.destroy());
+  return end.code;
 }
 
 /** `failed after 2 attempts: RangeError: too big`. */
