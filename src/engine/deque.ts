@@ -56,43 +56,6 @@ export class Deque<T> {
     return item;
   }
 
-  /**
-   * Moves items from the head to the end of `out` until `out` holds `max`, the deque is empty, or
-   * the head is one that `stop` refuses (it stays). One call for a whole batch, not one per item.
-   */
-  shiftInto(out: T[], max: number, stop: (item: T) => boolean): void {
-    while (out.length < max && this.front.length > 0) {
-      if (stop(this.front[this.front.length - 1]!)) return;
-      out.push(this.front.pop()!);
-    }
-    while (out.length < max && this.size > 0) {
-      const chunk = this.chunks[0]!;
-      const end = Math.min(chunk.length, this.head + this.size, this.head + (max - out.length));
-      let i = this.head;
-      for (; i < end; i++) {
-        const item = chunk[i] as T;
-        if (stop(item)) break;
-        out.push(item);
-        chunk[i] = undefined;
-      }
-      const taken = i - this.head;
-      this.size -= taken;
-      this.head = i;
-      if (this.size === 0) {
-        this.chunks.length = 1;
-        this.head = 0;
-        this.tail = 0;
-        return;
-      }
-      if (this.head === chunk.length) {
-        this.chunks.shift();
-        this.head = 0;
-      } else {
-        return; // stopped, or `max` reached
-      }
-    }
-  }
-
   peek(): T | undefined {
     if (this.front.length > 0) return this.front[this.front.length - 1];
     return this.size === 0 ? undefined : this.chunks[0]![this.head];

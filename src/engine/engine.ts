@@ -55,57 +55,92 @@ export interface EngineHooks<In, Out> {
 const QUEUED = 0;
 const RUNNING = 1;
 const WAITING = 2; // a retry's delay
-const SUCCEEDED = 3;
-const FAILED = 4;
+const DONE = 3; // every item succeeded
+const FAILED = 4; // its one item failed for good
 
-// Item flags
-const SOLO = 1;
-const MOVED = 2;
+/** Most items in one chunk (one array of inputs). Batches may join several chunks. */
+const MAX_CHUNK = 4096;
 
-interface Item<In> {
-  readonly index: number;
-  input: In;
-  state: number;
-  attempts: number;
-  /**
-   * SOLO: goes to a worker alone (it was in a batch that crashed and the culprit is unknown);
-   * MOVED: its `transfer` buffers went to a worker once, so this side no longer has them.
-   */
-  flags: number;
-  /** The value once SUCCEEDED, the `TaskError` once FAILED. Kept small: one per item in flight. */
-  result: unknown;
-  /** When it joined the queue (shared by items queued in one burst: one clock read a burst). */
-  queuedAt: number;
+/**
+ * A run of consecutive items of the source that move together: admitted one after another into
+ * the same array, sent in the same batch, finished together. Items part ways by splitting their
+ * chunk: a batch takes the first part of one, a failed item leaves its batch-mates, a crash sends
+ * them back one by one. So the engine keeps no record per item, only per chunk, and a trivial item
+ * costs a push into an array on the way in and a read from its batch's results on the way out.
+ */
+class Chunk<In> {
+  state = QUEUED;
+  /** Goes to a worker alone (it was in a batch that crashed and the culprit is unknown). */
+  solo = false;
+  /** DONE: the value of item k is `values[at + k]`. */
+  values: ArrayLike<unknown> | undefined = undefined;
+  at = 0;
+  /** FAILED: the `TaskError` of its one item. */
+  error: TaskError<In> | undefined = undefined;
+  /** Items emitted so far. */
+  emitted = 0;
+  /** The next chunk in source order (ordered mode). */
+  next: Chunk<In> | undefined = undefined;
+
+  constructor(
+    /** The source index of its first item. */
+    readonly first: number,
+    /** Its items are `inputs[lo..hi)`; chunks split from one another share the array. */
+    readonly inputs: In[],
+    readonly lo: number,
+    public hi: number,
+    /** Attempts so far, the same for each of its items (they were always sent together). */
+    public attempts: number,
+    /** When it joined the queue. */
+    public queuedAt: number,
+  ) {}
+
+  get length(): number {
+    return this.hi - this.lo;
+  }
 }
 
 interface Batch<In> {
-  readonly items: Item<In>[];
+  readonly chunks: Chunk<In>[];
+  /** Items in the batch, over its chunks. */
+  readonly count: number;
   attempt: Attempt;
   cancelTimer: (() => void) | undefined;
   /** Position of the item that ran past the timeout, once the batch was stopped for it. */
   timedOut: number | undefined;
 }
 
+// What becomes of an item of a batch that came back (see `sort`).
+const KEEP = 0; // succeeded
+const AGAIN = 1; // goes back to the queue
+const ALONE = 2; // goes back to the queue, to be sent alone
+const FAIL = 3; // an attempt failed
+
 export class Engine<In, Out> implements ExecutorClient {
   /** Pushed but not yet admitted to the window (a push source faster than the window). */
   private readonly backlog = new Deque<In>();
   /** Admitted, waiting for a worker. */
-  private readonly queue = new Deque<Item<In>>();
-  /** Admitted and not emitted, in source order (ordered mode). */
-  private readonly order = new Deque<Item<In>>();
+  private readonly queue = new Deque<Chunk<In>>();
+  /** Items in `queue`. */
+  private queuedItems = 0;
+  /** The chunk that admitted items join: the last in the queue, until it is sent. */
+  private open: Chunk<In> | undefined;
+  /** Admitted and not emitted, in source order (ordered mode): a list through `Chunk.next`. */
+  private head: Chunk<In> | undefined;
+  private tail: Chunk<In> | undefined;
   /** Finished and not emitted, in completion order (unordered mode). */
-  private readonly finished = new Deque<Item<In>>();
+  private readonly finished = new Deque<Chunk<In>>();
   private readonly running = new Set<Batch<In>>();
-  /** Items waiting for a retry's delay, and how to cancel the wait. */
-  private readonly delayed = new Map<Item<In>, () => void>();
+  /** Chunks waiting for a retry's delay, and how to cancel the wait. */
+  private readonly delayed = new Map<Chunk<In>, () => void>();
+  /** With `transfer`: indexes of the items whose buffers went to a worker (they cannot go again). */
+  private readonly moved: Set<number> | undefined;
   private readonly sizer: BatchSizer;
   private readonly meter: ProgressMeter | undefined;
   private readonly detach: () => void;
   private held = 0;
   /** Items out in running batches. */
   private out = 0;
-  /** The clock when the queue last started to fill. */
-  private stamp = 0;
   private nextIndex = 0;
   private ended = false;
   private closed = false;
@@ -121,6 +156,7 @@ export class Engine<In, Out> implements ExecutorClient {
   ) {
     this.sizer = new BatchSizer(config.batchSize);
     this.meter = config.progress && new ProgressMeter(config.progress, config.total, clock);
+    this.moved = config.transfer ? new Set() : undefined;
     this.detach = executor.attach(this);
   }
 
@@ -141,7 +177,7 @@ export class Engine<In, Out> implements ExecutorClient {
       this.admit(input);
       // The hot path of a fast push source: when the queue already waited for a slot, every slot
       // is busy (the executor fills free slots at once), so nothing can move until one frees.
-      if (this.queue.length > 1 && !this.pumping && !this.hooks.pull) return;
+      if (this.queuedItems > 1 && !this.pumping && !this.hooks.pull) return;
     } else {
       this.backlog.push(input);
       // The window is full: only an emission makes room, and that pumps.
@@ -182,8 +218,12 @@ export class Engine<In, Out> implements ExecutorClient {
     this.delayed.clear();
     this.backlog.clear();
     this.queue.clear();
-    this.order.clear();
     this.finished.clear();
+    this.moved?.clear();
+    this.open = undefined;
+    this.head = undefined;
+    this.tail = undefined;
+    this.queuedItems = 0;
     this.held = 0;
     this.out = 0;
     this.hooks = closedHooks;
@@ -192,7 +232,7 @@ export class Engine<In, Out> implements ExecutorClient {
   // ExecutorClient
 
   queued(): number {
-    return this.queue.length;
+    return this.queuedItems;
   }
 
   kill(error: Error): void {
@@ -206,15 +246,20 @@ export class Engine<In, Out> implements ExecutorClient {
     if (this.closed) return false;
     const first = this.queue.shift();
     if (!first) return false;
-    const items = [first];
-    if (!(first.flags & SOLO)) {
-      const size =
-        this.config.timeout !== undefined && !this.executor.knowsPosition
-          ? 1
-          : this.sizer.next(this.queue.length + 1, this.executor.slots, this.out);
-      this.queue.shiftInto(items, size, isSolo);
+    const size =
+      first.solo || (this.config.timeout !== undefined && !this.executor.knowsPosition)
+        ? 1
+        : this.sizer.next(this.queuedItems, this.executor.slots, this.out);
+    const chunks = [first];
+    let count = this.take(first, size);
+    while (count < size) {
+      const chunk = this.queue.peek();
+      if (!chunk || chunk.solo) break;
+      this.queue.shift();
+      chunks.push(chunk);
+      count += this.take(chunk, size - count);
     }
-    this.launch(items);
+    this.launch(chunks, count);
     return this.queue.length > 0;
   }
 
@@ -222,73 +267,145 @@ export class Engine<In, Out> implements ExecutorClient {
 
   private admit(input: In): void {
     if (this.nextIndex === 0) this.meter?.start();
-    if (this.queue.length === 0) this.stamp = this.clock.now();
-    const item: Item<In> = {
-      index: this.nextIndex++,
-      input,
-      state: QUEUED,
-      attempts: 0,
-      flags: 0,
-      result: undefined,
-      queuedAt: this.stamp,
-    };
+    let chunk = this.open;
+    if (chunk === undefined || chunk.inputs.length >= MAX_CHUNK) {
+      chunk = new Chunk<In>(this.nextIndex, [], 0, 0, 0, this.clock.now());
+      this.open = chunk;
+      this.queue.push(chunk);
+      if (this.config.ordered) {
+        if (this.tail) this.tail.next = chunk;
+        else this.head = chunk;
+        this.tail = chunk;
+      }
+    }
+    chunk.inputs.push(input);
+    chunk.hi++;
+    this.nextIndex++;
+    this.queuedItems++;
     this.held++;
-    if (this.config.ordered) this.order.push(item);
-    this.queue.push(item);
   }
 
-  private launch(items: Item<In>[]): void {
+  /** Takes up to `max` items of a chunk just shifted from the queue; the rest goes back first. */
+  private take(chunk: Chunk<In>, max: number): number {
+    if (chunk.length > max) this.queue.unshift(this.split(chunk, max));
+    if (this.open === chunk) this.open = undefined;
+    this.queuedItems -= chunk.length;
+    return chunk.length;
+  }
+
+  /**
+   * Cuts `chunk` after its first `k` items; returns the rest as a new chunk, next to it in source
+   * order. The rest stays open to admissions if the chunk was.
+   */
+  private split(chunk: Chunk<In>, k: number): Chunk<In> {
+    const rest = new Chunk<In>(
+      chunk.first + k,
+      chunk.inputs,
+      chunk.lo + k,
+      chunk.hi,
+      chunk.attempts,
+      chunk.queuedAt,
+    );
+    rest.state = chunk.state;
+    rest.solo = chunk.solo;
+    chunk.hi = chunk.lo + k;
+    if (this.open === chunk) this.open = rest;
+    if (this.config.ordered) {
+      rest.next = chunk.next;
+      chunk.next = rest;
+      if (this.tail === chunk) this.tail = rest;
+    }
+    return rest;
+  }
+
+  private launch(chunks: Chunk<In>[], count: number): void {
     let transferList: Transferable[] | undefined;
-    const transfer = this.config.transfer;
-    if (transfer) {
-      for (let i = 0; i < items.length; i++) {
-        const item = items[i]!;
-        if (item.flags & MOVED) {
-          // A retry, or a batch-mate of a crash: what it transferred is gone from this side.
-          this.attemptFailed(item, { error: movedError(), retryable: false });
-          items.splice(i--, 1);
-          continue;
-        }
-        try {
-          const list = transfer(item.input);
-          if (list.length > 0) {
-            item.flags |= MOVED;
-            transferList ??= [];
-            transferList.push(...list);
-          }
-        } catch (error) {
-          this.attemptFailed(item, { error: asError(error), retryable: false });
-          items.splice(i--, 1);
-        }
-      }
-      if (items.length === 0) {
+    if (this.config.transfer) {
+      const ready = this.transfer(chunks);
+      ({ chunks, count, transferList } = ready);
+      if (count === 0) {
         this.pump();
         return;
       }
     }
-    const inputs = items.map((item) => {
-      item.state = RUNNING;
-      return item.input as unknown;
-    });
+    for (const chunk of chunks) chunk.state = RUNNING;
     const batch: Batch<In> = {
-      items,
+      chunks,
+      count,
       attempt: undefined as unknown as Attempt,
       cancelTimer: undefined,
       timedOut: undefined,
     };
     batch.attempt = this.executor.submit(
       this.config.work,
-      inputs,
+      inputsOf(chunks),
       transferList,
       (outcome) => this.settle(batch, outcome),
       {
-        expectedMs: this.sizer.expectedMs(items.length),
+        expectedMs: this.sizer.expectedMs(count),
         timed: this.config.timeout !== undefined,
       },
     );
     this.running.add(batch);
-    this.out += items.length;
+    this.out += count;
     if (this.config.timeout !== undefined) this.armTimeout(batch, this.config.timeout);
+  }
+
+  /**
+   * Collects the buffers that the items of a batch transfer. An item whose buffers already went
+   * (a retry, or a batch-mate of a crash) or whose `transfer` throws fails, and leaves the batch.
+   */
+  private transfer(chunks: Chunk<In>[]): {
+    chunks: Chunk<In>[];
+    count: number;
+    transferList: Transferable[] | undefined;
+  } {
+    const transfer = this.config.transfer!;
+    const moved = this.moved!;
+    const kept: Chunk<In>[] = [];
+    let transferList: Transferable[] | undefined;
+    let count = 0;
+    for (let chunk of chunks) {
+      let k = 0;
+      while (k < chunk.length) {
+        const index = chunk.first + k;
+        let problem: Error | undefined;
+        if (moved.has(index)) {
+          problem = movedError();
+        } else {
+          try {
+            const list = transfer(chunk.inputs[chunk.lo + k]!);
+            if (list.length > 0) {
+              moved.add(index);
+              transferList ??= [];
+              transferList.push(...list);
+            }
+          } catch (error) {
+            problem = asError(error);
+          }
+        }
+        if (problem === undefined) {
+          k++;
+          continue;
+        }
+        if (k > 0) {
+          const rest = this.split(chunk, k);
+          kept.push(chunk);
+          count += k;
+          chunk = rest;
+          k = 0;
+        }
+        const rest = chunk.length > 1 ? this.split(chunk, 1) : undefined;
+        this.failItem(chunk, { error: problem, retryable: false }, 'error', undefined);
+        if (!rest) break;
+        chunk = rest;
+      }
+      if (k > 0) {
+        kept.push(chunk);
+        count += k;
+      }
+    }
+    return { chunks: kept, count, transferList };
   }
 
   private armTimeout(batch: Batch<In>, ms: number): void {
@@ -301,7 +418,7 @@ export class Engine<In, Out> implements ExecutorClient {
     if (this.closed || !this.running.has(batch)) return;
     const timeout = this.config.timeout!;
     const current = batch.attempt.current();
-    if (!current || current.position >= batch.items.length) {
+    if (!current || current.position >= batch.count) {
       this.armTimeout(batch, timeout);
       return;
     }
@@ -318,84 +435,144 @@ export class Engine<In, Out> implements ExecutorClient {
   private settle(batch: Batch<In>, outcome: BatchOutcome): void {
     if (this.closed) return;
     this.running.delete(batch);
-    this.out -= batch.items.length;
+    this.out -= batch.count;
     batch.cancelTimer?.();
-    const { items } = batch;
+    const { chunks } = batch;
     switch (outcome.type) {
       case 'done': {
         this.sizer.observe(outcome.ms, outcome.count);
-        this.executor.waitTimes.add(Math.max(0, outcome.startedAt - items[0]!.queuedAt));
+        this.executor.waitTimes.add(Math.max(0, outcome.startedAt - chunks[0]!.queuedAt));
         const { values, failures, count } = outcome;
-        for (let i = 0; i < count; i++) {
-          const failure = failures?.[i];
-          if (failure) this.attemptFailed(items[i]!, failure);
-          else this.succeeded(items[i]!, values[i] as Out);
+        if (failures === null && count === batch.count) {
+          // The common case: every item ran and succeeded.
+          let at = 0;
+          for (const chunk of chunks) {
+            this.succeeded(chunk, values, at);
+            at += chunk.length;
+          }
+        } else {
+          this.sort(
+            chunks,
+            (p) => (p >= count ? AGAIN : failures?.[p] ? FAIL : KEEP),
+            (p) => failures![p],
+            'error',
+            values,
+          );
         }
-        this.requeue(items, count, items.length, false);
         break;
       }
-      case 'crashed':
-        if (outcome.position !== undefined || items.length === 1) {
-          const position = outcome.position ?? 0;
-          this.attemptFailed(items[position]!, { error: outcome.error, retryable: true }, 'crash');
-          this.requeue(items, position + 1, items.length, false);
-          this.requeue(items, 0, position, false);
+      case 'crashed': {
+        const { position, error } = outcome;
+        if (position !== undefined || batch.count === 1) {
+          const culprit = position ?? 0;
+          this.sort(
+            chunks,
+            (p) => (p === culprit ? FAIL : AGAIN),
+            () => ({ error, retryable: true }),
+            'crash',
+          );
         } else {
-          this.requeue(items, 0, items.length, true);
+          this.sort(chunks, () => ALONE);
         }
         break;
+      }
       case 'unsendable': {
         const { blamed } = outcome;
-        for (let i = items.length - 1; i >= 0; i--) {
-          const error = blamed?.get(i);
-          if (error) this.attemptFailed(items[i]!, { error, retryable: false });
-          else this.requeue(items, i, i + 1, blamed === undefined);
-        }
+        this.sort(
+          chunks,
+          (p) => (blamed === undefined ? ALONE : blamed.has(p) ? FAIL : AGAIN),
+          (p) => ({ error: blamed!.get(p)!, retryable: false }),
+          'error',
+        );
         break;
       }
-      case 'aborted':
-        if (batch.timedOut !== undefined) {
-          const position = batch.timedOut;
-          this.attemptFailed(items[position]!, undefined, 'timeout');
-          this.requeue(items, position + 1, items.length, false);
-          this.requeue(items, 0, position, false);
-        } else {
-          this.requeue(items, 0, items.length, false);
-        }
+      case 'aborted': {
+        const culprit = batch.timedOut;
+        this.sort(chunks, (p) => (p === culprit ? FAIL : AGAIN), undefined, 'timeout');
         break;
+      }
       case 'lost':
-        this.requeue(items, 0, items.length, false);
+        this.sort(chunks, () => AGAIN);
         break;
     }
     this.pump();
   }
 
-  /** Puts `items[from..to)` back at the head of the queue, in order: they did not count as run. */
-  private requeue(items: Item<In>[], from: number, to: number, solo: boolean): void {
-    const now = from < to ? this.clock.now() : 0;
-    for (let i = to - 1; i >= from; i--) {
-      const item = items[i]!;
-      item.state = QUEUED;
-      item.queuedAt = now;
-      if (solo) item.flags |= SOLO;
-      this.queue.unshift(item);
+  /**
+   * Deals with the items of a batch that came back, by what `mark` says of each (by its position
+   * in the batch): splits the chunks where the marks change, keeps the results of the items that
+   * succeeded, fails an attempt of each FAIL item (its failure from `failure`), and puts the rest
+   * back at the head of the queue in source order: they did not count as run.
+   */
+  private sort(
+    chunks: Chunk<In>[],
+    mark: (position: number) => number,
+    failure?: (position: number) => ItemFailure | undefined,
+    kind: 'error' | 'crash' | 'timeout' = 'error',
+    values?: ArrayLike<unknown>,
+  ): void {
+    const again: Chunk<In>[] = [];
+    let p = 0;
+    for (let chunk of chunks) {
+      for (;;) {
+        const length = chunk.length;
+        const what = mark(p);
+        // FAIL and ALONE items are split off one by one; runs of the others stay together.
+        let k = 1;
+        if (what === KEEP || what === AGAIN) while (k < length && mark(p + k) === what) k++;
+        const rest = k < length ? this.split(chunk, k) : undefined;
+        if (what === KEEP) {
+          this.succeeded(chunk, values!, p);
+        } else if (what === FAIL) {
+          this.failItem(chunk, failure?.(p), kind, again);
+        } else {
+          if (what === ALONE) chunk.solo = true;
+          again.push(chunk);
+        }
+        p += k;
+        if (!rest) break;
+        chunk = rest;
+      }
+    }
+    this.requeue(again);
+  }
+
+  /** Puts chunks back at the head of the queue, in the order given. */
+  private requeue(chunks: Chunk<In>[]): void {
+    if (chunks.length === 0) return;
+    const now = this.clock.now();
+    for (let i = chunks.length - 1; i >= 0; i--) {
+      const chunk = chunks[i]!;
+      chunk.state = QUEUED;
+      chunk.queuedAt = now;
+      this.queuedItems += chunk.length;
+      this.queue.unshift(chunk);
     }
   }
 
-  private succeeded(item: Item<In>, value: Out): void {
-    item.attempts++;
-    item.state = SUCCEEDED;
-    item.result = value;
-    if (!this.config.ordered) this.finished.push(item);
+  private succeeded(chunk: Chunk<In>, values: ArrayLike<unknown>, at: number): void {
+    chunk.state = DONE;
+    chunk.values = values;
+    chunk.at = at;
+    if (!this.config.ordered) this.finished.push(chunk);
   }
 
-  private attemptFailed(
-    item: Item<In>,
+  /**
+   * An attempt of the one item of `chunk` failed: it goes again (into `again`, or after the
+   * retry's delay) or fails for good.
+   */
+  private failItem(
+    chunk: Chunk<In>,
     failure: ItemFailure | undefined,
-    kind: 'error' | 'crash' | 'timeout' = 'error',
+    kind: 'error' | 'crash' | 'timeout',
+    again: Chunk<In>[] | undefined,
   ): void {
-    item.attempts++;
-    const details = { index: item.index, input: item.input, attempts: item.attempts };
+    chunk.attempts++;
+    const details = {
+      index: chunk.first,
+      input: chunk.inputs[chunk.lo]!,
+      attempts: chunk.attempts,
+    };
     let error: TaskError<In>;
     if (kind === 'timeout') {
       error = new TaskTimeoutError({ ...details, timeout: this.config.timeout! });
@@ -406,26 +583,28 @@ export class Engine<In, Out> implements ExecutorClient {
     }
     const retryable = kind !== 'error' || failure!.retryable;
     const { retry } = this.config;
-    if (retryable && item.attempts <= retry.count && retry.retryIf(error, item.attempts)) {
-      const delay = retry.delay(item.attempts);
+    if (retryable && chunk.attempts <= retry.count && retry.retryIf(error, chunk.attempts)) {
+      const delay = retry.delay(chunk.attempts);
       if (delay > 0) {
-        item.state = WAITING;
+        chunk.state = WAITING;
         this.delayed.set(
-          item,
+          chunk,
           this.clock.setTimeout(() => {
-            this.delayed.delete(item);
-            this.requeue([item], 0, 1, false);
+            this.delayed.delete(chunk);
+            this.requeue([chunk]);
             this.pump();
           }, delay),
         );
+      } else if (again) {
+        again.push(chunk);
       } else {
-        this.requeue([item], 0, 1, false);
+        this.requeue([chunk]);
       }
       return;
     }
-    item.state = FAILED;
-    item.result = error;
-    if (!this.config.ordered) this.finished.push(item);
+    chunk.state = FAILED;
+    chunk.error = error;
+    if (!this.config.ordered) this.finished.push(chunk);
   }
 
   /**
@@ -444,7 +623,7 @@ export class Engine<In, Out> implements ExecutorClient {
         while (this.backlog.length > 0 && this.held < this.config.concurrency) {
           this.admit(this.backlog.shift()!);
         }
-        if (this.queue.length > 0) this.executor.schedule(this);
+        if (this.queuedItems > 0) this.executor.schedule(this);
         if (this.closed) return;
         // Emitting frees room in the window for what waits in the backlog: go round again.
         if (this.emit()) {
@@ -481,31 +660,56 @@ export class Engine<In, Out> implements ExecutorClient {
 
   /** Emits what is ready; returns whether anything was emitted. */
   private emit(): boolean {
-    const source = this.config.ordered ? this.order : this.finished;
+    const { ordered } = this.config;
     let emitted = false;
     while (!this.paused && !this.closed) {
-      const item = source.peek();
-      if (!item || item.state < SUCCEEDED) break;
+      const chunk = ordered ? this.head : this.finished.peek();
+      if (!chunk || chunk.state < DONE) break;
       emitted = true;
-      source.shift();
+      const k = chunk.emitted++;
+      if (chunk.emitted === chunk.length) {
+        // Its last item: the chunk leaves before the hook runs (which may push or cancel).
+        if (ordered) {
+          this.head = chunk.next;
+          if (!this.head) this.tail = undefined;
+        } else {
+          this.finished.shift();
+        }
+      }
       this.held--;
-      const input = item.input;
-      item.input = undefined as In;
-      this.meter?.emitted(item.state === FAILED);
-      if (item.state === SUCCEEDED) {
-        const value = item.result as Out;
-        item.result = undefined;
-        this.hooks.value(value, item.index, input);
+      const slot = chunk.lo + k;
+      const input = chunk.inputs[slot]!;
+      chunk.inputs[slot] = undefined as In;
+      this.moved?.delete(chunk.first + k);
+      if (chunk.state === DONE) {
+        this.meter?.emitted(false);
+        this.hooks.value(chunk.values![chunk.at + k] as Out, chunk.first + k, input);
       } else {
-        this.hooks.failure(item.result as TaskError<In>);
+        this.meter?.emitted(true);
+        this.hooks.failure(chunk.error!);
       }
     }
     return emitted;
   }
 }
 
+/**
+ * The inputs of a batch, in an array of its own (the chunks' arrays are cleared as their items are
+ * emitted, so that what was emitted can be collected).
+ */
+function inputsOf<In>(chunks: Chunk<In>[]): unknown[] {
+  if (chunks.length === 1) {
+    const chunk = chunks[0]!;
+    return chunk.inputs.slice(chunk.lo, chunk.hi);
+  }
+  const inputs: unknown[] = [];
+  for (const chunk of chunks) {
+    for (let i = chunk.lo; i < chunk.hi; i++) inputs.push(chunk.inputs[i]);
+  }
+  return inputs;
+}
+
 const noop = () => {};
-const isSolo = (item: { flags: number }) => (item.flags & SOLO) !== 0;
 const closedHooks: EngineHooks<any, any> = {
   value: noop,
   failure: noop,
