@@ -117,8 +117,18 @@ const ALONE = 2; // goes back to the queue, to be sent alone
 const FAIL = 3; // an attempt failed
 
 export class Engine<In, Out> implements ExecutorClient {
-  /** Pushed but not yet admitted to the window (a push source faster than the window). */
-  private readonly backlog = new Deque<In>();
+  /**
+   * The array that pushed inputs go into, up to `MAX_CHUNK` of them. Chunks are views on these
+   * arrays, so an input is stored once, whether it is admitted at once or waits for room.
+   */
+  private page: In[] | undefined;
+  /**
+   * The backlog: inputs pushed but not yet admitted (a push source faster than the window). They
+   * are the end of the arrays in `waiting`, from `waitingFrom` in the first; `backlog` of them.
+   */
+  private readonly waiting = new Deque<In[]>();
+  private waitingFrom = 0;
+  private backlog = 0;
   /** Admitted, waiting for a worker. */
   private readonly queue = new Deque<Chunk<In>>();
   /** Items in `queue`. */
@@ -167,19 +177,31 @@ export class Engine<In, Out> implements ExecutorClient {
 
   /** How many more items the window takes now. */
   get room(): number {
-    return this.closed ? 0 : this.config.concurrency - this.held - this.backlog.length;
+    return this.closed ? 0 : this.config.concurrency - this.held - this.backlog;
   }
 
   /** Adds the next input of the source. Beyond the window it waits in a backlog. */
   push(input: In): void {
     if (this.closed || this.ended) return;
-    if (this.held < this.config.concurrency && this.backlog.length === 0) {
-      this.admit(input);
+    let page = this.page;
+    if (page === undefined || page.length === MAX_CHUNK) {
+      page = [];
+      this.page = page;
+    }
+    page.push(input);
+    if (this.held < this.config.concurrency && this.backlog === 0) {
+      this.admit(page, page.length - 1, page.length);
       // The hot path of a fast push source: when the queue already waited for a slot, every slot
       // is busy (the executor fills free slots at once), so nothing can move until one frees.
       if (this.queuedItems > 1 && !this.pumping && !this.hooks.pull) return;
     } else {
-      this.backlog.push(input);
+      if (this.backlog === 0) {
+        this.waiting.push(page);
+        this.waitingFrom = page.length - 1;
+      } else if (page.length === 1) {
+        this.waiting.push(page);
+      }
+      this.backlog++;
       // The window is full: only an emission makes room, and that pumps.
       if (!this.pumping && !this.hooks.pull) return;
     }
@@ -216,7 +238,9 @@ export class Engine<In, Out> implements ExecutorClient {
     for (const cancelDelay of this.delayed.values()) cancelDelay();
     this.running.clear();
     this.delayed.clear();
-    this.backlog.clear();
+    this.waiting.clear();
+    this.page = undefined;
+    this.backlog = 0;
     this.queue.clear();
     this.finished.clear();
     this.moved?.clear();
@@ -265,24 +289,42 @@ export class Engine<In, Out> implements ExecutorClient {
 
   // Internals
 
-  private admit(input: In): void {
+  /** Admits the inputs `page[from..to)`: they join the open chunk, or a new one. */
+  private admit(page: In[], from: number, to: number): void {
     if (this.nextIndex === 0) this.meter?.start();
-    let chunk = this.open;
-    if (chunk === undefined || chunk.inputs.length >= MAX_CHUNK) {
-      chunk = new Chunk<In>(this.nextIndex, [], 0, 0, 0, this.clock.now());
-      this.open = chunk;
-      this.queue.push(chunk);
+    const chunk = this.open;
+    if (chunk !== undefined && chunk.inputs === page && chunk.hi === from) {
+      chunk.hi = to;
+    } else {
+      const next = new Chunk<In>(this.nextIndex, page, from, to, 0, this.clock.now());
+      this.open = next;
+      this.queue.push(next);
       if (this.config.ordered) {
-        if (this.tail) this.tail.next = chunk;
-        else this.head = chunk;
-        this.tail = chunk;
+        if (this.tail) this.tail.next = next;
+        else this.head = next;
+        this.tail = next;
       }
     }
-    chunk.inputs.push(input);
-    chunk.hi++;
-    this.nextIndex++;
-    this.queuedItems++;
-    this.held++;
+    const count = to - from;
+    this.nextIndex += count;
+    this.queuedItems += count;
+    this.held += count;
+  }
+
+  /** Admits from the backlog as much as the window has room for. */
+  private admitWaiting(): void {
+    while (this.backlog > 0 && this.held < this.config.concurrency) {
+      const page = this.waiting.peek()!;
+      const from = this.waitingFrom;
+      const count = Math.min(page.length - from, this.config.concurrency - this.held);
+      this.admit(page, from, from + count);
+      this.backlog -= count;
+      this.waitingFrom += count;
+      if (this.waitingFrom === page.length) {
+        this.waiting.shift();
+        this.waitingFrom = 0;
+      }
+    }
   }
 
   /** Takes up to `max` items of a chunk just shifted from the queue; the rest goes back first. */
@@ -620,19 +662,17 @@ export class Engine<In, Out> implements ExecutorClient {
     try {
       do {
         this.again = false;
-        while (this.backlog.length > 0 && this.held < this.config.concurrency) {
-          this.admit(this.backlog.shift()!);
-        }
+        if (this.backlog > 0) this.admitWaiting();
         if (this.queuedItems > 0) this.executor.schedule(this);
         if (this.closed) return;
         // Emitting frees room in the window for what waits in the backlog: go round again.
         if (this.emit()) {
-          if (this.backlog.length > 0) this.again = true;
+          if (this.backlog > 0) this.again = true;
           if (this.meter) this.report(false);
         }
         if (this.closed) return;
         if (this.ended) {
-          if (this.held === 0 && this.backlog.length === 0) {
+          if (this.held === 0 && this.backlog === 0) {
             if (this.meter) this.report(true);
             if (this.closed) return;
             const hooks = this.hooks;
@@ -640,7 +680,7 @@ export class Engine<In, Out> implements ExecutorClient {
             hooks.complete();
             return;
           }
-        } else if (this.backlog.length === 0 && this.held < this.config.concurrency) {
+        } else if (this.backlog === 0 && this.held < this.config.concurrency) {
           this.hooks.pull?.();
         }
       } while (this.again && !this.closed);
