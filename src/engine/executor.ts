@@ -150,11 +150,6 @@ export abstract class SlotExecutor {
     );
   }
 
-  /** Fills free slots (after `slots` grew). */
-  protected refill(): void {
-    this.drain();
-  }
-
   /** Items waiting for a worker, over all clients. */
   queued(): number {
     let total = 0;

@@ -1,3 +1,5 @@
+import type { MessagePort } from 'node:worker_threads';
+
 /**
  * The messages between the main side and the worker-side runtime, in one place.
  *
@@ -27,6 +29,30 @@ export interface BatchRequest {
    */
   readonly timed: boolean;
 }
+
+/** A batch on a session's port, with the number its reply carries. */
+export interface SessionBatch extends BatchRequest {
+  readonly id: number;
+}
+
+/**
+ * The tinypool task that opens a session (thread runtime): it holds its worker, which takes the
+ * session's batches from `session` (the first one comes with it) until a {@link SessionEnd}.
+ */
+export interface SessionOpen {
+  readonly session: MessagePort;
+  readonly first: SessionBatch;
+}
+
+/** Ends a session: the worker closes the port, and the tinypool task settles. */
+export interface SessionEnd {
+  readonly end: true;
+}
+
+/** The worker's answer to a {@link SessionBatch}: its reply, or why the reply could not be sent. */
+export type SessionReply =
+  | { readonly id: number; readonly response: BatchResponse }
+  | { readonly id: number; readonly broken: WireError };
 
 /**
  * Where a batch's control cells are: slot `slot` of the block every worker got at start (in

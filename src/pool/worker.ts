@@ -22,6 +22,10 @@ import {
   ControlBlock,
   MOVE_BRAND,
   packNumbers,
+  type SessionBatch,
+  type SessionEnd,
+  type SessionOpen,
+  type SessionReply,
   type WireError,
   type WorkSpec,
 } from './messages.js';
@@ -44,36 +48,58 @@ const shared = (Array.isArray(workerData) ? workerData[1] : undefined) as
 const sharedControl = shared?.control && new ControlBlock(shared.control, shared.slots);
 const now = () => performance.timeOrigin + performance.now();
 
-/** Batches taken and not yet settled, and the settling of the newest. */
-let active = 0;
-let previous: Promise<void> = Promise.resolve();
+/**
+ * Tinypool's handler: runs a batch (process runtime), or serves a session (thread runtime): the
+ * task holds this worker, and batches come and go on the session's port until the main side ends
+ * it. A batch on a port costs a message each way and nothing more, where a tinypool task also
+ * costs its bookkeeping on both sides (tens of microseconds).
+ */
+export default function handle(request: BatchRequest | SessionOpen): Promise<unknown> {
+  if ('session' in request) return serve(request);
+  return runBatch(request).then(({ response, transferList }) => {
+    if (!transferList) return response;
+    const movable = { [kTransferable]: transferList, [kValue]: response };
+    markMovable(movable);
+    return movable;
+  });
+}
 
 /**
- * Tinypool's handler. A worker holds up to two batches: the second starts only once the first
- * has replied, a macrotask after it settles, since tinypool posts a reply in the microtasks after
- * the handler settles (a second batch that looped forever would otherwise hold the first's reply).
+ * Serves a session: runs its batches one after the other, in the order they came, and answers
+ * each on the port as soon as it ends (before the next starts, so that a batch that never ends
+ * holds no other's reply). Settles when the main side ends the session.
  */
-export default function handle(request: BatchRequest): Promise<unknown> {
-  const result =
-    active === 0
-      ? runBatch(request)
-      : previous
-          .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
-          .then(() => runBatch(request));
-  active++;
-  previous = result.then(
-    () => {
-      active--;
-    },
-    () => {
-      active--;
-    },
-  );
-  return result;
+function serve({ session: port, first }: SessionOpen): Promise<void> {
+  return new Promise((resolve) => {
+    let previous: Promise<void> = Promise.resolve();
+    const run = (batch: SessionBatch) => {
+      previous = previous.then(() =>
+        runBatch(batch).then(({ response, transferList }) => {
+          try {
+            port.postMessage({ id: batch.id, response } satisfies SessionReply, transferList ?? []);
+          } catch (error) {
+            const broken = serializeError(error, undefined);
+            port.postMessage({ id: batch.id, broken } satisfies SessionReply);
+          }
+        }),
+      );
+    };
+    port.on('message', (message: SessionBatch | SessionEnd) => {
+      if ('end' in message) {
+        port.close();
+        resolve();
+      } else {
+        run(message);
+      }
+    });
+    run(first);
+  });
 }
 
 /** Runs one batch. Never throws for an item: failures are reported per item. */
-async function runBatch(request: BatchRequest): Promise<unknown> {
+async function runBatch(
+  request: BatchRequest,
+): Promise<{ response: BatchResponse; transferList: Transferable[] | undefined }> {
   const { inputs } = request;
   const ref = request.control;
   const control = ref && (ref.buffer ? new ControlBlock(ref.buffer, 1) : sharedControl);
@@ -167,10 +193,7 @@ async function runBatch(request: BatchRequest): Promise<unknown> {
     retire,
     workerId,
   };
-  if (!transferList) return response;
-  const movable = { [kTransferable]: transferList, [kValue]: response };
-  markMovable(movable);
-  return movable;
+  return { response, transferList };
 }
 
 async function runSetup(spec: WorkSpec): Promise<void> {

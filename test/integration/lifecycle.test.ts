@@ -241,3 +241,34 @@ describe('stats', () => {
     assert.ok(waitTime.p99 > 1, `waitTime p99 ${waitTime.p99}`);
   });
 });
+
+describe('workers between bursts of work', () => {
+  const worker = async () => (await import('node:worker_threads')).threadId;
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('keeps its workers over a pause by default, and serves again at once', T, async () => {
+    const pool = newPool(1);
+    const before = await pool.run(worker, null);
+    // Longer than a worker stays held for the pool after its last batch.
+    await pause(300);
+    assert.equal(await within(pool.run(worker, null), 10_000, 'pool.run'), before);
+    assert.deepEqual(await pool.map((n: number) => n * 3, [1, 2, 3]), [3, 6, 9]);
+  });
+
+  it(
+    'with idleTimeout, stops a worker idle that long and starts a new one for new work',
+    T,
+    async () => {
+      const pool = createPool({ size: 1, idleTimeout: 100 });
+      try {
+        const before = await pool.run(worker, null);
+        await pause(800);
+        const after = await within(pool.run(worker, null), 10_000, 'pool.run');
+        assert.notEqual(after, before, 'the idle worker should have been replaced');
+        assert.deepEqual(await pool.map((n: number) => n * 3, [1, 2, 3]), [3, 6, 9]);
+      } finally {
+        await pool.close();
+      }
+    },
+  );
+});
