@@ -1,25 +1,25 @@
 /**
  * The default executor: batches run on tinypool workers (threads or processes).
  *
- * Thread workers are reached through sessions: a session is a tinypool task that holds its worker
- * and hands it a `MessagePort`, on which batches come and go until the session has been idle a
- * while (`SESSION_IDLE_MS`). A batch then costs one message each way; a tinypool task per batch
- * would add tens of microseconds of bookkeeping on both sides (a task record, waking the worker
- * from `Atomics.wait`, reading the worker's memory use), which is most of an idle pool's latency.
- * Process workers take one tinypool task per batch.
+ * Tinypool starts, replaces and stops the workers. Process workers take one tinypool task per
+ * batch. A thread worker takes its batches over a link of its own, a `MessagePort` it got once
+ * (see `greet`): a batch then costs one message each way, where a tinypool task would add tens of
+ * microseconds of bookkeeping on both sides (a task record, a wake-up from `Atomics.wait`, a read
+ * of the worker's memory use), most of an idle pool's latency. A link holds the process open only
+ * while it has a batch out.
  *
  * It also works around what tinypool does not do: a thread worker that calls `process.exit` is
- * never noticed by tinypool (its task would hang), so every worker's `exit` is watched here and
- * turned into the `error` that tinypool does handle; a worker is retired (`maxTasksPerWorker`, a
- * failed setup) or stopped (a timeout, a cancelled stream) the same way.
+ * never noticed by tinypool (its task would hang), so every worker's `exit` is watched here; a
+ * worker is retired (`maxTasksPerWorker`, a failed setup, `idleTimeout`) or stopped (a timeout, a
+ * cancelled stream) by the `error` event that tinypool handles by replacing it.
  *
  * Thread workers share a block of control cells (which item runs, since when, which thread took
  * a batch, and a cancel flag), so that a batch can be timed, stopped, or skipped while it waits
- * behind another in its session.
+ * behind another on its link.
  */
 
 import { availableParallelism } from 'node:os';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { Tinypool } from 'tinypool';
 import { TARGET_BATCH_MS } from '../engine/batching.js';
 import type { Attempt, BatchHints, BatchOutcome, ItemFailure } from '../engine/executor.js';
@@ -32,11 +32,12 @@ import {
   type BatchResponse,
   ControlBlock,
   type ControlRef,
+  type Hello,
+  type HelloReply,
+  type LinkBatch,
+  type LinkReply,
   packNumbers,
-  type SessionBatch,
-  type SessionEnd,
-  type SessionOpen,
-  type SessionReply,
+  type Release,
   type WireError,
   type WorkSpec,
 } from './messages.js';
@@ -73,20 +74,17 @@ STOPPED.name = 'WorkerStopped';
 type TinypoolWorker = Tinypool['threads'][number];
 
 /**
- * Batches a session holds at once: one running, one waiting behind it, so that its worker goes
+ * Batches a link holds at once: one running, one waiting behind it, so that its worker goes
  * straight on to the next while the main thread handles the results of the last (only short
  * batches wait behind another; see `place`).
  */
 const DEPTH = 2;
-/** A batch expected to run this long or less may wait behind another in a session. */
+/** A batch expected to run this long or less may wait behind another on a link. */
 const SHORT_BATCH_MS = 2 * TARGET_BATCH_MS;
-/**
- * A session with no batch for this long ends, and gives its worker back to tinypool (which keeps
- * the process alive while it holds a task: this is how long a program may outlive its last item).
- */
-const SESSION_IDLE_MS = 50;
+/** Tinypool's `idleTimeout` when rxpool times idle thread workers itself: never, in effect. */
+const NEVER_MS = 2 ** 31 - 1;
 
-/** A batch on its way to a worker, running, or waiting for a session. */
+/** A batch on its way to a worker, running, or waiting for a link. */
 interface Sent {
   readonly id: number;
   readonly request: BatchRequest;
@@ -99,15 +97,16 @@ interface Sent {
   readonly ref: ControlRef | undefined;
   readonly short: boolean;
   readonly finish: (outcome: BatchOutcome) => void;
-  session: Session | undefined;
   aborted: boolean;
 }
 
-/** A worker held through a tinypool task, and the batches it was given. */
-interface Session {
+/** A thread worker's link, and the batches it was given. */
+interface Link {
+  readonly threadId: number;
   readonly port: MessagePort;
-  /** Batches posted and not answered, by id, in the order posted. */
+  /** Batches posted and not answered, by id. */
   readonly batches: Map<number, Sent>;
+  /** Retires the worker once idle for `idleTimeout`. */
   idleTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -119,8 +118,13 @@ export class TinypoolExecutor extends SlotExecutor {
   private readonly watched = new WeakSet<object>();
   /** Batches out, until their slot is free (after their outcome, once their worker is done). */
   private readonly sent = new Set<Sent>();
-  private readonly sessions = new Set<Session>();
-  /** Batches that wait for a session to have room (long ones wait for an idle session). */
+  /** Thread workers' links, by thread id. */
+  private readonly links = new Map<number, Link>();
+  /** A round of hellos is out (see `greet`). */
+  private greeting = false;
+  /** Why a worker that is being stopped is stopped, by thread id. */
+  private readonly stopping = new Map<number, Error>();
+  /** Batches that wait for a link to have room (long ones wait for an idle link). */
   private parked: Sent[] = [];
   private nextId = 0;
   /** Control cells for the batches out (thread runtime); every worker gets the block at start. */
@@ -139,7 +143,7 @@ export class TinypoolExecutor extends SlotExecutor {
     for (let slot = slots - 1; slot >= 0; slot--) this.freeSlots.push(slot);
   }
 
-  /** Two batches a session (thread runtime), one a worker (process runtime). */
+  /** Two batches a link (thread runtime), one a worker (process runtime). */
   override get slots(): number {
     return this.knowsPosition ? this.size * DEPTH : this.size;
   }
@@ -169,7 +173,6 @@ export class TinypoolExecutor extends SlotExecutor {
       this.idleWaiters.push(resolve);
       this.checkIdle();
     });
-    for (const session of this.sessions) this.end(session);
     await this.pool?.destroy();
     this.pool = undefined;
   }
@@ -238,7 +241,6 @@ export class TinypoolExecutor extends SlotExecutor {
         finished = true;
         done(outcome);
       },
-      session: undefined,
       aborted: false,
     };
     this.sent.add(sent);
@@ -262,8 +264,8 @@ export class TinypoolExecutor extends SlotExecutor {
           control.cancel(slot);
           const threadId = control.thread(slot);
           if (threadId !== 0) {
-            // Running (or done, its reply on the way): stop its worker; the batches behind it in
-            // its session go again.
+            // Running (or done, its reply on the way): stop its worker; the batches behind it on
+            // its link go again.
             this.stopWorker(threadId, STOPPED);
           } else {
             // Not started: the worker will skip it when it comes to it (and then free its slot).
@@ -275,16 +277,13 @@ export class TinypoolExecutor extends SlotExecutor {
     // Process runtime: one tinypool task per batch, stopped by its signal.
     const controller = new AbortController();
     const launchedAt = performance.timeOrigin + performance.now();
-    pool
-      .run(sent.request, { signal: controller.signal, transferList: transferList as never })
-      .then(
-        (response: BatchResponse) => this.settle(sent, this.done(response)),
-        (error: unknown) => this.settle(sent, this.failure(sent, error)),
-      );
+    pool.run(sent.request, { signal: controller.signal, transferList: transferList as never }).then(
+      (response: BatchResponse) => this.settle(sent, this.done(response)),
+      (error: unknown) => this.settle(sent, this.failure(sent, error)),
+    );
     this.watch();
     return {
-      current: () =>
-        inputs.length === 1 ? { position: 0, startedAt: launchedAt } : undefined,
+      current: () => (inputs.length === 1 ? { position: 0, startedAt: launchedAt } : undefined),
       abort: () => {
         if (sent.aborted || finished) return;
         sent.aborted = true;
@@ -295,39 +294,31 @@ export class TinypoolExecutor extends SlotExecutor {
   }
 
   /**
-   * Gives a batch to a session: an idle one first, or a new one while there are fewer than
-   * workers (tinypool gives it a worker that no session holds). A short batch may also wait
-   * behind another in a session, and its worker goes straight on to it; a long one waits here
-   * for an idle session instead, so that it never waits behind another while a worker is free.
+   * Gives a batch to a link: an idle one first. A short batch may also wait behind another on a
+   * link, and its worker goes straight on to it; a long one waits here for an idle link instead,
+   * so that it never waits behind another while a worker is free. Starts a round of hellos while
+   * fewer workers than `size` have a link.
    */
   private place(sent: Sent): void {
-    let target: Session | undefined;
+    let target: Link | undefined;
     let least = DEPTH;
-    for (const session of this.sessions) {
-      const held = session.batches.size;
+    for (const link of this.links.values()) {
+      const held = link.batches.size;
       if (held === 0) {
-        target = session;
+        target = link;
         break;
       }
       if (sent.short && held < least) {
-        target = session;
+        target = link;
         least = held;
       }
     }
-    if (target === undefined || target.batches.size > 0) {
-      if (this.sessions.size < this.size) {
-        this.open(sent);
-        return;
-      }
-      if (target === undefined) {
-        this.parked.push(sent);
-        return;
-      }
-    }
-    this.post(target, sent);
+    if (this.links.size < this.size) this.greet();
+    if (target === undefined) this.parked.push(sent);
+    else this.post(target, sent);
   }
 
-  /** Places the batches that waited, as far as sessions have room. */
+  /** Places the batches that waited, as far as links have room. */
   private unpark(): void {
     if (this.parked.length === 0) return;
     const parked = this.parked;
@@ -335,88 +326,142 @@ export class TinypoolExecutor extends SlotExecutor {
     for (const sent of parked) this.place(sent);
   }
 
-  private open(sent: Sent): void {
-    const pool = this.pool!;
-    const { port1, port2 } = new MessageChannel();
-    const session: Session = { port: port1, batches: new Map([[sent.id, sent]]), idleTimer: undefined };
-    sent.session = session;
-    this.sessions.add(session);
-    port1.on('message', (reply: SessionReply) => this.answer(session, reply));
-    // Tinypool holds the process open while the session's task is out; the port need not.
-    port1.unref();
-    const task: SessionOpen = { session: port2, first: { ...sent.request, id: sent.id } };
-    pool
-      .run(task, { transferList: [port2, ...(sent.transferList ?? [])] as never })
-      .then(
-        () => this.closed(session, undefined),
-        (error: unknown) => this.closed(session, error),
+  /**
+   * Sends a hello to every worker at once, each with a new port. Tinypool gives each to a worker
+   * that holds no task, and each worker holds its hello until all have answered: so every worker
+   * gets one, those that had no link take theirs (new workers are started for the hellos that
+   * wait), and the others just answer. Then all hellos are released.
+   */
+  private greet(): void {
+    const pool = this.pool;
+    if (this.greeting || !pool) return;
+    this.greeting = true;
+    const answered: MessagePort[] = [];
+    let pending = this.size;
+    let adopted = 0;
+    let failure: unknown;
+    const settled = () => {
+      if (--pending > 0) return;
+      this.greeting = false;
+      for (const port of answered) port.postMessage({ release: true } satisfies Release);
+      // Workers that cannot start: what waits for a link fails, rather than waiting forever.
+      if (adopted === 0 && this.links.size === 0 && failure !== undefined) {
+        const parked = this.parked;
+        this.parked = [];
+        for (const sent of parked) this.settle(sent, this.failure(sent, failure));
+      } else {
+        this.unpark();
+      }
+    };
+    for (let i = 0; i < this.size; i++) {
+      const { port1, port2 } = new MessageChannel();
+      let link: Link | undefined;
+      let replied = false;
+      port1.on('message', (message: HelloReply | LinkReply) => {
+        if (link) {
+          this.answer(link, message as LinkReply);
+          return;
+        }
+        if (replied) return;
+        replied = true;
+        answered.push(port1);
+        const hello = message as HelloReply;
+        if (hello.adopted) {
+          adopted++;
+          link = this.addLink(hello.threadId, port1);
+        }
+        settled();
+      });
+      port1.unref();
+      pool.run({ hello: port2 } satisfies Hello, { transferList: [port2] as never }).then(
+        () => {},
+        (error: unknown) => {
+          if (replied) return;
+          replied = true;
+          failure = error;
+          port1.close();
+          settled();
+        },
       );
+    }
+    this.watch();
   }
 
-  private post(session: Session, sent: Sent): void {
-    if (session.idleTimer !== undefined) {
-      clearTimeout(session.idleTimer);
-      session.idleTimer = undefined;
+  private addLink(threadId: number, port: MessagePort): Link {
+    const link: Link = { threadId, port, batches: new Map(), idleTimer: undefined };
+    this.links.set(threadId, link);
+    this.watch();
+    this.idle(link);
+    this.unpark();
+    return link;
+  }
+
+  private post(link: Link, sent: Sent): void {
+    if (link.idleTimer !== undefined) {
+      clearTimeout(link.idleTimer);
+      link.idleTimer = undefined;
     }
-    const batch: SessionBatch = { ...sent.request, id: sent.id };
+    const batch: LinkBatch = { ...sent.request, id: sent.id };
     try {
-      session.port.postMessage(batch, sent.transferList ?? []);
+      link.port.postMessage(batch, sent.transferList ?? []);
     } catch (error) {
       queueMicrotask(() => this.settle(sent, this.failure(sent, error)));
-      this.idle(session);
       return;
     }
-    sent.session = session;
-    session.batches.set(sent.id, sent);
+    // A link holds the process open while it has a batch out, and only then.
+    if (link.batches.size === 0) link.port.ref();
+    link.batches.set(sent.id, sent);
   }
 
-  /** A reply on a session's port. */
-  private answer(session: Session, reply: SessionReply): void {
-    const sent = session.batches.get(reply.id);
+  /** A reply on a link. */
+  private answer(link: Link, reply: LinkReply): void {
+    const sent = link.batches.get(reply.id);
     if (!sent) return;
-    session.batches.delete(reply.id);
+    link.batches.delete(reply.id);
+    if (link.batches.size === 0) link.port.unref();
     this.settle(
       sent,
       'response' in reply
         ? this.done(reply.response)
         : { type: 'crashed', error: reviveError(reply.broken), position: undefined },
     );
-    this.idle(session);
+    this.idle(link);
     this.unpark();
   }
 
-  /** Ends a session once it has had no batch for `SESSION_IDLE_MS`. */
-  private idle(session: Session): void {
-    if (session.batches.size > 0 || !this.sessions.has(session)) return;
-    if (session.idleTimer !== undefined) clearTimeout(session.idleTimer);
-    session.idleTimer = setTimeout(() => {
-      session.idleTimer = undefined;
-      if (session.batches.size === 0) this.end(session);
-    }, SESSION_IDLE_MS);
-    session.idleTimer.unref();
-  }
-
-  /** Ends an idle session: its worker closes the port, and its task settles. */
-  private end(session: Session): void {
-    if (!this.sessions.delete(session)) return;
-    if (session.idleTimer !== undefined) clearTimeout(session.idleTimer);
-    session.port.postMessage({ end: true } satisfies SessionEnd);
+  /** With a finite `idleTimeout`, retires the worker of a link that has been idle that long. */
+  private idle(link: Link): void {
+    const { idleTimeout } = this.options;
+    if (link.batches.size > 0 || !Number.isFinite(idleTimeout)) return;
+    if (link.idleTimer !== undefined) clearTimeout(link.idleTimer);
+    link.idleTimer = setTimeout(() => {
+      link.idleTimer = undefined;
+      if (link.batches.size === 0) this.stopWorker(link.threadId, RETIRE);
+    }, idleTimeout);
+    link.idleTimer.unref();
   }
 
   /**
-   * A session's task settled: it was ended, or its worker died, was stopped or retired. Its
-   * batches that are still out fail, or go again if they never started.
+   * A linked worker is gone (it exited, was stopped or retired): its batches fail, or go again if
+   * they never started.
    */
-  private closed(session: Session, error: unknown): void {
-    this.sessions.delete(session);
-    if (session.idleTimer !== undefined) clearTimeout(session.idleTimer);
-    session.port.close();
-    const batches = [...session.batches.values()];
-    session.batches.clear();
-    for (const sent of batches) {
-      this.settle(sent, this.failure(sent, error ?? new Error('The session ended early')));
+  private unlink(threadId: number, reason: Error): void {
+    const link = this.links.get(threadId);
+    if (!link) return;
+    this.links.delete(threadId);
+    // Replies it sent before it went may not have been read yet: they count.
+    for (
+      let queued = receiveMessageOnPort(link.port);
+      queued;
+      queued = receiveMessageOnPort(link.port)
+    ) {
+      this.answer(link, queued.message as LinkReply);
     }
-    this.watch();
+    if (link.idleTimer !== undefined) clearTimeout(link.idleTimer);
+    link.port.close();
+    const batches = [...link.batches.values()];
+    link.batches.clear();
+    for (const sent of batches) this.settle(sent, this.failure(sent, reason));
     this.unpark();
   }
 
@@ -430,7 +475,7 @@ export class TinypoolExecutor extends SlotExecutor {
     sent.finish(outcome);
   }
 
-  /** What became of a batch whose task failed, or whose session ended under it. */
+  /** What became of a batch whose task failed, or whose worker went under it. */
   private failure(sent: Sent, error: unknown): BatchOutcome {
     if (sent.aborted) return { type: 'aborted' };
     if (error === RETIRE || error === STOPPED) return { type: 'lost' };
@@ -508,12 +553,16 @@ export class TinypoolExecutor extends SlotExecutor {
     if (this.pool) return this.pool;
     const { size, runtime, idleTimeout, maxHeapMb } = this.options;
     const keep = !Number.isFinite(idleTimeout);
+    const threads = runtime === 'thread';
     const pool = new Tinypool({
       filename: workerFile.href,
-      runtime: runtime === 'process' ? 'child_process' : 'worker_threads',
+      runtime: threads ? 'worker_threads' : 'child_process',
       minThreads: keep ? size : 0,
       maxThreads: size,
-      idleTimeout: keep ? 0 : idleTimeout,
+      // A linked worker looks idle to tinypool: rxpool times its idleness itself (see `idle`).
+      idleTimeout: keep ? 0 : threads ? NEVER_MS : idleTimeout,
+      // A linked worker must listen to its link while it holds no task, not sleep in Atomics.wait.
+      useAtomics: !threads,
       workerData: { control: this.control.buffer, slots: this.control.slots },
       serialization: 'advanced',
       resourceLimits:
@@ -533,9 +582,10 @@ export class TinypoolExecutor extends SlotExecutor {
   }
 
   /**
-   * Turns the silent exit of a thread worker (`process.exit`) into an `error` event, which tinypool
-   * handles by failing the worker's task and replacing the worker. Process workers do this in
-   * tinypool already. Called whenever workers may have been added.
+   * Watches every thread worker's exit: its link goes (its batches fail with why it went), and a
+   * silent exit (`process.exit`) becomes an `error` event, which tinypool handles by failing the
+   * worker's task and replacing the worker (process workers get this from tinypool already).
+   * Called whenever workers may have been added.
    */
   private watch(): void {
     if (!this.pool) return;
@@ -544,17 +594,25 @@ export class TinypoolExecutor extends SlotExecutor {
       this.watched.add(worker);
       const thread = (worker as { thread?: import('node:worker_threads').Worker }).thread;
       if (!thread) continue;
-      let stopping = false;
+      const threadId = thread.threadId;
+      let terminated = false;
+      let lastError: Error | undefined;
       const terminate = worker.terminate.bind(worker);
       worker.terminate = () => {
-        stopping = true;
+        terminated = true;
         return terminate();
       };
+      thread.on('error', (error: Error) => {
+        lastError ??= error;
+      });
       thread.once('exit', (code) => {
-        if (stopping) return;
+        const stopped = this.stopping.get(threadId);
+        this.stopping.delete(threadId);
         const error = new Error(`The worker exited with code ${code} while running this item`);
         error.name = 'WorkerExit';
         Object.assign(error, { exitCode: code });
+        this.unlink(threadId, stopped ?? lastError ?? error);
+        if (terminated) return;
         worker.emit('error', error);
         this.watch();
       });
@@ -568,7 +626,9 @@ export class TinypoolExecutor extends SlotExecutor {
   /** Stops a worker the way tinypool handles: its tasks fail with `reason`, and it is replaced. */
   private stopWorker(workerId: number, reason: Error): void {
     const worker = this.pool?.threads.find((w: TinypoolWorker) => w.threadId === workerId);
-    worker?.emit('error', reason);
+    if (!worker) return;
+    if (this.links.has(workerId)) this.stopping.set(workerId, reason);
+    worker.emit('error', reason);
     this.watch();
   }
 }

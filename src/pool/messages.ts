@@ -1,11 +1,11 @@
-import type { MessagePort } from 'node:worker_threads';
-
 /**
  * The messages between the main side and the worker-side runtime, in one place.
  *
  * The worker runtime (`worker.ts`) imports only this file and the pure `clone.ts`: it never loads
  * main-side code. Keep it free of runtime imports.
  */
+
+import type { MessagePort } from 'node:worker_threads';
 
 /** What runs in a worker: a module export (by reference) or an inline function's source text. */
 export type WorkSpec =
@@ -30,27 +30,34 @@ export interface BatchRequest {
   readonly timed: boolean;
 }
 
-/** A batch on a session's port, with the number its reply carries. */
-export interface SessionBatch extends BatchRequest {
+/**
+ * The tinypool task that gives a thread worker its link: a `MessagePort` on which it takes batches
+ * for the rest of its life. A worker that has one already just answers. Either way it answers
+ * with a {@link HelloReply} on `hello`, and the task settles when the main side sends a
+ * {@link Release} there: holding the task until every worker has answered is how each worker gets
+ * one (tinypool gives a task to a worker that holds none).
+ */
+export interface Hello {
+  readonly hello: MessagePort;
+}
+
+export interface HelloReply {
+  readonly threadId: number;
+  /** The worker took this port as its link (it had none). */
+  readonly adopted: boolean;
+}
+
+export interface Release {
+  readonly release: true;
+}
+
+/** A batch on a link, with the number its reply carries. */
+export interface LinkBatch extends BatchRequest {
   readonly id: number;
 }
 
-/**
- * The tinypool task that opens a session (thread runtime): it holds its worker, which takes the
- * session's batches from `session` (the first one comes with it) until a {@link SessionEnd}.
- */
-export interface SessionOpen {
-  readonly session: MessagePort;
-  readonly first: SessionBatch;
-}
-
-/** Ends a session: the worker closes the port, and the tinypool task settles. */
-export interface SessionEnd {
-  readonly end: true;
-}
-
-/** The worker's answer to a {@link SessionBatch}: its reply, or why the reply could not be sent. */
-export type SessionReply =
+/** The worker's answer to a {@link LinkBatch}: its reply, or why the reply could not be sent. */
+export type LinkReply =
   | { readonly id: number; readonly response: BatchResponse }
   | { readonly id: number; readonly broken: WireError };
 

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { types } from 'node:util';
-import { threadId, workerData } from 'node:worker_threads';
+import { type MessagePort, threadId, workerData } from 'node:worker_threads';
 import { kTransferable, kValue, markMovable } from 'tinypool';
 import type { Transferable } from '../types.js';
 import { findUncloneable } from './clone.js';
@@ -20,12 +20,13 @@ import {
   type BatchRequest,
   type BatchResponse,
   ControlBlock,
+  type Hello,
+  type HelloReply,
+  type LinkBatch,
+  type LinkReply,
   MOVE_BRAND,
   packNumbers,
-  type SessionBatch,
-  type SessionEnd,
-  type SessionOpen,
-  type SessionReply,
+  type Release,
   type WireError,
   type WorkSpec,
 } from './messages.js';
@@ -48,14 +49,20 @@ const shared = (Array.isArray(workerData) ? workerData[1] : undefined) as
 const sharedControl = shared?.control && new ControlBlock(shared.control, shared.slots);
 const now = () => performance.timeOrigin + performance.now();
 
+/** This worker's link (thread runtime), once a {@link Hello} gave it one. */
+let link: MessagePort | undefined;
+/** Settles the hello task that gave the link, when the main side releases it. */
+let releaseLink: (() => void) | undefined;
+/** The running of the newest batch that came on the link. */
+let previous: Promise<void> = Promise.resolve();
+
 /**
- * Tinypool's handler: runs a batch (process runtime), or serves a session (thread runtime): the
- * task holds this worker, and batches come and go on the session's port until the main side ends
- * it. A batch on a port costs a message each way and nothing more, where a tinypool task also
- * costs its bookkeeping on both sides (tens of microseconds).
+ * Tinypool's handler: runs a batch (process runtime), or answers a {@link Hello} (thread runtime).
+ * A batch on the link costs a message each way and nothing more, where a tinypool task also costs
+ * its bookkeeping on both sides (tens of microseconds).
  */
-export default function handle(request: BatchRequest | SessionOpen): Promise<unknown> {
-  if ('session' in request) return serve(request);
+export default function handle(request: BatchRequest | Hello): Promise<unknown> {
+  if ('hello' in request) return greet(request.hello);
   return runBatch(request).then(({ response, transferList }) => {
     if (!transferList) return response;
     const movable = { [kTransferable]: transferList, [kValue]: response };
@@ -64,36 +71,46 @@ export default function handle(request: BatchRequest | SessionOpen): Promise<unk
   });
 }
 
-/**
- * Serves a session: runs its batches one after the other, in the order they came, and answers
- * each on the port as soon as it ends (before the next starts, so that a batch that never ends
- * holds no other's reply). Settles when the main side ends the session.
- */
-function serve({ session: port, first }: SessionOpen): Promise<void> {
+/** Takes `port` as this worker's link if it has none; settles once the main side releases it. */
+function greet(port: MessagePort): Promise<void> {
   return new Promise((resolve) => {
-    let previous: Promise<void> = Promise.resolve();
-    const run = (batch: SessionBatch) => {
-      previous = previous.then(() =>
-        runBatch(batch).then(({ response, transferList }) => {
-          try {
-            port.postMessage({ id: batch.id, response } satisfies SessionReply, transferList ?? []);
-          } catch (error) {
-            const broken = serializeError(error, undefined);
-            port.postMessage({ id: batch.id, broken } satisfies SessionReply);
-          }
-        }),
-      );
-    };
-    port.on('message', (message: SessionBatch | SessionEnd) => {
-      if ('end' in message) {
+    const adopted = link === undefined;
+    if (adopted) {
+      link = port;
+      releaseLink = resolve;
+      port.on('message', (message: LinkBatch | Release) => {
+        if ('release' in message) {
+          releaseLink?.();
+          releaseLink = undefined;
+        } else {
+          run(port, message);
+        }
+      });
+    } else {
+      port.once('message', () => {
         port.close();
         resolve();
-      } else {
-        run(message);
-      }
-    });
-    run(first);
+      });
+    }
+    port.postMessage({ threadId: workerId, adopted } satisfies HelloReply);
   });
+}
+
+/**
+ * Runs the batches of the link one after the other, in the order they came, and answers each as
+ * soon as it ends (before the next starts, so that a batch that never ends holds no other's reply).
+ */
+function run(port: MessagePort, batch: LinkBatch): void {
+  previous = previous.then(() =>
+    runBatch(batch).then(({ response, transferList }) => {
+      try {
+        port.postMessage({ id: batch.id, response } satisfies LinkReply, transferList ?? []);
+      } catch (error) {
+        const broken = serializeError(error, undefined);
+        port.postMessage({ id: batch.id, broken } satisfies LinkReply);
+      }
+    }),
+  );
 }
 
 /** Runs one batch. Never throws for an item: failures are reported per item. */
