@@ -157,9 +157,12 @@ export class TinypoolExecutor extends SlotExecutor {
     return total;
   }
 
-  /** Workers running a batch now (a worker may hold a second batch behind the first). */
+  /** Workers that have a batch now (a linked worker may hold a second batch behind the first). */
   get running(): number {
-    return Math.min(this.busy, this.size);
+    if (!this.knowsPosition) return Math.min(this.busy, this.size);
+    let running = 0;
+    for (const link of this.links.values()) if (link.batches.size > 0) running++;
+    return running;
   }
 
   protected override refusal(): Error | undefined {
