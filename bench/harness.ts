@@ -97,8 +97,10 @@ export function collectGarbage(): void {
 
 /**
  * Runs every contender once untimed (warm-up: JIT, module loads), then `rounds` rounds of each,
- * interleaved: round `r` starts at contender `r mod n`, so no contender always runs first or
- * after the same neighbour. Returns each contender's samples, by name.
+ * interleaved: round `r` starts at contender `r mod n`, and every other round runs in reverse, so
+ * no contender always runs first or after the same neighbour (with rotation alone, each always
+ * followed the same one, and a contender that ran right after another rxpool one was favoured).
+ * Returns each contender's samples, by name.
  *
  * No garbage is collected by force between rounds: a full collection shrinks V8's young
  * generation to its minimum, which no warm application heap is, and made the contender that
@@ -118,8 +120,9 @@ export async function interleave(
   }
   for (let round = 0; round < rounds; round++) {
     settings.log(`${label}: round ${round + 1}/${rounds}`);
-    for (let k = 0; k < contenders.length; k++) {
-      const contender = contenders[(round + k) % contenders.length]!;
+    const order = contenders.map((_, k) => contenders[(round + k) % contenders.length]!);
+    if (round % 2 === 1) order.reverse();
+    for (const contender of order) {
       samples.get(contender.name)!.push(await contender.run());
     }
   }
