@@ -297,12 +297,20 @@ export class TinypoolExecutor extends SlotExecutor {
   }
 
   /**
-   * Gives a batch to a link: an idle one first. A short batch may also wait behind another on a
-   * link, and its worker goes straight on to it; a long one waits here for an idle link instead,
-   * so that it never waits behind another while a worker is free. Starts a round of hellos while
-   * fewer workers than `size` have a link.
+   * Gives a batch to a link, or parks it behind those that wait already (in order: a long batch
+   * that waits for an idle link is not passed by the short ones that come after it). Starts a
+   * round of hellos while fewer workers than `size` have a link.
    */
   private place(sent: Sent): void {
+    if (this.links.size < this.size) this.greet();
+    if (this.parked.length > 0 || !this.tryPost(sent)) this.parked.push(sent);
+  }
+
+  /**
+   * Posts a batch to an idle link; or, if it is short, behind another on the link that holds
+   * fewest, and its worker goes straight on to it. A long batch never waits behind another.
+   */
+  private tryPost(sent: Sent): boolean {
     let target: Link | undefined;
     let least = DEPTH;
     for (const link of this.links.values()) {
@@ -316,17 +324,15 @@ export class TinypoolExecutor extends SlotExecutor {
         least = held;
       }
     }
-    if (this.links.size < this.size) this.greet();
-    if (target === undefined) this.parked.push(sent);
-    else this.post(target, sent);
+    if (target === undefined) return false;
+    this.post(target, sent);
+    return true;
   }
 
-  /** Places the batches that waited, as far as links have room. */
+  /** Posts the batches that wait, in order, as far as links have room. */
   private unpark(): void {
-    if (this.parked.length === 0) return;
-    const parked = this.parked;
-    this.parked = [];
-    for (const sent of parked) this.place(sent);
+    while (this.parked.length > 0 && this.tryPost(this.parked[0]!)) this.parked.shift();
+    if (this.parked.length > 0 && this.links.size < this.size) this.greet();
   }
 
   /**
