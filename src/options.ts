@@ -95,7 +95,7 @@ export interface ParallelOptions<In = any> {
    * How many items may travel to a worker in one message: `'auto'`, or an integer from 1 up.
    *
    * `'auto'` sends an item alone while workers are idle (no added latency) and, once items queue
-   * up behind busy workers, batches of a few milliseconds' work by the measured time per item. A
+   * up behind busy workers, batches of about 8 ms of work by the measured time per item. A
    * number fixes the largest batch (Python's `chunksize`). Results and failures stay per item.
    *
    * @default 'auto'
