@@ -1,10 +1,10 @@
 /**
  * A double-ended queue: O(1) push and shift, and unshift at the front.
  *
- * Items live in chunks of up to 1024 slots, so a queue that grows to hundreds of thousands of
- * items (a synchronous source far ahead of the window) never copies them, nor makes one huge array
- * for the garbage collector to move. Chunks start at 8 slots and double, so a queue that holds one
- * item (`pool.run`) costs little. Unshifted items (a batch put back) sit in a stack in front.
+ * Items live in chunks of up to 1024 slots, so a queue that grows long (the pages of a synchronous
+ * source far ahead of the window) never copies them, nor makes one huge array for the garbage
+ * collector to move. Chunks start at 8 slots and double, so a queue that holds one item
+ * (`pool.run`) costs little. Unshifted items (a batch put back) sit in a stack in front.
  */
 const FIRST_CHUNK = 8;
 const CHUNK = 1024;

@@ -58,12 +58,12 @@ const WAITING = 2; // a retry's delay
 const DONE = 3; // every item succeeded
 const FAILED = 4; // its one item failed for good
 
-/** Most items in one chunk (one array of inputs). Batches may join several chunks. */
+/** Most inputs in one page (an array that chunks view), so most items in one chunk. */
 const MAX_CHUNK = 4096;
 
 /**
- * A run of consecutive items of the source that move together: admitted one after another into
- * the same array, sent in the same batch, finished together. Items part ways by splitting their
+ * A run of consecutive items of the source that move together: pushed into the same page and
+ * admitted one after another, sent in the same batch, finished together. Items part ways by splitting their
  * chunk: a batch takes the first part of one, a failed item leaves its batch-mates, a crash sends
  * them back one by one. So the engine keeps no record per item, only per chunk, and a trivial item
  * costs a push into an array on the way in and a read from its batch's results on the way out.
@@ -626,6 +626,9 @@ export class Engine<In, Out> implements ExecutorClient {
     const retryable = kind !== 'error' || failure!.retryable;
     const { retry } = this.config;
     if (retryable && chunk.attempts <= retry.count && retry.retryIf(error, chunk.attempts)) {
+      // An item that crashed its worker goes again alone: if it does it again, it takes no
+      // batch-mates down with it.
+      if (kind === 'crash') chunk.solo = true;
       const delay = retry.delay(chunk.attempts);
       if (delay > 0) {
         chunk.state = WAITING;

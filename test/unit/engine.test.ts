@@ -141,6 +141,78 @@ describe('engine invariants (fast-check)', () => {
     );
   });
 
+  it('across many chunks, with failures, crashes and retries: every item once, in its place', () => {
+    // Streams longer than a page of inputs (4096), so batches span chunks and failures split them.
+    // A crash loses its whole batch, and every crash re-runs its batch-mates: crashes are rarer.
+    const KINDS = [...Array(40).fill('ok'), 'failOnce', 'failOnce', 'failAlways', 'crashOnce'];
+    const streams = fc.record({
+      // fast-check keeps generated arrays short; long streams come from a length and a seed.
+      length: fc.integer({ min: 1, max: 9000 }),
+      seed: fc.integer({ min: 1, max: 2 ** 30 }),
+      ordered: fc.boolean(),
+      size: fc.integer({ min: 1, max: 4 }),
+      concurrency: fc.constantFrom(16, 5000, Infinity),
+      batchSize: fc.oneof(fc.constant('auto' as const), fc.integer({ min: 1, max: 3000 })),
+      knowsPosition: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(
+        streams,
+        ({ length, seed, ordered, size, concurrency, batchSize, knowsPosition }) => {
+          let state = seed;
+          const kinds = Array.from({ length }, () => {
+            state = (state * 48271) % 2147483647;
+            return KINDS[state % KINDS.length]!;
+          });
+          const attempts = new Map<number, number>();
+          (globalThis as any).__chunkAttempts = attempts;
+          const work = (x: { i: number; kind: string }) => {
+            const counts = (globalThis as any).__chunkAttempts as Map<number, number>;
+            const n = (counts.get(x.i) ?? 0) + 1;
+            counts.set(x.i, n);
+            if (x.kind === 'failAlways' || (x.kind === 'failOnce' && n === 1)) {
+              throw new Error(`item ${x.i} failed`);
+            }
+            if (x.kind === 'crashOnce' && n === 1) {
+              const crash = new Error(`item ${x.i} crashed its worker`);
+              crash.name = 'FakeCrash';
+              throw crash;
+            }
+            return x.i * 2;
+          };
+          const inputs = kinds.map((k, i) => ({ i, kind: k }));
+          const run = runEngine(inputs, work, {
+            ordered,
+            size,
+            concurrency,
+            batchSize,
+            knowsPosition,
+            retry: 1,
+            duration: (x: { i: number }) => x.i % 2,
+          });
+          const failed = inputs.filter((x) => x.kind === 'failAlways').map((x) => x.i);
+          const succeeded = inputs.filter((x) => x.kind !== 'failAlways').map((x) => x.i);
+          assert.deepEqual(
+            run.failures.map((f) => f.index).sort((a, b) => a - b),
+            failed,
+          );
+          for (const f of run.failures) assert.equal(f.attempts, 2);
+          for (const v of run.values) assert.equal(v.value, v.index * 2);
+          const indexes = run.values.map((v) => v.index);
+          if (ordered) assert.deepEqual(indexes, succeeded);
+          else
+            assert.deepEqual(
+              [...indexes].sort((a, b) => a - b),
+              succeeded,
+            );
+          assert.notEqual(run.completedAt, undefined);
+          assert.ok(run.maxInFlight <= concurrency);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
   it('ordered mode with a slow head holds at most `concurrency` items, finished ones included', () => {
     const inputs = Array.from({ length: 50 }, (_, i) => i);
     const run = runEngine(inputs, (x: number) => x, {
