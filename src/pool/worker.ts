@@ -3,7 +3,8 @@
  * or an inline function's source), runs a batch of items one after the other, keeps each item's
  * result or failure apart, and reports which item is running through shared memory so that the
  * main side can time items, name the one a crash happened under, and cancel a batch it holds.
- * Batches of numbers come and go packed in a `Float64Array`.
+ * Batches of numbers come and go packed in a `Float64Array`. A thread worker takes its batches on
+ * its link (a port it got once from a hello task); a process worker, one tinypool task each.
  *
  * It imports nothing from the main side: only the message types and the pure clone check.
  */
@@ -101,16 +102,27 @@ function greet(port: MessagePort): Promise<void> {
  * soon as it ends (before the next starts, so that a batch that never ends holds no other's reply).
  */
 function run(port: MessagePort, batch: LinkBatch): void {
-  previous = previous.then(() =>
-    runBatch(batch).then(({ response, transferList }) => {
-      try {
-        port.postMessage({ id: batch.id, response } satisfies LinkReply, transferList ?? []);
-      } catch (error) {
-        const broken = serializeError(error, undefined);
-        port.postMessage({ id: batch.id, broken } satisfies LinkReply);
-      }
-    }),
-  );
+  previous = previous.then(async () => {
+    let reply: LinkReply;
+    let transferList: Transferable[] | undefined;
+    try {
+      const ran = await runBatch(batch);
+      reply = { id: batch.id, response: ran.response };
+      transferList = ran.transferList;
+    } catch (error) {
+      // runBatch reports every item's failure itself; this would be a bug in it. The batch fails
+      // as a whole, and the link goes on with the next.
+      reply = { id: batch.id, broken: serializeError(error, undefined) };
+    }
+    try {
+      port.postMessage(reply, transferList ?? []);
+    } catch (error) {
+      port.postMessage({
+        id: batch.id,
+        broken: serializeError(error, undefined),
+      } satisfies LinkReply);
+    }
+  });
 }
 
 /** Runs one batch. Never throws for an item: failures are reported per item. */
