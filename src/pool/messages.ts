@@ -192,15 +192,49 @@ const PACK_MIN = 8;
  * trivial items at about 2 million a second. A float64 holds every JavaScript number exactly
  * (`NaN`, `-0` and `Infinity` included), and the other side reads it with the same `values[i]`.
  */
-export function packNumbers(
-  values: ArrayLike<unknown>,
-  length = values.length,
-): Float64Array<ArrayBuffer> | undefined {
+export function packNumbers(values: ArrayLike<unknown>): Float64Array<ArrayBuffer> | undefined {
+  const length = values.length;
   if (length < PACK_MIN) return undefined;
   for (let i = 0; i < length; i++) if (typeof values[i] !== 'number') return undefined;
   const packed = new Float64Array(length);
   for (let i = 0; i < length; i++) packed[i] = values[i] as number;
   return packed;
+}
+
+/**
+ * A batch's results as they are made, packed as they come (see {@link packNumbers}): straight
+ * into a `Float64Array` while every one is a number (no number boxed on the worker's heap, no
+ * second pass), in a plain array from the first one that is not. What is at the place of an item
+ * that failed or did not run is not read.
+ */
+export class ResultList {
+  private packed: Float64Array<ArrayBuffer> | undefined;
+  private plain: unknown[] | undefined;
+
+  constructor(private readonly capacity: number) {
+    if (capacity >= PACK_MIN) this.packed = new Float64Array(capacity);
+    else this.plain = new Array(capacity);
+  }
+
+  set(index: number, value: unknown): void {
+    if (this.packed !== undefined) {
+      if (typeof value === 'number') {
+        this.packed[index] = value;
+        return;
+      }
+      this.plain = Array.from(this.packed.subarray(0, index));
+      this.plain.length = this.capacity;
+      this.packed = undefined;
+    }
+    this.plain![index] = value;
+  }
+
+  /** The results of the first `count` places, and the buffer to transfer when they are packed. */
+  take(count: number): { values: unknown[] | Float64Array; buffer: ArrayBuffer | undefined } {
+    if (this.packed === undefined) return { values: this.plain!, buffer: undefined };
+    const values = count === this.capacity ? this.packed : this.packed.slice(0, count);
+    return { values, buffer: values.buffer };
+  }
 }
 
 /**

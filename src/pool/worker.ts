@@ -26,8 +26,8 @@ import {
   type LinkBatch,
   type LinkReply,
   MOVE_BRAND,
-  packNumbers,
   type Release,
+  ResultList,
   type WireError,
   type WorkSpec,
 } from './messages.js';
@@ -48,7 +48,8 @@ const shared = (Array.isArray(workerData) ? workerData[1] : undefined) as
   | { control: SharedArrayBuffer; slots: number }
   | undefined;
 const sharedControl = shared?.control && new ControlBlock(shared.control, shared.slots);
-const now = () => performance.timeOrigin + performance.now();
+const timeOrigin = performance.timeOrigin;
+const now = () => timeOrigin + performance.now();
 
 /** This worker's link (thread runtime), once a {@link Hello} gave it one. */
 let link: MessagePort | undefined;
@@ -125,6 +126,23 @@ function run(port: MessagePort, batch: LinkBatch): void {
   });
 }
 
+/** A batch as it runs: what {@link runItems} reads, and what it fills in. */
+interface Running {
+  readonly fn: Fn;
+  readonly inputs: ArrayLike<unknown>;
+  readonly work: WorkSpec;
+  readonly control: ControlBlock | undefined;
+  readonly slot: number;
+  readonly timed: boolean;
+  readonly maxItems: number;
+  readonly values: ResultList;
+  failures: (WireError | undefined)[] | null;
+  transferList: Transferable[] | undefined;
+  retire: boolean;
+  /** What the item at the position `runItems` returned gave: a promise, to be awaited. */
+  pending: PromiseLike<unknown> | undefined;
+}
+
 /** Runs one batch. Never throws for an item: failures are reported per item. */
 async function runBatch(
   request: BatchRequest,
@@ -135,11 +153,6 @@ async function runBatch(
   const slot = ref?.slot ?? 0;
   control?.took(slot, workerId);
   const n = inputs.length;
-  const values: unknown[] = new Array(n);
-  let failures: (WireError | undefined)[] | null = null;
-  let transferList: Transferable[] | undefined;
-  let retire = false;
-  let count = 0;
   const start = now();
 
   let fn: Fn | undefined;
@@ -150,7 +163,6 @@ async function runBatch(
   }
   if (setupFailure) {
     loadFailure = setupFailure;
-    retire = true;
   } else {
     try {
       const entry = load(request.work);
@@ -160,61 +172,55 @@ async function runBatch(
     }
   }
 
-  for (; count < n; count++) {
-    if (request.maxItems > 0 && itemsRun >= request.maxItems) {
-      retire = true;
-      break;
-    }
-    if (control) {
-      // Cancelled while it waited in this worker's queue (or since): the rest goes unrun.
-      if (control.cancelled(slot)) break;
-      if (request.timed || count === 0) control.running(slot, count, now());
-      else control.moveTo(slot, count);
-    }
-    if (loadFailure || !fn) {
-      failures ??= new Array(n);
-      failures[count] = loadFailure;
-      continue;
-    }
-    itemsRun++;
-    try {
-      let value = fn(inputs[count]);
-      if (
-        value !== null &&
-        typeof value === 'object' &&
-        typeof (value as any).then === 'function'
-      ) {
-        value = await value;
+  const results = new ResultList(n);
+  let failures: (WireError | undefined)[] | null = null;
+  let transferList: Transferable[] | undefined;
+  let retire = setupFailure !== undefined;
+  let count = 0;
+  if (loadFailure !== undefined || fn === undefined) {
+    // Nothing can run: every item fails with why.
+    failures = new Array(n).fill(loadFailure);
+    count = n;
+  } else {
+    const run: Running = {
+      fn,
+      inputs,
+      work: request.work,
+      control,
+      slot,
+      timed: request.timed,
+      maxItems: request.maxItems,
+      values: results,
+      failures: null,
+      transferList: undefined,
+      retire,
+      pending: undefined,
+    };
+    // Synchronous items run in one plain loop; an item that returns a promise is awaited here,
+    // and the loop goes on after it.
+    for (;;) {
+      count = runItems(run, count);
+      const pending = run.pending;
+      if (pending === undefined) break;
+      run.pending = undefined;
+      try {
+        keep(run, count, await pending);
+      } catch (error) {
+        fail(run, count, error);
       }
-      if (value !== null && typeof value === 'object' && MOVE_BRAND in value) {
-        const list = (value as Record<symbol, Transferable[]>)[MOVE_BRAND]!;
-        delete (value as Record<symbol, unknown>)[MOVE_BRAND];
-        if (!isChildProcess) {
-          transferList ??= [];
-          transferList.push(...list);
-        }
-      }
-      const problem = findUncloneable(value, 'the result');
-      if (problem) {
-        failures ??= new Array(n);
-        failures[count] = cloneFailure(problem);
-      } else {
-        values[count] = value;
-      }
-    } catch (error) {
-      failures ??= new Array(n);
-      failures[count] = serializeError(error, request.work);
+      count++;
     }
+    ({ failures, transferList, retire } = run);
   }
   control?.moveTo(slot, n);
-  const packed = failures === null ? packNumbers(values, count) : undefined;
-  if (packed && !isChildProcess) {
+  const { values, buffer } = results.take(count);
+  if (buffer && !isChildProcess) {
     transferList ??= [];
-    transferList.push(packed.buffer);
+    transferList.push(buffer);
   }
 
   const response: BatchResponse = {
-    values: packed ?? values,
+    values,
     failures,
     count,
     ms: now() - start,
@@ -223,6 +229,75 @@ async function runBatch(
     workerId,
   };
   return { response, transferList };
+}
+
+/**
+ * Runs the items of a batch from position `from` on, until the batch ends, is cancelled, or the
+ * worker has run its `maxItems`; or until an item returns a promise, which it leaves in
+ * `run.pending`. Returns the position it stopped at (the items before it have run).
+ */
+function runItems(run: Running, from: number): number {
+  const { fn, inputs, control, slot, timed, maxItems, values } = run;
+  const n = inputs.length;
+  let count = from;
+  for (; count < n; count++) {
+    if (maxItems > 0 && itemsRun >= maxItems) {
+      run.retire = true;
+      break;
+    }
+    if (control) {
+      // Cancelled while it waited in this worker's queue: it goes unrun. (Once it runs, a cancel
+      // stops this worker; looking now and then only spares the work until that lands.)
+      if ((count === from || (count & 63) === 0) && control.cancelled(slot)) break;
+      if (timed || count === 0) control.running(slot, count, now());
+      else control.moveTo(slot, count);
+    }
+    itemsRun++;
+    let value: unknown;
+    try {
+      value = fn(inputs[count]);
+      if (typeof value === 'number') {
+        values.set(count, value);
+        continue;
+      }
+      if (
+        value !== null &&
+        typeof value === 'object' &&
+        typeof (value as any).then === 'function'
+      ) {
+        run.pending = value as PromiseLike<unknown>;
+        return count;
+      }
+      keep(run, count, value);
+    } catch (error) {
+      fail(run, count, error);
+    }
+  }
+  return count;
+}
+
+/** Keeps an item's result: its `move()` list joins the batch's, and it must be cloneable. */
+function keep(run: Running, at: number, value: unknown): void {
+  if (value !== null && typeof value === 'object' && MOVE_BRAND in value) {
+    const list = (value as Record<symbol, Transferable[]>)[MOVE_BRAND]!;
+    delete (value as Record<symbol, unknown>)[MOVE_BRAND];
+    if (!isChildProcess) {
+      run.transferList ??= [];
+      run.transferList.push(...list);
+    }
+  }
+  const problem = findUncloneable(value, 'the result');
+  if (problem) {
+    run.failures ??= new Array(run.inputs.length);
+    run.failures[at] = cloneFailure(problem);
+  } else {
+    run.values.set(at, value);
+  }
+}
+
+function fail(run: Running, at: number, error: unknown): void {
+  run.failures ??= new Array(run.inputs.length);
+  run.failures[at] = serializeError(error, run.work);
 }
 
 async function runSetup(spec: WorkSpec): Promise<void> {

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { basename } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { lastValueFrom, of, toArray } from 'rxjs';
+import { lastValueFrom, of, range, toArray } from 'rxjs';
 import { createPool, TaskError, task } from 'rxpool';
-import { parallelMap } from 'rxpool/operators';
+import { parallelMap, parallelSettle } from 'rxpool/operators';
 import { fixture, rejection } from './_helpers.js';
 
 const pool = createPool({ size: 2 });
@@ -193,5 +193,62 @@ describe('inline functions', () => {
     assert.equal(error.cause.message, 'bad 7');
     assert.equal((error.cause as { code?: string }).code, 'E_BAD');
     assert.doesNotMatch(error.message, /source text/);
+  });
+});
+
+describe('results of a batch', () => {
+  // Batches of 64: numbers travel packed, so these mix what packing must give way to.
+  const inBatches = { pool, batchSize: 64 };
+
+  it('keeps every value when numbers and other values share a batch', T, async () => {
+    const work = (x: number) =>
+      x === 1
+        ? -0
+        : x === 2
+          ? Number.NaN
+          : x === 3
+            ? -Infinity
+            : x % 7 === 3
+              ? { x }
+              : x % 50 === 40
+                ? String(x)
+                : x * 1.5;
+    const results = await lastValueFrom(
+      range(0, 500).pipe(parallelMap(work, inBatches), toArray()),
+    );
+    assert.deepEqual(
+      results,
+      Array.from({ length: 500 }, (_, x) => work(x)),
+    );
+    assert.ok(Object.is(results[1], -0));
+  });
+
+  it('keeps order when some items of a batch return promises and others values', T, async () => {
+    const work = (x: number) =>
+      x % 3 === 0 ? new Promise<number>((resolve) => setTimeout(() => resolve(x * 2), 1)) : x * 2;
+    const results = await lastValueFrom(
+      range(0, 300).pipe(parallelMap(work, inBatches), toArray()),
+    );
+    assert.deepEqual(
+      results,
+      Array.from({ length: 300 }, (_, x) => x * 2),
+    );
+  });
+
+  it('keeps the numbers of a batch whose other items failed', T, async () => {
+    const work = (x: number) => {
+      if (x % 10 === 7) throw new Error(`no ${x}`);
+      return x + 0.5;
+    };
+    const settled = await lastValueFrom(
+      range(0, 300).pipe(parallelSettle(work, inBatches), toArray()),
+    );
+    assert.equal(settled.length, 300);
+    for (const [x, s] of settled.entries()) {
+      assert.equal(s.index, x);
+      if (x % 10 === 7)
+        assert.ok(!s.ok && s.error.cause instanceof Error && s.error.cause.message === `no ${x}`);
+      else assert.ok(s.ok && s.value === x + 0.5);
+    }
   });
 });
