@@ -58,13 +58,8 @@ const WAITING = 2; // a retry's delay
 const DONE = 3; // every item succeeded
 const FAILED = 4; // its one item failed for good
 
-/**
- * Most inputs in one page (an array that chunks view), so most items in one chunk. A full page
- * (128 KiB of slots) is too large for V8's young generation and is made in its large-object space,
- * where a collection does not copy it: a fast source's backlog of pages then costs the scavenger
- * nothing. With pages of 4096, 300k trivial items spent twice as long in garbage collection.
- */
-const MAX_CHUNK = 16_384;
+/** Most inputs in one page (an array that chunks view), so most items in one chunk. */
+const MAX_CHUNK = 4096;
 
 /**
  * A run of consecutive items of the source that move together: pushed into the same page and
