@@ -709,28 +709,35 @@ export class Engine<In, Out> implements ExecutorClient {
       const chunk = ordered ? this.head : this.finished.peek();
       if (!chunk || chunk.state < DONE) break;
       emitted = true;
-      const k = chunk.emitted++;
-      if (chunk.emitted === chunk.length) {
-        // Its last item: the chunk leaves before the hook runs (which may push or cancel).
-        if (ordered) {
-          this.head = chunk.next;
-          if (!this.head) this.tail = undefined;
-        } else {
-          this.finished.shift();
+      // The chunk's items go one after the other, until it is done or a hook pauses or cancels.
+      const { inputs, lo, first } = chunk;
+      const last = chunk.length - 1;
+      const done = chunk.state === DONE;
+      const values = chunk.values!;
+      const at = chunk.at;
+      do {
+        const k = chunk.emitted++;
+        if (k === last) {
+          // Its last item: the chunk leaves before the hook runs (which may push or cancel).
+          if (ordered) {
+            this.head = chunk.next;
+            if (!this.head) this.tail = undefined;
+          } else {
+            this.finished.shift();
+          }
         }
-      }
-      this.held--;
-      const slot = chunk.lo + k;
-      const input = chunk.inputs[slot]!;
-      chunk.inputs[slot] = undefined as In;
-      this.moved?.delete(chunk.first + k);
-      if (chunk.state === DONE) {
-        this.meter?.emitted(false);
-        this.hooks.value(chunk.values![chunk.at + k] as Out, chunk.first + k, input);
-      } else {
-        this.meter?.emitted(true);
-        this.hooks.failure(chunk.error!);
-      }
+        this.held--;
+        const input = inputs[lo + k]!;
+        inputs[lo + k] = undefined as In;
+        this.moved?.delete(first + k);
+        if (done) {
+          this.meter?.emitted(false);
+          this.hooks.value(values[at + k] as Out, first + k, input);
+        } else {
+          this.meter?.emitted(true);
+          this.hooks.failure(chunk.error!);
+        }
+      } while (chunk.emitted <= last && !this.paused && !this.closed);
     }
     return emitted;
   }
