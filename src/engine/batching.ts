@@ -17,17 +17,31 @@ export const TARGET_BATCH_MS = 8;
 /** No batch is larger than this, whatever the measurements say. */
 export const MAX_BATCH = 65_536;
 
+/** How much of what was measured before each new batch keeps (older batches fade away). */
+const KEEP = 0.7;
+
 export class BatchSizer {
-  /** Smoothed ms per item; NaN until a batch has been measured. */
-  private perItem = Number.NaN;
+  /**
+   * Run time and items of the batches measured, each batch's share fading by `KEEP` per later
+   * batch. Their ratio is the time per item, weighed by items: a first batch of one item (whose
+   * time is mostly the batch's own start) does not hold back the size of the next ones for long,
+   * as it did when every batch's mean counted the same.
+   */
+  private ms = 0;
+  private items = 0;
 
   constructor(private readonly fixed: number | 'auto') {}
+
+  /** Smoothed ms per item; NaN until a batch has been measured. */
+  private get perItem(): number {
+    return this.items === 0 ? Number.NaN : this.ms / this.items;
+  }
 
   /** Feeds the measured run time of a batch of `count` items. */
   observe(ms: number, count: number): void {
     if (count === 0 || !(ms >= 0)) return;
-    const sample = ms / count;
-    this.perItem = Number.isNaN(this.perItem) ? sample : this.perItem * 0.7 + sample * 0.3;
+    this.ms = this.ms * KEEP + ms;
+    this.items = this.items * KEEP + count;
   }
 
   /** How long `count` items should run, by the measurements so far; `undefined` before any. */

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { BatchSizer, TARGET_BATCH_MS } from '../../src/engine/batching.js';
 import { Engine, type EngineConfig } from '../../src/engine/engine.js';
 import type { Progress } from '../../src/engine/progress.js';
 import { noRetry, type RetryConfig, retryPolicy } from '../../src/engine/retry.js';
@@ -553,5 +554,42 @@ describe('engine pull face', () => {
       Array.from({ length: 20 }, (_, i) => i + 1),
     );
     assert.ok(maxAhead <= 3, `pulled ${maxAhead} ahead of what was emitted`);
+  });
+});
+
+describe('batch sizing', () => {
+  it('sends an item alone until a batch has been measured, then about TARGET_BATCH_MS of items', () => {
+    const sizer = new BatchSizer('auto');
+    assert.equal(sizer.next(1000, 4), 1);
+    sizer.observe(4, 1); // 4 ms an item
+    assert.equal(sizer.next(1000, 4), TARGET_BATCH_MS / 4);
+  });
+
+  it('never sends more than an even share of the unfinished items among the slots', () => {
+    const sizer = new BatchSizer('auto');
+    sizer.observe(0.001, 1000);
+    assert.equal(sizer.next(100, 4, 300), 100);
+    assert.equal(sizer.next(1000, 4), 250);
+  });
+
+  it('weighs measurements by items: a first batch of one slow item does not keep batches small', () => {
+    const sizer = new BatchSizer('auto');
+    sizer.observe(0.012, 1); // mostly the batch's own start
+    sizer.observe(0.1, 2000); // 50 ns an item
+    // About 150k items make 8 ms: the share of 100k among 4 slots is what limits the batch.
+    assert.equal(sizer.next(100_000, 4), 25_000);
+  });
+
+  it('follows items that get slower', () => {
+    const sizer = new BatchSizer('auto');
+    sizer.observe(1, 1000); // 1 µs an item
+    for (let i = 0; i < 10; i++) sizer.observe(100, 100); // then 1 ms an item
+    assert.ok(sizer.next(1_000_000, 4) <= 2 * TARGET_BATCH_MS);
+  });
+
+  it('uses a fixed size as given', () => {
+    const sizer = new BatchSizer(16);
+    assert.equal(sizer.next(1000, 4), 16);
+    assert.equal(sizer.next(5, 4), 5);
   });
 });
