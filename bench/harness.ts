@@ -97,10 +97,12 @@ export function collectGarbage(): void {
 
 /**
  * Runs every contender once untimed (warm-up: JIT, module loads), then `rounds` rounds of each,
- * interleaved: round `r` starts at contender `r mod n`, and every other round runs in reverse, so
- * no contender always runs first or after the same neighbour (with rotation alone, each always
- * followed the same one, and a contender that ran right after another rxpool one was favoured).
- * Returns each contender's samples, by name.
+ * interleaved, each round in its own shuffled order (the same orders every run: the shuffle is
+ * seeded by the round). A fixed cyclic order, even rotated and reversed every other round, gives
+ * each contender the same two neighbours in every round, and what ran just before matters here:
+ * rxpool ordered always came after the main-thread contender (its garbage, idle workers) and
+ * unordered after tinypool, which made ordered look 10-20% slower than unordered in the suite and
+ * not in isolation. Returns each contender's samples, by name.
  *
  * No garbage is collected by force between rounds: a full collection shrinks V8's young
  * generation to its minimum, which no warm application heap is, and made the contender that
@@ -120,13 +122,29 @@ export async function interleave(
   }
   for (let round = 0; round < rounds; round++) {
     settings.log(`${label}: round ${round + 1}/${rounds}`);
-    const order = contenders.map((_, k) => contenders[(round + k) % contenders.length]!);
-    if (round % 2 === 1) order.reverse();
-    for (const contender of order) {
+    for (const contender of shuffled(contenders, round + 1)) {
       samples.get(contender.name)!.push(await contender.run());
     }
   }
   return samples;
+}
+
+/** A copy of `items` in an order drawn from `seed` (Fisher-Yates on a small PRNG, mulberry32). */
+export function shuffled<T>(items: readonly T[], seed: number): T[] {
+  let state = seed >>> 0;
+  const random = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const order = [...items];
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
 }
 
 /** The median of `values` (the mean of the middle two for an even count). */
