@@ -33,7 +33,7 @@ export const cpu: BenchCase = {
   title: `CPU-bound items (fib(${N}))`,
   async run(settings) {
     const items = settings.quick ? 60 : 400;
-    const rounds = settings.quick ? 3 : 9;
+    const rounds = settings.quick ? 3 : 15;
     // The very function the workers run, from the same module.
     const { fib } = (await import(TASKS.href)) as { fib: (n: number) => number };
     const inputs = new Array<number>(items).fill(N);

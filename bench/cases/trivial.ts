@@ -48,7 +48,7 @@ export const trivial: BenchCase = {
     const items = quick ? 100_000 : 300_000;
     // The per-item contenders move ~25k items/s: they get fewer items, and are compared by items/s.
     const few = quick ? 2_000 : 10_000;
-    const rounds = quick ? 3 : 11;
+    const rounds = quick ? 3 : 21;
     const expected = new Map(
       [items, few].map((n) => [n, checksum(Array.from(numbers(n), (x) => x * x))]),
     );
