@@ -83,19 +83,38 @@ const DEPTH = 2;
 const SHORT_BATCH_MS = 2 * TARGET_BATCH_MS;
 /** Tinypool's `idleTimeout` when rxpool times idle thread workers itself: never, in effect. */
 const NEVER_MS = 2 ** 31 - 1;
+/**
+ * How often (ms with batches out) the executor looks at how busy the workers are, to let one more
+ * worker's worth of batches out, or one fewer (see `adapt`).
+ */
+const ADAPT_MS = 4;
+/** Busier than this (the share of their time spent running items), one more worker's worth. */
+const GROW_ABOVE = 0.6;
+/** Less busy than this with one worker's worth fewer, one fewer. */
+const SHRINK_BELOW = 0.4;
+/**
+ * A batch that has waited this long behind another on its link, while another link is idle, moves
+ * there (see `steal`).
+ */
+const STEAL_AFTER_MS = SHORT_BATCH_MS;
 
 /** A batch on its way to a worker, running, or waiting for a link. */
 interface Sent {
   readonly id: number;
-  readonly request: BatchRequest;
+  /** What goes to the worker; its control cells and packed inputs change if it moves. */
+  request: BatchRequest;
   readonly inputs: unknown[];
-  readonly transferList: Transferable[] | undefined;
+  transferList: Transferable[] | undefined;
   readonly count: number;
   /** Its control cells (thread runtime). */
-  readonly control: ControlBlock | undefined;
-  readonly slot: number;
-  readonly ref: ControlRef | undefined;
+  control: ControlBlock | undefined;
+  slot: number;
+  ref: ControlRef | undefined;
   readonly short: boolean;
+  /** It can go to another link before it starts: it moves no buffers of the caller's. */
+  readonly movable: boolean;
+  /** When it was posted to its link (`performance.now()`). */
+  postedAt: number;
   readonly finish: (outcome: BatchOutcome) => void;
   aborted: boolean;
 }
@@ -106,6 +125,11 @@ interface Link {
   readonly port: MessagePort;
   /** Batches posted and not answered, by id. */
   readonly batches: Map<number, Sent>;
+  /**
+   * Control cells of batches that moved to another link before they started, by batch id: taken
+   * until this worker has skipped them (it answers each).
+   */
+  readonly moved: Map<number, ControlRef>;
   /** Retires the worker once idle for `idleTimeout`. */
   idleTimer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -122,6 +146,20 @@ export class TinypoolExecutor extends SlotExecutor {
   private readonly links = new Map<number, Link>();
   /** A round of hellos is out (see `greet`). */
   private greeting = false;
+  /**
+   * How many workers' worth of batches may be out (`DEPTH` each, thread runtime): all of them to
+   * begin with, fewer while the workers are mostly idle (see `adapt`).
+   */
+  private width: number;
+  /**
+   * For `adapt`: worker time reported, and time with batches out on links (counted up to
+   * `countingSince`, a `performance.now()`, or 0 while no link holds a batch).
+   */
+  private busyMs = 0;
+  private countedMs = 0;
+  private countingSince = 0;
+  /** Looks for batches to move while some wait behind others (see `steal`). */
+  private stealTimer: ReturnType<typeof setTimeout> | undefined;
   /** Why a worker that is being stopped is stopped, by thread id. */
   private readonly stopping = new Map<number, Error>();
   /** Batches that wait for a link to have room (long ones wait for an idle link). */
@@ -136,6 +174,7 @@ export class TinypoolExecutor extends SlotExecutor {
   constructor(private readonly options: TinypoolExecutorOptions) {
     super();
     this.size = options.size;
+    this.width = options.size;
     this.knowsPosition = options.runtime === 'thread';
     // Room for every slot twice over: a batch's slot stays taken until its worker is done with it.
     const slots = this.knowsPosition ? 2 * DEPTH * options.size : 0;
@@ -143,9 +182,9 @@ export class TinypoolExecutor extends SlotExecutor {
     for (let slot = slots - 1; slot >= 0; slot--) this.freeSlots.push(slot);
   }
 
-  /** Two batches a link (thread runtime), one a worker (process runtime). */
+  /** Two batches a link, for `width` links (thread runtime); one a worker (process runtime). */
   override get slots(): number {
-    return this.knowsPosition ? this.size * DEPTH : this.size;
+    return this.knowsPosition ? this.width * DEPTH : this.size;
   }
 
   /** Items waiting for a worker: in the engines' queues, or sent in a batch not yet started. */
@@ -176,6 +215,7 @@ export class TinypoolExecutor extends SlotExecutor {
       this.idleWaiters.push(resolve);
       this.checkIdle();
     });
+    clearTimeout(this.stealTimer);
     await this.pool?.destroy();
     this.pool = undefined;
   }
@@ -183,6 +223,7 @@ export class TinypoolExecutor extends SlotExecutor {
   /** Stops now: everything pending fails with an `AbortError`. */
   async destroy(): Promise<void> {
     this.refused = new AbortError('The pool was destroyed');
+    clearTimeout(this.stealTimer);
     this.killAll(this.refused);
     const parked = this.parked;
     this.parked = [];
@@ -217,6 +258,7 @@ export class TinypoolExecutor extends SlotExecutor {
     const ref = this.knowsPosition ? this.takeSlot() : undefined;
     const control = ref && (ref.buffer ? new ControlBlock(ref.buffer, 1) : this.control);
     const slot = ref?.slot ?? 0;
+    const movable = (transferList?.length ?? 0) === 0;
     const packed = packNumbers(inputs);
     if (packed && this.knowsPosition) transferList = [...(transferList ?? []), packed.buffer];
     let finished = false;
@@ -239,6 +281,8 @@ export class TinypoolExecutor extends SlotExecutor {
       slot,
       ref,
       short: expectedMs !== undefined && expectedMs <= SHORT_BATCH_MS,
+      movable,
+      postedAt: 0,
       finish: (outcome) => {
         if (finished) return;
         finished = true;
@@ -250,10 +294,13 @@ export class TinypoolExecutor extends SlotExecutor {
     if (control) {
       this.place(sent);
       this.watch();
+      // Its cells are read from `sent`: they change if it moves to another link.
       return {
         current() {
-          const startedAt = control.startedAt(slot);
-          return startedAt === 0 ? undefined : { position: control.position(slot), startedAt };
+          const startedAt = sent.control!.startedAt(sent.slot);
+          return startedAt === 0
+            ? undefined
+            : { position: sent.control!.position(sent.slot), startedAt };
         },
         abort: () => {
           if (sent.aborted || finished) return;
@@ -264,8 +311,8 @@ export class TinypoolExecutor extends SlotExecutor {
             queueMicrotask(() => this.settle(sent, { type: 'aborted' }));
             return;
           }
-          control.cancel(slot);
-          const threadId = control.thread(slot);
+          sent.control!.cancel(sent.slot);
+          const threadId = sent.control!.thread(sent.slot);
           if (threadId !== 0) {
             // Running (or done, its reply on the way): stop its worker; the batches behind it on
             // its link go again.
@@ -302,6 +349,9 @@ export class TinypoolExecutor extends SlotExecutor {
    * round of hellos while fewer workers than `size` have a link.
    */
   private place(sent: Sent): void {
+    // A batch of unknown or long run time may need every worker (items that wait for each other,
+    // a stream of heavy items starting): all the slots open again, until `adapt` sees them idle.
+    if (!sent.short) this.width = this.size;
     if (this.links.size < this.size) this.greet();
     if (this.parked.length > 0 || !this.tryPost(sent)) this.parked.push(sent);
   }
@@ -313,7 +363,10 @@ export class TinypoolExecutor extends SlotExecutor {
   private tryPost(sent: Sent): boolean {
     let target: Link | undefined;
     let least = DEPTH;
+    let index = 0;
     for (const link of this.links.values()) {
+      // Short batches go to the first `width` links: the others' workers stay idle.
+      if (sent.short && index++ === this.width) break;
       const held = link.batches.size;
       if (held === 0) {
         target = link;
@@ -397,7 +450,13 @@ export class TinypoolExecutor extends SlotExecutor {
   }
 
   private addLink(threadId: number, port: MessagePort): Link {
-    const link: Link = { threadId, port, batches: new Map(), idleTimer: undefined };
+    const link: Link = {
+      threadId,
+      port,
+      batches: new Map(),
+      moved: new Map(),
+      idleTimer: undefined,
+    };
     this.links.set(threadId, link);
     this.watch();
     this.idle(link);
@@ -419,15 +478,117 @@ export class TinypoolExecutor extends SlotExecutor {
     }
     // A link holds the process open while it has a batch out, and only then.
     if (link.batches.size === 0) link.port.ref();
+    else this.watchQueued();
+    sent.postedAt = performance.now();
+    if (this.countingSince === 0) this.countingSince = sent.postedAt;
     link.batches.set(sent.id, sent);
+  }
+
+  /** Batches wait behind others on their links: look again in `STEAL_AFTER_MS` (see `steal`). */
+  private watchQueued(): void {
+    if (this.stealTimer !== undefined) return;
+    this.stealTimer = setTimeout(() => {
+      this.stealTimer = undefined;
+      this.steal();
+    }, STEAL_AFTER_MS);
+    this.stealTimer.unref();
+  }
+
+  /**
+   * Moves each batch that has waited `STEAL_AFTER_MS` behind another on its link, and has not
+   * started, to an idle link: a batch thought short that turns out long (items that got slower)
+   * then holds up only itself. With fewer links getting short batches (`width`), it is also what
+   * brings an idle worker back, at once, when they are needed.
+   */
+  private steal(): void {
+    const now = performance.now();
+    let waiting = false;
+    for (const link of [...this.links.values()]) {
+      const queued = [...link.batches.values()].slice(1);
+      for (const sent of queued) {
+        if (sent.aborted || !sent.movable || sent.control!.thread(sent.slot) !== 0) continue;
+        waiting = true;
+        if (now - sent.postedAt < STEAL_AFTER_MS) continue;
+        const idle = [...this.links.values()].find((other) => other.batches.size === 0);
+        if (!idle) continue;
+        this.move(sent, link, idle);
+      }
+    }
+    if (waiting) this.watchQueued();
+  }
+
+  /** Moves a batch that has not started from one link to another (see `steal`). */
+  private move(sent: Sent, from: Link, to: Link): void {
+    const { control, slot, ref } = sent;
+    control!.cancel(slot);
+    // Its worker took it meanwhile: it runs there, or skips it and its items go again.
+    if (control!.thread(slot) !== 0) return;
+    // Its worker will skip it, and answer: its cells are taken until then.
+    from.batches.delete(sent.id);
+    from.moved.set(sent.id, ref!);
+    if (from.batches.size === 0) from.port.unref();
+    const next = this.takeSlot();
+    sent.ref = next;
+    sent.control = next.buffer ? new ControlBlock(next.buffer, 1) : this.control;
+    sent.slot = next.slot;
+    // Packed inputs went to the first worker: pack them again.
+    const packed = packNumbers(sent.inputs);
+    sent.request = { ...sent.request, inputs: packed ?? sent.inputs, control: next };
+    sent.transferList = packed ? [packed.buffer] : undefined;
+    this.width = Math.min(this.size, this.width + 1);
+    this.post(to, sent);
+  }
+
+  /**
+   * Counts a batch's worker time; every `ADAPT_MS` with batches out, lets one more worker's worth
+   * of batches out if the workers were busy most of that time, or one fewer if they could have run
+   * it all with one fewer and still been mostly idle. Items that take the workers far less time
+   * than the main thread spends on each (sending, emitting) leave two workers on two cores idle
+   * most of the time: fewer, larger batches then cost the main thread fewer messages (and each
+   * wake-up of a worker can take a core the main thread needs). Items that keep the workers busy
+   * keep every slot open.
+   */
+  private adapt(ms: number): void {
+    this.busyMs += ms;
+    this.count();
+    if (this.countedMs < ADAPT_MS) return;
+    const busy = this.busyMs / (this.countedMs * this.width);
+    if (busy > GROW_ABOVE && this.width < this.size) this.width++;
+    else if (this.width > 1 && (busy * this.width) / (this.width - 1) < SHRINK_BELOW) {
+      this.width--;
+    }
+    this.busyMs = 0;
+    this.countedMs = 0;
+  }
+
+  /** Adds the time since the last count to `countedMs`; stops counting if no link holds a batch. */
+  private count(): void {
+    if (this.countingSince === 0) return;
+    const now = performance.now();
+    this.countedMs += now - this.countingSince;
+    this.countingSince = this.linksBusy() ? now : 0;
+  }
+
+  private linksBusy(): boolean {
+    for (const link of this.links.values()) if (link.batches.size > 0) return true;
+    return false;
   }
 
   /** A reply on a link. */
   private answer(link: Link, reply: LinkReply): void {
     const sent = link.batches.get(reply.id);
-    if (!sent) return;
+    if (!sent) {
+      // A batch that moved to another link: this worker skipped it, and its cells are free.
+      const ref = link.moved.get(reply.id);
+      if (ref) {
+        link.moved.delete(reply.id);
+        if (!ref.buffer) this.releaseSlot(ref.slot);
+      }
+      return;
+    }
     link.batches.delete(reply.id);
     if (link.batches.size === 0) link.port.unref();
+    if ('response' in reply) this.adapt(reply.response.ms);
     this.settle(
       sent,
       'response' in reply
@@ -470,6 +631,9 @@ export class TinypoolExecutor extends SlotExecutor {
     link.port.close();
     const batches = [...link.batches.values()];
     link.batches.clear();
+    for (const ref of link.moved.values()) if (!ref.buffer) this.releaseSlot(ref.slot);
+    link.moved.clear();
+    this.count();
     for (const sent of batches) this.settle(sent, this.failure(sent, reason));
     this.unpark();
   }

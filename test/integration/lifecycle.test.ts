@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { lastValueFrom, of } from 'rxjs';
+import { lastValueFrom, map, of, range, toArray } from 'rxjs';
 import { createPool, type Pool, TaskError, task } from 'rxpool';
 import { parallelMap } from 'rxpool/operators';
 import {
@@ -269,6 +269,85 @@ describe('workers between bursts of work', () => {
       } finally {
         await pool.close();
       }
+    },
+  );
+});
+
+describe('how many workers a stream keeps busy', () => {
+  const threadAfter = task<number, number>(fixture('threads.mjs'), 'threadAfter');
+  const faults = fixture('faults.mjs');
+  /** How many of `threads` each thread id has. */
+  const tally = (threads: readonly number[]) => {
+    const counts = new Map<number, number>();
+    for (const id of threads) counts.set(id, (counts.get(id) ?? 0) + 1);
+    return counts;
+  };
+  /** A long stream of items that take the workers next to no time. */
+  const trivial = (pool: Pool, n = 200_000) =>
+    lastValueFrom(
+      range(0, n).pipe(
+        parallelMap(() => 0, { pool }),
+        toArray(),
+      ),
+    );
+
+  it('gives items that keep the workers mostly idle to one of them', T, async () => {
+    const pool = newPool(2);
+    const quick = () =>
+      lastValueFrom(
+        range(0, 200_000).pipe(
+          map(() => 0),
+          parallelMap(threadAfter, { pool, ordered: false }),
+          toArray(),
+        ),
+      );
+    // The first batches of a stream, before any was measured, go to both (and the first stream
+    // of a pool runs on code not yet compiled); on both, a fast worker is often free first anyway.
+    await quick();
+    const threads = await quick();
+    const most = Math.max(...tally(threads).values());
+    assert.ok(most >= 0.97 * threads.length, `one thread ran ${most} of ${threads.length}`);
+  });
+
+  it('moves a batch that turns out long off the worker it waits behind', T, async () => {
+    const pool = newPool(2);
+    const spun = task<number, { thread: number; start: number }>(fixture('threads.mjs'), 'spun');
+    // Quick items first, so that batches are thought short and go to one worker, one waiting
+    // behind the other; then batches of ten 25 ms items. (The first 4 items go alone, one a slot,
+    // before anything is measured; batches of 10 follow, so the slow ones begin a batch.)
+    const quick = 3004;
+    const inputs = [...Array(quick).fill(0), ...Array(40).fill(25)];
+    const runs = await lastValueFrom(
+      of(...inputs).pipe(parallelMap(spun, { pool, batchSize: 10 }), toArray()),
+    );
+    const slow = runs.slice(quick);
+    const first = slow[0]!;
+    assert.equal(new Set(slow.slice(0, 10).map((r) => r.thread)).size, 1, 'one batch, one thread');
+    // The next batch waited behind it on the same worker: it moved to the idle one within
+    // tens of ms, instead of waiting the 250 ms that the first takes.
+    const other = slow.filter((r) => r.thread !== first.thread);
+    assert.ok(other.length > 0, 'the other worker ran none of the slow items');
+    const startedAfter = Math.min(...other.map((r) => r.start)) - first.start;
+    assert.ok(startedAfter < 150, `the other worker began ${startedAfter} ms after the first`);
+  });
+
+  it(
+    'after quick items, gives every worker work again for items that wait for each other',
+    T,
+    async () => {
+      const pool = newPool(3);
+      await trivial(pool);
+      const cells = new SharedArrayBuffer(4);
+      const met = await within(
+        pool.map(task(faults, 'meet'), Array(3).fill({ shared: cells, parties: 3 })),
+        20_000,
+        'a meeting of three',
+      );
+      assert.deepEqual(
+        met.map((m) => (m as { met: boolean }).met),
+        [true, true, true],
+      );
+      assert.equal(new Set(met.map((m) => (m as { thread: number }).thread)).size, 3);
     },
   );
 });
