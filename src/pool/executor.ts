@@ -28,7 +28,6 @@ import { AbortError } from '../errors.js';
 import type { Transferable } from '../types.js';
 import { findUncloneable } from './clone.js';
 import {
-  type BatchRequest,
   type BatchResponse,
   ControlBlock,
   type ControlRef,
@@ -101,8 +100,11 @@ const STEAL_AFTER_MS = SHORT_BATCH_MS;
 /** A batch on its way to a worker, running, or waiting for a link. */
 interface Sent {
   readonly id: number;
-  /** What goes to the worker; its control cells and packed inputs change if it moves. */
-  request: BatchRequest;
+  /**
+   * What goes to the worker (with its id, for a link's reply); its control cells and packed inputs
+   * change if it moves.
+   */
+  request: LinkBatch;
   readonly inputs: unknown[];
   transferList: Transferable[] | undefined;
   readonly count: number;
@@ -262,9 +264,11 @@ export class TinypoolExecutor extends SlotExecutor {
     const packed = packNumbers(inputs);
     if (packed && this.knowsPosition) transferList = [...(transferList ?? []), packed.buffer];
     let finished = false;
+    const id = this.nextId++;
     const sent: Sent = {
-      id: this.nextId++,
+      id,
       request: {
+        id,
         work: work as WorkSpec,
         inputs: packed ?? inputs,
         setup: this.options.setup,
@@ -469,9 +473,8 @@ export class TinypoolExecutor extends SlotExecutor {
       clearTimeout(link.idleTimer);
       link.idleTimer = undefined;
     }
-    const batch: LinkBatch = { ...sent.request, id: sent.id };
     try {
-      link.port.postMessage(batch, sent.transferList ?? []);
+      link.port.postMessage(sent.request, sent.transferList ?? []);
     } catch (error) {
       queueMicrotask(() => this.settle(sent, this.failure(sent, error)));
       return;
