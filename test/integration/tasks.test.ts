@@ -223,6 +223,30 @@ describe('results of a batch', () => {
     assert.ok(Object.is(results[1], -0));
   });
 
+  it('keeps -0 and large integers apart from small ones, both ways', T, async () => {
+    // Small integers travel as 32-bit integers: -0, 2 ** 31 and 0.5 must not. (Batches of 64
+    // after the first 4 items, which go alone: each of these is in a batch of its own.)
+    const inputs = Array.from({ length: 200 }, (_, i) =>
+      i === 100 ? -0 : i === 60 ? 2 ** 31 : i === 150 ? 0.5 : i,
+    );
+    const identity = await lastValueFrom(
+      of(...inputs).pipe(
+        parallelMap((x: number) => x, inBatches),
+        toArray(),
+      ),
+    );
+    for (const [i, x] of identity.entries()) assert.ok(Object.is(x, inputs[i]), `item ${i}: ${x}`);
+    const made = await lastValueFrom(
+      range(0, 200).pipe(
+        parallelMap((i: number) => (i === 100 ? -0 : i === 160 ? -(2 ** 31) - 1 : i), inBatches),
+        toArray(),
+      ),
+    );
+    assert.ok(Object.is(made[100], -0));
+    assert.equal(made[160], -(2 ** 31) - 1);
+    assert.equal(made[199], 199);
+  });
+
   it('keeps order when some items of a batch return promises and others values', T, async () => {
     const work = (x: number) =>
       x % 3 === 0 ? new Promise<number>((resolve) => setTimeout(() => resolve(x * 2), 1)) : x * 2;
