@@ -529,7 +529,6 @@ export class TinypoolExecutor extends SlotExecutor {
     // Its worker will skip it, and answer: its cells are taken until then.
     from.batches.delete(sent.id);
     from.moved.set(sent.id, ref!);
-    if (from.batches.size === 0) from.port.unref();
     const next = this.takeSlot();
     sent.ref = next;
     sent.control = next.buffer ? new ControlBlock(next.buffer, 1) : this.control;
