@@ -87,8 +87,12 @@ const NEVER_MS = 2 ** 31 - 1;
  * worker's worth of batches out, or one fewer (see `adapt`).
  */
 const ADAPT_MS = 4;
-/** Busier than this (the share of their time spent running items), one more worker's worth. */
+/**
+ * Busier than this (the share of their time spent running items) for `GROW_WINDOWS` windows in a
+ * row, one more worker's worth.
+ */
 const GROW_ABOVE = 0.6;
+const GROW_WINDOWS = 3;
 /** Less busy than this with one worker's worth fewer, one fewer. */
 const SHRINK_BELOW = 0.4;
 /**
@@ -160,6 +164,8 @@ export class TinypoolExecutor extends SlotExecutor {
   private busyMs = 0;
   private countedMs = 0;
   private countingSince = 0;
+  /** Windows in a row in which the workers were busier than `GROW_ABOVE`. */
+  private busyWindows = 0;
   /** Looks for batches to move while some wait behind others (see `steal`). */
   private stealTimer: ReturnType<typeof setTimeout> | undefined;
   /** Why a worker that is being stopped is stopped, by thread id. */
@@ -555,8 +561,14 @@ export class TinypoolExecutor extends SlotExecutor {
     this.count();
     if (this.countedMs < ADAPT_MS) return;
     const busy = this.busyMs / (this.countedMs * this.width);
-    if (busy > GROW_ABOVE && this.width < this.size) this.width++;
-    else if (this.width > 1 && (busy * this.width) / (this.width - 1) < SHRINK_BELOW) {
+    // One busy spell (a batch that met a collection, a worker that lost its core) is not load:
+    // one more worker only after GROW_WINDOWS busy windows in a row. (A batch that waits behind
+    // a long one moves to an idle worker anyway, see `steal`.)
+    this.busyWindows = busy > GROW_ABOVE ? this.busyWindows + 1 : 0;
+    if (this.busyWindows >= GROW_WINDOWS && this.width < this.size) {
+      this.width++;
+      this.busyWindows = 0;
+    } else if (this.width > 1 && (busy * this.width) / (this.width - 1) < SHRINK_BELOW) {
       this.width--;
     }
     this.busyMs = 0;

@@ -297,7 +297,7 @@ describe('how many workers a stream keeps busy', () => {
       lastValueFrom(
         range(0, 200_000).pipe(
           map(() => 0),
-          parallelMap(threadAfter, { pool, ordered: false }),
+          parallelMap(threadAfter, { pool }),
           toArray(),
         ),
       );
@@ -306,7 +306,14 @@ describe('how many workers a stream keeps busy', () => {
     await quick();
     const threads = await quick();
     const most = Math.max(...tally(threads).values());
-    assert.ok(most >= 0.97 * threads.length, `one thread ran ${most} of ${threads.length}`);
+    assert.ok(most >= 0.95 * threads.length, `one thread ran ${most} of ${threads.length}`);
+    // In order, each batch is a run of items on one thread: in the second half, no batch went to
+    // the other worker. (Sent to both, they take turns there ten to twenty times.)
+    let turns = 0;
+    for (let i = threads.length / 2; i < threads.length; i++) {
+      if (threads[i] !== threads[i - 1]) turns++;
+    }
+    assert.ok(turns <= 2, `the threads took turns ${turns} times in the second half`);
   });
 
   it('moves a batch that turns out long off the worker it waits behind', T, async () => {
