@@ -129,22 +129,27 @@ export async function interleave(
   return samples;
 }
 
-/** A copy of `items` in an order drawn from `seed` (Fisher-Yates on a small PRNG, mulberry32). */
+/** A copy of `items` in an order drawn from `seed` (Fisher-Yates on {@link random}). */
 export function shuffled<T>(items: readonly T[], seed: number): T[] {
+  const next = random(seed);
+  const order = [...items];
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
+/** A small seeded PRNG (mulberry32): the same floats in [0, 1) for the same seed, every run. */
+export function random(seed: number): () => number {
   let state = seed >>> 0;
-  const random = () => {
+  return () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  const order = [...items];
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
 }
 
 /** The median of `values` (the mean of the middle two for an even count). */

@@ -13,6 +13,7 @@ import {
   expectEqual,
   interleave,
   type Row,
+  random,
   type Sample,
   TASKS,
   throughputRow,
@@ -37,19 +38,7 @@ interface SpinInput {
   readonly shared: SharedArrayBuffer;
 }
 
-/** A small seeded PRNG (mulberry32), so that every run and mode spins the same durations. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** `count` Pareto-distributed durations in ms, cut at {@link MAX_MS}. */
+/** `count` Pareto-distributed durations in ms, cut at {@link MAX_MS} (the same every run). */
 function durations(count: number): number[] {
   const next = random(4);
   return Array.from({ length: count }, () =>
