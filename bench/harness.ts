@@ -338,3 +338,12 @@ export function hasPython(): boolean {
     return false;
   }
 }
+
+/** Whether GNU parallel (Debian's `parallel`) runs here; without it the `ndjson` case leaves its row out. */
+export function hasGnuParallel(): boolean {
+  try {
+    return execFileSync('parallel', ['--version'], { encoding: 'utf8' }).includes('GNU parallel');
+  } catch {
+    return false;
+  }
+}

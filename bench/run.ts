@@ -13,6 +13,8 @@ import { parseArgs } from 'node:util';
 import { cpu } from './cases/cpu.js';
 import { latency } from './cases/latency.js';
 import { memory } from './cases/memory.js';
+import { ndjson } from './cases/ndjson.js';
+import { records } from './cases/records.js';
 import { skewed } from './cases/skewed.js';
 import { trivial } from './cases/trivial.js';
 import {
@@ -25,7 +27,7 @@ import {
   toMarkdown,
 } from './harness.js';
 
-const CASES: readonly BenchCase[] = [trivial, cpu, skewed, latency, memory];
+const CASES: readonly BenchCase[] = [trivial, cpu, skewed, latency, memory, records, ndjson];
 
 const { values } = parseArgs({
   options: {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { hasPython } from '../../bench/harness.js';
+import { hasGnuParallel, hasPython } from '../../bench/harness.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -43,6 +43,25 @@ const EXPECTED: Record<string, { contenders: string[]; goals: number }> = {
   },
   latency: { contenders: ['rxpool pool.run', 'tinypool.run (direct)'], goals: 1 },
   memory: { contenders: ['rxpool pool.imap (generator)'], goals: 1 },
+  records: {
+    contenders: [
+      'rxpool parallelMap ordered',
+      'rxpool pool.map',
+      'Python Pool.map',
+      'main thread (RxJS map)',
+    ],
+    goals: 1,
+  },
+  ndjson: {
+    contenders: [
+      'rxpool map',
+      'rxpool map --unordered',
+      'single-threaded loop (readline)',
+      // Debian's `parallel`, where it is installed.
+      ...(hasGnuParallel() ? ['GNU parallel --pipe (loop per block)'] : []),
+    ],
+    goals: 1,
+  },
 };
 
 interface Report {

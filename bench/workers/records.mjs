@@ -1,0 +1,78 @@
+/**
+ * The records of the `records` and `ndjson` cases, and the task they run, in plain JavaScript so
+ * that rxpool's workers, the main thread and the single-threaded loop run the very same code.
+ *
+ * A record is an order much like the ndjson-etl example's (about 160 bytes of JSON); the task
+ * picks four fields and computes one, the shape of most record-mapping work: little computation
+ * per record, so that moving the record is most of the cost. `bench/python/records.py` runs the
+ * same function on the same records (read from the same NDJSON).
+ */
+
+const NAMES = ['Ana Lopez', 'Bo Nguyen', 'Chen Okafor', 'Dara Smith', 'Eli Tanaka', 'Femi Berg'];
+const COUNTRIES = ['DE', 'ES', 'FR', 'GB', 'JP', 'SE', 'US', 'CH', 'NL', 'BR'];
+const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF', 'JPY', 'SEK'];
+
+/** @type {Readonly<Record<string, number>>} */
+export const RATES = { EUR: 1, USD: 0.92, GBP: 1.17, CHF: 1.04, JPY: 0.0061, SEK: 0.087 };
+
+/** mulberry32: the same records for the same seed. */
+function random(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * `count` records, the same for the same seed.
+ * @param {number} count
+ * @param {number} [seed]
+ */
+export function* records(count, seed = 1) {
+  const next = random(seed);
+  const int = (n) => Math.floor(next() * n);
+  const start = Date.UTC(2024, 0, 1);
+  for (let id = 1; id <= count; id++) {
+    const name = NAMES[int(NAMES.length)];
+    yield {
+      id,
+      ts: new Date(start + int(366 * 86_400_000)).toISOString(),
+      user: {
+        name,
+        email: `${name.replace(' ', '.').toLowerCase()}${int(1000)}@example.com`,
+        country: COUNTRIES[int(COUNTRIES.length)],
+      },
+      amount: (100 + int(50_000)) / 100,
+      currency: CURRENCIES[int(CURRENCIES.length)],
+      qty: 1 + int(9),
+      tags: next() < 0.3 ? ['promo'] : [],
+    };
+  }
+}
+
+/**
+ * The task: four fields picked, one computed.
+ * @param {{ id: number, user: { name: string, country: string }, amount: number, currency: string }} r
+ */
+export function summarize(r) {
+  return {
+    id: r.id,
+    name: r.user.name,
+    country: r.user.country,
+    eur: Math.floor(r.amount * RATES[r.currency] * 100) / 100,
+  };
+}
+
+/**
+ * A checksum of summaries that Python computes the same way (integers only): ids and cents.
+ * @param {Iterable<{ id: number, eur: number }>} summaries
+ */
+export function summaryChecksum(summaries) {
+  let sum = 0;
+  for (const s of summaries) sum = (sum + s.id * 7 + Math.round(s.eur * 100)) % 1_000_000_007;
+  return sum;
+}
