@@ -133,8 +133,9 @@ export interface ParallelOptions<In = any> {
   readonly transfer?: (input: In) => readonly Transferable[];
   /**
    * Stops the work when it fires: queued items never run, running ones are stopped, and the
-   * iteration or promise rejects with the signal's reason. For `pool.imap` and `pool.map` only;
-   * the operators throw if given one (unsubscribe, or use `takeUntil`, to stop them).
+   * iteration or promise rejects with an {@link AbortError} whose `cause` is the signal's
+   * `reason`. For the Pool's methods only; the operators throw if given one (unsubscribe, or use
+   * `takeUntil`, to stop them).
    *
    * @default `undefined`: runs until done
    */
@@ -179,7 +180,8 @@ export interface ParallelOptions<In = any> {
 export interface RunOptions<In = any> {
   /**
    * Stops the item when it fires: it never runs if it is still queued, and is stopped (its worker
-   * replaced) if it runs; the promise rejects with the signal's reason.
+   * replaced) if it runs; the promise rejects with an {@link AbortError} whose `cause` is the
+   * signal's `reason`.
    *
    * @default `undefined`: runs until done
    */

@@ -6,7 +6,7 @@ import { realClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
 import type { SlotExecutor } from '../engine/executor.js';
 import type { Percentiles } from '../engine/samples.js';
-import { AbortError } from '../errors.js';
+import { abortedBy } from '../errors.js';
 import {
   fail,
   type ParallelOptions,
@@ -258,7 +258,7 @@ export class Pool {
    * _Call a function on another thread and await what it returns._
    *
    * Rejects with a {@link TaskError} when the item fails for good (after its retries), or with
-   * the signal's reason when `signal` fires.
+   * an {@link AbortError} (the signal's `reason` as its `cause`) when `signal` fires.
    *
    * ## Example
    * ```ts
@@ -278,13 +278,13 @@ export class Pool {
     return new Promise((resolve, reject) => {
       const { signal } = resolved;
       if (signal?.aborted) {
-        reject(signal.reason ?? new AbortError());
+        reject(abortedBy(signal));
         return;
       }
       let result: Awaited<Out>;
       const onAbort = () => {
         engine.cancel();
-        reject(signal!.reason ?? new AbortError());
+        reject(abortedBy(signal!));
       };
       const engine = new Engine<In, Awaited<Out>>(resolved.config, this.executor, realClock, {
         value: (value) => {
