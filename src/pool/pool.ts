@@ -482,6 +482,9 @@ export class Pool {
    *
    * _Let the work in hand finish, then shut down._
    *
+   * A closed pool refuses new work for good. When it is the {@link defaultPool}, the next call
+   * that names no pool gets a fresh default pool.
+   *
    * ## Example
    * ```ts
    * const pool = createPool();
@@ -496,6 +499,7 @@ export class Pool {
    * @returns Resolves once every worker has stopped.
    */
   close(): Promise<void> {
+    forget(this);
     return this.executor.close();
   }
 
@@ -504,6 +508,8 @@ export class Pool {
    * their workers (Python's `terminate`).
    *
    * _Shut down at once, without waiting for the work in hand._
+   *
+   * When it is the {@link defaultPool}, the next call that names no pool gets a fresh one.
    *
    * ## Example
    * ```ts
@@ -519,6 +525,7 @@ export class Pool {
    * @returns Resolves once every worker has stopped.
    */
   destroy(): Promise<void> {
+    forget(this);
     return this.executor.destroy();
   }
 
@@ -569,7 +576,9 @@ let shared: Pool | undefined;
  *
  * Created on first use with default {@link PoolOptions} (`os.availableParallelism()` workers), and
  * never keeps the process alive: a script that uses `parallelMap` without creating a pool exits by
- * itself once its work is done. Every call returns the same pool.
+ * itself once its work is done. Every call returns the same pool until it is closed or destroyed;
+ * the next call after that (or the next call that names no pool) makes a fresh one, while the old
+ * pool, like any closed pool, refuses new work.
  *
  * ## Example
  * ```ts
@@ -577,9 +586,13 @@ let shared: Pool | undefined;
  *
  * console.log(await defaultPool().run((n: number) => n * n, 7));
  * console.log(defaultPool() === defaultPool());
+ * const old = defaultPool();
+ * await old.close();
+ * console.log(defaultPool() === old, await defaultPool().run((n: number) => n + 1, 1));
  * // Output:
  * // 49
  * // true
+ * // false 2
  * ```
  *
  * @see {@link createPool}
@@ -588,4 +601,9 @@ let shared: Pool | undefined;
 export function defaultPool(): Pool {
   shared ??= new Pool();
   return shared;
+}
+
+/** A closed or destroyed default pool is no longer the default: the next use makes a fresh one. */
+function forget(pool: Pool): void {
+  if (shared === pool) shared = undefined;
 }
