@@ -158,6 +158,34 @@ export interface ParallelOptions<In = any> {
 }
 
 /**
+ * Options of {@link Pool.map} and {@link Pool.starmap}: those of {@link ParallelOptions} but
+ * `pool` (they run on the pool they are called on), with `ordered` only as `true`.
+ *
+ * _The options of the methods that resolve with every result, in input order._
+ *
+ * They return results in input order, so `ordered: false` is a type error (and throws a
+ * `TypeError` for JavaScript callers); for results in completion order use {@link Pool.imap}.
+ *
+ * ## Example
+ * ```ts
+ * const options: MapOptions<number> = { concurrency: 64, retry: 2 };
+ * console.log(await pool.map((n: number) => n * 2, [1, 2, 3], options));
+ * // Output:
+ * // [ 2, 4, 6 ]
+ * ```
+ *
+ * @typeParam In The type of the items, as `transfer` receives them.
+ */
+export type MapOptions<In = any> = Omit<ParallelOptions<In>, 'ordered' | 'pool'> & {
+  /**
+   * Always `true`: the results come in input order.
+   *
+   * @default true
+   */
+  readonly ordered?: true;
+};
+
+/**
  * Options of {@link Pool.run}: the per-item subset of {@link ParallelOptions}.
  *
  * _A time limit, retries, buffers to move, and a way to stop, for one item._

@@ -9,6 +9,7 @@ import type { Percentiles } from '../engine/samples.js';
 import { abortedBy } from '../errors.js';
 import {
   fail,
+  type MapOptions,
   type ParallelOptions,
   type Resolved,
   type RunOptions,
@@ -18,7 +19,8 @@ import {
 import type { Settled } from '../types.js';
 import { defaultSize, type ExecutorCounters, TinypoolExecutor } from './executor.js';
 import { engineIterable } from './imap.js';
-import { describeValue, type Task, toWorkSpec, type Work } from './task.js';
+import type { WorkSpec } from './messages.js';
+import { describeValue, type StarWork, type Task, toWorkSpec, type Work } from './task.js';
 
 /**
  * Options of {@link createPool}: how many workers, of what kind, and when to replace them.
@@ -179,6 +181,7 @@ const poolKeys = ['size', 'runtime', 'idleTimeout', 'maxTasksPerWorker', 'setup'
  * | --- | --- |
  * | `pool.apply_async(f, (x,))` | `pool.run(f, x)` |
  * | `pool.map(f, xs)` | `pool.map(f, xs)` |
+ * | `pool.starmap(f, [(1, 2), (3, 4)])` | `pool.starmap(f, [[1, 2], [3, 4]])` |
  * | `pool.imap(f, xs)` / `imap_unordered` | `pool.imap(f, xs)` / `{ ordered: false }` |
  * | `pool.close(); pool.join()` | `await pool.close()` |
  * | `pool.terminate()` | `await pool.destroy()` |
@@ -322,22 +325,77 @@ export class Pool {
    * @param work A {@link task} reference or a self-contained function.
    * @param items Any `Iterable` or `AsyncIterable` (an array, a generator, an object-mode
    *   `Readable`).
-   * @param options See {@link ParallelOptions}; `ordered` must stay `true` and `pool` is not
-   *   accepted.
+   * @param options See {@link MapOptions}: those of {@link ParallelOptions} but `pool`, and
+   *   `ordered` only as `true`.
    * @returns Every result, in input order.
    */
-  async map<In, Out>(
+  map<In, Out>(
     work: Work<In, Out>,
     items: Iterable<In> | AsyncIterable<In>,
-    options?: ParallelOptions<In>,
+    options?: MapOptions<In>,
   ): Promise<Awaited<Out>[]> {
-    if (options?.ordered === false) {
+    return this.collect<In, Awaited<Out>>(work, items, options, 'pool.map', false);
+  }
+
+  /**
+   * Runs `work` with each item's arguments spread into the call, `work(...args)`, and resolves
+   * with all results in input order (Python's `starmap`).
+   *
+   * _{@link Pool.map} for a function of several arguments: each item is the array of them._
+   *
+   * The same options and failures as {@link Pool.map}. An item that is not an array fails alone,
+   * with a {@link TaskError} whose cause is a `TypeError` that says what came (Python raises a
+   * `TypeError` for it too); it is not retried.
+   *
+   * ## Example
+   * ```ts
+   * console.log(await pool.starmap((a: number, b: number) => a ** b, [[2, 3], [10, 2]]));
+   * const add = task<[number, number], number>(new URL('./math.js', import.meta.url), 'add');
+   * console.log(await pool.starmap(add, [[1, 2], [3, 4]]));
+   * // Output:
+   * // [ 8, 100 ]
+   * // [ 3, 7 ]
+   * ```
+   *
+   * @see {@link Pool.map}
+   * @param work A {@link task} reference or a self-contained function of several arguments; see
+   *   {@link StarWork}.
+   * @param argLists Any `Iterable` or `AsyncIterable` of argument arrays, read lazily.
+   * @param options See {@link MapOptions}, as for {@link Pool.map}.
+   * @returns Every result, in input order.
+   */
+  starmap<Args extends readonly unknown[], Out>(
+    work: StarWork<Args, Out>,
+    argLists: Iterable<Args> | AsyncIterable<Args>,
+    options?: MapOptions<Args>,
+  ): Promise<Awaited<Out>[]> {
+    return this.collect<Args, Awaited<Out>>(work, argLists, options, 'pool.starmap', true);
+  }
+
+  /** `map` and `starmap`: every result in input order, in an array. */
+  private async collect<In, Out>(
+    work: unknown,
+    items: Iterable<In> | AsyncIterable<In>,
+    options: MapOptions<In> | undefined,
+    where: string,
+    spread: boolean,
+  ): Promise<Out[]> {
+    // For JavaScript callers: in TypeScript, `ordered: false` does not type-check here.
+    if ((options as ParallelOptions<In> | undefined)?.ordered === false) {
       throw new TypeError(
-        'pool.map returns results in input order; use pool.imap for `ordered: false`',
+        `${where} returns results in input order; use pool.imap for \`ordered: false\``,
       );
     }
-    const results: Awaited<Out>[] = [];
-    for await (const value of this.imap(work, items, options)) results.push(value);
+    const resolved = this.resolveIterable(work, items, options, where, spread);
+    const results: Out[] = [];
+    for await (const value of engineIterable<In, Out>(
+      items,
+      resolved,
+      () => this.executor,
+      realClock,
+    )) {
+      results.push(value);
+    }
     return results;
   }
 
@@ -422,12 +480,16 @@ export class Pool {
     );
   }
 
-  /** Validates the options of `imap`/`imapSettled`; an array's length is the progress total. */
+  /**
+   * Validates the options of the iterating methods; an array's length is the progress total.
+   * `spread`: each item is an array of arguments for the work (`starmap`).
+   */
   private resolveIterable<In>(
     work: unknown,
     items: unknown,
     options: ParallelOptions<In> | undefined,
     where: string,
+    spread = false,
   ): Resolved<In> {
     if (options?.pool !== undefined) {
       throw new TypeError(
@@ -435,10 +497,12 @@ export class Pool {
       );
     }
     const resolved = resolveParallel<In>(work, options, where);
-    if (resolved.config.progress && resolved.config.total === undefined && Array.isArray(items)) {
-      return { ...resolved, config: { ...resolved.config, total: items.length } };
+    let { config } = resolved;
+    if (spread) config = { ...config, work: { ...(config.work as WorkSpec), spread: true } };
+    if (config.progress && config.total === undefined && Array.isArray(items)) {
+      config = { ...config, total: items.length };
     }
-    return resolved;
+    return config === resolved.config ? resolved : { ...resolved, config };
   }
 
   /**

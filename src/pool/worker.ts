@@ -297,7 +297,10 @@ function keep(run: Running, at: number, value: unknown): void {
 
 function fail(run: Running, at: number, error: unknown): void {
   run.failures ??= new Array(run.inputs.length);
-  run.failures[at] = serializeError(error, run.work);
+  run.failures[at] =
+    error instanceof NotArguments
+      ? { ...serializeError(error, undefined), fatal: 'arguments' }
+      : serializeError(error, run.work);
 }
 
 async function runSetup(spec: WorkSpec): Promise<void> {
@@ -317,10 +320,12 @@ async function runSetup(spec: WorkSpec): Promise<void> {
 }
 
 function load(spec: WorkSpec): Fn | Promise<Fn> {
-  const key = spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.name}`;
+  const named = spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.name}`;
+  const key = spec.spread ? `...${named}` : named;
   let entry = loaded.get(key);
   if (entry === undefined) {
-    entry = spec.kind === 'inline' ? compile(spec.source) : importExport(spec.url, spec.name);
+    const fn = spec.kind === 'inline' ? compile(spec.source) : importExport(spec.url, spec.name);
+    entry = spec.spread ? fn.then(spreading) : fn;
     loaded.set(key, entry);
     entry.then(
       (fn) => loaded.set(key, fn),
@@ -328,6 +333,24 @@ function load(spec: WorkSpec): Fn | Promise<Fn> {
     );
   }
   return entry;
+}
+
+/** Marks the error of a `pool.starmap` item that is not an array: trying again cannot help. */
+class NotArguments extends TypeError {}
+
+/** `fn` called with each input spread as its arguments (`pool.starmap`, Python's `starmap`). */
+function spreading(fn: Fn): Fn {
+  const call = fn as (...args: unknown[]) => unknown;
+  return (args) => {
+    if (!Array.isArray(args)) {
+      const type = args === null ? 'null' : typeof args;
+      const shown = typeof args === 'string' ? `'${args}'` : describe(args);
+      throw new NotArguments(
+        `Expected each item of pool.starmap to be an array of arguments to spread into the call, got \`${shown}\` (${type})`,
+      );
+    }
+    return call(...args);
+  };
 }
 
 async function compile(source: string): Promise<Fn> {
