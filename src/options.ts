@@ -115,7 +115,8 @@ export interface ParallelOptions<In = any> {
    * How many times a failed attempt is tried again before the item counts as failed: a count
    * from 0 up, or a {@link RetryConfig} for waits between attempts and a `retryIf` test.
    *
-   * Failures that cannot succeed (a value that cannot be cloned, a failed `setup`) are not retried.
+   * Failures that cannot succeed (a value that cannot be cloned, a failed `setup`) are not retried,
+   * nor is an item whose `transfer` buffers moved (see `transfer`).
    * {@link TaskError.attempts} tells how many attempts ran.
    *
    * @default 0
@@ -124,8 +125,11 @@ export interface ParallelOptions<In = any> {
   /**
    * The `ArrayBuffer`s (or `MessagePort`s) of an input to move to the worker instead of copying
    * them. They are unusable on the main thread afterwards. In a task, {@link move} sends a result's
-   * buffers back the same way. An item whose buffers moved cannot run again: a retry (or a re-run
-   * after a batch-mate crashed its worker) fails it with a `TransferredError` cause. A
+   * buffers back the same way. An item whose buffers moved cannot run again. So with `retry`,
+   * when its attempt fails it fails at once, not retried: its {@link TaskError}'s `cause` is what
+   * that attempt threw, and the message adds a line that says why there was no retry. When a
+   * batch-mate crashed its worker (or timed out) before the item finished, the item fails with a
+   * `TransferredError` cause instead of being sent again without its buffers. A
    * `SharedArrayBuffer` is shared, never copied, and needs no `transfer`.
    *
    * @default `undefined`: every input is copied (structured clone)
