@@ -6,7 +6,8 @@
  * Batches of numbers come and go packed in a `Float64Array`. A thread worker takes its batches on
  * its link (a port it got once from a hello task); a process worker, one tinypool task each.
  *
- * It imports nothing from the main side: only the message types and the pure clone check.
+ * It imports nothing from the main side: only the message types, the pure clone check and the
+ * export lookup.
  */
 
 import { createRequire } from 'node:module';
@@ -17,6 +18,7 @@ import { type MessagePort, threadId, workerData } from 'node:worker_threads';
 import { kTransferable, kValue, markMovable } from 'tinypool';
 import type { Transferable } from '../types.js';
 import { findUncloneable } from './clone.js';
+import { findExport } from './exports.js';
 import {
   type BatchRequest,
   type BatchResponse,
@@ -379,22 +381,9 @@ async function importExport(url: string, name: string): Promise<Fn> {
     }
     throw error;
   }
-  let fn = namespace[name];
-  // CommonJS compiled from `export default` (TypeScript, Babel): `module.exports = { default: fn }`.
-  if (name === 'default' && fn !== null && typeof fn === 'object') {
-    fn = (fn as Record<string, unknown>).default;
-  }
-  // A CommonJS module's `module.exports = { name: fn }` arrives as the default export.
-  if (fn === undefined && name !== 'default') {
-    const commonJs = namespace.default as Record<string, unknown> | undefined;
-    if (commonJs && typeof commonJs === 'object') fn = commonJs[name];
-  }
-  if (typeof fn !== 'function') {
-    const names = Object.keys(namespace).join(', ') || 'nothing';
-    const what = fn === undefined ? 'has no export named' : 'exports a non-function as';
-    throw new TypeError(`Task module ${url} ${what} '${name}' (it exports: ${names})`);
-  }
-  return fn as Fn;
+  const { fn, problem } = findExport(namespace, name);
+  if (!fn) throw new TypeError(`Task module ${url} ${problem}`);
+  return fn;
 }
 
 let tsxRegistered: Promise<void> | undefined;
