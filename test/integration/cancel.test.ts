@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { from, lastValueFrom, of, take, toArray } from 'rxjs';
-import { AbortError } from 'rxpool';
+import { AbortError, TaskError } from 'rxpool';
 import { parallelMap } from 'rxpool/operators';
 import {
   ARRIVED,
@@ -209,6 +209,7 @@ describe("an abort by signal rejects with rxpool's AbortError, the reason as its
       'the aborted call',
     );
     assert.ok(error instanceof AbortError, `expected an AbortError, got ${String(error)}`);
+    assert.ok(!(error instanceof TaskError), 'work called off is no item failure');
     assert.equal(error.name, 'AbortError');
     assert.equal(error.cause, reason);
     return error;
