@@ -236,15 +236,17 @@ export class AbortError extends Error {
 
 /**
  * The error of work stopped by `signal`: an {@link AbortError} whose `cause` is the signal's
- * `reason`, and whose message says the reason when it is an `Error` with a message of its own.
+ * `reason`, and whose message says the reason when it is a message or an `Error` with one
+ * (`AbortSignal.timeout()`'s says "The operation was aborted due to timeout" already).
  */
 export function abortedBy(signal: AbortSignal): AbortError {
   const { reason } = signal;
-  const said =
-    reason instanceof Error && reason.name !== 'AbortError' && reason.message
-      ? `: ${reason.message}`
-      : typeof reason === 'string' && reason !== ''
-        ? `: ${reason}`
-        : '';
-  return new AbortError(`The operation was aborted${said}`, { cause: reason });
+  const said = reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : '';
+  const message =
+    said === '' || reason?.name === 'AbortError'
+      ? 'The operation was aborted'
+      : /\baborted\b/.test(said)
+        ? said
+        : `The operation was aborted: ${said}`;
+  return new AbortError(message, { cause: reason });
 }

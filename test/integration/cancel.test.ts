@@ -198,8 +198,15 @@ describe('stopping work whose result is already on its way', () => {
 });
 
 describe("an abort by signal rejects with rxpool's AbortError, the reason as its cause", () => {
-  /** What `promise` rejects with, checked to be an `AbortError` whose cause is `reason`. */
-  async function abortedWith(promise: Promise<unknown>, reason: unknown): Promise<AbortError> {
+  /**
+   * What `promise` rejects with, checked to be an `AbortError` whose cause is `reason` (or, for a
+   * signal that aborts later, `signal.reason`).
+   */
+  async function abortedWith(
+    promise: Promise<unknown>,
+    reason: unknown,
+    signal?: AbortSignal,
+  ): Promise<AbortError> {
     const error = await within(
       promise.then(
         () => assert.fail('expected the promise to reject'),
@@ -211,7 +218,7 @@ describe("an abort by signal rejects with rxpool's AbortError, the reason as its
     assert.ok(error instanceof AbortError, `expected an AbortError, got ${String(error)}`);
     assert.ok(!(error instanceof TaskError), 'work called off is no item failure');
     assert.equal(error.name, 'AbortError');
-    assert.equal(error.cause, reason);
+    assert.equal(error.cause, signal ? signal.reason : reason);
     return error;
   }
 
@@ -225,13 +232,18 @@ describe("an abort by signal rejects with rxpool's AbortError, the reason as its
       reason,
     );
     assert.equal(error.message, 'The operation was aborted: user left');
+    // A signal that times out: the cause is its TimeoutError, which the message repeats.
+    const timeout = AbortSignal.timeout(20);
+    const timedOut = await abortedWith(pool.run(never, 1, { signal: timeout }), undefined, timeout);
+    assert.equal((timedOut.cause as Error).name, 'TimeoutError');
+    assert.equal(timedOut.message, 'The operation was aborted due to timeout');
 
     const { shared: buffer, cells } = shared();
     const controller = new AbortController();
     const running = pool.run(spinForever, buffer, { signal: controller.signal });
     await waitForCell(cells, STARTED, 1);
     controller.abort();
-    const plain = await abortedWith(running, controller.signal.reason);
+    const plain = await abortedWith(running, undefined, controller.signal);
     // abort() with no reason: the cause is the DOMException the signal made.
     assert.equal((plain.cause as Error).name, 'AbortError');
     assert.equal(plain.message, 'The operation was aborted');
