@@ -619,8 +619,9 @@ export class Engine<In, Out> implements ExecutorClient {
       if (kind === 'timeout') {
         return new TaskTimeoutError({ ...details, hint, timeout: this.config.timeout! });
       }
-      if (kind === 'crash')
+      if (kind === 'crash') {
         return new WorkerCrashedError({ ...details, cause: failure!.error, hint });
+      }
       const hints = [failure!.hint, hint].filter(Boolean).join('\n') || undefined;
       return new TaskError({ ...details, cause: failure!.error, hint: hints });
     };
