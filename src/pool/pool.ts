@@ -1,6 +1,6 @@
 /**
- * The Pool: Python's `multiprocessing.Pool` for Node.js, on tinypool workers. `run`, `map` and
- * `imap` are thin faces over the engine; the executor runs the batches.
+ * The Pool: Python's `multiprocessing.Pool` for Node.js, on tinypool workers. `run`, `map`,
+ * `starmap` and `imap` are thin faces over the engine; the executor runs the batches.
  */
 import { realClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
