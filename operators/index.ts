@@ -1,6 +1,7 @@
 /**
  * The RxJS operators alone, as `rxjs/operators` is to `rxjs`: {@link parallelMap},
- * {@link parallelSettle}, and the error operators for streams of `Settled` values.
+ * {@link parallelSettle}, and the error operators for streams of `Settled` values, with the
+ * types of those values ({@link Settled}, {@link Success}, {@link Failure}).
  *
  * _Parallel map for RxJS pipelines, in order, with a bounded window._
  *
@@ -20,6 +21,8 @@
  *
  * @module rxpool/operators
  */
+
+export type { Failure, Settled, Success } from '../src/types.js';
 export { parallelMap } from './parallelMap.js';
 export { parallelSettle } from './parallelSettle.js';
 export { recoverFailures } from './recoverFailures.js';

@@ -198,10 +198,10 @@ export class WorkerCrashedError<In = unknown> extends TaskError<In> {
  *
  * _The error of work that was called off, not of work that failed._
  *
- * `pool.destroy()` fails the work still pending with it. A fired `signal` rejects with the
- * signal's `reason` instead when it has one (`AbortController.abort()` without an argument gives a
- * `DOMException` that is also named `AbortError`), so test `error.name === 'AbortError'` to catch
- * both.
+ * `pool.destroy()` fails the work still pending with it, and so does a fired `signal` (of
+ * `pool.run`, `pool.map`, `pool.starmap`, `pool.imap`, `pool.imapSettled`): then its `cause` is
+ * the signal's `reason` (what was given to `abort(reason)`, or the `DOMException` that
+ * `abort()` makes), so `instanceof AbortError` catches every abort and `cause` tells which.
  *
  * ## Example
  * ```ts
@@ -210,8 +210,15 @@ export class WorkerCrashedError<In = unknown> extends TaskError<In> {
  * await pool.destroy();
  * const error = await never;
  * console.log(error.name, error instanceof AbortError);
+ *
+ * const controller = new AbortController();
+ * const stopped = pool.run(() => new Promise(() => {}), null, { signal: controller.signal });
+ * controller.abort(new Error('user left'));
+ * const aborted = await stopped.catch((error) => error);
+ * console.log(aborted instanceof AbortError, aborted.message, aborted.cause.message);
  * // Output:
  * // AbortError true
+ * // true The operation was aborted: user left user left
  * ```
  */
 export class AbortError extends Error {
@@ -225,4 +232,21 @@ export class AbortError extends Error {
     super(message, options);
     this.name = 'AbortError';
   }
+}
+
+/**
+ * The error of work stopped by `signal`: an {@link AbortError} whose `cause` is the signal's
+ * `reason`, and whose message says the reason when it is a message or an `Error` with one
+ * (`AbortSignal.timeout()`'s says "The operation was aborted due to timeout" already).
+ */
+export function abortedBy(signal: AbortSignal): AbortError {
+  const { reason } = signal;
+  const said = reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : '';
+  const message =
+    said === '' || reason?.name === 'AbortError'
+      ? 'The operation was aborted'
+      : /\baborted\b/.test(said)
+        ? said
+        : `The operation was aborted: ${said}`;
+  return new AbortError(message, { cause: reason });
 }

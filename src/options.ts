@@ -115,7 +115,8 @@ export interface ParallelOptions<In = any> {
    * How many times a failed attempt is tried again before the item counts as failed: a count
    * from 0 up, or a {@link RetryConfig} for waits between attempts and a `retryIf` test.
    *
-   * Failures that cannot succeed (a value that cannot be cloned, a failed `setup`) are not retried.
+   * Failures that cannot succeed (a value that cannot be cloned, a failed `setup`) are not retried,
+   * nor is an item whose `transfer` buffers moved (see `transfer`).
    * {@link TaskError.attempts} tells how many attempts ran.
    *
    * @default 0
@@ -124,8 +125,11 @@ export interface ParallelOptions<In = any> {
   /**
    * The `ArrayBuffer`s (or `MessagePort`s) of an input to move to the worker instead of copying
    * them. They are unusable on the main thread afterwards. In a task, {@link move} sends a result's
-   * buffers back the same way. An item whose buffers moved cannot run again: a retry (or a re-run
-   * after a batch-mate crashed its worker) fails it with a `TransferredError` cause. A
+   * buffers back the same way. An item whose buffers moved cannot run again. So with `retry`,
+   * when its attempt fails it fails at once, not retried: its {@link TaskError}'s `cause` is what
+   * that attempt threw, and the message adds a line that says why there was no retry. When a
+   * batch-mate crashed its worker (or timed out) before the item finished, the item fails with a
+   * `TransferredError` cause instead of being sent again without its buffers. A
    * `SharedArrayBuffer` is shared, never copied, and needs no `transfer`.
    *
    * @default `undefined`: every input is copied (structured clone)
@@ -133,8 +137,9 @@ export interface ParallelOptions<In = any> {
   readonly transfer?: (input: In) => readonly Transferable[];
   /**
    * Stops the work when it fires: queued items never run, running ones are stopped, and the
-   * iteration or promise rejects with the signal's reason. For `pool.imap` and `pool.map` only;
-   * the operators throw if given one (unsubscribe, or use `takeUntil`, to stop them).
+   * iteration or promise rejects with an {@link AbortError} whose `cause` is the signal's
+   * `reason`. For the Pool's methods only; the operators throw if given one (unsubscribe, or use
+   * `takeUntil`, to stop them).
    *
    * @default `undefined`: runs until done
    */
@@ -155,6 +160,34 @@ export interface ParallelOptions<In = any> {
    */
   readonly total?: number;
 }
+
+/**
+ * Options of {@link Pool.map} and {@link Pool.starmap}: those of {@link ParallelOptions} but
+ * `pool` (they run on the pool they are called on), with `ordered` only as `true`.
+ *
+ * _The options of the methods that resolve with every result, in input order._
+ *
+ * They return results in input order, so `ordered: false` is a type error (and throws a
+ * `TypeError` for JavaScript callers); for results in completion order use {@link Pool.imap}.
+ *
+ * ## Example
+ * ```ts
+ * const options: MapOptions<number> = { concurrency: 64, retry: 2 };
+ * console.log(await pool.map((n: number) => n * 2, [1, 2, 3], options));
+ * // Output:
+ * // [ 2, 4, 6 ]
+ * ```
+ *
+ * @typeParam In The type of the items, as `transfer` receives them.
+ */
+export type MapOptions<In = any> = Omit<ParallelOptions<In>, 'ordered' | 'pool'> & {
+  /**
+   * Always `true`: the results come in input order.
+   *
+   * @default true
+   */
+  readonly ordered?: true;
+};
 
 /**
  * Options of {@link Pool.run}: the per-item subset of {@link ParallelOptions}.
@@ -179,7 +212,8 @@ export interface ParallelOptions<In = any> {
 export interface RunOptions<In = any> {
   /**
    * Stops the item when it fires: it never runs if it is still queued, and is stopped (its worker
-   * replaced) if it runs; the promise rejects with the signal's reason.
+   * replaced) if it runs; the promise rejects with an {@link AbortError} whose `cause` is the
+   * signal's `reason`.
    *
    * @default `undefined`: runs until done
    */

@@ -615,17 +615,29 @@ export class Engine<In, Out> implements ExecutorClient {
       input: chunk.inputs[chunk.lo]!,
       attempts: chunk.attempts,
     };
-    let error: TaskError<In>;
-    if (kind === 'timeout') {
-      error = new TaskTimeoutError({ ...details, timeout: this.config.timeout! });
-    } else if (kind === 'crash') {
-      error = new WorkerCrashedError({ ...details, cause: failure!.error });
-    } else {
-      error = new TaskError({ ...details, cause: failure!.error, hint: failure!.hint });
-    }
+    const make = (hint?: string): TaskError<In> => {
+      if (kind === 'timeout') {
+        return new TaskTimeoutError({ ...details, hint, timeout: this.config.timeout! });
+      }
+      if (kind === 'crash') {
+        return new WorkerCrashedError({ ...details, cause: failure!.error, hint });
+      }
+      const hints = [failure!.hint, hint].filter(Boolean).join('\n') || undefined;
+      return new TaskError({ ...details, cause: failure!.error, hint: hints });
+    };
+    let error = make();
     const retryable = kind !== 'error' || failure!.retryable;
     const { retry } = this.config;
     if (retryable && chunk.attempts <= retry.count && retry.retryIf(error, chunk.attempts)) {
+      if (this.moved?.has(chunk.first)) {
+        // Its `transfer` buffers went to the worker with this attempt: it cannot run again, so it
+        // fails now, with what this attempt gave as the cause, and says why it was not retried.
+        error = make(NOT_RETRIED);
+        chunk.state = FAILED;
+        chunk.error = error;
+        if (!this.config.ordered) this.finished.push(chunk);
+        return;
+      }
       // An item that crashed its worker goes again alone: if it does it again, it takes no
       // batch-mates down with it.
       if (kind === 'crash') chunk.solo = true;
@@ -767,11 +779,20 @@ const closedHooks: EngineHooks<any, any> = {
   error: noop,
 };
 
+/** Why an item that failed an attempt after its `transfer` buffers moved was not retried. */
+const NOT_RETRIED =
+  'Not retried: its `transfer` buffers went to the worker with this attempt and are gone from ' +
+  'this side. To retry such items, share the memory (SharedArrayBuffer) or copy it (no `transfer`).';
+
+/**
+ * The cause of an item sent back to the queue after its buffers moved (its batch-mate crashed its
+ * worker or timed out): it cannot be sent again.
+ */
 function movedError(): Error {
   const error = new Error(
     'The input cannot run again: its `transfer` buffers were moved to a worker by an earlier ' +
-      'attempt and are gone from this side. To retry such items, share the memory ' +
-      '(SharedArrayBuffer) or copy it (no `transfer`).',
+      'run of its batch, which did not finish, and are gone from this side. To run such items ' +
+      'again, share the memory (SharedArrayBuffer) or copy it (no `transfer`).',
   );
   error.name = 'TransferredError';
   return error;

@@ -11,9 +11,11 @@ import type { TaskError } from '../errors.js';
  *
  * A failed attempt (the task threw, timed out, or its worker crashed) is tried again until
  * `count` retries have run, unless `retryIf` says no. Failures that cannot succeed (a value that
- * cannot be cloned, a failed `setup`) are never retried. The item counts as failed only after its
- * last attempt; {@link TaskError.attempts} tells how many ran. A number `n` as the `retry` option
- * is `{ count: n }`.
+ * cannot be cloned, a failed `setup`, a `pool.starmap` item that is not an array) are never
+ * retried, nor is an item whose `transfer` buffers went with the failed attempt (its `cause` is
+ * what that attempt threw). The item counts as failed only after its last attempt;
+ * {@link TaskError.attempts} tells how many ran. A number `n` as the `retry` option is
+ * `{ count: n }`.
  *
  * ## Example
  * ```ts

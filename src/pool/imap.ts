@@ -7,7 +7,7 @@
 import type { Clock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
 import type { SlotExecutor } from '../engine/executor.js';
-import { AbortError } from '../errors.js';
+import { abortedBy } from '../errors.js';
 import type { Resolved } from '../options.js';
 import { describeValue } from './task.js';
 
@@ -88,7 +88,7 @@ export function engineIterable<In, Out, R = Out>(
     settle();
   };
 
-  const onAbort = () => stop(signal!.reason ?? new AbortError());
+  const onAbort = () => stop(abortedBy(signal!));
 
   const pull = () => {
     if (pulling || !source || !engine) return;
@@ -130,7 +130,7 @@ export function engineIterable<In, Out, R = Out>(
 
   const start = () => {
     if (signal?.aborted) {
-      failure = { error: signal.reason ?? new AbortError() };
+      failure = { error: abortedBy(signal) };
       return;
     }
     signal?.addEventListener('abort', onAbort, { once: true });

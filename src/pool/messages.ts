@@ -7,10 +7,14 @@
 
 import type { MessagePort } from 'node:worker_threads';
 
-/** What runs in a worker: a module export (by reference) or an inline function's source text. */
-export type WorkSpec =
+/**
+ * What runs in a worker: a module export (by reference) or an inline function's source text;
+ * with `spread`, each input is an array of arguments spread into the call (`pool.starmap`).
+ */
+export type WorkSpec = (
   | { readonly kind: 'module'; readonly url: string; readonly name: string }
-  | { readonly kind: 'inline'; readonly source: string };
+  | { readonly kind: 'inline'; readonly source: string }
+) & { readonly spread?: true };
 
 /** One message to a worker: several items of the same work. */
 export interface BatchRequest {
@@ -175,9 +179,10 @@ export interface WireError {
   readonly cause: WireError | undefined;
   /**
    * Set when trying again cannot help, so the item is not retried: a result that cannot be cloned,
-   * a failed setup, a work module or function that does not load.
+   * a failed setup, a work module or function that does not load, an item of `pool.starmap` that
+   * is not an array of arguments.
    */
-  readonly fatal: 'clone' | 'setup' | 'load' | undefined;
+  readonly fatal: 'clone' | 'setup' | 'load' | 'arguments' | undefined;
   /** Advice to add to the main-side message (a captured variable in an inline function). */
   readonly hint: string | undefined;
 }

@@ -1,14 +1,15 @@
 /**
- * The Pool: Python's `multiprocessing.Pool` for Node.js, on tinypool workers. `run`, `map` and
- * `imap` are thin faces over the engine; the executor runs the batches.
+ * The Pool: Python's `multiprocessing.Pool` for Node.js, on tinypool workers. `run`, `map`,
+ * `starmap` and `imap` are thin faces over the engine; the executor runs the batches.
  */
 import { realClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
 import type { SlotExecutor } from '../engine/executor.js';
 import type { Percentiles } from '../engine/samples.js';
-import { AbortError } from '../errors.js';
+import { abortedBy } from '../errors.js';
 import {
   fail,
+  type MapOptions,
   type ParallelOptions,
   type Resolved,
   type RunOptions,
@@ -18,7 +19,8 @@ import {
 import type { Settled } from '../types.js';
 import { defaultSize, type ExecutorCounters, TinypoolExecutor } from './executor.js';
 import { engineIterable } from './imap.js';
-import { describeValue, type Task, toWorkSpec, type Work } from './task.js';
+import type { WorkSpec } from './messages.js';
+import { describeValue, type StarWork, type Task, toWorkSpec, type Work } from './task.js';
 
 /**
  * Options of {@link createPool}: how many workers, of what kind, and when to replace them.
@@ -179,6 +181,7 @@ const poolKeys = ['size', 'runtime', 'idleTimeout', 'maxTasksPerWorker', 'setup'
  * | --- | --- |
  * | `pool.apply_async(f, (x,))` | `pool.run(f, x)` |
  * | `pool.map(f, xs)` | `pool.map(f, xs)` |
+ * | `pool.starmap(f, [(1, 2), (3, 4)])` | `pool.starmap(f, [[1, 2], [3, 4]])` |
  * | `pool.imap(f, xs)` / `imap_unordered` | `pool.imap(f, xs)` / `{ ordered: false }` |
  * | `pool.close(); pool.join()` | `await pool.close()` |
  * | `pool.terminate()` | `await pool.destroy()` |
@@ -258,7 +261,7 @@ export class Pool {
    * _Call a function on another thread and await what it returns._
    *
    * Rejects with a {@link TaskError} when the item fails for good (after its retries), or with
-   * the signal's reason when `signal` fires.
+   * an {@link AbortError} (the signal's `reason` as its `cause`) when `signal` fires.
    *
    * ## Example
    * ```ts
@@ -278,13 +281,13 @@ export class Pool {
     return new Promise((resolve, reject) => {
       const { signal } = resolved;
       if (signal?.aborted) {
-        reject(signal.reason ?? new AbortError());
+        reject(abortedBy(signal));
         return;
       }
       let result: Awaited<Out>;
       const onAbort = () => {
         engine.cancel();
-        reject(signal!.reason ?? new AbortError());
+        reject(abortedBy(signal!));
       };
       const engine = new Engine<In, Awaited<Out>>(resolved.config, this.executor, realClock, {
         value: (value) => {
@@ -322,22 +325,77 @@ export class Pool {
    * @param work A {@link task} reference or a self-contained function.
    * @param items Any `Iterable` or `AsyncIterable` (an array, a generator, an object-mode
    *   `Readable`).
-   * @param options See {@link ParallelOptions}; `ordered` must stay `true` and `pool` is not
-   *   accepted.
+   * @param options See {@link MapOptions}: those of {@link ParallelOptions} but `pool`, and
+   *   `ordered` only as `true`.
    * @returns Every result, in input order.
    */
-  async map<In, Out>(
+  map<In, Out>(
     work: Work<In, Out>,
     items: Iterable<In> | AsyncIterable<In>,
-    options?: ParallelOptions<In>,
+    options?: MapOptions<In>,
   ): Promise<Awaited<Out>[]> {
-    if (options?.ordered === false) {
+    return this.collect<In, Awaited<Out>>(work, items, options, 'pool.map', false);
+  }
+
+  /**
+   * Runs `work` with each item's arguments spread into the call, `work(...args)`, and resolves
+   * with all results in input order (Python's `starmap`).
+   *
+   * _{@link Pool.map} for a function of several arguments: each item is the array of them._
+   *
+   * The same options and failures as {@link Pool.map}. An item that is not an array fails alone,
+   * with a {@link TaskError} whose cause is a `TypeError` that says what came (Python raises a
+   * `TypeError` for it too); it is not retried.
+   *
+   * ## Example
+   * ```ts
+   * console.log(await pool.starmap((a: number, b: number) => a ** b, [[2, 3], [10, 2]]));
+   * const add = task<[number, number], number>(new URL('./math.js', import.meta.url), 'add');
+   * console.log(await pool.starmap(add, [[1, 2], [3, 4]]));
+   * // Output:
+   * // [ 8, 100 ]
+   * // [ 3, 7 ]
+   * ```
+   *
+   * @see {@link Pool.map}
+   * @param work A {@link task} reference or a self-contained function of several arguments; see
+   *   {@link StarWork}.
+   * @param argLists Any `Iterable` or `AsyncIterable` of argument arrays, read lazily.
+   * @param options See {@link MapOptions}, as for {@link Pool.map}.
+   * @returns Every result, in input order.
+   */
+  starmap<Args extends readonly unknown[], Out>(
+    work: StarWork<Args, Out>,
+    argLists: Iterable<Args> | AsyncIterable<Args>,
+    options?: MapOptions<Args>,
+  ): Promise<Awaited<Out>[]> {
+    return this.collect<Args, Awaited<Out>>(work, argLists, options, 'pool.starmap', true);
+  }
+
+  /** `map` and `starmap`: every result in input order, in an array. */
+  private async collect<In, Out>(
+    work: unknown,
+    items: Iterable<In> | AsyncIterable<In>,
+    options: MapOptions<In> | undefined,
+    where: string,
+    spread: boolean,
+  ): Promise<Out[]> {
+    // For JavaScript callers: in TypeScript, `ordered: false` does not type-check here.
+    if ((options as ParallelOptions<In> | undefined)?.ordered === false) {
       throw new TypeError(
-        'pool.map returns results in input order; use pool.imap for `ordered: false`',
+        `${where} returns results in input order; use pool.imap for \`ordered: false\``,
       );
     }
-    const results: Awaited<Out>[] = [];
-    for await (const value of this.imap(work, items, options)) results.push(value);
+    const resolved = this.resolveIterable(work, items, options, where, spread);
+    const results: Out[] = [];
+    for await (const value of engineIterable<In, Out>(
+      items,
+      resolved,
+      () => this.executor,
+      realClock,
+    )) {
+      results.push(value);
+    }
     return results;
   }
 
@@ -422,12 +480,16 @@ export class Pool {
     );
   }
 
-  /** Validates the options of `imap`/`imapSettled`; an array's length is the progress total. */
+  /**
+   * Validates the options of the iterating methods; an array's length is the progress total.
+   * `spread`: each item is an array of arguments for the work (`starmap`).
+   */
   private resolveIterable<In>(
     work: unknown,
     items: unknown,
     options: ParallelOptions<In> | undefined,
     where: string,
+    spread = false,
   ): Resolved<In> {
     if (options?.pool !== undefined) {
       throw new TypeError(
@@ -435,10 +497,12 @@ export class Pool {
       );
     }
     const resolved = resolveParallel<In>(work, options, where);
-    if (resolved.config.progress && resolved.config.total === undefined && Array.isArray(items)) {
-      return { ...resolved, config: { ...resolved.config, total: items.length } };
+    let { config } = resolved;
+    if (spread) config = { ...config, work: { ...(config.work as WorkSpec), spread: true } };
+    if (config.progress && config.total === undefined && Array.isArray(items)) {
+      config = { ...config, total: items.length };
     }
-    return resolved;
+    return config === resolved.config ? resolved : { ...resolved, config };
   }
 
   /**
@@ -482,6 +546,9 @@ export class Pool {
    *
    * _Let the work in hand finish, then shut down._
    *
+   * A closed pool refuses new work for good. When it is the {@link defaultPool}, the next call
+   * that names no pool gets a fresh default pool.
+   *
    * ## Example
    * ```ts
    * const pool = createPool();
@@ -496,6 +563,7 @@ export class Pool {
    * @returns Resolves once every worker has stopped.
    */
   close(): Promise<void> {
+    forget(this);
     return this.executor.close();
   }
 
@@ -504,6 +572,8 @@ export class Pool {
    * their workers (Python's `terminate`).
    *
    * _Shut down at once, without waiting for the work in hand._
+   *
+   * When it is the {@link defaultPool}, the next call that names no pool gets a fresh one.
    *
    * ## Example
    * ```ts
@@ -519,6 +589,7 @@ export class Pool {
    * @returns Resolves once every worker has stopped.
    */
   destroy(): Promise<void> {
+    forget(this);
     return this.executor.destroy();
   }
 
@@ -569,7 +640,9 @@ let shared: Pool | undefined;
  *
  * Created on first use with default {@link PoolOptions} (`os.availableParallelism()` workers), and
  * never keeps the process alive: a script that uses `parallelMap` without creating a pool exits by
- * itself once its work is done. Every call returns the same pool.
+ * itself once its work is done. Every call returns the same pool until it is closed or destroyed;
+ * the next call after that (or the next call that names no pool) makes a fresh one, while the old
+ * pool, like any closed pool, refuses new work.
  *
  * ## Example
  * ```ts
@@ -577,9 +650,13 @@ let shared: Pool | undefined;
  *
  * console.log(await defaultPool().run((n: number) => n * n, 7));
  * console.log(defaultPool() === defaultPool());
+ * const old = defaultPool();
+ * await old.close();
+ * console.log(defaultPool() === old, await defaultPool().run((n: number) => n + 1, 1));
  * // Output:
  * // 49
  * // true
+ * // false 2
  * ```
  *
  * @see {@link createPool}
@@ -588,4 +665,9 @@ let shared: Pool | undefined;
 export function defaultPool(): Pool {
   shared ??= new Pool();
   return shared;
+}
+
+/** A closed or destroyed default pool is no longer the default: the next use makes a fresh one. */
+function forget(pool: Pool): void {
+  if (shared === pool) shared = undefined;
 }

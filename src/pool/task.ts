@@ -73,6 +73,30 @@ export class Task<In = unknown, Out = unknown> {
 export type Work<In, Out> = Task<In, Out> | ((input: In) => Out | Promise<Out>);
 
 /**
+ * What {@link Pool.starmap} runs: a function of several arguments, inline or by {@link task}
+ * reference; each item is the array of its arguments.
+ *
+ * _The `work` of `pool.starmap`: `work(...args)` for each array `args`._
+ *
+ * The same rules as {@link Work}: an inline function must be self-contained. A task reference's
+ * first type parameter is the tuple of arguments: `task<[number, number], number>(url, 'add')`.
+ *
+ * ## Example
+ * ```ts
+ * const add: StarWork<[number, number], number> = (a, b) => a + b;
+ * console.log(await pool.starmap(add, [[1, 2], [3, 4]]));
+ * // Output:
+ * // [ 3, 7 ]
+ * ```
+ *
+ * @typeParam Args The tuple of arguments of one call.
+ * @typeParam Out The type of a result, or of the promise the work returns for it.
+ */
+export type StarWork<Args extends readonly unknown[], Out> =
+  | Task<Args, Out>
+  | ((...args: Args) => Out | Promise<Out>);
+
+/**
  * References a function exported by a module, to run in the workers.
  *
  * _Name a function by its module and export, so that the workers can import it._

@@ -6,7 +6,8 @@
  * Batches of numbers come and go packed in a `Float64Array`. A thread worker takes its batches on
  * its link (a port it got once from a hello task); a process worker, one tinypool task each.
  *
- * It imports nothing from the main side: only the message types and the pure clone check.
+ * It imports nothing from the main side: only the message types, the pure clone check and the
+ * export lookup.
  */
 
 import { createRequire } from 'node:module';
@@ -17,6 +18,7 @@ import { type MessagePort, threadId, workerData } from 'node:worker_threads';
 import { kTransferable, kValue, markMovable } from 'tinypool';
 import type { Transferable } from '../types.js';
 import { findUncloneable } from './clone.js';
+import { findExport } from './exports.js';
 import {
   type BatchRequest,
   type BatchResponse,
@@ -297,7 +299,10 @@ function keep(run: Running, at: number, value: unknown): void {
 
 function fail(run: Running, at: number, error: unknown): void {
   run.failures ??= new Array(run.inputs.length);
-  run.failures[at] = serializeError(error, run.work);
+  run.failures[at] =
+    error instanceof NotArguments
+      ? { ...serializeError(error, undefined), fatal: 'arguments' }
+      : serializeError(error, run.work);
 }
 
 async function runSetup(spec: WorkSpec): Promise<void> {
@@ -317,10 +322,12 @@ async function runSetup(spec: WorkSpec): Promise<void> {
 }
 
 function load(spec: WorkSpec): Fn | Promise<Fn> {
-  const key = spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.name}`;
+  const named = spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.name}`;
+  const key = spec.spread ? `...${named}` : named;
   let entry = loaded.get(key);
   if (entry === undefined) {
-    entry = spec.kind === 'inline' ? compile(spec.source) : importExport(spec.url, spec.name);
+    const fn = spec.kind === 'inline' ? compile(spec.source) : importExport(spec.url, spec.name);
+    entry = spec.spread ? fn.then(spreading) : fn;
     loaded.set(key, entry);
     entry.then(
       (fn) => loaded.set(key, fn),
@@ -328,6 +335,24 @@ function load(spec: WorkSpec): Fn | Promise<Fn> {
     );
   }
   return entry;
+}
+
+/** Marks the error of a `pool.starmap` item that is not an array: trying again cannot help. */
+class NotArguments extends TypeError {}
+
+/** `fn` called with each input spread as its arguments (`pool.starmap`, Python's `starmap`). */
+function spreading(fn: Fn): Fn {
+  const call = fn as (...args: unknown[]) => unknown;
+  return (args) => {
+    if (!Array.isArray(args)) {
+      const type = args === null ? 'null' : typeof args;
+      const shown = typeof args === 'string' ? `'${args}'` : describe(args);
+      throw new NotArguments(
+        `Expected each item of pool.starmap to be an array of arguments to spread into the call, got \`${shown}\` (${type})`,
+      );
+    }
+    return call(...args);
+  };
 }
 
 async function compile(source: string): Promise<Fn> {
@@ -356,22 +381,9 @@ async function importExport(url: string, name: string): Promise<Fn> {
     }
     throw error;
   }
-  let fn = namespace[name];
-  // CommonJS compiled from `export default` (TypeScript, Babel): `module.exports = { default: fn }`.
-  if (name === 'default' && fn !== null && typeof fn === 'object') {
-    fn = (fn as Record<string, unknown>).default;
-  }
-  // A CommonJS module's `module.exports = { name: fn }` arrives as the default export.
-  if (fn === undefined && name !== 'default') {
-    const commonJs = namespace.default as Record<string, unknown> | undefined;
-    if (commonJs && typeof commonJs === 'object') fn = commonJs[name];
-  }
-  if (typeof fn !== 'function') {
-    const names = Object.keys(namespace).join(', ') || 'nothing';
-    const what = fn === undefined ? 'has no export named' : 'exports a non-function as';
-    throw new TypeError(`Task module ${url} ${what} '${name}' (it exports: ${names})`);
-  }
-  return fn as Fn;
+  const { fn, problem } = findExport(namespace, name);
+  if (!fn) throw new TypeError(`Task module ${url} ${problem}`);
+  return fn;
 }
 
 let tsxRegistered: Promise<void> | undefined;

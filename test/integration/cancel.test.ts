@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { from, lastValueFrom, of, take, toArray } from 'rxjs';
+import { AbortError, TaskError } from 'rxpool';
 import { parallelMap } from 'rxpool/operators';
 import {
   ARRIVED,
@@ -194,4 +195,79 @@ describe('stopping work whose result is already on its way', () => {
       );
     }
   });
+});
+
+describe("an abort by signal rejects with rxpool's AbortError, the reason as its cause", () => {
+  /**
+   * What `promise` rejects with, checked to be an `AbortError` whose cause is `reason` (or, for a
+   * signal that aborts later, `signal.reason`).
+   */
+  async function abortedWith(
+    promise: Promise<unknown>,
+    reason: unknown,
+    signal?: AbortSignal,
+  ): Promise<AbortError> {
+    const error = await within(
+      promise.then(
+        () => assert.fail('expected the promise to reject'),
+        (error: unknown) => error,
+      ),
+      10_000,
+      'the aborted call',
+    );
+    assert.ok(error instanceof AbortError, `expected an AbortError, got ${String(error)}`);
+    assert.ok(!(error instanceof TaskError), 'work called off is no item failure');
+    assert.equal(error.name, 'AbortError');
+    assert.equal(error.cause, signal ? signal.reason : reason);
+    return error;
+  }
+
+  const never = (_: number) => new Promise<number>(() => {});
+
+  it('pool.run: aborted before the call, and while the item runs', T, async () => {
+    const pool = newPool(1);
+    const reason = new Error('user left');
+    const error = await abortedWith(
+      pool.run(never, 1, { signal: AbortSignal.abort(reason) }),
+      reason,
+    );
+    assert.equal(error.message, 'The operation was aborted: user left');
+    // A signal that times out: the cause is its TimeoutError, which the message repeats.
+    const timeout = AbortSignal.timeout(20);
+    const timedOut = await abortedWith(pool.run(never, 1, { signal: timeout }), undefined, timeout);
+    assert.equal((timedOut.cause as Error).name, 'TimeoutError');
+    assert.equal(timedOut.message, 'The operation was aborted due to timeout');
+
+    const { shared: buffer, cells } = shared();
+    const controller = new AbortController();
+    const running = pool.run(spinForever, buffer, { signal: controller.signal });
+    await waitForCell(cells, STARTED, 1);
+    controller.abort();
+    const plain = await abortedWith(running, undefined, controller.signal);
+    // abort() with no reason: the cause is the DOMException the signal made.
+    assert.equal((plain.cause as Error).name, 'AbortError');
+    assert.equal(plain.message, 'The operation was aborted');
+    assert.equal(await serves(pool), 42);
+  });
+
+  it(
+    'pool.map, pool.imap and pool.imapSettled: before the call, and while items run',
+    T,
+    async () => {
+      const pool = newPool(2);
+      const items = [1, 2, 3];
+      await abortedWith(pool.map(never, items, { signal: AbortSignal.abort('gone') }), 'gone');
+      const controller = new AbortController();
+      const mapped = pool.map(never, items, { signal: controller.signal });
+      const imapped = pool.imap(never, items, { signal: controller.signal }).next();
+      const settled = pool.imapSettled(never, items, { signal: controller.signal }).next();
+      const reason = { why: 'a plain object' };
+      setTimeout(() => controller.abort(reason), 50);
+      const error = await abortedWith(mapped, reason);
+      assert.equal(error.message, 'The operation was aborted');
+      await abortedWith(imapped, reason);
+      await abortedWith(settled, reason);
+      assert.equal(await serves(pool), 42);
+    },
+  );
 });

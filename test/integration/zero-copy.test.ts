@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { createPool, task } from 'rxpool';
-import { parallelMap } from 'rxpool/operators';
+import { createPool, TaskError, task } from 'rxpool';
+import { parallelMap, parallelSettle } from 'rxpool/operators';
 import { fixture } from './_helpers.js';
 
 const pool = createPool({ size: 2 });
@@ -102,6 +102,65 @@ describe('zero-copy', () => {
       assert.deepEqual(
         out,
         inputs.map((x) => (typeof x === 'number' ? x * 2 : x)),
+      );
+    },
+  );
+});
+
+describe('transfer with retry', () => {
+  const check = (input: { data: Float64Array }) => {
+    const error = new RangeError(`bad data of ${input.data.length} numbers`);
+    (error as RangeError & { code: string }).code = 'E_DATA';
+    throw error;
+  };
+
+  it(
+    'fails the item with what its attempt threw, not retried since its buffers moved',
+    T,
+    async () => {
+      const data = new Float64Array(8);
+      const failed = await pool
+        .run(check, { data }, { transfer: ({ data }) => [data.buffer], retry: 2 })
+        .then(
+          () => assert.fail('expected a rejection'),
+          (error: unknown) => error,
+        );
+      assert.ok(failed instanceof TaskError);
+      assert.equal(failed.attempts, 1);
+      assert.equal(failed.cause.name, 'RangeError');
+      assert.equal(failed.cause.message, 'bad data of 8 numbers');
+      assert.equal((failed.cause as Error & { code?: string }).code, 'E_DATA');
+      assert.match(
+        failed.message,
+        /^Item 0 failed after 1 attempt: RangeError: bad data of 8 numbers\nNot retried: its `transfer` buffers went to the worker/,
+      );
+    },
+  );
+
+  it(
+    'parallelSettle: each such item carries its own error; items that moved nothing retry',
+    T,
+    async () => {
+      const inputs = [0, 1, 2, 3].map((i) => ({ data: new Float64Array(i) }));
+      const settled = await lastValueFrom(
+        from(inputs).pipe(
+          parallelSettle(check, {
+            pool,
+            // An empty array has a 0-byte buffer: moving nothing, those items are retried.
+            transfer: ({ data }) => (data.length > 1 ? [data.buffer as ArrayBuffer] : []),
+            retry: 1,
+          }),
+          toArray(),
+        ),
+      );
+      assert.deepEqual(
+        settled.map((s) => (s.ok ? 'ok' : [s.error.attempts, s.error.cause.message])),
+        [
+          [2, 'bad data of 0 numbers'],
+          [2, 'bad data of 1 numbers'],
+          [1, 'bad data of 2 numbers'],
+          [1, 'bad data of 3 numbers'],
+        ],
       );
     },
   );

@@ -130,7 +130,9 @@ export class FakeExecutor extends SlotExecutor {
 const compiled = new Map<string, (input: unknown) => unknown>();
 
 function compile(spec: WorkSpec): (input: unknown) => unknown {
-  if (spec.kind !== 'inline') throw new Error('the fake executor runs inline functions only');
+  if (spec.kind !== 'inline' || spec.spread) {
+    throw new Error('the fake executor runs inline functions only, without spread');
+  }
   let fn = compiled.get(spec.source);
   if (!fn) {
     // `__name` is what tsx's esbuild calls to keep function names.

@@ -497,13 +497,64 @@ describe('engine transfer', () => {
     return { failures, values };
   }
 
-  it('an item whose buffers were transferred is not sent again with them gone', () => {
+  it('an item whose buffers were transferred is not retried, and fails with what its attempt threw', () => {
     const run = transferRun(() => [new ArrayBuffer(8)]);
     assert.equal(run.failures.length, 1);
     const [failure] = run.failures;
-    assert.equal(failure!.attempts, 2);
-    assert.equal(failure!.cause.name, 'TransferredError');
-    assert.match(failure!.cause.message, /moved to a worker by an earlier attempt/);
+    // One attempt ran; its real error is the cause, and the message says why there was no retry.
+    assert.equal(failure!.attempts, 1);
+    assert.equal(failure!.cause.name, 'Error');
+    assert.equal(failure!.cause.message, 'flaky');
+    assert.match(
+      failure!.message,
+      /^Item 0 failed after 1 attempt: Error: flaky\nNot retried: its `transfer` buffers went to the worker with this attempt/,
+    );
+  });
+
+  it('a batch-mate of a crash whose buffers moved fails with TransferredError, not sent again', () => {
+    const failures: TaskError<number>[] = [];
+    const values: unknown[] = [];
+    const clock = new VirtualClock();
+    // Item 9 holds the one worker, so that items 0, 1 and 2 queue up and go as one batch.
+    const executor = new FakeExecutor({ clock, size: 1, duration: (n) => (n === 9 ? 10 : 1) });
+    const engine = new Engine<number, unknown>(
+      {
+        work: toWorkSpec((n: number) => {
+          if (n === 0) {
+            const crash = new Error('gone');
+            crash.name = 'FakeCrash';
+            throw crash;
+          }
+          return n;
+        }),
+        concurrency: 4,
+        ordered: true,
+        batchSize: 3,
+        timeout: undefined,
+        retry: noRetry,
+        transfer: (n) => (n === 2 ? [new ArrayBuffer(8)] : []),
+      },
+      executor,
+      clock,
+      {
+        value: (value) => values.push(value),
+        failure: (error) => failures.push(error),
+        complete: () => {},
+        error: (error) => assert.fail(error),
+      },
+    );
+    for (const n of [9, 0, 1, 2]) engine.push(n);
+    engine.end();
+    clock.run();
+    assert.deepEqual(executor.batches, [[9], [0, 1, 2], [1]]);
+    // Item 0 crashed its worker; item 1 moved nothing and runs again; item 2's buffers went to
+    // the dead worker, so it is not sent again without them.
+    assert.ok(failures[0] instanceof WorkerCrashedError);
+    assert.deepEqual(values, [9, 1]);
+    assert.equal(failures.length, 2);
+    assert.equal(failures[1]!.index, 3);
+    assert.equal(failures[1]!.cause.name, 'TransferredError');
+    assert.match(failures[1]!.cause.message, /moved to a worker by an earlier run of its batch/);
   });
 
   it('an item that transferred nothing is retried as usual', () => {

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { of, Subject } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
+// The types of Settled streams come from rxpool/operators too, with the operators that use them.
+import type { Failure, Settled } from '../../operators/index.js';
 import {
   recoverFailures,
   routeFailures,
@@ -10,7 +12,6 @@ import {
   throwFailures,
 } from '../../operators/index.js';
 import { TaskError } from '../../src/errors.js';
-import type { Failure, Settled } from '../../src/types.js';
 
 const failure = (index: number, input: string): Failure<string> => ({
   ok: false,

@@ -1,0 +1,70 @@
+/**
+ * Finding a task's function among its module's exports: the one lookup that the workers use to
+ * load a `task()` reference, and that `rxpool map` runs in a worker to check the export before it
+ * reads any input. It runs on the worker side, so it imports nothing.
+ */
+
+/** What {@link findExport} found: the function, or what is wrong, in words. */
+export type ExportLookup =
+  | { readonly fn: (input: unknown) => unknown; readonly problem?: undefined }
+  | { readonly fn?: undefined; readonly problem: string };
+
+/**
+ * The function exported as `name` by a module, from its namespace. CommonJS exports are found
+ * where Node puts them: `module.exports = { name: fn }` arrives as the default export, and
+ * `module.exports = { default: fn }` (CommonJS compiled from `export default`) as a default
+ * export whose own `default` is the function. When there is no such function, `problem` says why
+ * (no such export, or an export that is not a function, with its type) and which functions the
+ * module does export: `has no export named 'x'; its function exports are: a, b`.
+ */
+export function findExport(namespace: Record<string, unknown>, name: string): ExportLookup {
+  const commonJs = isObject(namespace.default) ? namespace.default : undefined;
+  let found = namespace[name];
+  if (name === 'default' && commonJs && Object.hasOwn(commonJs, 'default')) {
+    found = commonJs.default;
+  }
+  if (found === undefined && name !== 'default' && commonJs) found = commonJs[name];
+  if (typeof found === 'function') return { fn: found as (input: unknown) => unknown };
+  const problem =
+    found === undefined
+      ? `has no export named '${name}'`
+      : `exports '${name}' as ${kindOf(found)}, not a function`;
+  const functions = Object.keys(namespace).filter((key) => typeof namespace[key] === 'function');
+  if (commonJs) {
+    for (const key of Object.keys(commonJs)) {
+      if (typeof commonJs[key] === 'function' && !functions.includes(key)) functions.push(key);
+    }
+  }
+  const exports =
+    functions.length > 0
+      ? `its function exports are: ${functions.join(', ')}`
+      : 'it exports no functions';
+  return { problem: `${problem}; ${exports}` };
+}
+
+/**
+ * Imports the module at `url` and looks up `name` in it: what `rxpool map` runs in a worker, as a
+ * `task()` reference to this module. Resolves with the problem, or `undefined` when the export is
+ * a function.
+ */
+export async function checkExport({
+  url,
+  name,
+}: {
+  url: string;
+  name: string;
+}): Promise<string | undefined> {
+  return findExport(await import(url), name).problem;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object';
+}
+
+/** `an object`, `an array`, `a number`, `null`... */
+function kindOf(value: unknown): string {
+  if (value === null) return '`null`';
+  if (Array.isArray(value)) return 'an array';
+  const type = typeof value;
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
