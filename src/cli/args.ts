@@ -15,7 +15,7 @@ export const ExitCode = {
   usage: 2,
   /** The task module cannot be found or loaded, or has no such function export. */
   module: 3,
-  /** A line of standard input is not JSON. */
+  /** A line of standard input is not JSON (`--on-error fail`; the other modes go on past it). */
   input: 4,
   /** Some items failed and were left out (`--on-error skip`). */
   skipped: 5,
@@ -74,6 +74,8 @@ Options:
                        fail    stop: write the results before it, report it, exit 1 (default)
                        skip    leave it out, report it on stderr, go on; exit 5 at the end
                        settle  write every line as {"ok","index","line","input","value"|"error"}
+                     with skip or settle, a line that is not JSON is a failed line too (never
+                     run; in settle mode its "input" is the line's text, its error a SyntaxError)
   --workers N        worker threads (default: the number of CPUs)
   -h, --help         show this help
   -v, --version      show the version
@@ -85,7 +87,8 @@ Exit codes:
   1  a line failed (--on-error fail), or another error
   2  bad command line: unknown option, bad value, missing or extra argument
   3  the task module cannot be found or loaded, or has no such function export
-  4  a line of standard input is not JSON (results of the lines before it are written)
+  4  --on-error fail: a line of standard input is not JSON (the results of the lines
+     before it are written)
   5  --on-error skip: some lines failed and were left out
 
 Example:

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
+import { Deque } from '../engine/deque.js';
 import {
   createPool,
   type Pool,
@@ -75,15 +76,39 @@ async function checkExport(pool: Pool, url: string, command: MapCommand): Promis
   throw new CliError(`the task module '${command.module}' ${problem}`, ExitCode.module);
 }
 
+/** Where a non-blank input line is: its 0-based position among them and its 1-based number. */
+interface Place {
+  readonly index: number;
+  readonly line: number;
+}
+
+/** A line that is not JSON, with `--on-error skip` or `settle`: a failed line that never runs. */
+interface BadLine extends Place {
+  readonly text: string;
+  readonly error: SyntaxError;
+  /** How many parsed lines went to the pool before it: in order, it comes out after them. */
+  readonly after: number;
+}
+
 async function stream(command: MapCommand, pool: Pool, url: string, io: Io): Promise<number> {
   const { stdin, stdout, stderr } = io;
-  const { onError } = command;
+  const { onError, ordered } = command;
   const lines = createInterface({ input: stdin, crlfDelay: Infinity });
-  /** The input line number of each item in flight, by item index. */
-  const lineOf = new Map<number, number>();
+  /** Where each item in flight comes from, by its index in the pool's stream. */
+  const placeOf = new Map<number, Place>();
   let notJson: string | undefined;
   let readFailure: Error | undefined;
   let skipped = 0;
+  /** Lines that were not JSON (skip, settle), counted in the progress line as failed. */
+  let badLines = 0;
+  /** In order: bad lines waiting for the results of the lines before them, at most `concurrency`. */
+  const held = new Deque<BadLine>();
+  /** In order: how many of the pool's results are written (or skipped). */
+  let handled = 0;
+  let stopped = false;
+  /** Wakes the reader waiting for room in `held`. */
+  let room: (() => void) | undefined;
+  let flushing = Promise.resolve();
   let progressShown = false;
   let closed: { code: number; message?: string } | undefined;
 
@@ -95,9 +120,10 @@ async function stream(command: MapCommand, pool: Pool, url: string, io: Io): Pro
   };
 
   const showReport = (p: Progress) => {
-    const failed = p.failed > 0 ? `, ${p.failed} failed` : '';
+    const failed = p.failed + badLines > 0 ? `, ${p.failed + badLines} failed` : '';
     const rate = `${p.rate >= 100 ? Math.round(p.rate) : p.rate.toFixed(1)}/s`;
-    stderr.write(`\r\x1b[Krxpool: ${p.done} done${failed}, ${rate}${p.final ? '\n' : ''}`);
+    const done = p.done + badLines;
+    stderr.write(`\r\x1b[Krxpool: ${done} done${failed}, ${rate}${p.final ? '\n' : ''}`);
     progressShown = !p.final;
   };
 
@@ -120,10 +146,15 @@ async function stream(command: MapCommand, pool: Pool, url: string, io: Io): Pro
     await Promise.race([new Promise((resolve) => stdout.once('drain', resolve)), gone]);
   };
 
-  /** The parsed input lines, read only as fast as imapSettled pulls them. */
+  /**
+   * The parsed input lines, read only as fast as imapSettled pulls them. A line that is not JSON
+   * ends the run with `--on-error fail`; otherwise it is a failed line, written (or reported) in
+   * its place without going to the pool.
+   */
   async function* inputs(): AsyncGenerator<unknown> {
     let lineNumber = 0;
     let index = 0;
+    let sent = 0;
     try {
       for await (const text of lines) {
         lineNumber++;
@@ -132,11 +163,18 @@ async function stream(command: MapCommand, pool: Pool, url: string, io: Io): Pro
         try {
           input = JSON.parse(text);
         } catch (error) {
-          // The lines before it still finish and are written; then the run ends with this.
-          notJson = `line ${lineNumber} is not JSON: ${(error as Error).message}`;
-          return;
+          if (onError === 'fail') {
+            // The lines before it still finish and are written; then the run ends with this.
+            notJson = `line ${lineNumber} is not JSON: ${(error as Error).message}`;
+            return;
+          }
+          badLines++;
+          const bad = { index: index++, line: lineNumber, text, error: error as SyntaxError };
+          await badLine({ ...bad, after: sent });
+          if (stopped) return;
+          continue;
         }
-        lineOf.set(index++, lineNumber);
+        placeOf.set(sent++, { index: index++, line: lineNumber });
         yield input;
       }
     } catch (error) {
@@ -144,18 +182,55 @@ async function stream(command: MapCommand, pool: Pool, url: string, io: Io): Pro
     }
   }
 
+  /**
+   * Writes or reports a line that is not JSON. In order, it waits in `held` for the results of
+   * the lines before it; while `held` is full, reading waits, so the memory held stays bounded.
+   */
+  const badLine = async (bad: BadLine) => {
+    if (!ordered) {
+      await failed(bad, bad.text, bad.error);
+      return;
+    }
+    held.push(bad);
+    await flushHeld();
+    while (held.length >= command.concurrency && !stopped) {
+      await new Promise<void>((resolve) => {
+        room = resolve;
+      });
+    }
+  };
+
+  /**
+   * In order: writes the held bad lines whose earlier results are all out. Calls queue up on
+   * `flushing`, one pass at a time, each checking afresh, so no two passes write at once.
+   */
+  const flushHeld = (): Promise<void> => {
+    flushing = flushing.then(async () => {
+      while (!stopped && held.length > 0 && held.peek()!.after <= handled) {
+        const bad = held.shift()!;
+        await failed(bad, bad.text, bad.error);
+      }
+      room?.();
+      room = undefined;
+    });
+    return flushing;
+  };
+
   /** Stops reading at once (a read in progress ends), so that leaving the loop cannot hang. */
   const stopReading = () => {
+    stopped = true;
+    room?.();
     lines.close();
     stdin.destroy();
   };
 
   /** Handles a failed line by `--on-error`; returns the exit to stop with, if any. */
   const failed = async (
-    settled: Settled<unknown, unknown>,
-    line: number,
+    place: Place,
+    input: unknown,
     error: TaskError | Error,
   ): Promise<{ code: number; message: string } | undefined> => {
+    const { index, line } = place;
     if (onError === 'fail') {
       return {
         code: ExitCode.failed,
@@ -167,7 +242,6 @@ async function stream(command: MapCommand, pool: Pool, url: string, io: Io): Pro
       report(`line ${line} skipped: ${describeFailure(error)}`);
       return undefined;
     }
-    const { index, input } = settled;
     let text: string;
     try {
       text = JSON.stringify({ ok: false, index, line, input, error: errorJson(error) }, safe);
@@ -182,20 +256,18 @@ async function stream(command: MapCommand, pool: Pool, url: string, io: Io): Pro
 
   /** Writes one settled line; returns the exit to stop with, if any. */
   const settledOne = async (settled: Settled<unknown, unknown>) => {
-    const line = lineOf.get(settled.index)!;
-    lineOf.delete(settled.index);
-    if (!settled.ok) return failed(settled, line, settled.error);
+    const place = placeOf.get(settled.index)!;
+    placeOf.delete(settled.index);
+    if (!settled.ok) return failed(place, settled.input, settled.error);
     const value = settled.value === undefined ? null : settled.value;
     let text: string;
     try {
       text = JSON.stringify(
-        onError === 'settle'
-          ? { ok: true, index: settled.index, line, input: settled.input, value }
-          : value,
+        onError === 'settle' ? { ok: true, ...place, input: settled.input, value } : value,
       );
     } catch (error) {
       const message = `its result cannot be written as JSON: ${(error as Error).message}`;
-      return failed(settled, line, new TypeError(message));
+      return failed(place, settled.input, new TypeError(message));
     }
     await write(text);
     return undefined;
@@ -205,7 +277,7 @@ async function stream(command: MapCommand, pool: Pool, url: string, io: Io): Pro
   try {
     const results = pool.imapSettled(task(url, command.exportName), inputs(), {
       concurrency: command.concurrency,
-      ordered: command.ordered,
+      ordered,
       timeout: command.timeout,
       retry: command.retry,
       progress: stderr.isTTY === true ? showReport : undefined,
@@ -216,6 +288,15 @@ async function stream(command: MapCommand, pool: Pool, url: string, io: Io): Pro
         stopReading();
         break;
       }
+      if (ordered) {
+        handled++;
+        await flushHeld();
+      }
+    }
+    if (!end) {
+      // Bad lines after the last parsed one.
+      await flushHeld();
+      end = closed;
     }
   } catch (error) {
     end = { code: ExitCode.failed, message: (error as Error).message };
@@ -236,8 +317,9 @@ async function stream(command: MapCommand, pool: Pool, url: string, io: Io): Pro
   return end.code;
 }
 
-/** `failed after 2 attempts: RangeError: too big`. */
+/** `failed after 2 attempts: RangeError: too big`, or `not JSON: ...` for a line. */
 function describeFailure(error: Error): string {
+  if (error instanceof SyntaxError) return `not JSON: ${error.message}`;
   if (!(error instanceof TaskError)) return `failed: ${error.message}`;
   const what =
     error instanceof TaskTimeoutError

@@ -393,3 +393,135 @@ test(
     }
   },
 );
+
+test('--on-error skip: a line that is not JSON is a failed line, reported by number; the rest go on', async () => {
+  const { code, stdout, stderr } = await rxpool(
+    ['map', TASK, 'failOnThree', '--on-error', 'skip'],
+    '1\n{oops\n\n3\n4\nnot json\n5\n',
+  );
+  assert.equal(code, 5);
+  assert.equal(stdout, '2\n8\n10\n');
+  assert.match(
+    stderr,
+    new RegExp(
+      '^rxpool: line 2 skipped: not JSON: .+\n' +
+        'rxpool: line 4 skipped: failed after 1 attempt: RangeError: three is not allowed \\(got 3\\)\n' +
+        'rxpool: line 6 skipped: not JSON: .+\n' +
+        'rxpool: 3 lines failed and were skipped\n$',
+    ),
+  );
+});
+
+test('--on-error settle: a line that is not JSON is written as a failed record in its place', async () => {
+  const { code, stdout, stderr } = await rxpool(
+    ['map', TASK, '--on-error', 'settle'],
+    '1\n{oops\n\n3\n',
+  );
+  assert.equal(code, 0);
+  assert.equal(stderr, '');
+  const lines = parseLines(stdout) as Record<string, any>[];
+  assert.deepEqual(lines[0], { ok: true, index: 0, line: 1, input: 1, value: 2 });
+  assert.deepEqual(lines[2], { ok: true, index: 2, line: 4, input: 3, value: 6 });
+  const bad = lines[1]!;
+  assert.deepEqual(
+    { ...bad, error: { ...bad.error, message: undefined } },
+    {
+      ok: false,
+      index: 1,
+      line: 2,
+      input: '{oops',
+      error: { name: 'SyntaxError', message: undefined },
+    },
+  );
+  assert.equal(
+    bad.error.message,
+    (() => {
+      try {
+        JSON.parse('{oops');
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })(),
+  );
+  assert.equal(lines.length, 3);
+});
+
+test('a line that is not JSON waits for the results before it (ordered), even a slow one', async () => {
+  // 'hang' times out after 500 ms; 40 bad lines behind it, with room for 2 lines in flight.
+  const bad = Array.from({ length: 40 }, (_, i) => `bad ${i}\n`).join('');
+  const { code, stdout } = await rxpool(
+    ['map', TASK, 'echo', '--on-error', 'settle', '--timeout', '500', '--concurrency', '2'],
+    `"a"\n"hang"\n${bad}"b"\n`,
+  );
+  assert.equal(code, 0);
+  const lines = parseLines(stdout) as Record<string, any>[];
+  assert.deepEqual(
+    lines.map((s) => [s.line, s.ok, s.ok ? s.value : s.error.name]),
+    [
+      [1, true, 'a'],
+      [2, false, 'TaskTimeoutError'],
+      ...Array.from({ length: 40 }, (_, i) => [i + 3, false, 'SyntaxError']),
+      [43, true, 'b'],
+    ],
+  );
+  assert.deepEqual(
+    lines.map((s) => s.index),
+    lines.map((_, i) => i),
+  );
+});
+
+test('--unordered --on-error settle: every line comes out once, bad ones as failed records', async () => {
+  const input = range(200).map((n) => (n % 10 === 0 ? `x${n}` : String(n)));
+  const { code, stdout } = await rxpool(
+    ['map', TASK, '--on-error', 'settle', '--unordered', '--workers', '2'],
+    `${input.join('\n')}\n`,
+  );
+  assert.equal(code, 0);
+  const lines = (parseLines(stdout) as Record<string, any>[]).sort((a, b) => a.line - b.line);
+  assert.deepEqual(
+    lines.map((s) => (s.ok ? s.value : s.input)),
+    range(200).map((n) => (n % 10 === 0 ? `x${n}` : n * 2)),
+  );
+});
+
+test('bad lines held behind a slow line are bounded: reading stops until it is written', async () => {
+  // The first line runs until its timeout (60 s); every line after it is not JSON. They must wait
+  // for it (ordered), and rxpool must stop reading instead of holding them all.
+  const child = start([
+    'map',
+    TASK,
+    'echo',
+    '--on-error',
+    'settle',
+    '--timeout',
+    '60000',
+    '--concurrency',
+    '16',
+  ]);
+  child.stdin.on('error', () => {});
+  const result = finished(child);
+  child.stdin.write('"hang"\n');
+  const line = `${'x'.repeat(1000)}\n`;
+  let written = 0;
+  let stalled = false;
+  while (written < 20_000) {
+    if (!child.stdin.write(line)) {
+      const drained = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 2_000);
+        child.stdin.once('drain', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      if (!drained) {
+        stalled = true;
+        break;
+      }
+    }
+    written++;
+  }
+  child.kill();
+  await result;
+  assert.ok(stalled, `rxpool read all ${written} bad lines while a line before them ran`);
+  assert.ok(written < 5_000, `rxpool read ${written} bad lines while a line before them ran`);
+});

@@ -50,6 +50,7 @@ it(
       const files = info.files.map((file) => file.path);
       for (const expected of [
         'package.json',
+        'LICENSE',
         'dist/src/index.js',
         'dist/src/index.d.ts',
         'dist/src/pool/worker.js',

@@ -1,0 +1,88 @@
+/**
+ * Every example's npm script works on a fresh clone right after `npm ci`, before anyone ran
+ * `npm run build`: the project's files (what git holds, untracked ones too) are copied to a
+ * temporary folder without dist/, node_modules is linked in (what `npm ci` gives), and each
+ * `example:*` script and `start` runs there with a small input, from a copy with no dist/ each time.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+let clone = '';
+
+/** Small arguments for each script, and a line its output must have. */
+const cases: Record<string, { args: (dir: string) => string[]; prints: RegExp }> = {
+  start: {
+    args: (dir) => ['--width', '64', '--height', '48', '--out', join(dir, 'tile.png')],
+    prints: /speedup/i,
+  },
+  'example:hash-files': {
+    args: (dir) => [join(dir, 'to-hash')],
+    // sha256 of "hello\n"
+    prints: /^5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03 {2}.*a\.txt$/m,
+  },
+  'example:ndjson-etl': {
+    args: (dir) => ['--mb', '1', '--out', join(dir, 'etl')],
+    prints: /rejected/i,
+  },
+  'example:signal': {
+    args: () => ['--samples', '100003'],
+    prints: /same result as one thread: yes/,
+  },
+  'example:word-count': {
+    args: (dir) => ['--mb', '1', '--corpus', join(dir, 'corpus.txt')],
+    prints: /words/i,
+  },
+};
+
+before(async () => {
+  clone = await mkdtemp(join(tmpdir(), 'rxpool-clone-'));
+  const { stdout } = await run(
+    'git',
+    ['ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+    { cwd: root, maxBuffer: 16 * 1024 * 1024 },
+  );
+  for (const file of stdout.split('\0').filter((f) => f !== '' && existsSync(join(root, f)))) {
+    await mkdir(dirname(join(clone, file)), { recursive: true });
+    await copyFile(join(root, file), join(clone, file));
+  }
+  await symlink(join(root, 'node_modules'), join(clone, 'node_modules'), 'dir');
+  await mkdir(join(clone, 'scratch', 'to-hash'), { recursive: true });
+  await writeFile(join(clone, 'scratch', 'to-hash', 'a.txt'), 'hello\n');
+});
+after(() => rm(clone, { recursive: true, force: true }));
+
+test('each example script runs right after npm ci, with no dist/ built', async () => {
+  const { scripts } = JSON.parse(await readFile(join(clone, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  const names = Object.keys(scripts).filter(
+    (name) => name === 'start' || name.startsWith('example:'),
+  );
+  assert.deepEqual(names.sort(), Object.keys(cases).sort(), 'a script here has no case above');
+  for (const name of names) {
+    await rm(join(clone, 'dist'), { recursive: true, force: true });
+    const { args, prints } = cases[name]!;
+    let stdout: string;
+    try {
+      ({ stdout } = await run(npm, ['run', '-s', name, '--', ...args(join(clone, 'scratch'))], {
+        cwd: clone,
+        timeout: 120_000,
+        maxBuffer: 16 * 1024 * 1024,
+      }));
+    } catch (error) {
+      const { stderr, message } = error as { stderr?: string; message: string };
+      assert.fail(`npm run ${name} failed on a fresh clone: ${stderr || message}`);
+    }
+    assert.match(stdout, prints, `npm run ${name} printed:\n${stdout}`);
+  }
+});
