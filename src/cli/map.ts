@@ -20,6 +20,7 @@ import {
   WorkerCrashedError,
 } from '../index.js';
 import { CliError, ExitCode, type MapCommand } from './args.js';
+import { describeExports, inspectExports, isTypeScript, type ModuleExports } from './exports.js';
 
 /** The streams `rxpool map` works on: the process's own, or others in a test. */
 export interface Io {
@@ -50,30 +51,14 @@ export async function runMap(command: MapCommand, io: Io): Promise<number> {
 
 /**
  * Imports the module in a worker and checks that it has the export, so that a wrong name fails
- * once, before any input is read, and names the exports there are. The lookup mirrors the
- * worker's (src/pool/worker.ts): CommonJS exports are found on `default` too. TypeScript modules
- * are not checked here: importing one before the worker has registered tsx would cache a failure.
+ * once, before any input is read, and names the exports there are. TypeScript modules are not
+ * checked here: importing one before the worker has registered tsx would cache a failure.
  */
 async function checkExport(pool: Pool, url: string, command: MapCommand): Promise<void> {
-  if (/\.[cm]?ts$/.test(url)) return;
-  const inspect = async ({ url, name }: { url: string; name: string }) => {
-    const namespace: Record<string, any> = await import(url);
-    const commonJs = namespace.default;
-    const isObject = (value: unknown): boolean => value !== null && typeof value === 'object';
-    let found = namespace[name];
-    if (name === 'default' && isObject(found)) found = found.default;
-    if (found === undefined && name !== 'default' && isObject(commonJs)) found = commonJs[name];
-    const functions = Object.keys(namespace).filter((key) => typeof namespace[key] === 'function');
-    if (isObject(commonJs)) {
-      for (const key of Object.keys(commonJs)) {
-        if (typeof commonJs[key] === 'function' && !functions.includes(key)) functions.push(key);
-      }
-    }
-    return { type: typeof found, functions };
-  };
-  let found: { type: string; functions: string[] };
+  if (isTypeScript(url)) return;
+  let found: ModuleExports;
   try {
-    found = await pool.run(inspect, { url, name: command.exportName });
+    found = await inspectExports(pool, url, command.exportName);
   } catch (error) {
     const cause = error instanceof TaskError ? error.cause : (error as Error);
     throw new CliError(
@@ -82,15 +67,14 @@ async function checkExport(pool: Pool, url: string, command: MapCommand): Promis
     );
   }
   if (found.type === 'function') return;
-  const exports =
-    found.functions.length > 0
-      ? `its function exports are: ${found.functions.join(', ')}`
-      : 'it exports no functions';
   const problem =
     found.type === 'undefined'
       ? `has no export named '${command.exportName}'`
       : `exports '${command.exportName}' as a ${found.type}, not a function`;
-  throw new CliError(`the task module '${command.module}' ${problem}; ${exports}`, ExitCode.module);
+  throw new CliError(
+    `the task module '${command.module}' ${problem}; ${describeExports(found.functions)}`,
+    ExitCode.module,
+  );
 }
 
 async function stream(command: MapCommand, pool: Pool, url: string, io: Io): Promise<number> {
