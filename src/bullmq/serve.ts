@@ -154,6 +154,11 @@ export class BatchServer {
   private readonly id = `${hostname()}:${process.pid}`;
   private lastError = '';
 
+  /** The last connection problem reported, if any. */
+  get connectionProblem(): string | undefined {
+    return this.lastError || undefined;
+  }
+
   constructor(private readonly options: ServeOptions) {
     this.worker = new Worker(options.queue, (job, _token, signal) => this.process(job, signal), {
       connection: { url: options.redis, maxRetriesPerRequest: null },
@@ -193,6 +198,12 @@ export class BatchServer {
   async close(): Promise<void> {
     await this.worker.close();
     this.subscriber.disconnect();
+  }
+
+  /** Stops at once, without waiting for running jobs (when {@link BatchServer.start} failed). */
+  async abort(): Promise<void> {
+    this.subscriber.disconnect();
+    await this.worker.close(true).catch(() => {});
   }
 
   /** Reports a connection problem once, not on every reconnect attempt. */

@@ -47,30 +47,51 @@ export async function runWorker(
     allowInline: command.allowInline,
     log,
   });
-  let stopping: Promise<number> | undefined;
-  const stop = (signal: string): Promise<number> => {
-    if (stopping) {
-      log(`${signal} again: exiting now`);
-      process.exit(ExitCode.failed);
-    }
-    log(`${signal}: taking no new batches; finishing the ${server.active} running`);
-    stopping = server.close().then(async () => {
-      await pool.close();
-      log('stopped');
-      return ExitCode.ok;
-    });
-    return stopping;
-  };
+  try {
+    await server.start();
+  } catch (error) {
+    await server.abort();
+    await pool.destroy();
+    throw new CliError(
+      `cannot connect to Redis at ${redact(command.redis)}: ${server.connectionProblem ?? (error as Error).message}`,
+      ExitCode.failed,
+    );
+  }
+  let stopping = false;
   const stopped = new Promise<number>((resolve, reject) => {
-    const on = (signal: NodeJS.Signals) => () => stop(signal).then(resolve, reject);
-    process.on('SIGTERM', on('SIGTERM'));
-    process.on('SIGINT', on('SIGINT'));
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log(`${signal} again: exiting now, without waiting for the running batches`);
+        process.exit(ExitCode.failed);
+      }
+      stopping = true;
+      log(`${signal}: taking no new batches; finishing the ${server.active} running`);
+      server
+        .close()
+        .then(() => pool.close())
+        .then(() => {
+          log('stopped');
+          resolve(ExitCode.ok);
+        }, reject);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
   });
-  await server.start();
   const served = modules.map((module) => module.given).join(', ') || 'none';
   const inline = command.allowInline ? ', inline functions allowed' : '';
   log(`ready: queue '${command.queue}', ${threads} threads, modules: ${served}${inline}`);
   return stopped;
+}
+
+/** The URL without its password, for messages. */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.href;
+  } catch {
+    return '<the --redis URL>';
+  }
 }
 
 /** The served modules: each must exist and load; their function exports are looked up. */

@@ -43,11 +43,15 @@ interface Worker {
 }
 
 /** Spawns `rxpool worker` on `queue` and waits until it says it is ready. */
-async function startWorker(queue: string, extra: readonly string[] = []): Promise<Worker> {
+async function startWorker(
+  queue: string,
+  extra: readonly string[] = [],
+  url = redis.url,
+): Promise<Worker> {
   assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build`);
   const child = spawn(
     process.execPath,
-    [CLI, 'worker', '--redis', redis.url, '--queue', queue, '--threads', '2', ...extra],
+    [CLI, 'worker', '--redis', url, '--queue', queue, '--threads', '2', ...extra],
     { cwd: FIXTURES },
   );
   const timer = setTimeout(() => child.kill('SIGKILL'), SAFETY_MS);
@@ -314,5 +318,111 @@ test("a cancel message stops a stream's running job and refuses its waiting ones
     assert.deepStrictEqual(await finished(main, late), { failed: CANCELLED });
   } finally {
     publisher.disconnect();
+  }
+});
+
+/** Runs `rxpool ...args` in test/fixtures to its end. */
+function rxpool(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: FIXTURES });
+  const timer = setTimeout(() => child.kill('SIGKILL'), SAFETY_MS);
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  child.stdout.resume();
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    }),
+  );
+}
+
+test('rxpool worker: command-line mistakes exit 2 with a message; bad modules exit 3', async () => {
+  const url = 'redis://127.0.0.1:6379';
+  const usage: [string[], RegExp][] = [
+    [['worker', 'remote-task.mjs'], /missing --redis URL/],
+    [
+      ['worker', '--redis', 'http://h', '--queue', 'q', 'remote-task.mjs'],
+      /expected --redis to be a redis:\/\/ or rediss:\/\/ URL, got 'http:\/\/h'/,
+    ],
+    [
+      ['worker', '--redis', 'nonsense', '--queue', 'q', 'x.mjs'],
+      /expected --redis .* got 'nonsense'/,
+    ],
+    [['worker', '--redis', url, 'remote-task.mjs'], /missing --queue NAME/],
+    [
+      ['worker', '--redis', url, '--queue', 'a:b', 'remote-task.mjs'],
+      /expected --queue to be a queue name, not empty and without ':', got 'a:b'/,
+    ],
+    [
+      ['worker', '--redis', url, '--queue', 'q', '--threads', '0', 'remote-task.mjs'],
+      /expected --threads to be an integer from 1 up, got '0'/,
+    ],
+    [['worker', '--redis', url, '--queue', 'q'], /missing the task modules to serve/],
+    [['worker', '--redis', url, '--queue', 'q', '--frob', 'x.mjs'], /unknown option '--frob'/],
+    [
+      ['worker', '--redis', url, '--queue', 'q', '--allow-inline=yes'],
+      /'--allow-inline' takes no value/,
+    ],
+    [['mop'], /unknown command 'mop'; the commands are 'map' and 'worker'/],
+  ];
+  const modules: [string[], RegExp][] = [
+    [['nowhere.mjs'], /cannot find the task module 'nowhere.mjs' \(looked at .*nowhere\.mjs\)/],
+    [['cli-broken.mjs'], /cannot load the task module 'cli-broken.mjs': /],
+  ];
+  const results = await Promise.all([
+    ...usage.map(([args]) => rxpool(args)),
+    ...modules.map(([args]) => rxpool(['worker', '--redis', url, '--queue', 'q', ...args])),
+  ]);
+  for (const [i, [args, message]] of [...usage, ...modules].entries()) {
+    const { code, stderr } = results[i]!;
+    assert.match(stderr, message, `rxpool ${args.join(' ')}`);
+    if (i < usage.length) assert.equal(code, 2, `rxpool ${args.join(' ')} exits 2`);
+    if (i >= usage.length) assert.equal(code, 3, `rxpool worker ${args.join(' ')} exits 3`);
+  }
+});
+
+test('a Redis it cannot reach: exit 1 with a clear message, the password hidden', async () => {
+  const { port } = redis;
+  const closed = `redis://rx:secret-pw@127.0.0.1:${port + 1 === 65536 ? 1 : port + 1}`;
+  const { code, stderr } = await rxpool([
+    'worker',
+    '--redis',
+    closed,
+    '--queue',
+    'q',
+    'remote-task.mjs',
+  ]);
+  assert.equal(code, 1);
+  assert.match(
+    stderr,
+    /rxpool: cannot connect to Redis at redis:\/\/rx:\*\*\*@127\.0\.0\.1:\d+\/?: .*ECONNREFUSED/,
+  );
+  assert.doesNotMatch(stderr, /secret-pw/);
+});
+
+test('an ACL user in the URL works; a wrong password is refused clearly', async () => {
+  const admin = new Redis(redis.url);
+  try {
+    await admin.call('ACL', 'SETUSER', 'rxworker', 'on', '>s3cret', '~*', '&*', '+@all');
+    const port = redis.port;
+    await startWorker('acl', ['remote-task.mjs'], `redis://rxworker:s3cret@127.0.0.1:${port}`);
+    const q = queue('acl');
+    assert.deepStrictEqual(await outcomes(q, await add(q, fn('quota'), [2])), [
+      { ok: true, value: 4 },
+    ]);
+    const wrong = await rxpool([
+      'worker',
+      '--redis',
+      `redis://rxworker:wrong@127.0.0.1:${port}`,
+      '--queue',
+      'q',
+      'remote-task.mjs',
+    ]);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /cannot connect to Redis at redis:\/\/rxworker:\*\*\*@.*WRONGPASS/);
+  } finally {
+    admin.disconnect();
   }
 });
