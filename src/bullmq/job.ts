@@ -12,10 +12,19 @@
  * return value is a {@link BatchJobResult}. A job completes (BullMQ's `completed`) whenever the
  * worker ran it, whatever its items did: failures are per item, in the result. A job fails
  * (BullMQ's `failed`) only when it could not be run as a batch at all: data of another format
- * version ({@link FormatError}), cancelled through the {@link cancelChannel}, or stalled (its
- * worker died: with `maxStalledCount: 0`, BullMQ moves it to `failed` with the reason
- * "job stalled more than allowable limit" instead of running it again; the producer counts that
- * as a crashed batch and launches it again as a new job).
+ * version ({@link FormatError}), cancelled through the {@link cancelChannel}, or stalled.
+ *
+ * ## A worker that dies
+ *
+ * A stalled job (its worker died: its lock, `LOCK_DURATION_MS` of ./serve.ts, expired) is
+ * never run again: with `maxStalledCount: 0`, the stalled check of another worker (every second)
+ * puts it back in `wait` with a deferred failure (the job's `deferredFailure` and
+ * `stalledCounter` 1, a `stalled` event), and the next worker that takes it moves it to `failed`
+ * with the reason "job stalled more than allowable limit" without running it (BullMQ 6.7,
+ * `moveStalledJobsToWait` and `Worker.getUnrecoverableErrorMessage`). The producer counts it as a
+ * crashed batch (it may know the culprit from `processedBy`, the worker's `<hostname>:<pid>`) and
+ * launches the batch again as a new job. It can do so as soon as it sees `stalledCounter > 0` on
+ * the job: a job that stalled while no other worker runs waits for one.
  *
  * ## Values keep structured-clone semantics
  *

@@ -162,6 +162,8 @@ export class BatchServer {
   constructor(private readonly options: ServeOptions) {
     this.worker = new Worker(options.queue, (job, _token, signal) => this.process(job, signal), {
       connection: { url: options.redis, maxRetriesPerRequest: null },
+      // Recorded on each job it takes (`processedBy`): which worker a stalled job was on.
+      name: this.id,
       autorun: false,
       concurrency: options.concurrency,
       lockDuration: LOCK_DURATION_MS,

@@ -426,3 +426,29 @@ test('an ACL user in the URL works; a wrong password is refused clearly', async 
     admin.disconnect();
   }
 });
+
+test('a worker killed mid-job: its job fails as stalled within seconds, never run again by BullMQ', async (t) => {
+  const q = queue('stall');
+  const doomed = await startWorker('stall', ['remote-task.mjs']);
+  const id = await add(q, fn('sleep'), [60_000]);
+  await waitActive(q, id);
+  const job = await Job.fromId(q, id);
+  assert.match(job!.processedBy ?? '', new RegExp(`:${doomed.child.pid}$`));
+  doomed.child.kill('SIGKILL');
+  await doomed.exited;
+  const killedAt = Date.now();
+  // Another worker's stalled check finds it; with maxStalledCount 0 it goes to `failed` (the
+  // producer launches the batch again as a new job), not back to `wait`.
+  const survivor = await startWorker('stall', ['remote-task.mjs']);
+  assert.deepStrictEqual(await finished(q, id), {
+    failed: 'job stalled more than allowable limit',
+  });
+  const seconds = (Date.now() - killedAt) / 1000;
+  t.diagnostic(`the stalled job failed ${seconds.toFixed(1)} s after the kill`);
+  assert.ok(seconds < 15, `found after ${seconds} s`);
+  // BullMQ 6.7 puts it back in `wait` with a deferred failure; the survivor takes it and fails it
+  // without running it (a run would hold it for the item's 60 s).
+  const after = await Job.fromId(q, id);
+  assert.equal(after!.stalledCounter, 1);
+  assert.doesNotMatch(survivor.stderr(), /error/i);
+});
