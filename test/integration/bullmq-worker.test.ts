@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Job, Queue } from 'bullmq';
+import { type ConnectionOptions, Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   CANCELLED,
@@ -47,12 +47,13 @@ async function startWorker(
   queue: string,
   extra: readonly string[] = [],
   url = redis.url,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<Worker> {
   assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build`);
   const child = spawn(
     process.execPath,
     [CLI, 'worker', '--redis', url, '--queue', queue, '--threads', '2', ...extra],
-    { cwd: FIXTURES },
+    { cwd: FIXTURES, env },
   );
   const timer = setTimeout(() => child.kill('SIGKILL'), SAFETY_MS);
   let stderr = '';
@@ -81,8 +82,8 @@ async function until(check: () => boolean, ms: number, what: string): Promise<vo
   }
 }
 
-function queue(name: string): Queue {
-  const q = new Queue(name, { connection: { url: redis.url } });
+function queue(name: string, connection: ConnectionOptions = { url: redis.url }): Queue {
+  const q = new Queue(name, { connection });
   queues.push(q);
   return q;
 }
@@ -451,4 +452,40 @@ test('a worker killed mid-job: its job fails as stalled within seconds, never ru
   const after = await Job.fromId(q, id);
   assert.equal(after!.stalledCounter, 1);
   assert.doesNotMatch(survivor.stderr(), /error/i);
+});
+
+test('rediss:// (TLS) works through the URL', async () => {
+  const secure = await startRedis({ tls: true });
+  try {
+    assert.match(secure.url, /^rediss:/);
+    const ca = readFileSync(secure.caFile!, 'utf8');
+    const q = queue('tls', { host: '127.0.0.1', port: secure.port, tls: { ca } });
+    // The worker trusts the test's CA the way a host would trust a private one.
+    const worker = await startWorker('tls', ['remote-task.mjs'], secure.url, {
+      ...process.env,
+      NODE_EXTRA_CA_CERTS: secure.caFile,
+    });
+    assert.deepStrictEqual(await outcomes(q, await add(q, fn('quota'), [21])), [
+      { ok: true, value: 42 },
+    ]);
+    // Without trusting the CA, the start fails and says why.
+    const untrusted = await rxpool([
+      'worker',
+      '--redis',
+      secure.url,
+      '--queue',
+      'tls',
+      'remote-task.mjs',
+    ]);
+    assert.equal(untrusted.code, 1);
+    assert.match(
+      untrusted.stderr,
+      /cannot connect to Redis at rediss:\/\/127\.0\.0\.1:\d+\/?: .*certificate/i,
+    );
+    worker.child.kill('SIGTERM');
+    assert.equal(await worker.exited, 0);
+    await q.close();
+  } finally {
+    await secure.close();
+  }
 });

@@ -7,18 +7,21 @@
  * if it is still missing here, {@link startRedis} throws: these tests never skip.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 
 const HOST = '127.0.0.1';
 const READY_MS = 10_000;
 
 export interface RedisServer {
   readonly port: number;
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://127.0.0.1:<port>`, or `rediss://` with {@link StartOptions.tls} */
   readonly url: string;
+  /** With {@link StartOptions.tls}: the path of the CA certificate (PEM) that signed the server's. */
+  readonly caFile: string | undefined;
   /** The server's pid (changes on {@link RedisServer.restart}). */
   readonly pid: number;
   /** Stops the server (SIGTERM, then SIGKILL after 5 s); resolves once it has exited. */
@@ -55,9 +58,10 @@ function freePort(): Promise<number> {
 }
 
 /** Whether the server on `port` answers PING with PONG. */
-function pings(port: number): Promise<boolean> {
+function pings(port: number, ca: string | undefined): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = new Socket();
+    const socket =
+      ca === undefined ? new Socket() : tlsConnect({ host: HOST, port, ca, servername: undefined });
     let answer = '';
     const done = (ok: boolean) => {
       socket.destroy();
@@ -69,15 +73,94 @@ function pings(port: number): Promise<boolean> {
       answer += chunk.toString();
       if (answer.includes('\r\n')) done(answer.startsWith('+PONG'));
     });
-    socket.connect(port, HOST, () => socket.write('PING\r\n'));
+    if (ca === undefined) socket.connect(port, HOST, () => socket.write('PING\r\n'));
+    else socket.once('secureConnect', () => socket.write('PING\r\n'));
   });
 }
 
+export interface StartOptions {
+  /**
+   * Serve TLS only (`rediss://`), with a certificate for 127.0.0.1 signed by a CA made for this
+   * server (`caFile`); clients are not asked for certificates.
+   */
+  readonly tls?: boolean;
+}
+
+/** A CA and a certificate for 127.0.0.1 signed by it, made with openssl in `dir`. */
+function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
+  const file = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+  writeFileSync(file('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=rxpool test CA',
+    '-keyout',
+    file('ca.key'),
+    '-out',
+    file('ca.pem'),
+  );
+  openssl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-keyout',
+    file('server.key'),
+    '-out',
+    file('server.csr'),
+  );
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    file('server.csr'),
+    '-CA',
+    file('ca.pem'),
+    '-CAkey',
+    file('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-out',
+    file('server.pem'),
+    '-extfile',
+    file('san.ext'),
+  );
+  return { ca: file('ca.pem'), cert: file('server.pem'), key: file('server.key') };
+}
+
 /** Starts a redis-server on a free port of 127.0.0.1 and waits until it answers. */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(options: StartOptions = {}): Promise<RedisServer> {
   const binary = serverPath();
   const dir = mkdtempSync(join(tmpdir(), 'rxpool-redis-'));
   const port = await freePort();
+  const certs = options.tls ? makeCertificates(dir) : undefined;
+  const ca = certs && readFileSync(certs.ca, 'utf8');
+  const listen = certs
+    ? [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        certs.cert,
+        '--tls-key-file',
+        certs.key,
+        '--tls-ca-cert-file',
+        certs.ca,
+        '--tls-auth-clients',
+        'no',
+      ]
+    : ['--port', String(port)];
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let log = '';
@@ -87,8 +170,7 @@ export async function startRedis(): Promise<RedisServer> {
     const proc = spawn(
       binary,
       [
-        '--port',
-        String(port),
+        ...listen,
         '--bind',
         HOST,
         '--save',
@@ -123,7 +205,7 @@ export async function startRedis(): Promise<RedisServer> {
     (proc.stdout as unknown as { unref?: () => void }).unref?.();
     (proc.stderr as unknown as { unref?: () => void }).unref?.();
     const deadline = Date.now() + READY_MS;
-    while (!(await pings(port))) {
+    while (!(await pings(port, ca))) {
       if (proc.exitCode !== null || proc.signalCode !== null || Date.now() > deadline) {
         proc.kill('SIGKILL');
         throw new Error(`redis-server did not start on port ${port}:\n${log}`);
@@ -148,7 +230,8 @@ export async function startRedis(): Promise<RedisServer> {
   let closed = false;
   return {
     port,
-    url: `redis://${HOST}:${port}`,
+    url: `${certs ? 'rediss' : 'redis'}://${HOST}:${port}`,
+    caFile: certs?.ca,
     get pid() {
       return child!.pid!;
     },
