@@ -489,3 +489,22 @@ test('rediss:// (TLS) works through the URL', async () => {
     await secure.close();
   }
 });
+
+test('Redis restarted (empty, no persistence): the running workers reconnect and take new jobs', async () => {
+  await redis.restart();
+  const id = await add(main, fn('quota'), ['x', 'y']);
+  assert.deepStrictEqual(await outcomes(main, id), [
+    { ok: true, value: 'xx' },
+    { ok: true, value: 'yy' },
+  ]);
+  // The cancel channel is subscribed again too.
+  const publisher = new Redis(redis.url);
+  try {
+    const running = await add(main, fn('sleep'), [60_000], { stream: 'after-restart' });
+    await waitActive(main, running);
+    await publisher.publish(cancelChannel('main'), encodeCancel('after-restart'));
+    assert.deepStrictEqual(await finished(main, running), { failed: CANCELLED });
+  } finally {
+    publisher.disconnect();
+  }
+});
