@@ -168,9 +168,9 @@ export class BatchServer {
       concurrency: options.concurrency,
       lockDuration: LOCK_DURATION_MS,
       stalledInterval: STALLED_INTERVAL_MS,
-      // The producer's engine is the one retry accountant: a job whose worker died goes to
-      // `failed` ("job stalled more than allowable limit"), and the producer launches it again
-      // as a new job, instead of BullMQ running it again unseen.
+      // The producer's engine is the one retry accountant: a job whose worker died is never run
+      // again by BullMQ; it ends `failed` ("job stalled more than allowable limit", see ./job.ts
+      // for how BullMQ 6.7 gets there) and the producer launches the batch again as a new job.
       maxStalledCount: 0,
       // The producer removes a job once it has read it; these only bound what a producer that
       // went away leaves behind.

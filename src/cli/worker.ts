@@ -112,7 +112,12 @@ async function checkModules(pool: Pool, given: readonly string[]): Promise<Serve
       continue;
     }
     try {
-      const { functions } = await inspectExports(pool, url, 'default');
+      const found = await inspectExports(pool, url, 'default');
+      // A CommonJS `exports.default = fn` is the worker's `default` too (see inspectExports).
+      const functions =
+        found.type === 'function' && !found.functions.includes('default')
+          ? [...found.functions, 'default']
+          : found.functions;
       if (functions.length === 0) {
         throw new CliError(
           `the task module '${module}' ${describeExports(functions)}`,
