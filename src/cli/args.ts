@@ -50,13 +50,31 @@ export interface MapCommand {
   readonly workers: number | undefined;
 }
 
+/** The settings of `rxpool worker`. */
+export interface WorkerCommand {
+  readonly kind: 'worker';
+  /** The Redis URL, as given (`redis://` or `rediss://`, user and password in it for ACLs). */
+  readonly redis: string;
+  readonly queue: string;
+  /** Pool size; `undefined` for the default (`os.availableParallelism()`). */
+  readonly threads: number | undefined;
+  readonly allowInline: boolean;
+  /** The task modules' paths, as given (read from the current directory). */
+  readonly modules: readonly string[];
+}
+
 /** What the command line asks for. */
-export type Command = MapCommand | { readonly kind: 'help' } | { readonly kind: 'version' };
+export type Command =
+  | MapCommand
+  | WorkerCommand
+  | { readonly kind: 'help' }
+  | { readonly kind: 'version' };
 
 const ON_ERROR: readonly OnError[] = ['fail', 'skip', 'settle'];
 
 /** The text of `rxpool --help`. */
 export const HELP = `Usage: rxpool map <module> [export] [options] < in.ndjson > out.ndjson
+       rxpool worker --redis URL --queue NAME [--threads N] [--allow-inline] <module>...
 
 Runs a function exported by <module> on a pool of worker threads, once for each line of
 standard input (one JSON value per line), and writes one JSON line per result to standard
@@ -93,10 +111,24 @@ Exit codes:
 
 Example:
   rxpool map ./resize.mjs thumbnail --unordered --timeout 10000 < jobs.ndjson > done.ndjson
+
+rxpool worker takes the batches that producers (rxpool/bullmq) add to the BullMQ queue NAME in
+Redis and runs them on a pool of worker threads. It runs only functions of the <module>s named
+here (a producer's task(...) module is matched by its file name, then by the most folders in
+common); code sent as an inline function runs only with --allow-inline. Anyone who can write
+to the queue runs these modules with any input (with --allow-inline: any code).
+
+  --redis URL        redis://[user:password@]host[:port][/db], or rediss:// for TLS
+  --queue NAME       the BullMQ queue to take batches from
+  --threads N        worker threads (default: the number of CPUs)
+  --allow-inline     also run inline functions (code sent through Redis)
+
+SIGTERM or SIGINT: take no new batches, finish the running ones, exit 0.
 `;
 
 /** Reads the command line (without `node` and the script). Throws a `CliError` when it is wrong. */
 export function parseCommandLine(argv: readonly string[]): Command {
+  if (argv[0] === 'worker') return parseWorker(argv.slice(1));
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
@@ -112,7 +144,11 @@ export function parseCommandLine(argv: readonly string[]): Command {
     throw new CliError('missing the command: rxpool map <module> [export]', ExitCode.usage);
   }
   if (command !== 'map') {
-    throw new CliError(`unknown command '${command}'; the command is 'map'`, ExitCode.usage);
+    const hint = command === 'worker' ? " ('worker' comes first: rxpool worker --redis ...)" : '';
+    throw new CliError(
+      `unknown command '${command}'; the commands are 'map' and 'worker'${hint}`,
+      ExitCode.usage,
+    );
   }
   if (module === undefined || module === '') {
     throw new CliError('missing the task module: rxpool map <module> [export]', ExitCode.usage);
@@ -153,6 +189,70 @@ function parse(argv: readonly string[]) {
       retry: { type: 'string' },
       'on-error': { type: 'string' },
       workers: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+}
+
+/** Reads `rxpool worker`'s arguments (after the word `worker`). */
+function parseWorker(argv: readonly string[]): Command {
+  let parsed: ReturnType<typeof parseWorkerArgs>;
+  try {
+    parsed = parseWorkerArgs(argv);
+  } catch (error) {
+    throw new CliError(describeParseError(error), ExitCode.usage);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+  const redis = values.redis;
+  if (redis === undefined) {
+    throw new CliError('missing --redis URL (redis://host:port or rediss://...)', ExitCode.usage);
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(redis);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
+    throw badValue('--redis', 'a redis:// or rediss:// URL', redis);
+  }
+  const queue = values.queue;
+  if (queue === undefined) throw new CliError('missing --queue NAME', ExitCode.usage);
+  if (queue === '' || queue.includes(':')) {
+    throw badValue('--queue', "a queue name, not empty and without ':'", queue);
+  }
+  const allowInline = values['allow-inline'] ?? false;
+  if (positionals.length === 0 && !allowInline) {
+    throw new CliError(
+      'missing the task modules to serve: rxpool worker --redis URL --queue NAME <module>...',
+      ExitCode.usage,
+    );
+  }
+  const empty = positionals.find((module) => module === '');
+  if (empty !== undefined) throw new CliError('a task module path is empty', ExitCode.usage);
+  return {
+    kind: 'worker',
+    redis,
+    queue,
+    threads: integer('--threads', values.threads, 1),
+    allowInline,
+    modules: positionals,
+  };
+}
+
+function parseWorkerArgs(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      redis: { type: 'string' },
+      queue: { type: 'string' },
+      threads: { type: 'string' },
+      'allow-inline': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

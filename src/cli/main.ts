@@ -31,6 +31,10 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`${version()}\n`);
       return ExitCode.ok;
     }
+    if (command.kind === 'worker') {
+      const { runWorker } = await import('./worker.js');
+      return await runWorker(command, process.stderr);
+    }
     return await runMap(command, process);
   } catch (error) {
     if (!(error instanceof CliError)) throw error;

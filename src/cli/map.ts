@@ -21,6 +21,7 @@ import {
   WorkerCrashedError,
 } from '../index.js';
 import { CliError, ExitCode, type MapCommand } from './args.js';
+import { inspectExports, isTypeScript } from './exports.js';
 
 /** The streams `rxpool map` works on: the process's own, or others in a test. */
 export interface Io {
@@ -52,19 +53,14 @@ export async function runMap(command: MapCommand, io: Io): Promise<number> {
 /**
  * Imports the module in a worker and checks that it has the export, so that a wrong name fails
  * once, before any input is read, and names the function exports there are. The lookup is the
- * worker's own (`findExport` in src/pool/exports.ts). TypeScript modules are not checked here:
- * importing one before the worker has registered tsx would cache a failure.
+ * workers' own (see ./exports.ts). TypeScript modules are not checked here: importing one before
+ * the worker has registered tsx would cache a failure.
  */
 async function checkExport(pool: Pool, url: string, command: MapCommand): Promise<void> {
-  if (/\.[cm]?ts$/.test(url)) return;
-  // The worker's export lookup, as a task() reference to rxpool's own module.
-  const lookup = task<{ url: string; name: string }, string | undefined>(
-    new URL('../pool/exports.js', import.meta.url),
-    'checkExport',
-  );
+  if (isTypeScript(url)) return;
   let problem: string | undefined;
   try {
-    problem = await pool.run(lookup, { url, name: command.exportName });
+    ({ problem } = await inspectExports(pool, url, command.exportName));
   } catch (error) {
     const cause = error instanceof TaskError ? error.cause : (error as Error);
     throw new CliError(

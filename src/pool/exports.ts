@@ -29,23 +29,43 @@ export function findExport(namespace: Record<string, unknown>, name: string): Ex
     found === undefined
       ? `has no export named '${name}'`
       : `exports '${name}' as ${kindOf(found)}, not a function`;
+  return { problem: `${problem}; ${describeFunctions(functionExports(namespace))}` };
+}
+
+/**
+ * The names under which a module exports functions, its CommonJS `module.exports` included; a
+ * CommonJS default export that is a function (`exports.default = fn`) counts as `default`.
+ */
+export function functionExports(namespace: Record<string, unknown>): string[] {
   const functions = Object.keys(namespace).filter((key) => typeof namespace[key] === 'function');
+  const commonJs = isObject(namespace.default) ? namespace.default : undefined;
   if (commonJs) {
     for (const key of Object.keys(commonJs)) {
       if (typeof commonJs[key] === 'function' && !functions.includes(key)) functions.push(key);
     }
   }
-  const exports =
-    functions.length > 0
-      ? `its function exports are: ${functions.join(', ')}`
-      : 'it exports no functions';
-  return { problem: `${problem}; ${exports}` };
+  return functions;
+}
+
+/** `its function exports are: a, b`, or `it exports no functions`. */
+export function describeFunctions(functions: readonly string[]): string {
+  return functions.length > 0
+    ? `its function exports are: ${functions.join(', ')}`
+    : 'it exports no functions';
+}
+
+/** What {@link checkExport} found in a module. */
+export interface ExportCheck {
+  /** What is wrong with the export asked for, in words; `undefined` when it is a function. */
+  readonly problem: string | undefined;
+  /** The module's function exports (see {@link functionExports}). */
+  readonly functions: readonly string[];
 }
 
 /**
- * Imports the module at `url` and looks up `name` in it: what `rxpool map` runs in a worker, as a
- * `task()` reference to this module. Resolves with the problem, or `undefined` when the export is
- * a function.
+ * Imports the module at `url` and looks up `name` in it: what the command line (`rxpool map`,
+ * `rxpool worker`) runs in a worker, as a `task()` reference to this module, to check a module
+ * before any work runs.
  */
 export async function checkExport({
   url,
@@ -53,8 +73,9 @@ export async function checkExport({
 }: {
   url: string;
   name: string;
-}): Promise<string | undefined> {
-  return findExport(await import(url), name).problem;
+}): Promise<ExportCheck> {
+  const namespace = (await import(url)) as Record<string, unknown>;
+  return { problem: findExport(namespace, name).problem, functions: functionExports(namespace) };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,0 +1,340 @@
+/**
+ * The wire format of rxpool's BullMQ jobs, shared by the producer (`bullmqExecutor`) and the
+ * consumer (`rxpool worker`). It imports nothing from BullMQ, so both sides and the tests can use
+ * it alone.
+ *
+ * ## A batch is a job
+ *
+ * One job carries one batch: several items of the same work. Every launch of a batch, a retry
+ * too, is a job of its own with its own job id (the producer chooses it, for example
+ * `<stream>.<batch>.<launch>`): a late finish of an old launch can then never be mistaken for the
+ * new one. The job's name is {@link JOB_NAME}; its data is a {@link BatchJobData}; the worker's
+ * return value is a {@link BatchJobResult}. A job completes (BullMQ's `completed`) whenever the
+ * worker ran it, whatever its items did: failures are per item, in the result. A job fails
+ * (BullMQ's `failed`) only when it could not be run as a batch at all: data of another format
+ * version ({@link FormatError}), cancelled through the {@link cancelChannel}, or stalled.
+ *
+ * ## A worker that dies
+ *
+ * A stalled job (its worker died: its lock, `LOCK_DURATION_MS` of ./serve.ts, expired) is
+ * never run again: with `maxStalledCount: 0`, the stalled check of another worker (every second)
+ * puts it back in `wait` with a deferred failure (the job's `deferredFailure` and
+ * `stalledCounter` 1, a `stalled` event), and the next worker that takes it moves it to `failed`
+ * with the reason "job stalled more than allowable limit" without running it (BullMQ 6.7,
+ * `moveStalledJobsToWait` and `Worker.getUnrecoverableErrorMessage`). The producer counts it as a
+ * crashed batch (it may know the culprit from `processedBy`, the worker's `<hostname>:<pid>`) and
+ * launches the batch again as a new job. It can do so as soon as it sees `stalledCounter > 0` on
+ * the job: a job that stalled while no other worker runs waits for one.
+ *
+ * ## Values keep structured-clone semantics
+ *
+ * BullMQ stores a job's data and return value as JSON, which would turn a `Date` into a string,
+ * a `Map` into `{}`, `-0` into `0`, and refuse a `BigInt`. So the inputs and the outcomes travel
+ * as `v8.serialize` (the serializer of structured clone: what a `postMessage` to a thread keeps
+ * arrives here too: `Date`, `Map`, `Set`, `RegExp`, typed arrays, `-0`, `NaN`, `BigInt`,
+ * `undefined`, holes, cycles), as one base64 string each. Base64 is what JSON carries best: the
+ * raw bytes as a latin1 string grow more (every byte above 0x7f takes two bytes of UTF-8 and
+ * every control byte six in JSON), see bench/RESULTS.md ("BullMQ job payloads").
+ *
+ * ## Errors
+ *
+ * A failed item's error travels as a {@link WireError}, the form the thread runtime uses between
+ * a worker and the main side: the class name, message, stack (the remote worker's), `code` and
+ * the other own enumerable properties, and its `cause`; `reviveError` (src/pool/revive.ts) makes
+ * an `Error` of it again. The {@link FailureKind} says what happened, so that the producer's
+ * engine charges the right attempt: `threw` (a `TaskError`), `timeout` (a `TaskTimeoutError`: the
+ * item ran past the job's `timeout` and the remote thread running it was stopped), `crashed` (a
+ * `WorkerCrashedError`: the remote thread died under this item, `process.exit` or out of memory;
+ * its batch-mates were run again on the worker's side and have their own outcomes), `clone` (the
+ * item's result cannot be cloned; not worth a retry), `refused` (the worker does not serve the
+ * task's module, or inline code without `--allow-inline`; not worth a retry on that worker).
+ *
+ * ## Cancel
+ *
+ * The producer publishes {@link encodeCancel}`(stream)` on {@link cancelChannel}`(queue, prefix)`
+ * when a stream is unsubscribed: every worker of the queue stops that stream's running jobs (their
+ * jobs fail with the reason {@link CANCELLED}) and, for a while ({@link CANCEL_MEMORY_MS}), refuses
+ * jobs of that stream that were still waiting. The producer removes the stream's waiting jobs
+ * itself.
+ */
+import { deserialize, serialize } from 'node:v8';
+import type { WireError, WorkSpec } from '../pool/messages.js';
+
+export type { WireError, WorkSpec } from '../pool/messages.js';
+
+/** The version of this format; a worker refuses jobs of another ({@link FormatError}). */
+export const FORMAT_VERSION = 1;
+
+/** The name of every batch job. */
+export const JOB_NAME = 'rxpool-batch';
+
+/** The `failedReason` of a job stopped by a cancel message. */
+export const CANCELLED = 'rxpool: cancelled: its stream was unsubscribed';
+
+/** How long a worker remembers a cancelled stream, to refuse its jobs that were still waiting. */
+export const CANCEL_MEMORY_MS = 10 * 60_000;
+
+/** A batch job's data, as the producer adds it (`queue.add(JOB_NAME, data, { jobId })`). */
+export interface BatchJobData {
+  /** {@link FORMAT_VERSION}. */
+  readonly v: number;
+  /** The stream the batch belongs to: what a cancel message names. Any string unique per stream. */
+  readonly stream: string;
+  /**
+   * What runs: `{ kind: 'module', url, name }` (the `task(...)` reference: the module's `file:`
+   * URL on the producer's machine and the export's name) or `{ kind: 'inline', source }`. The
+   * worker matches the URL to a module it serves (see README "rxpool worker").
+   */
+  readonly work: WorkSpec;
+  /** The time limit of each item, in ms, enforced by the worker; `null` for none. */
+  readonly timeout: number | null;
+  /** How many items {@link BatchJobData.inputs} holds. */
+  readonly count: number;
+  /** The items, an array, `v8.serialize`d, base64 ({@link encodeValues}). */
+  readonly inputs: string;
+}
+
+/** What happened to an item that failed. */
+export type FailureKind = 'threw' | 'timeout' | 'crashed' | 'clone' | 'refused';
+
+/** An item's outcome in a {@link BatchJobResult}, in the order of the job's inputs. */
+export type ItemOutcome =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly kind: FailureKind; readonly error: WireError };
+
+/** A batch job's return value: one outcome per input, in input order. */
+export interface BatchJobResult {
+  /** {@link FORMAT_VERSION}. */
+  readonly v: number;
+  /** The {@link ItemOutcome}s, an array as long as the inputs, `v8.serialize`d, base64. */
+  readonly outcomes: string;
+  /** Time the worker spent on the batch, in ms (its own clock: a duration, not a time). */
+  readonly ms: number;
+  /** Which worker ran it: `<hostname>:<pid>`. */
+  readonly worker: string;
+}
+
+/** The job's data or result is not of this format (another version, or malformed). */
+export class FormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FormatError';
+  }
+}
+
+/**
+ * Values as a base64 string of `v8.serialize` (structured-clone semantics). Throws the
+ * serializer's error (`DataCloneError`-like) when a value cannot be serialized.
+ */
+export function encodeValues(values: readonly unknown[]): string {
+  return serialize(values).toString('base64');
+}
+
+/** The values that {@link encodeValues} encoded. */
+export function decodeValues(text: string): unknown[] {
+  const values = deserialize(Buffer.from(text, 'base64'));
+  if (!Array.isArray(values)) throw new FormatError('the encoded values are not an array');
+  return values;
+}
+
+/** Makes the data of a batch job. */
+export function encodeBatch(batch: {
+  readonly stream: string;
+  readonly work: WorkSpec;
+  readonly timeout: number | undefined;
+  readonly inputs: readonly unknown[];
+}): BatchJobData {
+  return {
+    v: FORMAT_VERSION,
+    stream: batch.stream,
+    work: batch.work,
+    timeout: batch.timeout ?? null,
+    count: batch.inputs.length,
+    inputs: encodeValues(batch.inputs),
+  };
+}
+
+/** A batch job's data, checked and decoded; throws a {@link FormatError} when it is not one. */
+export function decodeBatch(data: unknown): {
+  readonly stream: string;
+  readonly work: WorkSpec;
+  readonly timeout: number | undefined;
+  readonly inputs: unknown[];
+} {
+  const d = data as Partial<BatchJobData> | null;
+  if (d === null || typeof d !== 'object') throw new FormatError('the job data is not an object');
+  if (d.v !== FORMAT_VERSION) {
+    throw new FormatError(
+      `the job is of format version ${String(d.v)}; this worker reads version ${FORMAT_VERSION} ` +
+        '(run the same rxpool version on the producer and the workers)',
+    );
+  }
+  if (typeof d.stream !== 'string') throw new FormatError('the job has no stream id');
+  const work = d.work as WorkSpec | undefined;
+  const workOk =
+    work !== undefined &&
+    ((work.kind === 'module' && typeof work.url === 'string' && typeof work.name === 'string') ||
+      (work.kind === 'inline' && typeof work.source === 'string'));
+  if (!workOk) throw new FormatError('the job has no valid work spec');
+  if (d.timeout !== null && !(typeof d.timeout === 'number' && d.timeout > 0)) {
+    throw new FormatError(`the job's timeout is not a number above 0 or null`);
+  }
+  if (typeof d.inputs !== 'string') throw new FormatError('the job has no encoded inputs');
+  const inputs = decodeValues(d.inputs);
+  if (inputs.length !== d.count) {
+    throw new FormatError(`the job holds ${inputs.length} inputs, its count says ${d.count}`);
+  }
+  return { stream: d.stream, work, timeout: d.timeout ?? undefined, inputs };
+}
+
+/**
+ * Makes a batch job's return value. An outcome whose value cannot be serialized (a function
+ * hidden in a result the thread could clone, a host object) becomes a `clone` failure of its
+ * item alone.
+ */
+export function encodeResult(
+  outcomes: readonly ItemOutcome[],
+  ms: number,
+  worker: string,
+): BatchJobResult {
+  let encoded: string;
+  try {
+    encoded = encodeValues(outcomes);
+  } catch {
+    const safe = outcomes.map((outcome): ItemOutcome => {
+      if (!outcome.ok) return outcome;
+      try {
+        serialize(outcome.value);
+        return outcome;
+      } catch (error) {
+        return {
+          ok: false,
+          kind: 'clone',
+          error: wireError(
+            'DataCloneError',
+            `The result cannot be serialized to be sent back through Redis: ${(error as Error).message}`,
+            'clone',
+          ),
+        };
+      }
+    });
+    encoded = encodeValues(safe);
+  }
+  return { v: FORMAT_VERSION, outcomes: encoded, ms, worker };
+}
+
+/** The outcomes of a batch job's return value; throws a {@link FormatError} when it is not one. */
+export function decodeResult(result: unknown, count: number): ItemOutcome[] {
+  const r = result as Partial<BatchJobResult> | null;
+  if (r === null || typeof r !== 'object' || r.v !== FORMAT_VERSION) {
+    throw new FormatError(`the job's result is not of format version ${FORMAT_VERSION}`);
+  }
+  if (typeof r.outcomes !== 'string') throw new FormatError("the job's result has no outcomes");
+  const outcomes = decodeValues(r.outcomes) as ItemOutcome[];
+  if (outcomes.length !== count) {
+    throw new FormatError(`the job's result holds ${outcomes.length} outcomes for ${count} inputs`);
+  }
+  return outcomes;
+}
+
+/**
+ * An error as a {@link WireError}, as the thread runtime's worker side makes it: the name, the
+ * message, the stack, the own enumerable properties (`code` among them, inherited too), and the
+ * cause, down to 8 levels. A property that cannot be serialized travels as its description.
+ */
+export function toWireError(thrown: unknown, depth = 0): WireError {
+  if (!(thrown instanceof Error)) {
+    const props: Record<string, unknown> = {};
+    if (serializable(thrown)) props.value = thrown;
+    return { ...wireError('NonError', describe(thrown), undefined), nonError: true, props };
+  }
+  const props: Record<string, unknown> = {};
+  for (const key of Object.keys(thrown)) {
+    if (key === 'cause') continue;
+    let value: unknown;
+    try {
+      value = (thrown as unknown as Record<string, unknown>)[key];
+    } catch (problem) {
+      value = `<reading it threw ${describe(problem)}>`;
+    }
+    props[key] = serializable(value) ? value : describe(value);
+  }
+  if (!('code' in props)) {
+    const code = (thrown as { code?: unknown }).code;
+    if (typeof code === 'string' || typeof code === 'number') props.code = code;
+  }
+  const cause = (thrown as { cause?: unknown }).cause;
+  return {
+    name: String(thrown.name),
+    message: String(thrown.message),
+    stack: typeof thrown.stack === 'string' ? thrown.stack : undefined,
+    props,
+    nonError: false,
+    cause: cause !== undefined && depth < 8 ? toWireError(cause, depth + 1) : undefined,
+    fatal: undefined,
+    hint: undefined,
+  };
+}
+
+/** A {@link WireError} made here (not thrown by a task), with no stack of its own. */
+export function wireError(
+  name: string,
+  message: string,
+  fatal: WireError['fatal'],
+  hint?: string,
+): WireError {
+  return {
+    name,
+    message,
+    stack: undefined,
+    props: {},
+    nonError: false,
+    cause: undefined,
+    fatal,
+    hint,
+  };
+}
+
+/** The Redis pub/sub channel on which a queue's workers take cancel messages. */
+export function cancelChannel(queue: string, prefix = 'bull'): string {
+  return `${prefix}:${queue}:rxpool:cancel`;
+}
+
+/** A cancel message: stop the running jobs of `stream`, and refuse its waiting ones. */
+export function encodeCancel(stream: string): string {
+  return JSON.stringify({ v: FORMAT_VERSION, stream });
+}
+
+/** The stream a cancel message names, or `undefined` when it is not one. */
+export function decodeCancel(message: string): string | undefined {
+  try {
+    const parsed = JSON.parse(message) as { v?: unknown; stream?: unknown };
+    return parsed.v === FORMAT_VERSION && typeof parsed.stream === 'string'
+      ? parsed.stream
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function serializable(value: unknown): boolean {
+  try {
+    serialize(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return value;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    try {
+      return String(value);
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
+  }
+}

@@ -1,0 +1,339 @@
+/**
+ * What `rxpool worker` runs: a BullMQ `Worker` that takes rxpool's batch jobs from a queue and runs
+ * their items on a local {@link Pool} through its public API (`pool.imapSettled`), so that per-item
+ * timeouts, crashes and clone failures are handled here exactly as with threads and come back per
+ * item (the job format: ./job.ts). It listens to the queue's cancel channel and stops the running
+ * jobs of a cancelled stream.
+ */
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { type Job, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import {
+  type Pool,
+  type Settled,
+  type Task,
+  TaskError,
+  TaskTimeoutError,
+  task,
+  WorkerCrashedError,
+} from '../index.js';
+import { describeFunctions } from '../pool/exports.js';
+import {
+  type BatchJobResult,
+  CANCEL_MEMORY_MS,
+  CANCELLED,
+  cancelChannel,
+  decodeBatch,
+  decodeCancel,
+  encodeResult,
+  type FailureKind,
+  type ItemOutcome,
+  toWireError,
+  type WireError,
+  type WorkSpec,
+  wireError,
+} from './job.js';
+
+/**
+ * BullMQ's lock on a running job lasts this long and is renewed every half of it; a job whose
+ * worker died is found by the stalled check (every {@link STALLED_INTERVAL_MS}) once its lock
+ * expired: within about 3 s, where BullMQ's defaults (30 s, 30 s) take up to a minute.
+ */
+export const LOCK_DURATION_MS = 2000;
+export const STALLED_INTERVAL_MS = 1000;
+
+/** A module the worker serves. */
+export interface ServedModule {
+  /** The path as given on the command line. */
+  readonly given: string;
+  /** Its `file:` URL on this machine. */
+  readonly url: string;
+  /** Its function exports; `undefined` when they were not looked up (a TypeScript module). */
+  readonly functions: readonly string[] | undefined;
+}
+
+/** Which served module a producer's `task(url)` reference runs, or why none. */
+export type Match =
+  | { readonly ok: true; readonly module: ServedModule }
+  | { readonly ok: false; readonly message: string };
+
+/** A URL's path segments, decoded (`file:///C:/a/b.mjs` too). */
+function segments(url: string): string[] {
+  const { pathname } = new URL(url);
+  return pathname
+    .split('/')
+    .filter((part) => part !== '')
+    .map((part) => decodeURIComponent(part));
+}
+
+/**
+ * Matches a producer's module URL to a served module. Paths differ between machines, so the
+ * match is by the path's end: a served module matches when its file name is the same, and among
+ * those the one that shares the most trailing folders wins (the same path shares them all). Two
+ * served modules that tie are ambiguous: the job's items are refused, naming both.
+ */
+export function matchModule(url: string, served: readonly ServedModule[]): Match {
+  let wanted: string[];
+  try {
+    wanted = segments(url);
+  } catch {
+    return { ok: false, message: `the task module '${url}' is not a URL` };
+  }
+  let best: ServedModule[] = [];
+  let bestLength = 0;
+  for (const module of served) {
+    const have = segments(module.url);
+    let common = 0;
+    while (
+      common < wanted.length &&
+      common < have.length &&
+      wanted[wanted.length - 1 - common] === have[have.length - 1 - common]
+    ) {
+      common++;
+    }
+    if (common === 0) continue;
+    if (common > bestLength) {
+      best = [module];
+      bestLength = common;
+    } else if (common === bestLength) {
+      best.push(module);
+    }
+  }
+  const names = served.map((module) => module.given).join(', ');
+  if (best.length === 0) {
+    return {
+      ok: false,
+      message:
+        `this worker does not serve the task module '${url}': it serves ${names || 'no modules'} ` +
+        '(a module is matched by its file name, then by the most folders in common); start ' +
+        'rxpool worker with that module on its command line',
+    };
+  }
+  if (best.length > 1) {
+    return {
+      ok: false,
+      message:
+        `the task module '${url}' matches several served modules equally ` +
+        `(${best.map((module) => module.given).join(', ')}); serve only one of them on this queue`,
+    };
+  }
+  return { ok: true, module: best[0]! };
+}
+
+export interface ServeOptions {
+  /** `redis://` or `rediss://` URL. */
+  readonly redis: string;
+  readonly queue: string;
+  /** The local pool the items run on; the server does not close it. */
+  readonly pool: Pool;
+  /** Jobs run at once (as many as the pool has threads). */
+  readonly concurrency: number;
+  readonly modules: readonly ServedModule[];
+  readonly allowInline: boolean;
+  /** Where progress and problems are reported, one line each. */
+  readonly log: (line: string) => void;
+}
+
+/** The work a job's spec names, or the failure every one of its items gets. */
+type Resolved = { readonly work: Task | Function } | { readonly refused: WireError };
+
+/**
+ * A BullMQ worker on one queue that runs rxpool's batch jobs. {@link BatchServer.start} connects;
+ * {@link BatchServer.close} takes no new job, waits for the running ones, and disconnects.
+ */
+export class BatchServer {
+  private readonly worker: Worker;
+  private readonly subscriber: Redis;
+  /** The stream of each running job, by job id. */
+  private readonly running = new Map<string, string>();
+  /** Streams cancelled lately, with when. */
+  private readonly cancelled = new Map<string, number>();
+  private readonly tasks = new Map<string, Task>();
+  private readonly inline = new Map<string, Function>();
+  private readonly id = `${hostname()}:${process.pid}`;
+  private lastError = '';
+
+  /** The last connection problem reported, if any. */
+  get connectionProblem(): string | undefined {
+    return this.lastError || undefined;
+  }
+
+  constructor(private readonly options: ServeOptions) {
+    this.worker = new Worker(options.queue, (job, _token, signal) => this.process(job, signal), {
+      connection: { url: options.redis, maxRetriesPerRequest: null },
+      // Recorded on each job it takes (`processedBy`): which worker a stalled job was on.
+      name: this.id,
+      autorun: false,
+      concurrency: options.concurrency,
+      lockDuration: LOCK_DURATION_MS,
+      stalledInterval: STALLED_INTERVAL_MS,
+      // The producer's engine is the one retry accountant: a job whose worker died is never run
+      // again by BullMQ; it ends `failed` ("job stalled more than allowable limit", see ./job.ts
+      // for how BullMQ 6.7 gets there) and the producer launches the batch again as a new job.
+      maxStalledCount: 0,
+      // The producer removes a job once it has read it; these only bound what a producer that
+      // went away leaves behind.
+      removeOnComplete: { age: 24 * 3600 },
+      removeOnFail: { age: 24 * 3600 },
+    });
+    this.worker.on('error', (error) => this.problem(error));
+    this.subscriber = new Redis(options.redis, { lazyConnect: true, maxRetriesPerRequest: null });
+    this.subscriber.on('error', (error) => this.problem(error));
+    this.subscriber.on('message', (_channel: string, message: string) => this.onCancel(message));
+  }
+
+  /** Connects to Redis and starts taking jobs; resolves once it is ready. */
+  async start(): Promise<void> {
+    await this.subscriber.connect();
+    await this.subscriber.subscribe(cancelChannel(this.options.queue));
+    await this.worker.waitUntilReady();
+    void this.worker.run().catch((error: unknown) => this.problem(error));
+  }
+
+  /** How many jobs run now. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  /** Takes no new job, waits until the running ones have finished, then disconnects. */
+  async close(): Promise<void> {
+    await this.worker.close();
+    this.subscriber.disconnect();
+  }
+
+  /** Stops at once, without waiting for running jobs (when {@link BatchServer.start} failed). */
+  async abort(): Promise<void> {
+    this.subscriber.disconnect();
+    await this.worker.close(true).catch(() => {});
+  }
+
+  /** Reports a connection problem once, not on every reconnect attempt. */
+  private problem(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    if (message === this.lastError) return;
+    this.lastError = message;
+    this.options.log(`redis: ${message}`);
+  }
+
+  private onCancel(message: string): void {
+    const stream = decodeCancel(message);
+    if (stream === undefined) return;
+    const now = Date.now();
+    this.cancelled.set(stream, now);
+    for (const [at, when] of this.cancelled) {
+      if (now - when > CANCEL_MEMORY_MS) this.cancelled.delete(at);
+    }
+    for (const [jobId, of] of this.running) {
+      if (of === stream) this.worker.cancelJob(jobId, CANCELLED);
+    }
+  }
+
+  private async process(job: Job, signal: AbortSignal | undefined): Promise<BatchJobResult> {
+    const started = performance.now();
+    const batch = decodeBatch(job.data);
+    if (this.cancelled.has(batch.stream)) throw new Error(CANCELLED);
+    const resolved = this.resolve(batch.work);
+    const outcomes: ItemOutcome[] = new Array(batch.inputs.length);
+    if ('refused' in resolved) {
+      outcomes.fill({ ok: false, kind: 'refused', error: resolved.refused });
+    } else {
+      this.running.set(job.id!, batch.stream);
+      try {
+        const settled = this.options.pool.imapSettled(resolved.work as Task, batch.inputs, {
+          ordered: false,
+          retry: 0,
+          timeout: batch.timeout,
+          signal,
+        });
+        for await (const item of settled) outcomes[item.index] = outcome(item);
+      } catch (error) {
+        if (signal?.aborted) throw new Error(CANCELLED);
+        throw error;
+      } finally {
+        this.running.delete(job.id!);
+      }
+    }
+    return encodeResult(outcomes, performance.now() - started, this.id);
+  }
+
+  /** The work to run for `spec`: a served module's export, or (allowed) inline code. */
+  private resolve(spec: WorkSpec): Resolved {
+    if (spec.kind === 'inline') {
+      if (!this.options.allowInline) {
+        return refused(
+          'InlineRefusedError',
+          'this worker does not run inline functions (code sent through Redis); start rxpool ' +
+            'worker with --allow-inline to allow them, or use task(module, exportName) with a ' +
+            'module the worker serves',
+        );
+      }
+      let fn = this.inline.get(spec.source);
+      if (fn === undefined) {
+        try {
+          fn = new Function(`return (${spec.source});`)() as Function;
+        } catch (error) {
+          return refused('SyntaxError', `the inline function does not compile: ${String(error)}`);
+        }
+        if (typeof fn !== 'function') {
+          return refused('TypeError', 'the inline source is not a function');
+        }
+        if (this.inline.size >= 256) this.inline.clear();
+        this.inline.set(spec.source, fn);
+      }
+      return { work: fn };
+    }
+    const key = `${spec.url}\n${spec.name}`;
+    const known = this.tasks.get(key);
+    if (known) return { work: known };
+    const match = matchModule(spec.url, this.options.modules);
+    if (!match.ok) return refused('ModuleNotServedError', match.message);
+    const { functions } = match.module;
+    if (functions !== undefined && !functions.includes(spec.name)) {
+      return refused(
+        'ExportNotFoundError',
+        `the served module '${match.module.given}' has no function export named '${spec.name}'; ${describeFunctions(functions)}`,
+      );
+    }
+    const work = task(fileURLToPath(match.module.url), spec.name);
+    if (this.tasks.size >= 256) this.tasks.clear();
+    this.tasks.set(key, work);
+    return { work };
+  }
+}
+
+function refused(name: string, message: string): { refused: WireError } {
+  return { refused: wireError(name, message, 'load') };
+}
+
+/** A settled item of the local pool as its outcome in the job's result. */
+function outcome(item: Settled<unknown, unknown>): ItemOutcome {
+  if (item.ok) return { ok: true, value: item.value };
+  const error = item.error;
+  const kind: FailureKind =
+    error instanceof TaskTimeoutError
+      ? 'timeout'
+      : error instanceof WorkerCrashedError
+        ? 'crashed'
+        : error.cause?.name === 'DataCloneError'
+          ? 'clone'
+          : 'threw';
+  const wire = toWireError(error.cause);
+  return {
+    ok: false,
+    kind,
+    error: { ...wire, fatal: kind === 'clone' ? 'clone' : undefined, hint: hintOf(error) },
+  };
+}
+
+/** The advice a `TaskError`'s message carries after its first line (an inline function's). */
+function hintOf(error: TaskError): string | undefined {
+  const base = TaskError.describe({
+    index: error.index,
+    input: error.input,
+    attempts: error.attempts,
+    cause: error.cause,
+  });
+  return error.message.startsWith(`${base}\n`) ? error.message.slice(base.length + 1) : undefined;
+}

@@ -1,0 +1,135 @@
+/**
+ * `rxpool worker`: checks the task modules it is to serve, starts a local pool and a
+ * {@link BatchServer} on the queue, and on SIGTERM or SIGINT finishes the running jobs and exits 0.
+ * BullMQ and ioredis are loaded only here, so `rxpool map` works without them.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { ServedModule } from '../bullmq/serve.js';
+import { createPool, type Pool, TaskError } from '../index.js';
+import { describeFunctions } from '../pool/exports.js';
+import { CliError, ExitCode, type WorkerCommand } from './args.js';
+import { inspectExports, isTypeScript } from './exports.js';
+
+/** Runs `rxpool worker` until a signal stops it; resolves with the exit code. */
+export async function runWorker(
+  command: WorkerCommand,
+  stderr: NodeJS.WritableStream,
+): Promise<number> {
+  const log = (line: string) => stderr.write(`rxpool worker: ${line}\n`);
+  let serve: typeof import('../bullmq/serve.js');
+  try {
+    serve = await import('../bullmq/serve.js');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new CliError(
+      `rxpool worker needs the packages bullmq and ioredis: npm install bullmq ioredis (${(error as Error).message})`,
+      ExitCode.failed,
+    );
+  }
+  const threads = command.threads ?? availableParallelism();
+  const pool = createPool({ size: threads });
+  let modules: ServedModule[];
+  try {
+    modules = await checkModules(pool, command.modules);
+  } catch (error) {
+    await pool.destroy();
+    throw error;
+  }
+  const server = new serve.BatchServer({
+    redis: command.redis,
+    queue: command.queue,
+    pool,
+    concurrency: threads,
+    modules,
+    allowInline: command.allowInline,
+    log,
+  });
+  try {
+    await server.start();
+  } catch (error) {
+    await server.abort();
+    await pool.destroy();
+    throw new CliError(
+      `cannot connect to Redis at ${redact(command.redis)}: ${server.connectionProblem ?? (error as Error).message}`,
+      ExitCode.failed,
+    );
+  }
+  let stopping = false;
+  const stopped = new Promise<number>((resolve, reject) => {
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log(`${signal} again: exiting now, without waiting for the running batches`);
+        process.exit(ExitCode.failed);
+      }
+      stopping = true;
+      log(`${signal}: taking no new batches; finishing the ${server.active} running`);
+      server
+        .close()
+        .then(() => pool.close())
+        .then(() => {
+          log('stopped');
+          resolve(ExitCode.ok);
+        }, reject);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  const served = modules.map((module) => module.given).join(', ') || 'none';
+  const inline = command.allowInline ? ', inline functions allowed' : '';
+  log(`ready: queue '${command.queue}', ${threads} threads, modules: ${served}${inline}`);
+  return stopped;
+}
+
+/** The URL without its password, for messages. */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.href;
+  } catch {
+    return '<the --redis URL>';
+  }
+}
+
+/** The served modules: each must exist and load; their function exports are looked up. */
+async function checkModules(pool: Pool, given: readonly string[]): Promise<ServedModule[]> {
+  const modules: ServedModule[] = [];
+  for (const module of given) {
+    const path = resolve(process.cwd(), module);
+    if (!existsSync(path)) {
+      throw new CliError(
+        `cannot find the task module '${module}' (looked at ${path})`,
+        ExitCode.module,
+      );
+    }
+    const url = pathToFileURL(path).href;
+    if (modules.some((served) => served.url === url)) continue;
+    if (isTypeScript(url)) {
+      modules.push({ given: module, url, functions: undefined });
+      continue;
+    }
+    try {
+      // The workers' own lookup: a CommonJS `exports.default = fn` counts as `default` there.
+      const { functions } = await inspectExports(pool, url, 'default');
+      if (functions.length === 0) {
+        throw new CliError(
+          `the task module '${module}' ${describeFunctions(functions)}`,
+          ExitCode.module,
+        );
+      }
+      modules.push({ given: module, url, functions });
+    } catch (error) {
+      if (error instanceof CliError) throw error;
+      const cause = error instanceof TaskError ? error.cause : (error as Error);
+      throw new CliError(
+        `cannot load the task module '${module}': ${cause.name}: ${cause.message}`,
+        ExitCode.module,
+      );
+    }
+  }
+  return modules;
+}
