@@ -46,8 +46,11 @@ export interface EngineHooks<In, Out> {
   failure(error: TaskError<In>): void;
   /** The input ended and every item was emitted. */
   complete(): void;
-  /** The engine stopped for a reason that is no item's: the pool was destroyed. */
-  error(error: Error): void;
+  /**
+   * The engine stopped for a reason that is no item's: the pool was destroyed, or the source
+   * failed (`fail`, after the items it gave were emitted).
+   */
+  error(error: unknown): void;
   /** There is room in the window: a pulling face may `push` more. */
   pull?(): void;
 }
@@ -153,6 +156,8 @@ export class Engine<In, Out> implements ExecutorClient {
   private out = 0;
   private nextIndex = 0;
   private ended = false;
+  /** What the source failed with (`fail`): the engine ends with it instead of completing. */
+  private sourceFailure: { readonly error: unknown } | undefined;
   private closed = false;
   private paused = false;
   private pumping = false;
@@ -215,6 +220,17 @@ export class Engine<In, Out> implements ExecutorClient {
     this.pump();
   }
 
+  /**
+   * The source failed after the inputs pushed so far. They still run and are emitted (in order
+   * when `ordered`), as the items before a failed one are; then the `error` hook gets `error`
+   * instead of `complete` (Python's `imap` does the same with an input that raises).
+   */
+  fail(error: unknown): void {
+    if (this.closed || this.ended) return;
+    this.sourceFailure = { error };
+    this.end();
+  }
+
   /** Stops emitting (results are held, and keep their place in the window) until `resume()`. */
   pause(): void {
     this.paused = true;
@@ -250,6 +266,7 @@ export class Engine<In, Out> implements ExecutorClient {
     this.queuedItems = 0;
     this.held = 0;
     this.out = 0;
+    this.sourceFailure = undefined;
     this.hooks = closedHooks;
   }
 
@@ -679,8 +696,10 @@ export class Engine<In, Out> implements ExecutorClient {
             if (this.meter) this.report(true);
             if (this.closed) return;
             const hooks = this.hooks;
+            const failure = this.sourceFailure;
             this.cancel();
-            hooks.complete();
+            if (failure) hooks.error(failure.error);
+            else hooks.complete();
             return;
           }
         } else if (this.backlog === 0 && this.held < this.config.concurrency) {

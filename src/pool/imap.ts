@@ -14,6 +14,12 @@ import { describeValue } from './task.js';
 type Input<In> = Iterable<In> | AsyncIterable<In>;
 
 /**
+ * How long a sync input is read at a time, in ms, before the event loop gets a turn: results
+ * come back and go out while the window fills, instead of after the whole window was read.
+ */
+const READ_SLICE_MS = 1;
+
+/**
  * `settled`: yield every item as a `Settled` value (`pool.imapSettled`) instead of the values
  * alone, where the first failure ends the iteration (`pool.imap`).
  */
@@ -36,10 +42,16 @@ export function engineIterable<In, Out, R = Out>(
   let engine: Engine<In, Out> | undefined;
   let source: Iterator<In> | AsyncIterator<In> | undefined;
   let isAsync = false;
-  let pulling = false;
-  let finished = false;
+  /** A read is under way: an async `next()`, or the next slice of a sync input is scheduled. */
+  let reading = false;
+  let nextSlice: ReturnType<typeof setImmediate> | undefined;
+  /** Completed, failed or returned: nothing more comes but `failure`, once. */
+  let done = false;
   let failure: { error: unknown } | undefined;
-  const ready: R[] = [];
+  /**
+   * The `next()` that waits. The engine emits only while one waits (it is paused otherwise), so a
+   * result is held in the engine's window until the loop asks for it, never in a hand-off here.
+   */
   let waiter: { resolve: (r: IteratorResult<R>) => void; reject: (e: unknown) => void } | undefined;
   const { signal } = resolved;
 
@@ -47,6 +59,8 @@ export function engineIterable<In, Out, R = Out>(
   const closeSource = (): Promise<void> => {
     const it = source;
     source = undefined;
+    if (nextSlice !== undefined) clearImmediate(nextSlice);
+    nextSlice = undefined;
     if (!it?.return) return Promise.resolve();
     try {
       return Promise.resolve(it.return()).then(
@@ -59,28 +73,31 @@ export function engineIterable<In, Out, R = Out>(
     }
   };
 
+  /** Hands a value to the waiting `next()`; the engine holds the next ones until it is called again. */
+  const give = (value: R) => {
+    engine!.pause();
+    const w = waiter!;
+    waiter = undefined;
+    w.resolve({ value, done: false });
+  };
+
+  /** Answers the waiting `next()` once the iteration is over. */
   const settle = () => {
-    if (!waiter) return;
+    if (!waiter || !done) return;
     const w = waiter;
-    if (ready.length > 0) {
-      waiter = undefined;
-      const value = ready.shift()!;
-      if (ready.length === 0) engine?.resume();
-      w.resolve({ value, done: false });
-    } else if (failure) {
-      waiter = undefined;
+    waiter = undefined;
+    if (failure) {
       const { error } = failure;
       failure = undefined;
-      finished = true;
       w.reject(error);
-    } else if (finished) {
-      waiter = undefined;
+    } else {
       w.resolve({ value: undefined, done: true });
     }
   };
 
   const stop = (error: unknown) => {
-    if (finished || failure) return;
+    if (done) return;
+    done = true;
     failure = { error };
     engine?.cancel();
     closeSource();
@@ -90,46 +107,71 @@ export function engineIterable<In, Out, R = Out>(
 
   const onAbort = () => stop(signal!.reason ?? new AbortError());
 
+  /** The input failed: what it gave before still comes out, then its error (`Engine.fail`). */
+  const sourceFailed = (error: unknown) => {
+    source = undefined;
+    engine!.fail(error);
+  };
+
   const pull = () => {
-    if (pulling || !source || !engine) return;
-    pulling = true;
-    if (!isAsync) {
-      try {
-        while (source && engine.room > 0) {
-          const next = (source as Iterator<In>).next();
+    if (reading || !source || !engine) return;
+    reading = true;
+    if (isAsync) {
+      (source as AsyncIterator<In>).next().then(
+        (next) => {
+          reading = false;
+          if (!source || !engine) return;
           if (next.done) {
             source = undefined;
             engine.end();
           } else {
             engine.push(next.value);
           }
-        }
-      } catch (error) {
-        stop(error);
-      }
-      pulling = false;
+        },
+        (error) => {
+          reading = false;
+          if (source) sourceFailed(error);
+        },
+      );
       return;
     }
-    (source as AsyncIterator<In>).next().then(
-      (next) => {
-        pulling = false;
-        if (!source || !engine) return;
-        if (next.done) {
-          source = undefined;
-          engine.end();
-        } else {
-          engine.push(next.value);
+    // A sync input is read in slices of about READ_SLICE_MS, the event loop running between
+    // them: a results comes back while the window is still filling, and a `break` is seen.
+    let count = 0;
+    let since: number | undefined;
+    while (source && engine.room > 0) {
+      if ((++count & 15) === 0) {
+        const now = clock.now();
+        since ??= now;
+        if (now - since >= READ_SLICE_MS) {
+          nextSlice = setImmediate(() => {
+            nextSlice = undefined;
+            reading = false;
+            pull();
+          });
+          return;
         }
-      },
-      (error) => {
-        pulling = false;
-        stop(error);
-      },
-    );
+      }
+      let next: IteratorResult<In>;
+      try {
+        next = (source as Iterator<In>).next();
+      } catch (error) {
+        sourceFailed(error);
+        break;
+      }
+      if (next.done) {
+        source = undefined;
+        engine.end();
+      } else {
+        engine.push(next.value);
+      }
+    }
+    reading = false;
   };
 
   const start = () => {
     if (signal?.aborted) {
+      done = true;
       failure = { error: signal.reason ?? new AbortError() };
       return;
     }
@@ -140,23 +182,15 @@ export function engineIterable<In, Out, R = Out>(
         ? (items as AsyncIterable<In>)[Symbol.asyncIterator]()
         : (items as Iterable<In>)[Symbol.iterator]();
       engine = new Engine<In, Out>(resolved.config, executor(), clock, {
-        value: (value, index, input) => {
-          ready.push((settled ? { ok: true, index, input, value } : value) as R);
-          engine!.pause();
-          settle();
-        },
+        value: (value, index, input) =>
+          give((settled ? { ok: true, index, input, value } : value) as R),
         failure: (error) => {
-          if (!settled) {
-            stop(error);
-            return;
-          }
-          ready.push({ ok: false, index: error.index, input: error.input, error } as R);
-          engine!.pause();
-          settle();
+          if (settled) give({ ok: false, index: error.index, input: error.input, error } as R);
+          else stop(error);
         },
         error: (error) => stop(error),
         complete: () => {
-          finished = true;
+          done = true;
           signal?.removeEventListener('abort', onAbort);
           settle();
         },
@@ -166,6 +200,8 @@ export function engineIterable<In, Out, R = Out>(
       stop(error);
       return;
     }
+    // Results are emitted only to a waiting `next()`.
+    engine.pause();
     pull();
   };
 
@@ -174,24 +210,25 @@ export function engineIterable<In, Out, R = Out>(
       return iterator;
     },
     next() {
-      if (!engine && !failure && !finished) start();
+      if (!engine && !done) start();
       return new Promise<IteratorResult<R>>((resolve, reject) => {
         if (waiter) {
           reject(new Error('imap: next() was called again before the previous call settled'));
           return;
         }
         waiter = { resolve, reject };
-        settle();
+        if (done) settle();
+        else engine!.resume();
       });
     },
     async return(value?: unknown) {
-      if (!finished && !failure) {
-        finished = true;
+      failure = undefined;
+      if (!done) {
+        done = true;
         engine?.cancel();
         signal?.removeEventListener('abort', onAbort);
         await closeSource();
       }
-      ready.length = 0;
       return { value: value as R, done: true };
     },
   };

@@ -18,6 +18,8 @@ interface Run {
   values: { value: unknown; index: number; at: number }[];
   failures: TaskError<unknown>[];
   completedAt: number | undefined;
+  /** What the `error` hook got, and when. */
+  error: { error: unknown; at: number } | undefined;
   maxInFlight: number;
   executor: FakeExecutor;
   clock: VirtualClock;
@@ -31,6 +33,8 @@ function runEngine(
     size?: number;
     duration?: (x: any) => number;
     knowsPosition?: boolean;
+    /** The source fails with this after the inputs (`Engine.fail`), instead of ending. */
+    sourceError?: Error;
   } = {},
 ): Run {
   const clock = new VirtualClock();
@@ -44,6 +48,7 @@ function runEngine(
     values: [],
     failures: [],
     completedAt: undefined,
+    error: undefined,
     maxInFlight: 0,
     executor,
     clock,
@@ -70,7 +75,8 @@ function runEngine(
       run.completedAt = clock.now();
     },
     error: (error) => {
-      throw error;
+      if (!options.sourceError) throw error;
+      run.error = { error, at: clock.now() };
     },
   });
   const watch = () => {
@@ -78,7 +84,8 @@ function runEngine(
     if (run.completedAt === undefined && engine.inFlight > 0) clock.setTimeout(watch, 0.5);
   };
   for (const input of inputs) engine.push(input);
-  engine.end();
+  if (options.sourceError) engine.fail(options.sourceError);
+  else engine.end();
   watch();
   clock.run();
   return run;
@@ -488,7 +495,7 @@ describe('engine transfer', () => {
         value: (value) => values.push(value),
         failure: (error) => failures.push(error),
         complete: () => {},
-        error: (error) => assert.fail(error),
+        error: (error) => assert.fail(error as Error),
       },
     );
     engine.push(1);
@@ -510,6 +517,39 @@ describe('engine transfer', () => {
     const run = transferRun(() => []);
     assert.equal(run.failures[0]!.attempts, 3);
     assert.equal(run.failures[0]!.cause.message, 'flaky');
+  });
+});
+
+describe('engine source failure', () => {
+  const boom = new Error('source failed');
+  const durations = [5, 1, 3, 2, 4, 1];
+
+  for (const ordered of [true, false]) {
+    it(`${ordered ? 'ordered' : 'unordered'}: every item pushed before the failure is emitted, then the error`, () => {
+      const run = runEngine(durations, (x: number) => x * 10, {
+        ordered,
+        concurrency: 3,
+        duration: (x: number) => x,
+        sourceError: boom,
+      });
+      const values = run.values.map((v) => v.value as number);
+      const expected = durations.map((x) => x * 10);
+      assert.deepEqual(
+        ordered ? values : [...values].sort((a, b) => a - b),
+        ordered ? expected : [...expected].sort((a, b) => a - b),
+      );
+      assert.equal(run.completedAt, undefined);
+      assert.equal(run.error?.error, boom);
+      assert.ok(run.error!.at >= Math.max(...run.values.map((v) => v.at)));
+      assert.equal(run.executor.running, 0);
+    });
+  }
+
+  it('a source that fails before giving anything errors at once', () => {
+    const run = runEngine([], (x: number) => x, { sourceError: boom });
+    assert.deepEqual(run.values, []);
+    assert.equal(run.error?.error, boom);
+    assert.equal(run.error?.at, 0);
   });
 });
 
@@ -536,7 +576,7 @@ describe('engine pull face', () => {
         value: (value) => emitted.push(value),
         failure: () => assert.fail('no failure expected'),
         complete: () => {},
-        error: (error) => assert.fail(error),
+        error: (error) => assert.fail(error as Error),
         pull: () => {
           if (pulled === 20) {
             engine.end();
