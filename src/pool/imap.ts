@@ -1,8 +1,8 @@
 /**
  * The pull face: an engine fed from an `Iterable` / `AsyncIterable` (a Node `Readable` in object
  * mode is one) and read as an `AsyncIterable`. It pulls from the input only while the engine's
- * window has room, and emits one result at a time to the consumer, so the memory it holds is
- * bounded however long the input is.
+ * window has room, and the engine emits only to a waiting `next()`, one result at a time, so the
+ * memory it holds is bounded by the window however long the input is.
  */
 import type { Clock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
@@ -136,7 +136,7 @@ export function engineIterable<In, Out, R = Out>(
       return;
     }
     // A sync input is read in slices of about READ_SLICE_MS, the event loop running between
-    // them: a results comes back while the window is still filling, and a `break` is seen.
+    // them: results come back while the window is still filling, and a `break` is seen.
     let count = 0;
     let since: number | undefined;
     while (source && engine.room > 0) {
