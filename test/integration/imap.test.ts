@@ -474,3 +474,46 @@ describe('pool.imap reads a sync input in slices', () => {
     },
   );
 });
+
+describe('a break out of a stream of short items', () => {
+  /** Waits until both workers run one (so each worker answers once), and says which worker it is. */
+  const meetAndTell = (shared: SharedArrayBuffer) => {
+    const cells = new Int32Array(shared);
+    Atomics.add(cells, 0, 1);
+    Atomics.notify(cells, 0);
+    const deadline = Date.now() + 10_000;
+    while (Atomics.load(cells, 0) < 2 && Date.now() < deadline) Atomics.wait(cells, 0, 1, 50);
+    const scope = globalThis as { workerLifetime?: number };
+    scope.workerLifetime ??= Math.random();
+    return scope.workerLifetime;
+  };
+  const lifetimes = async () =>
+    new Set(
+      await pool.map(
+        meetAndTell,
+        [shared().shared].flatMap((s) => [s, s]),
+        { batchSize: 1 },
+      ),
+    );
+
+  it(
+    'leaves the workers up: their running batches finish instead of being stopped',
+    T,
+    async () => {
+      const before = await lifetimes();
+      assert.equal(before.size, 2);
+      function* naturals() {
+        for (let i = 0; ; i++) yield i;
+      }
+      for (let round = 0; round < 20; round++) {
+        let count = 0;
+        for await (const _ of pool.imap((n: number) => n * 2, naturals())) {
+          if (++count === 100) break;
+        }
+      }
+      // Before, about every other break stopped a worker that was running a batch (and started a
+      // new one in its place, 30-50 ms of a core).
+      assert.deepEqual(await lifetimes(), before);
+    },
+  );
+});

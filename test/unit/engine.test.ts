@@ -553,6 +553,76 @@ describe('engine source failure', () => {
   });
 });
 
+describe('engine cancel', () => {
+  /**
+   * Items 0 and 1 run first (2 slots, one item a batch) and are measured; the engine is cancelled
+   * at `cancelAt`, while items 2 and 3 run. Returns what the executor stopped, what it completed,
+   * and when the last stop came.
+   */
+  function cancelWhileRunning(durations: number[], cancelAt: number) {
+    const clock = new VirtualClock();
+    const executor = new FakeExecutor({ clock, size: 2, duration: (x: number) => durations[x]! });
+    const emitted: number[] = [];
+    const engine: Engine<number, number> = new Engine(
+      {
+        work: toWorkSpec((x: number) => x),
+        concurrency: 8,
+        ordered: true,
+        batchSize: 1,
+        timeout: undefined,
+        retry: noRetry,
+        transfer: undefined,
+      },
+      executor,
+      clock,
+      {
+        value: (value) => emitted.push(value),
+        failure: () => assert.fail('no failure expected'),
+        complete: () => {},
+        error: (error) => assert.fail(error as Error),
+      },
+    );
+    for (let i = 0; i < durations.length; i++) engine.push(i);
+    let stoppedAt = -1;
+    clock.setTimeout(() => engine.cancel(), cancelAt);
+    const stopped = executor.stopped;
+    const push = stopped.push.bind(stopped);
+    stopped.push = (...items) => {
+      stoppedAt = clock.now();
+      return push(...items);
+    };
+    clock.run();
+    return { stopped: [...stopped], emitted, completed: executor.counters.completed, stoppedAt };
+  }
+
+  it('lets a started batch that was measured short finish instead of stopping its worker', () => {
+    // 0 and 1 take 2 ms; 2 and 3 start at 2 and are cancelled at 3; 4 and 5 never start.
+    const run = cancelWhileRunning([2, 2, 2, 2, 2, 2], 3);
+    assert.deepEqual(run.stopped, []);
+    assert.equal(run.completed, 4, 'items 2 and 3 ran to their end');
+    assert.deepEqual(run.emitted, [0, 1], 'nothing is emitted after the cancel');
+  });
+
+  it('stops at once a batch measured long', () => {
+    const run = cancelWhileRunning([30, 30, 30, 30], 35);
+    assert.deepEqual(run.stopped, [2, 3]);
+    assert.equal(run.stoppedAt, 35);
+  });
+
+  it('stops at once a batch whose items were not measured yet', () => {
+    const run = cancelWhileRunning([2, 2, 2, 2], 1);
+    assert.deepEqual(run.stopped, [0, 1]);
+    assert.equal(run.stoppedAt, 1);
+  });
+
+  it('stops a batch measured short that has not ended after the grace period', () => {
+    // Item 2 hangs (for 10 s) after items that took 2 ms.
+    const run = cancelWhileRunning([2, 2, 10_000, 2], 3);
+    assert.deepEqual(run.stopped, [2]);
+    assert.equal(run.stoppedAt, 3 + 200);
+  });
+});
+
 describe('engine pull face', () => {
   it('asks for input only while the window has room', () => {
     const clock = new VirtualClock();
