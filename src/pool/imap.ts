@@ -9,15 +9,10 @@ import { Engine } from '../engine/engine.js';
 import type { SlotExecutor } from '../engine/executor.js';
 import { AbortError } from '../errors.js';
 import type { Resolved } from '../options.js';
+import { InputReader } from './input.js';
 import { describeValue } from './task.js';
 
 type Input<In> = Iterable<In> | AsyncIterable<In>;
-
-/**
- * How long a sync input is read at a time, in ms, before the event loop gets a turn: results
- * come back and go out while the window fills, instead of after the whole window was read.
- */
-const READ_SLICE_MS = 1;
 
 /**
  * `settled`: yield every item as a `Settled` value (`pool.imapSettled`) instead of the values
@@ -40,11 +35,7 @@ export function engineIterable<In, Out, R = Out>(
     );
   }
   let engine: Engine<In, Out> | undefined;
-  let source: Iterator<In> | AsyncIterator<In> | undefined;
-  let isAsync = false;
-  /** A read is under way: an async `next()`, or the next slice of a sync input is scheduled. */
-  let reading = false;
-  let nextSlice: ReturnType<typeof setImmediate> | undefined;
+  let reader: InputReader<In> | undefined;
   /** Completed, failed or returned: nothing more comes but `failure`, once. */
   let done = false;
   let failure: { error: unknown } | undefined;
@@ -54,24 +45,6 @@ export function engineIterable<In, Out, R = Out>(
    */
   let waiter: { resolve: (r: IteratorResult<R>) => void; reject: (e: unknown) => void } | undefined;
   const { signal } = resolved;
-
-  /** Closes the input; resolves once an async input's own cleanup (`finally`) has run. */
-  const closeSource = (): Promise<void> => {
-    const it = source;
-    source = undefined;
-    if (nextSlice !== undefined) clearImmediate(nextSlice);
-    nextSlice = undefined;
-    if (!it?.return) return Promise.resolve();
-    try {
-      return Promise.resolve(it.return()).then(
-        () => {},
-        () => {},
-      );
-    } catch {
-      // the input's own cleanup failed; nothing to report to
-      return Promise.resolve();
-    }
-  };
 
   /** Hands a value to the waiting `next()`; the engine holds the next ones until it is called again. */
   const give = (value: R) => {
@@ -100,74 +73,12 @@ export function engineIterable<In, Out, R = Out>(
     done = true;
     failure = { error };
     engine?.cancel();
-    closeSource();
+    reader?.close();
     signal?.removeEventListener('abort', onAbort);
     settle();
   };
 
   const onAbort = () => stop(signal!.reason ?? new AbortError());
-
-  /** The input failed: what it gave before still comes out, then its error (`Engine.fail`). */
-  const sourceFailed = (error: unknown) => {
-    source = undefined;
-    engine!.fail(error);
-  };
-
-  const pull = () => {
-    if (reading || !source || !engine) return;
-    reading = true;
-    if (isAsync) {
-      (source as AsyncIterator<In>).next().then(
-        (next) => {
-          reading = false;
-          if (!source || !engine) return;
-          if (next.done) {
-            source = undefined;
-            engine.end();
-          } else {
-            engine.push(next.value);
-          }
-        },
-        (error) => {
-          reading = false;
-          if (source) sourceFailed(error);
-        },
-      );
-      return;
-    }
-    // A sync input is read in slices of about READ_SLICE_MS, the event loop running between
-    // them: results come back while the window is still filling, and a `break` is seen.
-    let count = 0;
-    let since: number | undefined;
-    while (source && engine.room > 0) {
-      if ((++count & 15) === 0) {
-        const now = clock.now();
-        since ??= now;
-        if (now - since >= READ_SLICE_MS) {
-          nextSlice = setImmediate(() => {
-            nextSlice = undefined;
-            reading = false;
-            pull();
-          });
-          return;
-        }
-      }
-      let next: IteratorResult<In>;
-      try {
-        next = (source as Iterator<In>).next();
-      } catch (error) {
-        sourceFailed(error);
-        break;
-      }
-      if (next.done) {
-        source = undefined;
-        engine.end();
-      } else {
-        engine.push(next.value);
-      }
-    }
-    reading = false;
-  };
 
   const start = () => {
     if (signal?.aborted) {
@@ -176,11 +87,8 @@ export function engineIterable<In, Out, R = Out>(
       return;
     }
     signal?.addEventListener('abort', onAbort, { once: true });
-    isAsync = typeof (items as any)[Symbol.asyncIterator] === 'function';
     try {
-      source = isAsync
-        ? (items as AsyncIterable<In>)[Symbol.asyncIterator]()
-        : (items as Iterable<In>)[Symbol.iterator]();
+      reader = new InputReader(items, clock);
       engine = new Engine<In, Out>(resolved.config, executor(), clock, {
         value: (value, index, input) =>
           give((settled ? { ok: true, index, input, value } : value) as R),
@@ -194,7 +102,7 @@ export function engineIterable<In, Out, R = Out>(
           signal?.removeEventListener('abort', onAbort);
           settle();
         },
-        pull,
+        pull: () => reader!.read(engine!),
       });
     } catch (error) {
       stop(error);
@@ -202,7 +110,7 @@ export function engineIterable<In, Out, R = Out>(
     }
     // Results are emitted only to a waiting `next()`.
     engine.pause();
-    pull();
+    reader.read(engine);
   };
 
   const iterator: AsyncIterableIterator<R> = {
@@ -227,7 +135,7 @@ export function engineIterable<In, Out, R = Out>(
         done = true;
         engine?.cancel();
         signal?.removeEventListener('abort', onAbort);
-        await closeSource();
+        await reader?.close();
       }
       return { value: value as R, done: true };
     },
