@@ -1,6 +1,8 @@
 /**
- * pool.imap and pool.map over endless generators and Node Readables: bounded pulling, closing the
- * input on an early exit, order, and completion order.
+ * pool.imap and pool.map over endless generators and Node Readables: bounded pulling (at most
+ * `concurrency` items held), closing the input on an early exit, order, and completion order; an
+ * input that throws (what it gave comes out first), a sync input read in slices, and a break that
+ * leaves the workers up.
  */
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
