@@ -46,8 +46,11 @@ export interface EngineHooks<In, Out> {
   failure(error: TaskError<In>): void;
   /** The input ended and every item was emitted. */
   complete(): void;
-  /** The engine stopped for a reason that is no item's: the pool was destroyed. */
-  error(error: Error): void;
+  /**
+   * The engine stopped for a reason that is no item's: the pool was destroyed, or the source
+   * failed (`fail`, after the items it gave were emitted).
+   */
+  error(error: unknown): void;
   /** There is room in the window: a pulling face may `push` more. */
   pull?(): void;
 }
@@ -57,6 +60,17 @@ const RUNNING = 1;
 const WAITING = 2; // a retry's delay
 const DONE = 3; // every item succeeded
 const FAILED = 4; // its one item failed for good
+
+/**
+ * On `cancel`, a batch that has started and should end within this many ms, by the time per item
+ * measured so far, is left to finish (its results are dropped): stopping a thread's running batch
+ * stops its worker, and its replacement costs more (30-50 ms of starting, on a core the others
+ * need) than the work it saves. A `break` out of a stream of short items then leaves the workers
+ * up. Work not started, not measured yet, or longer, is stopped at once.
+ */
+const FINISH_ON_CANCEL_MS = 20;
+/** How long such a batch has to finish before it is stopped all the same (a slow machine). */
+const FINISH_GRACE_MS = 200;
 
 /** Most inputs in one page (an array that chunks view), so most items in one chunk. */
 const MAX_CHUNK = 4096;
@@ -141,6 +155,9 @@ export class Engine<In, Out> implements ExecutorClient {
   /** Finished and not emitted, in completion order (unordered mode). */
   private readonly finished = new Deque<Chunk<In>>();
   private readonly running = new Set<Batch<In>>();
+  /** After `cancel`: the batches left to finish, and how to stop waiting for them. */
+  private finishing: Set<Batch<In>> | undefined;
+  private stopFinishing: (() => void) | undefined;
   /** Chunks waiting for a retry's delay, and how to cancel the wait. */
   private readonly delayed = new Map<Chunk<In>, () => void>();
   /** With `transfer`: indexes of the items whose buffers went to a worker (they cannot go again). */
@@ -153,6 +170,8 @@ export class Engine<In, Out> implements ExecutorClient {
   private out = 0;
   private nextIndex = 0;
   private ended = false;
+  /** What the source failed with (`fail`): the engine ends with it instead of completing. */
+  private sourceFailure: { readonly error: unknown } | undefined;
   private closed = false;
   private paused = false;
   private pumping = false;
@@ -215,6 +234,17 @@ export class Engine<In, Out> implements ExecutorClient {
     this.pump();
   }
 
+  /**
+   * The source failed after the inputs pushed so far. They still run and are emitted (in order
+   * when `ordered`), as the items before a failed one are; then the `error` hook gets `error`
+   * instead of `complete` (Python's `imap` does the same with an input that raises).
+   */
+  fail(error: unknown): void {
+    if (this.closed || this.ended) return;
+    this.sourceFailure = { error };
+    this.end();
+  }
+
   /** Stops emitting (results are held, and keep their place in the window) until `resume()`. */
   pause(): void {
     this.paused = true;
@@ -226,14 +256,29 @@ export class Engine<In, Out> implements ExecutorClient {
     this.pump();
   }
 
-  /** Stops everything: queued items never run, running ones are stopped, timers are cleared. */
+  /**
+   * Stops everything: queued items never run, running ones are stopped (or, measured to end
+   * within `FINISH_ON_CANCEL_MS`, left to finish), timers are cleared.
+   */
   cancel(): void {
     if (this.closed) return;
     this.closed = true;
     this.detach();
     for (const batch of this.running) {
       batch.cancelTimer?.();
-      batch.attempt.abort();
+      // One that has not started is skipped by its worker: stopping it costs nothing.
+      const started = batch.attempt.current() !== undefined;
+      if (started && this.sizer.expectedMs(batch.count)! <= FINISH_ON_CANCEL_MS) {
+        this.finishing ??= new Set();
+        this.finishing.add(batch);
+      } else {
+        batch.attempt.abort();
+      }
+    }
+    if (this.finishing) {
+      this.stopFinishing = this.clock.setTimeout(() => {
+        for (const batch of this.finishing!) batch.attempt.abort();
+      }, FINISH_GRACE_MS);
     }
     for (const cancelDelay of this.delayed.values()) cancelDelay();
     this.running.clear();
@@ -250,6 +295,7 @@ export class Engine<In, Out> implements ExecutorClient {
     this.queuedItems = 0;
     this.held = 0;
     this.out = 0;
+    this.sourceFailure = undefined;
     this.hooks = closedHooks;
   }
 
@@ -475,7 +521,13 @@ export class Engine<In, Out> implements ExecutorClient {
   }
 
   private settle(batch: Batch<In>, outcome: BatchOutcome): void {
-    if (this.closed) return;
+    if (this.closed) {
+      if (this.finishing?.delete(batch) && this.finishing.size === 0) {
+        this.stopFinishing!();
+        this.finishing = undefined;
+      }
+      return;
+    }
     this.running.delete(batch);
     this.out -= batch.count;
     batch.cancelTimer?.();
@@ -691,8 +743,10 @@ export class Engine<In, Out> implements ExecutorClient {
             if (this.meter) this.report(true);
             if (this.closed) return;
             const hooks = this.hooks;
+            const failure = this.sourceFailure;
             this.cancel();
-            hooks.complete();
+            if (failure) hooks.error(failure.error);
+            else hooks.complete();
             return;
           }
         } else if (this.backlog === 0 && this.held < this.config.concurrency) {

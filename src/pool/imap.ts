@@ -1,14 +1,15 @@
 /**
  * The pull face: an engine fed from an `Iterable` / `AsyncIterable` (a Node `Readable` in object
  * mode is one) and read as an `AsyncIterable`. It pulls from the input only while the engine's
- * window has room, and emits one result at a time to the consumer, so the memory it holds is
- * bounded however long the input is.
+ * window has room, and the engine emits only to a waiting `next()`, one result at a time, so the
+ * memory it holds is bounded by the window however long the input is.
  */
 import type { Clock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
 import type { SlotExecutor } from '../engine/executor.js';
 import { abortedBy } from '../errors.js';
 import type { Resolved } from '../options.js';
+import { InputReader } from './input.js';
 import { describeValue } from './task.js';
 
 type Input<In> = Iterable<In> | AsyncIterable<In>;
@@ -34,139 +35,82 @@ export function engineIterable<In, Out, R = Out>(
     );
   }
   let engine: Engine<In, Out> | undefined;
-  let source: Iterator<In> | AsyncIterator<In> | undefined;
-  let isAsync = false;
-  let pulling = false;
-  let finished = false;
+  let reader: InputReader<In> | undefined;
+  /** Completed, failed or returned: nothing more comes but `failure`, once. */
+  let done = false;
   let failure: { error: unknown } | undefined;
-  const ready: R[] = [];
+  /**
+   * The `next()` that waits. The engine emits only while one waits (it is paused otherwise), so a
+   * result is held in the engine's window until the loop asks for it, never in a hand-off here.
+   */
   let waiter: { resolve: (r: IteratorResult<R>) => void; reject: (e: unknown) => void } | undefined;
   const { signal } = resolved;
 
-  /** Closes the input; resolves once an async input's own cleanup (`finally`) has run. */
-  const closeSource = (): Promise<void> => {
-    const it = source;
-    source = undefined;
-    if (!it?.return) return Promise.resolve();
-    try {
-      return Promise.resolve(it.return()).then(
-        () => {},
-        () => {},
-      );
-    } catch {
-      // the input's own cleanup failed; nothing to report to
-      return Promise.resolve();
-    }
+  /** Hands a value to the waiting `next()`; the engine holds the next ones until it is called again. */
+  const give = (value: R) => {
+    engine!.pause();
+    const w = waiter!;
+    waiter = undefined;
+    w.resolve({ value, done: false });
   };
 
+  /** Answers the waiting `next()` once the iteration is over. */
   const settle = () => {
-    if (!waiter) return;
+    if (!waiter || !done) return;
     const w = waiter;
-    if (ready.length > 0) {
-      waiter = undefined;
-      const value = ready.shift()!;
-      if (ready.length === 0) engine?.resume();
-      w.resolve({ value, done: false });
-    } else if (failure) {
-      waiter = undefined;
+    waiter = undefined;
+    if (failure) {
       const { error } = failure;
       failure = undefined;
-      finished = true;
       w.reject(error);
-    } else if (finished) {
-      waiter = undefined;
+    } else {
       w.resolve({ value: undefined, done: true });
     }
   };
 
   const stop = (error: unknown) => {
-    if (finished || failure) return;
+    if (done) return;
+    done = true;
     failure = { error };
     engine?.cancel();
-    closeSource();
+    reader?.close();
     signal?.removeEventListener('abort', onAbort);
     settle();
   };
 
   const onAbort = () => stop(abortedBy(signal!));
 
-  const pull = () => {
-    if (pulling || !source || !engine) return;
-    pulling = true;
-    if (!isAsync) {
-      try {
-        while (source && engine.room > 0) {
-          const next = (source as Iterator<In>).next();
-          if (next.done) {
-            source = undefined;
-            engine.end();
-          } else {
-            engine.push(next.value);
-          }
-        }
-      } catch (error) {
-        stop(error);
-      }
-      pulling = false;
-      return;
-    }
-    (source as AsyncIterator<In>).next().then(
-      (next) => {
-        pulling = false;
-        if (!source || !engine) return;
-        if (next.done) {
-          source = undefined;
-          engine.end();
-        } else {
-          engine.push(next.value);
-        }
-      },
-      (error) => {
-        pulling = false;
-        stop(error);
-      },
-    );
-  };
-
   const start = () => {
     if (signal?.aborted) {
+      done = true;
       failure = { error: abortedBy(signal) };
       return;
     }
     signal?.addEventListener('abort', onAbort, { once: true });
-    isAsync = typeof (items as any)[Symbol.asyncIterator] === 'function';
     try {
-      source = isAsync
-        ? (items as AsyncIterable<In>)[Symbol.asyncIterator]()
-        : (items as Iterable<In>)[Symbol.iterator]();
+      reader = new InputReader(items, clock);
       engine = new Engine<In, Out>(resolved.config, executor(), clock, {
-        value: (value, index, input) => {
-          ready.push((settled ? { ok: true, index, input, value } : value) as R);
-          engine!.pause();
-          settle();
-        },
+        value: (value, index, input) =>
+          give((settled ? { ok: true, index, input, value } : value) as R),
         failure: (error) => {
-          if (!settled) {
-            stop(error);
-            return;
-          }
-          ready.push({ ok: false, index: error.index, input: error.input, error } as R);
-          engine!.pause();
-          settle();
+          if (settled) give({ ok: false, index: error.index, input: error.input, error } as R);
+          else stop(error);
         },
         error: (error) => stop(error),
         complete: () => {
-          finished = true;
+          done = true;
           signal?.removeEventListener('abort', onAbort);
           settle();
         },
-        pull,
+        pull: () => reader!.read(engine!),
       });
     } catch (error) {
       stop(error);
       return;
     }
-    pull();
+    // Results are emitted only to a waiting `next()`.
+    engine.pause();
+    reader.read(engine);
   };
 
   const iterator: AsyncIterableIterator<R> = {
@@ -174,24 +118,25 @@ export function engineIterable<In, Out, R = Out>(
       return iterator;
     },
     next() {
-      if (!engine && !failure && !finished) start();
+      if (!engine && !done) start();
       return new Promise<IteratorResult<R>>((resolve, reject) => {
         if (waiter) {
           reject(new Error('imap: next() was called again before the previous call settled'));
           return;
         }
         waiter = { resolve, reject };
-        settle();
+        if (done) settle();
+        else engine!.resume();
       });
     },
     async return(value?: unknown) {
-      if (!finished && !failure) {
-        finished = true;
+      failure = undefined;
+      if (!done) {
+        done = true;
         engine?.cancel();
         signal?.removeEventListener('abort', onAbort);
-        await closeSource();
+        await reader?.close();
       }
-      ready.length = 0;
       return { value: value as R, done: true };
     },
   };

@@ -311,7 +311,8 @@ export class Pool {
    *
    * _`Array.prototype.map` on every core, awaited as one array._
    *
-   * Rejects with the first failed item's {@link TaskError}, and stops the rest. Results are
+   * Rejects with the first failed item's {@link TaskError}, and stops the rest; if `items`
+   * throws, rejects with what it threw once the items read before have run. Results are
    * collected in memory; to stream them, or for `ordered: false`, use {@link Pool.imap}.
    *
    * ## Example
@@ -405,9 +406,12 @@ export class Pool {
    *
    * _A lazy, parallel `map` for `for await`: it pulls its input only as fast as results go out._
    *
-   * It reads `items` only while fewer than `concurrency` items are held, so an endless input or a
-   * large file streams in constant memory; it closes the input when the loop stops early
-   * (`break`, `return`, a throw). The loop throws the first failed item's {@link TaskError}.
+   * It reads `items` only while fewer than `concurrency` items are held (a result waits in that
+   * window until the loop asks for it), so an endless input or a large file streams in constant
+   * memory; a synchronous input is read in slices of about 1 ms, so results come out while the
+   * window fills. It closes the input when the loop stops early (`break`, `return`, a throw). The
+   * loop throws the first failed item's {@link TaskError}. If `items` throws, the results of the
+   * items read before come out first, then the loop throws what `items` threw (Python's `imap`).
    *
    * ## Example
    * ```ts
@@ -442,7 +446,8 @@ export class Pool {
    * _A lazy, parallel `map` that goes on past failures, for `for await`._
    *
    * It pulls `items` as {@link Pool.imap} does, so a stream that must not stop at a bad item
-   * (a file of records, some invalid) runs in constant memory.
+   * (a file of records, some invalid) runs in constant memory. If `items` throws, every item read
+   * before comes out, then the loop throws what `items` threw.
    *
    * ## Example
    * ```ts

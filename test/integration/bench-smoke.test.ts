@@ -42,7 +42,23 @@ const EXPECTED: Record<string, { contenders: string[]; goals: number }> = {
     goals: 0,
   },
   latency: { contenders: ['rxpool pool.run', 'tinypool.run (direct)'], goals: 1 },
-  memory: { contenders: ['rxpool pool.imap (generator)'], goals: 1 },
+  imap: {
+    contenders: [
+      'pool.run, one item (baseline)',
+      'pool.imap first result, endless generator',
+      'pool.imap first result, endless generator, 2 us/item',
+      'pool.imap, generator (steady state)',
+      'parallelMap, from(array) (steady state)',
+    ],
+    goals: 3,
+  },
+  memory: {
+    contenders: [
+      'rxpool pool.imap (generator of numbers)',
+      'rxpool pool.imap (generator of { id, name })',
+    ],
+    goals: 1,
+  },
   records: {
     contenders: [
       'rxpool parallelMap ordered',

@@ -18,6 +18,8 @@ interface Run {
   values: { value: unknown; index: number; at: number }[];
   failures: TaskError<unknown>[];
   completedAt: number | undefined;
+  /** What the `error` hook got, and when. */
+  error: { error: unknown; at: number } | undefined;
   maxInFlight: number;
   executor: FakeExecutor;
   clock: VirtualClock;
@@ -31,6 +33,8 @@ function runEngine(
     size?: number;
     duration?: (x: any) => number;
     knowsPosition?: boolean;
+    /** The source fails with this after the inputs (`Engine.fail`), instead of ending. */
+    sourceError?: Error;
   } = {},
 ): Run {
   const clock = new VirtualClock();
@@ -44,6 +48,7 @@ function runEngine(
     values: [],
     failures: [],
     completedAt: undefined,
+    error: undefined,
     maxInFlight: 0,
     executor,
     clock,
@@ -70,7 +75,8 @@ function runEngine(
       run.completedAt = clock.now();
     },
     error: (error) => {
-      throw error;
+      if (!options.sourceError) throw error;
+      run.error = { error, at: clock.now() };
     },
   });
   const watch = () => {
@@ -78,7 +84,8 @@ function runEngine(
     if (run.completedAt === undefined && engine.inFlight > 0) clock.setTimeout(watch, 0.5);
   };
   for (const input of inputs) engine.push(input);
-  engine.end();
+  if (options.sourceError) engine.fail(options.sourceError);
+  else engine.end();
   watch();
   clock.run();
   return run;
@@ -488,7 +495,7 @@ describe('engine transfer', () => {
         value: (value) => values.push(value),
         failure: (error) => failures.push(error),
         complete: () => {},
-        error: (error) => assert.fail(error),
+        error: (error) => assert.fail(error as Error),
       },
     );
     engine.push(1);
@@ -564,6 +571,109 @@ describe('engine transfer', () => {
   });
 });
 
+describe('engine source failure', () => {
+  const boom = new Error('source failed');
+  const durations = [5, 1, 3, 2, 4, 1];
+
+  for (const ordered of [true, false]) {
+    it(`${ordered ? 'ordered' : 'unordered'}: every item pushed before the failure is emitted, then the error`, () => {
+      const run = runEngine(durations, (x: number) => x * 10, {
+        ordered,
+        concurrency: 3,
+        duration: (x: number) => x,
+        sourceError: boom,
+      });
+      const values = run.values.map((v) => v.value as number);
+      const expected = durations.map((x) => x * 10);
+      assert.deepEqual(
+        ordered ? values : [...values].sort((a, b) => a - b),
+        ordered ? expected : [...expected].sort((a, b) => a - b),
+      );
+      assert.equal(run.completedAt, undefined);
+      assert.equal(run.error?.error, boom);
+      assert.ok(run.error!.at >= Math.max(...run.values.map((v) => v.at)));
+      assert.equal(run.executor.running, 0);
+    });
+  }
+
+  it('a source that fails before giving anything errors at once', () => {
+    const run = runEngine([], (x: number) => x, { sourceError: boom });
+    assert.deepEqual(run.values, []);
+    assert.equal(run.error?.error, boom);
+    assert.equal(run.error?.at, 0);
+  });
+});
+
+describe('engine cancel', () => {
+  /**
+   * Items 0 and 1 run first (2 slots, one item a batch) and are measured; the engine is cancelled
+   * at `cancelAt`, while items 2 and 3 run. Returns what the executor stopped, what it completed,
+   * and when the last stop came.
+   */
+  function cancelWhileRunning(durations: number[], cancelAt: number) {
+    const clock = new VirtualClock();
+    const executor = new FakeExecutor({ clock, size: 2, duration: (x: number) => durations[x]! });
+    const emitted: number[] = [];
+    const engine: Engine<number, number> = new Engine(
+      {
+        work: toWorkSpec((x: number) => x),
+        concurrency: 8,
+        ordered: true,
+        batchSize: 1,
+        timeout: undefined,
+        retry: noRetry,
+        transfer: undefined,
+      },
+      executor,
+      clock,
+      {
+        value: (value) => emitted.push(value),
+        failure: () => assert.fail('no failure expected'),
+        complete: () => {},
+        error: (error) => assert.fail(error as Error),
+      },
+    );
+    for (let i = 0; i < durations.length; i++) engine.push(i);
+    let stoppedAt = -1;
+    clock.setTimeout(() => engine.cancel(), cancelAt);
+    const stopped = executor.stopped;
+    const push = stopped.push.bind(stopped);
+    stopped.push = (...items) => {
+      stoppedAt = clock.now();
+      return push(...items);
+    };
+    clock.run();
+    return { stopped: [...stopped], emitted, completed: executor.counters.completed, stoppedAt };
+  }
+
+  it('lets a started batch that was measured short finish instead of stopping its worker', () => {
+    // 0 and 1 take 2 ms; 2 and 3 start at 2 and are cancelled at 3; 4 and 5 never start.
+    const run = cancelWhileRunning([2, 2, 2, 2, 2, 2], 3);
+    assert.deepEqual(run.stopped, []);
+    assert.equal(run.completed, 4, 'items 2 and 3 ran to their end');
+    assert.deepEqual(run.emitted, [0, 1], 'nothing is emitted after the cancel');
+  });
+
+  it('stops at once a batch measured long', () => {
+    const run = cancelWhileRunning([30, 30, 30, 30], 35);
+    assert.deepEqual(run.stopped, [2, 3]);
+    assert.equal(run.stoppedAt, 35);
+  });
+
+  it('stops at once a batch whose items were not measured yet', () => {
+    const run = cancelWhileRunning([2, 2, 2, 2], 1);
+    assert.deepEqual(run.stopped, [0, 1]);
+    assert.equal(run.stoppedAt, 1);
+  });
+
+  it('stops a batch measured short that has not ended after the grace period', () => {
+    // Item 2 hangs (for 10 s) after items that took 2 ms.
+    const run = cancelWhileRunning([2, 2, 10_000, 2], 3);
+    assert.deepEqual(run.stopped, [2]);
+    assert.equal(run.stoppedAt, 3 + 200);
+  });
+});
+
 describe('engine pull face', () => {
   it('asks for input only while the window has room', () => {
     const clock = new VirtualClock();
@@ -587,7 +697,7 @@ describe('engine pull face', () => {
         value: (value) => emitted.push(value),
         failure: () => assert.fail('no failure expected'),
         complete: () => {},
-        error: (error) => assert.fail(error),
+        error: (error) => assert.fail(error as Error),
         pull: () => {
           if (pulled === 20) {
             engine.end();
