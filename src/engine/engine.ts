@@ -61,17 +61,6 @@ const WAITING = 2; // a retry's delay
 const DONE = 3; // every item succeeded
 const FAILED = 4; // its one item failed for good
 
-/**
- * On `cancel`, a batch that has started and should end within this many ms, by the time per item
- * measured so far, is left to finish (its results are dropped): stopping a thread's running batch
- * stops its worker, and its replacement costs more (30-50 ms of starting, on a core the others
- * need) than the work it saves. A `break` out of a stream of short items then leaves the workers
- * up. Work not started, not measured yet, or longer, is stopped at once.
- */
-const FINISH_ON_CANCEL_MS = 20;
-/** How long such a batch has to finish before it is stopped all the same (a slow machine). */
-const FINISH_GRACE_MS = 200;
-
 /** Most inputs in one page (an array that chunks view), so most items in one chunk. */
 const MAX_CHUNK = 4096;
 
@@ -155,9 +144,6 @@ export class Engine<In, Out> implements ExecutorClient {
   /** Finished and not emitted, in completion order (unordered mode). */
   private readonly finished = new Deque<Chunk<In>>();
   private readonly running = new Set<Batch<In>>();
-  /** After `cancel`: the batches left to finish, and how to stop waiting for them. */
-  private finishing: Set<Batch<In>> | undefined;
-  private stopFinishing: (() => void) | undefined;
   /** Chunks waiting for a retry's delay, and how to cancel the wait. */
   private readonly delayed = new Map<Chunk<In>, () => void>();
   /** With `transfer`: indexes of the items whose buffers went to a worker (they cannot go again). */
@@ -256,29 +242,14 @@ export class Engine<In, Out> implements ExecutorClient {
     this.pump();
   }
 
-  /**
-   * Stops everything: queued items never run, running ones are stopped (or, measured to end
-   * within `FINISH_ON_CANCEL_MS`, left to finish), timers are cleared.
-   */
+  /** Stops everything: queued items never run, running ones are stopped, timers are cleared. */
   cancel(): void {
     if (this.closed) return;
     this.closed = true;
     this.detach();
     for (const batch of this.running) {
       batch.cancelTimer?.();
-      // One that has not started is skipped by its worker: stopping it costs nothing.
-      const started = batch.attempt.current() !== undefined;
-      if (started && this.sizer.expectedMs(batch.count)! <= FINISH_ON_CANCEL_MS) {
-        this.finishing ??= new Set();
-        this.finishing.add(batch);
-      } else {
-        batch.attempt.abort();
-      }
-    }
-    if (this.finishing) {
-      this.stopFinishing = this.clock.setTimeout(() => {
-        for (const batch of this.finishing!) batch.attempt.abort();
-      }, FINISH_GRACE_MS);
+      batch.attempt.abort();
     }
     for (const cancelDelay of this.delayed.values()) cancelDelay();
     this.running.clear();
@@ -521,13 +492,7 @@ export class Engine<In, Out> implements ExecutorClient {
   }
 
   private settle(batch: Batch<In>, outcome: BatchOutcome): void {
-    if (this.closed) {
-      if (this.finishing?.delete(batch) && this.finishing.size === 0) {
-        this.stopFinishing!();
-        this.finishing = undefined;
-      }
-      return;
-    }
+    if (this.closed) return;
     this.running.delete(batch);
     this.out -= batch.count;
     batch.cancelTimer?.();
