@@ -547,7 +547,7 @@ describe('engine transfer', () => {
         value: (value) => values.push(value),
         failure: (error) => failures.push(error),
         complete: () => {},
-        error: (error) => assert.fail(error),
+        error: (error) => assert.fail(error as Error),
       },
     );
     for (const n of [9, 0, 1, 2]) engine.push(n);
