@@ -5,8 +5,10 @@
  * batch. A thread worker takes its batches over a link of its own, a `MessagePort` it got once
  * (see `greet`): a batch then costs one message each way, where a tinypool task would add tens of
  * microseconds of bookkeeping on both sides (a task record, a wake-up from `Atomics.wait`, a read
- * of the worker's memory use), most of an idle pool's latency. A link holds the process open only
- * while it has a batch out.
+ * of the worker's memory use), most of an idle pool's latency.
+ *
+ * The executor holds the process open while it has any batch out, and only then (see `hold`):
+ * links, tinypool's workers and a worker being started to replace one that died hold nothing.
  *
  * It also works around what tinypool does not do: a thread worker that calls `process.exit` is
  * never noticed by tinypool (its task would hang), so every worker's `exit` is watched here; a
@@ -178,6 +180,12 @@ export class TinypoolExecutor extends SlotExecutor {
   private readonly freeSlots: number[] = [];
   private refused: Error | undefined;
   private idleWaiters: (() => void)[] = [];
+  /**
+   * Keeps the event loop alive while `sent` holds a batch (ref'd), and lets the process exit once
+   * none is out (unref'd). Nothing else of the pool holds the process: a batch waiting for a
+   * worker that replaces one that died would otherwise let it exit in the middle of the work.
+   */
+  private readonly hold = setInterval(() => {}, NEVER_MS).unref();
 
   constructor(private readonly options: TinypoolExecutorOptions) {
     super();
@@ -224,6 +232,7 @@ export class TinypoolExecutor extends SlotExecutor {
       this.checkIdle();
     });
     clearTimeout(this.stealTimer);
+    clearInterval(this.hold);
     await this.pool?.destroy();
     this.pool = undefined;
   }
@@ -232,6 +241,7 @@ export class TinypoolExecutor extends SlotExecutor {
   async destroy(): Promise<void> {
     this.refused = new AbortError('The pool was destroyed');
     clearTimeout(this.stealTimer);
+    clearInterval(this.hold);
     this.killAll(this.refused);
     const parked = this.parked;
     this.parked = [];
@@ -301,6 +311,7 @@ export class TinypoolExecutor extends SlotExecutor {
       aborted: false,
     };
     this.sent.add(sent);
+    if (this.sent.size === 1) this.hold.ref();
     if (control) {
       this.place(sent);
       this.watch();
@@ -485,9 +496,7 @@ export class TinypoolExecutor extends SlotExecutor {
       queueMicrotask(() => this.settle(sent, this.failure(sent, error)));
       return;
     }
-    // A link holds the process open while it has a batch out, and only then.
-    if (link.batches.size === 0) link.port.ref();
-    else this.watchQueued();
+    if (link.batches.size > 0) this.watchQueued();
     sent.postedAt = performance.now();
     if (this.countingSince === 0) this.countingSince = sent.postedAt;
     link.batches.set(sent.id, sent);
@@ -601,7 +610,6 @@ export class TinypoolExecutor extends SlotExecutor {
       return;
     }
     link.batches.delete(reply.id);
-    if (link.batches.size === 0) link.port.unref();
     if ('response' in reply) this.adapt(reply.response.ms);
     this.settle(
       sent,
@@ -658,6 +666,7 @@ export class TinypoolExecutor extends SlotExecutor {
    */
   private settle(sent: Sent, outcome: BatchOutcome): void {
     if (!this.sent.delete(sent)) return;
+    if (this.sent.size === 0) this.hold.unref();
     if (sent.ref && !sent.ref.buffer) this.releaseSlot(sent.slot);
     sent.finish(outcome);
   }
