@@ -8,10 +8,12 @@
  * workers, awkward values thrown or returned, and the error shapes under `runtime: 'process'`.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { from, lastValueFrom, of, tap, toArray } from 'rxjs';
 import {
   createPool,
@@ -792,4 +794,78 @@ describe("error shapes under runtime: 'process'", () => {
     assert.deepEqual(run.values, [0, 10, 20, 40, 50]);
     assert.equal(await serves(target), 42);
   });
+});
+
+describe('inputs that cannot be sent (a failure to send must not hang: bpo-19425)', () => {
+  // Run in a child process: before the fix, a getter that throws hung this process's event loop
+  // for good (thread runtime), and a SharedArrayBuffer killed it (process runtime).
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const script = fileURLToPath(fixture('unsendable.mjs'));
+
+  interface Item {
+    readonly value?: number;
+    readonly taskError?: boolean;
+    readonly crash?: boolean;
+    readonly index?: number;
+    readonly attempts?: number;
+    readonly causeIsThrown?: boolean;
+    readonly cause?: string;
+  }
+
+  function failed(index: number, cause: RegExp | string, causeIsThrown = false) {
+    return (item: Item | undefined) => {
+      assert.ok(item?.taskError && !item.crash, `item ${index}: ${JSON.stringify(item)}`);
+      assert.equal(item.index, index);
+      assert.equal(item.attempts, 1);
+      assert.equal(item.causeIsThrown, causeIsThrown);
+      if (typeof cause === 'string') assert.equal(item.cause, cause);
+      else assert.match(item.cause!, cause);
+    };
+  }
+
+  for (const runtime of ['thread', 'process'] as const) {
+    it(
+      `${runtime}: each input at fault fails alone with a TaskError, the rest run`,
+      T,
+      async () => {
+        const child = spawnSync(process.execPath, [script, runtime], {
+          cwd: root,
+          encoding: 'utf8',
+          timeout: 60_000,
+          killSignal: 'SIGKILL',
+        });
+        assert.equal(child.signal, null, `the script hung and was killed; stderr: ${child.stderr}`);
+        assert.equal(child.status, 0, `exit code ${child.status}; stderr: ${child.stderr}`);
+        const run = JSON.parse(child.stdout) as {
+          items: Item[];
+          alone: Item[];
+          reads: number;
+          ticked: boolean;
+          served: number;
+        };
+        const noSharing =
+          /^DataCloneError: the input\.sab is a SharedArrayBuffer, and a child process/;
+        const { items } = run;
+        assert.equal(items.length, 12);
+        for (const n of [0, 1, 3, 7, 8, 10, 11]) assert.deepEqual(items[n], { value: n * 10 });
+        // The cause is what the getter threw, the same object.
+        failed(2, 'Error: details are not loaded', true)(items[2]);
+        failed(4, /^DataCloneError: the input\.fn is a function/)(items[4]);
+        failed(5, 'Error: not loaded either')(items[5]);
+        if (runtime === 'thread') {
+          assert.deepEqual([items[6], items[9]], [{ value: 60 }, { value: 90 }]);
+        } else {
+          failed(6, noSharing)(items[6]);
+          failed(9, noSharing)(items[9]);
+        }
+        failed(0, 'Error: details are not loaded', true)(run.alone[0]);
+        if (runtime === 'thread') assert.deepEqual(run.alone[1], { value: 12 });
+        else failed(0, noSharing)(run.alone[1]);
+        // Nothing was sent again and again: the getter was read a few times, not forever.
+        assert.ok(run.reads <= 6, `the getter was read ${run.reads} times`);
+        assert.ok(run.ticked, 'timers fired meanwhile');
+        assert.equal(run.served, 42);
+      },
+    );
+  }
 });
