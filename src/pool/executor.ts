@@ -57,10 +57,9 @@ export interface TinypoolExecutorOptions {
   readonly maxHeapMb: number | undefined;
 }
 
-/** Counters for `pool.stats()`. */
+/** Counters for `pool.stats()` (failed attempts are the engines' to count: `failedAttempts`). */
 export interface ExecutorCounters {
   completed: number;
-  failed: number;
   /** When the first batch was sent (`performance.now()`), or `undefined`. */
   since: number | undefined;
   /** ms the workers spent running items, summed over workers. */
@@ -151,7 +150,7 @@ interface Link {
 export class TinypoolExecutor extends SlotExecutor {
   readonly size: number;
   readonly knowsPosition: boolean;
-  readonly counters: ExecutorCounters = { completed: 0, failed: 0, since: undefined, runMs: 0 };
+  readonly counters: ExecutorCounters = { completed: 0, since: undefined, runMs: 0 };
   private pool: Tinypool | undefined;
   private readonly watched = new WeakSet<object>();
   /**
@@ -720,7 +719,6 @@ export class TinypoolExecutor extends SlotExecutor {
     // Its worker died while it waited behind another batch: it never ran, so it goes again.
     if (control && control.thread(slot) === 0) return { type: 'lost' };
     const position = control && control.startedAt(slot) !== 0 ? control.position(slot) : undefined;
-    this.counters.failed++;
     return {
       type: 'crashed',
       error: crashError(failure),
@@ -739,7 +737,6 @@ export class TinypoolExecutor extends SlotExecutor {
     );
     error.name = 'WorkerExit';
     Object.assign(error, { exitCode: child.exitCode });
-    this.counters.failed++;
     return { type: 'crashed', error, position: sent.count === 1 ? 0 : undefined };
   }
 
@@ -772,7 +769,6 @@ export class TinypoolExecutor extends SlotExecutor {
     }
     this.counters.runMs += response.ms;
     this.counters.completed += response.count - failed;
-    this.counters.failed += failed;
     return {
       type: 'done',
       values: response.values,

@@ -30,6 +30,7 @@ import { parallelMap, parallelSettle } from 'rxpool/operators';
 import {
   fixture,
   hold,
+  rejection,
   release,
   STARTED,
   serves,
@@ -587,6 +588,22 @@ describe('retry on real workers', () => {
     assert.equal(cells[0], 2);
     await servesAtFullSize(t, target, SIZE);
   });
+
+  for (const runtime of ['thread', 'process'] as const) {
+    it(`${runtime}: stats().failed counts timed-out attempts, as it counts throws`, T, async () => {
+      const target = pool({ size: 1, runtime });
+      // Two attempts that run past the timeout, then a throw, then an item that succeeds.
+      const options = { timeout: TIMEOUT, retry: 1 };
+      const timedOut = await rejection(target.run(faulty, { n: 1, fault: 'spin' }, options));
+      assert.ok(timedOut instanceof TaskTimeoutError);
+      assert.equal(timedOut.attempts, 2);
+      const threw = await rejection(target.run(faulty, { n: 2, fault: 'code' }));
+      assert.ok(!(threw instanceof TaskTimeoutError));
+      assert.equal(await target.run(faulty, { n: 3 }), 30);
+      const { completed, failed } = target.stats();
+      assert.deepEqual({ completed, failed }, { completed: 1, failed: 3 });
+    });
+  }
 
   it('a result that cannot be cloned is not retried', T, async () => {
     const target = pool({ size: SIZE });
