@@ -357,6 +357,7 @@ export class TinypoolExecutor extends SlotExecutor {
     }
     // Process runtime: one tinypool task per batch, stopped by its signal.
     const controller = new AbortController();
+    let stopping = false;
     pool.run(sent.request, { signal: controller.signal, transferList: transferList as never }).then(
       (response: BatchResponse) => this.settle(sent, this.done(response)),
       (error: unknown) => {
@@ -379,10 +380,19 @@ export class TinypoolExecutor extends SlotExecutor {
           ? { position: 0, startedAt: sent.sentAt }
           : undefined,
       abort: () => {
-        if (sent.aborted || finished) return;
-        sent.aborted = true;
-        controller.abort();
-        this.watch();
+        if (stopping || finished) return;
+        stopping = true;
+        // A child's reply or exit that waits to be read (the main thread was busy, and timers
+        // come before I/O in the event loop) is read first: an item that ended in time, or died,
+        // is not reported as timed out. Two turns: the reply crosses a port once read.
+        setImmediate(() =>
+          setImmediate(() => {
+            if (finished) return;
+            sent.aborted = true;
+            controller.abort();
+            this.watch();
+          }),
+        );
       },
     };
   }

@@ -811,6 +811,37 @@ describe("error shapes under runtime: 'process'", () => {
     assert.deepEqual(run.values, [0, 10, 20, 40, 50]);
     assert.equal(await serves(target), 42);
   });
+
+  it(
+    'with a timeout and a busy main thread, an exit is a crash and a reply is in time',
+    T,
+    async () => {
+      const target = pool({ size: 2, runtime: 'process' });
+      // Both children have loaded the task module: an item runs at once once sent.
+      assert.deepEqual(await target.map(faulty, [{ n: 1 }, { n: 2 }], { batchSize: 1 }), [10, 20]);
+      const clock = join(tmpdir(), `rxpool-exit-clock-busy-${process.pid}`);
+      const inputs = Array.from({ length: 10 }, (_, n) =>
+        n % 2 === 0 ? { n, fault: 'exit' as const, clock } : { n },
+      );
+      const outcomes: string[] = [];
+      for await (const settled of target.imapSettled(faulty, inputs, { timeout: 400 })) {
+        // The main thread is busy for longer than the timeout: the children's exits and replies
+        // wait to be read while the timers are due (before the fix, nearly all timed out).
+        const until = Date.now() + 500;
+        while (Date.now() < until);
+        outcomes.push(
+          settled.ok
+            ? `value ${settled.value}`
+            : `${settled.error.constructor.name} ${settled.error.index}`,
+        );
+      }
+      rmSync(clock, { force: true });
+      const expected = inputs.map(({ n }) =>
+        n % 2 === 0 ? `WorkerCrashedError ${n}` : `value ${n * 10}`,
+      );
+      assert.deepEqual(outcomes, expected);
+    },
+  );
 });
 
 describe('inputs that cannot be sent (a failure to send must not hang: bpo-19425)', () => {
