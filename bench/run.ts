@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, platform } from 'node:os';
 import { parseArgs } from 'node:util';
 import { cpu } from './cases/cpu.js';
+import { faults } from './cases/faults.js';
 import { latency } from './cases/latency.js';
 import { memory } from './cases/memory.js';
 import { skewed } from './cases/skewed.js';
@@ -25,7 +26,7 @@ import {
   toMarkdown,
 } from './harness.js';
 
-const CASES: readonly BenchCase[] = [trivial, cpu, skewed, latency, memory];
+const CASES: readonly BenchCase[] = [trivial, cpu, skewed, latency, memory, faults];
 
 const { values } = parseArgs({
   options: {

@@ -635,6 +635,54 @@ describe('retry on real workers', () => {
   });
 });
 
+describe('a fault storm', () => {
+  it(
+    '2,000 items of which 6% exit their worker or run past the timeout: each settles as it should',
+    T,
+    async (t) => {
+      const target = pool({ size: SIZE });
+      const clock = new SharedArrayBuffer(8);
+      const next = (() => {
+        let state = 7;
+        return () => {
+          state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+          return state / 2_147_483_648;
+        };
+      })();
+      const inputs: FaultInput[] = Array.from({ length: 2_000 }, (_, n) => {
+        const draw = next();
+        if (draw < 0.03) return { n, fault: 'exit', clock };
+        if (draw < 0.06) return { n, fault: 'spin' };
+        return { n };
+      });
+      const started = Date.now();
+      const outcomes: string[] = [];
+      for await (const settled of target.imapSettled(faulty, inputs, { timeout: 200 })) {
+        outcomes.push(
+          settled.ok
+            ? `${settled.index} value ${settled.value}`
+            : `${settled.error.index} ${settled.error.constructor.name} ${settled.error.attempts}`,
+        );
+      }
+      const elapsed = Date.now() - started;
+      const expected = inputs.map(({ n, fault }) =>
+        fault === 'exit'
+          ? `${n} WorkerCrashedError 1`
+          : fault === 'spin'
+            ? `${n} TaskTimeoutError 1`
+            : `${n} value ${n * 10}`,
+      );
+      assert.deepEqual(outcomes, expected);
+      const faults = inputs.filter((input) => input.fault).length;
+      assert.equal(target.stats().failed, faults);
+      // Each fault costs a worker replacement (and a timeout its 200 ms) on one worker while the
+      // others run: about 10 s here. Bounded generously, for a loaded machine.
+      assert.ok(elapsed < 90_000, `the storm took ${elapsed} ms for ${faults} faults`);
+      await servesAtFullSize(t, target, SIZE);
+    },
+  );
+});
+
 describe('the pool around a busy worker', () => {
   // After a fault, one worker may still be busy for a moment (finishing or skipping a stopped
   // batch) while the next items are sent: they must not queue behind it while another is free.
