@@ -636,6 +636,22 @@ describe('retry on real workers', () => {
 });
 
 describe('a fault storm', () => {
+  it('a worker that replaces a dead one takes work while the others are kept busy', T, async () => {
+    const target = pool({ size: SIZE });
+    const spinThread = task<{ ms: number; exit?: boolean }, number>(faults, 'spinThread');
+    const inputs = Array.from({ length: 800 }, (_, n) => ({ ms: 2, exit: n === 20 }));
+    const threads: number[] = [];
+    for await (const settled of target.imapSettled(spinThread, inputs)) {
+      threads.push(settled.ok ? settled.value : 0);
+    }
+    assert.equal(threads.filter((thread) => thread === 0).length, 1);
+    // About 800 ms of work on two workers; the replacement starts within a few tens of ms of the
+    // crash. Before, its link waited for a hello that the busy survivor never read (its link's
+    // messages held it): the replacement ran nothing until the survivor died too.
+    const late = new Set(threads.slice(400));
+    assert.equal(late.size, SIZE, `the second half ran on threads ${[...late]}`);
+  });
+
   it(
     '2,000 items of which 6% exit their worker or run past the timeout: each settles as it should',
     T,
