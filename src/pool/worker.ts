@@ -14,7 +14,6 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { types } from 'node:util';
 import { type MessagePort, threadId, workerData } from 'node:worker_threads';
-import { kTransferable, kValue, markMovable } from 'tinypool';
 import type { Transferable } from '../types.js';
 import { findUncloneable } from './clone.js';
 import {
@@ -65,12 +64,8 @@ let previous: Promise<void> = Promise.resolve();
  */
 export default function handle(request: BatchRequest | Hello): Promise<unknown> {
   if ('hello' in request) return greet(request.hello);
-  return runBatch(request).then(({ response, transferList }) => {
-    if (!transferList) return response;
-    const movable = { [kTransferable]: transferList, [kValue]: response };
-    markMovable(movable);
-    return movable;
-  });
+  // A child process's pipe copies everything: runBatch moves no buffers there.
+  return runBatch(request).then(({ response }) => response);
 }
 
 /** Takes `port` as this worker's link if it has none; settles once the main side releases it. */
