@@ -13,7 +13,9 @@
  * It also works around what tinypool does not do: a thread worker that calls `process.exit` is
  * never noticed by tinypool (its task would hang), so every worker's `exit` is watched here; a
  * worker is retired (`maxTasksPerWorker`, a failed setup, `idleTimeout`) or stopped (a timeout, a
- * cancelled stream) by the `error` event that tinypool handles by replacing it.
+ * cancelled stream) by the `error` event that tinypool handles by replacing it; and a task that a
+ * process worker cannot pass on to its child is answered here instead of killing this process
+ * (see `relay`).
  *
  * Thread workers share a block of control cells (which item runs, since when, which thread took
  * a batch, and a cancel flag), so that a batch can be timed, stopped, or skipped while it waits
