@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, platform } from 'node:os';
 import { parseArgs } from 'node:util';
 import { cpu } from './cases/cpu.js';
+import { faults } from './cases/faults.js';
 import { imap } from './cases/imap.js';
 import { latency } from './cases/latency.js';
 import { memory } from './cases/memory.js';
@@ -28,7 +29,17 @@ import {
   toMarkdown,
 } from './harness.js';
 
-const CASES: readonly BenchCase[] = [trivial, cpu, skewed, latency, imap, memory, records, ndjson];
+const CASES: readonly BenchCase[] = [
+  trivial,
+  cpu,
+  skewed,
+  latency,
+  imap,
+  memory,
+  records,
+  ndjson,
+  faults,
+];
 
 const { values } = parseArgs({
   options: {

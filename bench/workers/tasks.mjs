@@ -26,3 +26,16 @@ export function spin({ ms, shared }) {
   Atomics.add(new Int32Array(shared), 0, 1);
   return ms;
 }
+
+/**
+ * The faults item: spins for `ms` milliseconds and returns `ms`; or, with `exit`, ends its worker
+ * at once (`process.exit`), as a crashing native module or a stray exit would.
+ */
+export function spinOrExit({ ms, exit }) {
+  if (exit) process.exit(1);
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // busy: a CPU-bound item of a known duration
+  }
+  return ms;
+}

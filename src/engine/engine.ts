@@ -627,6 +627,7 @@ export class Engine<In, Out> implements ExecutorClient {
     again: Chunk<In>[] | undefined,
   ): void {
     chunk.attempts++;
+    this.executor.failedAttempts++;
     const details = {
       index: chunk.first,
       input: chunk.inputs[chunk.lo]!,

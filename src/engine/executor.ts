@@ -82,6 +82,12 @@ export abstract class SlotExecutor {
   readonly runTimes = new Samples();
   /** Time from an item's queueing to its batch's start in a worker, in ms (see `Engine.settle`). */
   readonly waitTimes = new Samples();
+  /**
+   * Attempts of items that failed (threw, timed out, crashed their worker, could not be sent), as
+   * the engines charge them: only an engine knows which item of a stopped batch ran past its
+   * timeout.
+   */
+  failedAttempts = 0;
   private readonly waiting = new Set<ExecutorClient>();
   private readonly clients = new Set<ExecutorClient>();
   private draining = false;

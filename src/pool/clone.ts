@@ -32,15 +32,26 @@ const leafTags = new Set([
 
 /**
  * Returns a sentence naming the first part of `value` that cannot be cloned, or `undefined` when
- * every part can. `path` is how the value is named in the sentence (`input`, `result`).
+ * every part can. `path` is how the value is named in the sentence (`input`, `result`). With
+ * `shared: false` (a value for a child process, which shares no memory), a `SharedArrayBuffer`
+ * cannot be cloned either. Throws what a getter of `value` throws.
  */
-export function findUncloneable(value: unknown, path = 'value'): string | undefined {
+export function findUncloneable(
+  value: unknown,
+  path = 'value',
+  { shared = true }: { shared?: boolean } = {},
+): string | undefined {
   const type = typeof value;
   if (type !== 'object' && type !== 'function' && type !== 'symbol') return undefined;
-  return walk(value, path, new Set());
+  return walk(value, path, new Set(), shared);
 }
 
-function walk(value: unknown, path: string, seen: Set<object>): string | undefined {
+function walk(
+  value: unknown,
+  path: string,
+  seen: Set<object>,
+  shared: boolean,
+): string | undefined {
   const type = typeof value;
   if (type === 'function') {
     const name = (value as { name?: string }).name;
@@ -53,6 +64,10 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   seen.add(object);
   // A Proxy looks like what it wraps, but structured clone refuses it.
   if (types.isProxy(object)) return `${path} is a Proxy, and proxies cannot be cloned`;
+  // A view on one is copied to a child process, as the pipe's serializer writes views by value.
+  if (!shared && types.isSharedArrayBuffer(object)) {
+    return `${path} is a SharedArrayBuffer, and a child process (runtime: 'process') shares no memory`;
+  }
   if (ArrayBuffer.isView(object)) return undefined;
   const tag = Object.prototype.toString.call(object);
   if (leafTags.has(tag)) return undefined;
@@ -65,7 +80,8 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
     let i = 0;
     for (const [key, item] of object) {
       const problem =
-        walk(key, `${path}.keys()[${i}]`, seen) ?? walk(item, `${path}.get(${label(key)})`, seen);
+        walk(key, `${path}.keys()[${i}]`, seen, shared) ??
+        walk(item, `${path}.get(${label(key)})`, seen, shared);
       if (problem) return problem;
       i++;
     }
@@ -74,7 +90,7 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   if (object instanceof Set) {
     let i = 0;
     for (const item of object) {
-      const problem = walk(item, `${path}.values()[${i}]`, seen);
+      const problem = walk(item, `${path}.values()[${i}]`, seen, shared);
       if (problem) return problem;
       i++;
     }
@@ -92,7 +108,7 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   const isArray = Array.isArray(object);
   for (const key of Object.keys(object)) {
     const child = isArray ? `${path}[${key}]` : `${path}.${key}`;
-    const problem = walk((object as Record<string, unknown>)[key], child, seen);
+    const problem = walk((object as Record<string, unknown>)[key], child, seen, shared);
     if (problem) return problem;
   }
   return undefined;

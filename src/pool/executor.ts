@@ -5,19 +5,24 @@
  * batch. A thread worker takes its batches over a link of its own, a `MessagePort` it got once
  * (see `greet`): a batch then costs one message each way, where a tinypool task would add tens of
  * microseconds of bookkeeping on both sides (a task record, a wake-up from `Atomics.wait`, a read
- * of the worker's memory use), most of an idle pool's latency. A link holds the process open only
- * while it has a batch out.
+ * of the worker's memory use), most of an idle pool's latency.
+ *
+ * The executor holds the process open while it has any batch out, and only then (see `hold`):
+ * links, tinypool's workers and a worker being started to replace one that died hold nothing.
  *
  * It also works around what tinypool does not do: a thread worker that calls `process.exit` is
  * never noticed by tinypool (its task would hang), so every worker's `exit` is watched here; a
  * worker is retired (`maxTasksPerWorker`, a failed setup, `idleTimeout`) or stopped (a timeout, a
- * cancelled stream) by the `error` event that tinypool handles by replacing it.
+ * cancelled stream) by the `error` event that tinypool handles by replacing it; and a task that a
+ * process worker cannot pass on to its child is answered here instead of killing this process
+ * (see `relay`).
  *
  * Thread workers share a block of control cells (which item runs, since when, which thread took
  * a batch, and a cancel flag), so that a batch can be timed, stopped, or skipped while it waits
  * behind another on its link.
  */
 
+import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { Tinypool } from 'tinypool';
@@ -54,10 +59,9 @@ export interface TinypoolExecutorOptions {
   readonly maxHeapMb: number | undefined;
 }
 
-/** Counters for `pool.stats()`. */
+/** Counters for `pool.stats()` (failed attempts are the engines' to count: `failedAttempts`). */
 export interface ExecutorCounters {
   completed: number;
-  failed: number;
   /** When the first batch was sent (`performance.now()`), or `undefined`. */
   since: number | undefined;
   /** ms the workers spent running items, summed over workers. */
@@ -121,6 +125,11 @@ interface Sent {
   readonly movable: boolean;
   /** When it was posted to its link (`performance.now()`). */
   postedAt: number;
+  /** Process runtime: the child process tinypool sent it to, and when (see `relay`). */
+  child: ChildProcess | undefined;
+  sentAt: number;
+  /** Process runtime: what tinypool's relay to the child threw (see `relay`). */
+  unsent: unknown;
   readonly finish: (outcome: BatchOutcome) => void;
   aborted: boolean;
 }
@@ -143,11 +152,13 @@ interface Link {
 export class TinypoolExecutor extends SlotExecutor {
   readonly size: number;
   readonly knowsPosition: boolean;
-  readonly counters: ExecutorCounters = { completed: 0, failed: 0, since: undefined, runMs: 0 };
+  readonly counters: ExecutorCounters = { completed: 0, since: undefined, runMs: 0 };
   private pool: Tinypool | undefined;
   private readonly watched = new WeakSet<object>();
-  /** Batches out, until their slot is free (after their outcome, once their worker is done). */
-  private readonly sent = new Set<Sent>();
+  /**
+   * Batches out, by id, until their slot is free (after their outcome, once their worker is done).
+   */
+  private readonly sent = new Map<number, Sent>();
   /** Thread workers' links, by thread id. */
   private readonly links = new Map<number, Link>();
   /** A round of hellos is out (see `greet`). */
@@ -178,6 +189,12 @@ export class TinypoolExecutor extends SlotExecutor {
   private readonly freeSlots: number[] = [];
   private refused: Error | undefined;
   private idleWaiters: (() => void)[] = [];
+  /**
+   * Keeps the event loop alive while `sent` holds a batch (ref'd), and lets the process exit once
+   * none is out (unref'd). Nothing else of the pool holds the process: a batch waiting for a
+   * worker that replaces one that died would otherwise let it exit in the middle of the work.
+   */
+  private readonly hold = setInterval(() => {}, NEVER_MS).unref();
 
   constructor(private readonly options: TinypoolExecutorOptions) {
     super();
@@ -198,7 +215,7 @@ export class TinypoolExecutor extends SlotExecutor {
   /** Items waiting for a worker: in the engines' queues, or sent in a batch not yet started. */
   override queued(): number {
     let total = super.queued();
-    for (const { count, control, slot } of this.sent) {
+    for (const { count, control, slot } of this.sent.values()) {
       if (control && control.startedAt(slot) === 0) total += count;
     }
     return total;
@@ -224,6 +241,7 @@ export class TinypoolExecutor extends SlotExecutor {
       this.checkIdle();
     });
     clearTimeout(this.stealTimer);
+    clearInterval(this.hold);
     await this.pool?.destroy();
     this.pool = undefined;
   }
@@ -232,6 +250,7 @@ export class TinypoolExecutor extends SlotExecutor {
   async destroy(): Promise<void> {
     this.refused = new AbortError('The pool was destroyed');
     clearTimeout(this.stealTimer);
+    clearInterval(this.hold);
     this.killAll(this.refused);
     const parked = this.parked;
     this.parked = [];
@@ -293,6 +312,9 @@ export class TinypoolExecutor extends SlotExecutor {
       short: expectedMs !== undefined && expectedMs <= SHORT_BATCH_MS,
       movable,
       postedAt: 0,
+      child: undefined,
+      sentAt: 0,
+      unsent: undefined,
       finish: (outcome) => {
         if (finished) return;
         finished = true;
@@ -300,7 +322,8 @@ export class TinypoolExecutor extends SlotExecutor {
       },
       aborted: false,
     };
-    this.sent.add(sent);
+    this.sent.set(id, sent);
+    if (this.sent.size === 1) this.hold.ref();
     if (control) {
       this.place(sent);
       this.watch();
@@ -336,19 +359,42 @@ export class TinypoolExecutor extends SlotExecutor {
     }
     // Process runtime: one tinypool task per batch, stopped by its signal.
     const controller = new AbortController();
-    const launchedAt = performance.timeOrigin + performance.now();
+    let stopping = false;
     pool.run(sent.request, { signal: controller.signal, transferList: transferList as never }).then(
       (response: BatchResponse) => this.settle(sent, this.done(response)),
-      (error: unknown) => this.settle(sent, this.failure(sent, error)),
+      (error: unknown) => {
+        const { child } = sent;
+        if (sent.aborted && child && !finished) {
+          // Stopped (a timeout): its child may have died on its own first, its exit not yet
+          // seen. How the child ended tells: a death is a crash, not a timeout.
+          exited(child).then(() => this.settle(sent, this.ended(sent, child)));
+        } else {
+          this.settle(sent, this.failure(sent, error));
+        }
+      },
     );
     this.watch();
     return {
-      current: () => (inputs.length === 1 ? { position: 0, startedAt: launchedAt } : undefined),
+      // An item's time counts from when tinypool sent it to a child process, not while it waited
+      // for one (a worker being started to replace one that died).
+      current: () =>
+        inputs.length === 1 && sent.sentAt !== 0
+          ? { position: 0, startedAt: sent.sentAt }
+          : undefined,
       abort: () => {
-        if (sent.aborted || finished) return;
-        sent.aborted = true;
-        controller.abort();
-        this.watch();
+        if (stopping || finished) return;
+        stopping = true;
+        // A child's reply or exit that waits to be read (the main thread was busy, and timers
+        // come before I/O in the event loop) is read first: an item that ended in time, or died,
+        // is not reported as timed out. Two turns: the reply crosses a port once read.
+        setImmediate(() =>
+          setImmediate(() => {
+            if (finished) return;
+            sent.aborted = true;
+            controller.abort();
+            this.watch();
+          }),
+        );
       },
     };
   }
@@ -482,12 +528,12 @@ export class TinypoolExecutor extends SlotExecutor {
     try {
       link.port.postMessage(sent.request, sent.transferList ?? []);
     } catch (error) {
-      queueMicrotask(() => this.settle(sent, this.failure(sent, error)));
+      // It cannot be sent (an input that cannot be cloned, or whose getter throws): trying again
+      // would fail the same way, so the items at fault fail, and the others go again.
+      queueMicrotask(() => this.settle(sent, unsendable(error, sent.inputs, true)));
       return;
     }
-    // A link holds the process open while it has a batch out, and only then.
-    if (link.batches.size === 0) link.port.ref();
-    else this.watchQueued();
+    if (link.batches.size > 0) this.watchQueued();
     sent.postedAt = performance.now();
     if (this.countingSince === 0) this.countingSince = sent.postedAt;
     link.batches.set(sent.id, sent);
@@ -601,7 +647,6 @@ export class TinypoolExecutor extends SlotExecutor {
       return;
     }
     link.batches.delete(reply.id);
-    if (link.batches.size === 0) link.port.unref();
     if ('response' in reply) this.adapt(reply.response.ms);
     this.settle(
       sent,
@@ -657,7 +702,8 @@ export class TinypoolExecutor extends SlotExecutor {
    * to the engine unless an abort already settled it.
    */
   private settle(sent: Sent, outcome: BatchOutcome): void {
-    if (!this.sent.delete(sent)) return;
+    if (!this.sent.delete(sent.id)) return;
+    if (this.sent.size === 0) this.hold.unref();
     if (sent.ref && !sent.ref.buffer) this.releaseSlot(sent.slot);
     sent.finish(outcome);
   }
@@ -671,18 +717,39 @@ export class TinypoolExecutor extends SlotExecutor {
     if (error instanceof Error && error.message === 'Terminating worker thread') {
       return this.pool ? { type: 'lost' } : { type: 'aborted' };
     }
+    const threads = this.knowsPosition;
+    if (sent.unsent !== undefined) return unsendable(sent.unsent, sent.inputs, threads);
     const failure = error instanceof Error ? error : reviveLoose(error);
-    if (isCloneError(failure)) return unsendable(failure, sent.inputs);
+    if (isCloneError(failure)) return unsendable(failure, sent.inputs, threads);
+    if (!threads && sent.child === undefined) {
+      // Process runtime, never handed to a child: tinypool's own clone of the task (into the port
+      // it relays from) may have thrown, a getter of an input say. Then an input is at fault.
+      const blamed = culprits(sent.inputs, true);
+      if (blamed.size > 0) return { type: 'unsendable', blamed };
+    }
     const { control, slot } = sent;
     // Its worker died while it waited behind another batch: it never ran, so it goes again.
     if (control && control.thread(slot) === 0) return { type: 'lost' };
     const position = control && control.startedAt(slot) !== 0 ? control.position(slot) : undefined;
-    this.counters.failed++;
     return {
       type: 'crashed',
       error: crashError(failure),
       position: position !== undefined && position < sent.count ? position : undefined,
     };
+  }
+
+  /**
+   * A batch stopped while its child process ran it (a timeout), once that child has exited: it
+   * was stopped, or it had died on its own (a crash, reported as such).
+   */
+  private ended(sent: Sent, child: ChildProcess): BatchOutcome {
+    if (child.signalCode !== null || child.exitCode === null) return { type: 'aborted' };
+    const error = new Error(
+      `The worker process exited with code ${child.exitCode} while running this item`,
+    );
+    error.name = 'WorkerExit';
+    Object.assign(error, { exitCode: child.exitCode });
+    return { type: 'crashed', error, position: sent.count === 1 ? 0 : undefined };
   }
 
   /** The outcome of a batch that ran; a reply that cannot be read fails the batch as a crash. */
@@ -714,7 +781,6 @@ export class TinypoolExecutor extends SlotExecutor {
     }
     this.counters.runMs += response.ms;
     this.counters.completed += response.count - failed;
-    this.counters.failed += failed;
     return {
       type: 'done',
       values: response.values,
@@ -780,7 +846,10 @@ export class TinypoolExecutor extends SlotExecutor {
       if (this.watched.has(worker)) continue;
       this.watched.add(worker);
       const thread = (worker as { thread?: import('node:worker_threads').Worker }).thread;
-      if (!thread) continue;
+      if (!thread) {
+        this.relay(worker);
+        continue;
+      }
       const threadId = thread.threadId;
       let terminated = false;
       let lastError: Error | undefined;
@@ -806,6 +875,45 @@ export class TinypoolExecutor extends SlotExecutor {
     }
   }
 
+  /**
+   * Process runtime. Tinypool 2.2.0's `ProcessWorker` takes each task from a port in this process
+   * and passes it to its child with `process.send`, in the port's 'message' listener: a message
+   * that the child's serialization refuses (a `SharedArrayBuffer`, which the port cloned) throws
+   * there, uncaught, and takes this process down. Its `send` is wrapped here: a task it cannot
+   * send is answered in the child's place on that port (so the task settles and the worker stays),
+   * and the batch keeps what was thrown; a batch it sends is stamped with its child and the time.
+   */
+  private relay(worker: TinypoolWorker): void {
+    const processWorker = worker as unknown as {
+      process?: ChildProcess;
+      port?: MessagePort;
+      send?: (message: { taskId?: number; task?: { id?: number } }) => void;
+    };
+    const send = processWorker.send;
+    if (typeof send !== 'function' || !processWorker.process) return;
+    processWorker.send = (message) => {
+      const sent =
+        typeof message?.task?.id === 'number' ? this.sent.get(message.task.id) : undefined;
+      try {
+        send.call(worker, message);
+      } catch (error) {
+        if (!sent || !processWorker.port) throw error;
+        sent.unsent = error;
+        processWorker.port.postMessage({
+          taskId: message.taskId,
+          result: null,
+          error: { name: 'Unsent', message: 'rxpool: the batch could not be sent' },
+          usedMemory: 0,
+        });
+        return;
+      }
+      if (sent) {
+        sent.child = processWorker.process;
+        sent.sentAt = performance.timeOrigin + performance.now();
+      }
+    };
+  }
+
   private retire(workerId: number): void {
     this.stopWorker(workerId, RETIRE);
   }
@@ -828,14 +936,54 @@ function isCloneError(error: Error): boolean {
   return error.name === 'DataCloneError' || /could not be cloned/.test(error.message);
 }
 
-function unsendable(error: Error, inputs: unknown[]): BatchOutcome {
+/**
+ * A batch that could not be sent: the items at fault fail, with why. When none can be named, a
+ * lone item is at fault with `error`; a batch of several goes again one item a batch, to find it.
+ * So nothing is sent again unchanged.
+ */
+function unsendable(error: unknown, inputs: unknown[], shared: boolean): BatchOutcome {
+  const blamed = culprits(inputs, shared);
+  if (blamed.size === 0 && inputs.length === 1) {
+    blamed.set(
+      0,
+      isCloneError(asError(error)) ? cloneError(asError(error).message) : asError(error),
+    );
+  }
+  return { type: 'unsendable', blamed: blamed.size > 0 ? blamed : undefined };
+}
+
+/**
+ * The inputs that cannot be sent, and why: a part that cannot be cloned (a `DataCloneError` that
+ * names it), or what reading it threw (a getter that throws). `shared: false` for a child process.
+ */
+function culprits(inputs: unknown[], shared: boolean): Map<number, Error> {
   const blamed = new Map<number, Error>();
   for (let i = 0; i < inputs.length; i++) {
-    const problem = findUncloneable(inputs[i], 'the input');
-    if (problem) blamed.set(i, cloneError(`${problem}, so it cannot be sent to a worker`));
+    try {
+      const problem = findUncloneable(inputs[i], 'the input', { shared });
+      if (problem) blamed.set(i, cloneError(`${problem}, so it cannot be sent to a worker`));
+    } catch (thrown) {
+      blamed.set(i, asError(thrown));
+    }
   }
-  if (blamed.size === 0 && inputs.length === 1) blamed.set(0, cloneError(error.message));
-  return { type: 'unsendable', blamed: blamed.size > 0 ? blamed : undefined };
+  return blamed;
+}
+
+function asError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  let text: string;
+  try {
+    text = String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return new Error(text);
+}
+
+/** Resolves once `child` has exited (at once if it has). */
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 function cloneError(message: string): Error {

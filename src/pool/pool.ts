@@ -129,8 +129,8 @@ export interface PoolStats {
    */
   readonly completed: number;
   /**
-   * Attempts of items that failed (threw, timed out, crashed their worker), since the pool was
-   * made. A retried item counts once per failed attempt.
+   * Attempts of items that failed (threw, timed out, crashed their worker, could not be sent),
+   * since the pool was made. A retried item counts once per failed attempt.
    *
    * @default 0 before any failure
    */
@@ -530,14 +530,14 @@ export class Pool {
    */
   stats(): PoolStats {
     const { executor } = this;
-    const { completed, failed, since, runMs } = executor.counters;
+    const { completed, since, runMs } = executor.counters;
     const elapsed = since === undefined ? 0 : performance.now() - since;
     return {
       size: executor.size,
       busy: executor.running,
       queued: executor.queued(),
       completed,
-      failed,
+      failed: executor.failedAttempts,
       utilization: elapsed > 0 ? Math.min(1, runMs / (executor.size * elapsed)) : 0,
       throughput: elapsed > 0 ? (completed * 1000) / elapsed : 0,
       runTime: executor.runTimes.percentiles(),

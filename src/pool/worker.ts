@@ -15,7 +15,6 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { types } from 'node:util';
 import { type MessagePort, threadId, workerData } from 'node:worker_threads';
-import { kTransferable, kValue, markMovable } from 'tinypool';
 import type { Transferable } from '../types.js';
 import { findUncloneable } from './clone.js';
 import { findExport } from './exports.js';
@@ -67,12 +66,8 @@ let previous: Promise<void> = Promise.resolve();
  */
 export default function handle(request: BatchRequest | Hello): Promise<unknown> {
   if ('hello' in request) return greet(request.hello);
-  return runBatch(request).then(({ response, transferList }) => {
-    if (!transferList) return response;
-    const movable = { [kTransferable]: transferList, [kValue]: response };
-    markMovable(movable);
-    return movable;
-  });
+  // A child process's pipe copies everything: runBatch moves no buffers there.
+  return runBatch(request).then(({ response }) => response);
 }
 
 /** Takes `port` as this worker's link if it has none; settles once the main side releases it. */
@@ -101,11 +96,28 @@ function greet(port: MessagePort): Promise<void> {
 }
 
 /**
+ * Whether the event loop has turned since the last batch started. Node delivers a port's messages
+ * in one loop, up to 1,000 at a time, for as long as more are waiting: a link that the main side
+ * keeps two batches deep would hold this worker in that loop batch after batch, and its other
+ * port, tinypool's, would go unread for seconds (a hello that every worker must answer before a
+ * worker that replaces a dead one gets its link: recovery stalled until every worker had died).
+ */
+let turned = true;
+
+function turn(): void {
+  turned = true;
+}
+
+/**
  * Runs the batches of the link one after the other, in the order they came, and answers each as
  * soon as it ends (before the next starts, so that a batch that never ends holds no other's reply).
+ * A batch that follows another at once lets the event loop turn first (see `turned`).
  */
 function run(port: MessagePort, batch: LinkBatch): void {
   previous = previous.then(async () => {
+    if (!turned) await new Promise(setImmediate);
+    turned = false;
+    setImmediate(turn);
     let reply: LinkReply;
     let transferList: Transferable[] | undefined;
     try {

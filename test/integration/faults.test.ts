@@ -8,10 +8,12 @@
  * workers, awkward values thrown or returned, and the error shapes under `runtime: 'process'`.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { from, lastValueFrom, of, tap, toArray } from 'rxjs';
 import {
   createPool,
@@ -28,6 +30,7 @@ import { parallelMap, parallelSettle } from 'rxpool/operators';
 import {
   fixture,
   hold,
+  rejection,
   release,
   STARTED,
   serves,
@@ -586,6 +589,22 @@ describe('retry on real workers', () => {
     await servesAtFullSize(t, target, SIZE);
   });
 
+  for (const runtime of ['thread', 'process'] as const) {
+    it(`${runtime}: stats().failed counts timed-out attempts, as it counts throws`, T, async () => {
+      const target = pool({ size: 1, runtime });
+      // Two attempts that run past the timeout, then a throw, then an item that succeeds.
+      const options = { timeout: TIMEOUT, retry: 1 };
+      const timedOut = await rejection(target.run(faulty, { n: 1, fault: 'spin' }, options));
+      assert.ok(timedOut instanceof TaskTimeoutError);
+      assert.equal(timedOut.attempts, 2);
+      const threw = await rejection(target.run(faulty, { n: 2, fault: 'code' }));
+      assert.ok(!(threw instanceof TaskTimeoutError));
+      assert.equal(await target.run(faulty, { n: 3 }), 30);
+      const { completed, failed } = target.stats();
+      assert.deepEqual({ completed, failed }, { completed: 1, failed: 3 });
+    });
+  }
+
   it('a result that cannot be cloned is not retried', T, async () => {
     const target = pool({ size: SIZE });
     const uncloneable = task<SharedArrayBuffer, unknown>(faults, 'countedUncloneable');
@@ -614,6 +633,70 @@ describe('retry on real workers', () => {
     assert.equal(settled.error.input, input);
     assert.equal(settled.error.cause.name, 'DataCloneError');
   });
+});
+
+describe('a fault storm', () => {
+  it('a worker that replaces a dead one takes work while the others are kept busy', T, async () => {
+    const target = pool({ size: SIZE });
+    const spinThread = task<{ ms: number; exit?: boolean }, number>(faults, 'spinThread');
+    const inputs = Array.from({ length: 800 }, (_, n) => ({ ms: 2, exit: n === 20 }));
+    const threads: number[] = [];
+    for await (const settled of target.imapSettled(spinThread, inputs)) {
+      threads.push(settled.ok ? settled.value : 0);
+    }
+    assert.equal(threads.filter((thread) => thread === 0).length, 1);
+    // About 800 ms of work on two workers; the replacement starts within a few tens of ms of the
+    // crash. Before, its link waited for a hello that the busy survivor never read (its link's
+    // messages held it): the replacement ran nothing until the survivor died too.
+    const late = new Set(threads.slice(400));
+    assert.equal(late.size, SIZE, `the second half ran on threads ${[...late]}`);
+  });
+
+  it(
+    '2,000 items of which 6% exit their worker or run past the timeout: each settles as it should',
+    T,
+    async (t) => {
+      const target = pool({ size: SIZE });
+      const clock = new SharedArrayBuffer(8);
+      const next = (() => {
+        let state = 7;
+        return () => {
+          state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+          return state / 2_147_483_648;
+        };
+      })();
+      const inputs: FaultInput[] = Array.from({ length: 2_000 }, (_, n) => {
+        const draw = next();
+        if (draw < 0.03) return { n, fault: 'exit', clock };
+        if (draw < 0.06) return { n, fault: 'spin' };
+        return { n };
+      });
+      const started = Date.now();
+      const outcomes: string[] = [];
+      for await (const settled of target.imapSettled(faulty, inputs, { timeout: 200 })) {
+        outcomes.push(
+          settled.ok
+            ? `${settled.index} value ${settled.value}`
+            : `${settled.error.index} ${settled.error.constructor.name} ${settled.error.attempts}`,
+        );
+      }
+      const elapsed = Date.now() - started;
+      const expected = inputs.map(({ n, fault }) =>
+        fault === 'exit'
+          ? `${n} WorkerCrashedError 1`
+          : fault === 'spin'
+            ? `${n} TaskTimeoutError 1`
+            : `${n} value ${n * 10}`,
+      );
+      assert.deepEqual(outcomes, expected);
+      const faults = inputs.filter((input) => input.fault).length;
+      assert.equal(target.stats().failed, faults);
+      // Each fault costs a worker replacement (and a timeout its 200 ms) on one worker while the
+      // others run: about 10 s here. Bounded generously, for a loaded machine.
+      assert.ok(elapsed < 90_000, `the storm took ${elapsed} ms for ${faults} faults`);
+      await servesAtFullSize(t, target, SIZE);
+    },
+  );
 });
 
 describe('the pool around a busy worker', () => {
@@ -792,4 +875,109 @@ describe("error shapes under runtime: 'process'", () => {
     assert.deepEqual(run.values, [0, 10, 20, 40, 50]);
     assert.equal(await serves(target), 42);
   });
+
+  it(
+    'with a timeout and a busy main thread, an exit is a crash and a reply is in time',
+    T,
+    async () => {
+      const target = pool({ size: 2, runtime: 'process' });
+      // Both children have loaded the task module: an item runs at once once sent.
+      assert.deepEqual(await target.map(faulty, [{ n: 1 }, { n: 2 }], { batchSize: 1 }), [10, 20]);
+      const clock = join(tmpdir(), `rxpool-exit-clock-busy-${process.pid}`);
+      const inputs = Array.from({ length: 10 }, (_, n) =>
+        n % 2 === 0 ? { n, fault: 'exit' as const, clock } : { n },
+      );
+      const outcomes: string[] = [];
+      for await (const settled of target.imapSettled(faulty, inputs, { timeout: 400 })) {
+        // The main thread is busy for longer than the timeout: the children's exits and replies
+        // wait to be read while the timers are due (before the fix, nearly all timed out).
+        const until = Date.now() + 500;
+        while (Date.now() < until);
+        outcomes.push(
+          settled.ok
+            ? `value ${settled.value}`
+            : `${settled.error.constructor.name} ${settled.error.index}`,
+        );
+      }
+      rmSync(clock, { force: true });
+      const expected = inputs.map(({ n }) =>
+        n % 2 === 0 ? `WorkerCrashedError ${n}` : `value ${n * 10}`,
+      );
+      assert.deepEqual(outcomes, expected);
+    },
+  );
+});
+
+describe('inputs that cannot be sent (a failure to send must not hang: bpo-19425)', () => {
+  // Run in a child process: before the fix, a getter that throws hung this process's event loop
+  // for good (thread runtime), and a SharedArrayBuffer killed it (process runtime).
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const script = fileURLToPath(fixture('unsendable.mjs'));
+
+  interface Item {
+    readonly value?: number;
+    readonly taskError?: boolean;
+    readonly crash?: boolean;
+    readonly index?: number;
+    readonly attempts?: number;
+    readonly causeIsThrown?: boolean;
+    readonly cause?: string;
+  }
+
+  function failed(index: number, cause: RegExp | string, causeIsThrown = false) {
+    return (item: Item | undefined) => {
+      assert.ok(item?.taskError && !item.crash, `item ${index}: ${JSON.stringify(item)}`);
+      assert.equal(item.index, index);
+      assert.equal(item.attempts, 1);
+      assert.equal(item.causeIsThrown, causeIsThrown);
+      if (typeof cause === 'string') assert.equal(item.cause, cause);
+      else assert.match(item.cause!, cause);
+    };
+  }
+
+  for (const runtime of ['thread', 'process'] as const) {
+    it(
+      `${runtime}: each input at fault fails alone with a TaskError, the rest run`,
+      T,
+      async () => {
+        const child = spawnSync(process.execPath, [script, runtime], {
+          cwd: root,
+          encoding: 'utf8',
+          timeout: 60_000,
+          killSignal: 'SIGKILL',
+        });
+        assert.equal(child.signal, null, `the script hung and was killed; stderr: ${child.stderr}`);
+        assert.equal(child.status, 0, `exit code ${child.status}; stderr: ${child.stderr}`);
+        const run = JSON.parse(child.stdout) as {
+          items: Item[];
+          alone: Item[];
+          reads: number;
+          ticked: boolean;
+          served: number;
+        };
+        const noSharing =
+          /^DataCloneError: the input\.sab is a SharedArrayBuffer, and a child process/;
+        const { items } = run;
+        assert.equal(items.length, 12);
+        for (const n of [0, 1, 3, 7, 8, 10, 11]) assert.deepEqual(items[n], { value: n * 10 });
+        // The cause is what the getter threw, the same object.
+        failed(2, 'Error: details are not loaded', true)(items[2]);
+        failed(4, /^DataCloneError: the input\.fn is a function/)(items[4]);
+        failed(5, 'Error: not loaded either')(items[5]);
+        if (runtime === 'thread') {
+          assert.deepEqual([items[6], items[9]], [{ value: 60 }, { value: 90 }]);
+        } else {
+          failed(6, noSharing)(items[6]);
+          failed(9, noSharing)(items[9]);
+        }
+        failed(0, 'Error: details are not loaded', true)(run.alone[0]);
+        if (runtime === 'thread') assert.deepEqual(run.alone[1], { value: 12 });
+        else failed(0, noSharing)(run.alone[1]);
+        // Nothing was sent again and again: the getter was read a few times, not forever.
+        assert.ok(run.reads <= 6, `the getter was read ${run.reads} times`);
+        assert.ok(run.ticked, 'timers fired meanwhile');
+        assert.equal(run.served, 42);
+      },
+    );
+  }
 });

@@ -25,7 +25,7 @@ export interface FakeOptions {
 export class FakeExecutor extends SlotExecutor {
   readonly size: number;
   readonly knowsPosition: boolean;
-  readonly counters: ExecutorCounters = { completed: 0, failed: 0, since: undefined, runMs: 0 };
+  readonly counters: ExecutorCounters = { completed: 0, since: undefined, runMs: 0 };
   /** Every batch launched, with its inputs. */
   readonly batches: unknown[][] = [];
   /** Inputs whose run started, in order (each attempt). */
@@ -99,7 +99,6 @@ export class FakeExecutor extends SlotExecutor {
           this.counters.completed++;
         } catch (error) {
           if ((error as Error).name === 'FakeCrash') {
-            this.counters.failed++;
             finish({
               type: 'crashed',
               error: error as Error,
@@ -107,7 +106,6 @@ export class FakeExecutor extends SlotExecutor {
             });
             return;
           }
-          this.counters.failed++;
           failures ??= new Array(inputs.length);
           failures[position] = { error: error as Error, retryable: true };
         }
