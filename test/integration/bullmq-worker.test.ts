@@ -301,7 +301,9 @@ test('SIGTERM waits for the running job, then exits 0', async () => {
   assert.equal(await job!.getState(), 'completed', worker.stderr());
   assert.ok(job!.finishedOn! <= exitedAt);
   assert.deepStrictEqual(decodeResult(job!.returnvalue, 1), [{ ok: true, value: 1500 }]);
-  assert.match(worker.stderr(), /SIGTERM: taking no new batches; finishing the 1 running/);
+  // Redis may show the job active a moment before the worker's processor has it: the count said
+  // at SIGTERM can be 0 or 1; that the job completed before the exit is what shows the wait.
+  assert.match(worker.stderr(), /SIGTERM: taking no new batches; finishing the [01] running/);
 });
 
 test("a cancel message stops a stream's running job and refuses its waiting ones", async () => {
