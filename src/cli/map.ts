@@ -6,20 +6,23 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { pathToFileURL } from 'node:url';
-import { Deque } from '../engine/deque.js';
+import { realClock } from '../engine/clock.js';
+import { Engine } from '../engine/engine.js';
 import {
   createPool,
   type Pool,
   type Progress,
-  type Settled,
   TaskError,
   TaskTimeoutError,
   task,
   WorkerCrashedError,
 } from '../index.js';
+import { resolveParallel } from '../options.js';
+import type { LineResult } from '../pool/lines.js';
+import type { WorkSpec } from '../pool/messages.js';
 import { CliError, ExitCode, type MapCommand } from './args.js';
 import { inspectExports, isTypeScript } from './exports.js';
 
@@ -72,41 +75,32 @@ async function checkExport(pool: Pool, url: string, command: MapCommand): Promis
   throw new CliError(`the task module '${command.module}' ${problem}`, ExitCode.module);
 }
 
-/** Where a non-blank input line is: its 0-based position among them and its 1-based number. */
-interface Place {
-  readonly index: number;
-  readonly line: number;
+/** How to end: the exit code, and what to report on stderr. */
+interface End {
+  readonly code: number;
+  readonly message?: string;
 }
 
-/** A line that is not JSON, with `--on-error skip` or `settle`: a failed line that never runs. */
-interface BadLine extends Place {
-  readonly text: string;
-  readonly error: SyntaxError;
-  /** How many parsed lines went to the pool before it: in order, it comes out after them. */
-  readonly after: number;
-}
+/** Output is written in blocks of about this many characters (and at the end of each turn). */
+const WRITE_BLOCK = 65_536;
 
-async function stream(command: MapCommand, pool: Pool, url: string, io: Io): Promise<number> {
+/**
+ * Moves the lines: stdin is cut at line ends into strings, which go to the pool as they are; the
+ * workers parse, run the task and stringify (`lines` in the work, see ../pool/lines.ts), and the
+ * JSON text they send back is written in blocks. The engine is fed by pushing while its window has
+ * room and stdin is paused while it has none; results wait in the window while stdout is full.
+ */
+function stream(command: MapCommand, pool: Pool, url: string, io: Io): Promise<number> {
   const { stdin, stdout, stderr } = io;
   const { onError, ordered } = command;
-  const lines = createInterface({ input: stdin, crlfDelay: Infinity });
-  /** Where each item in flight comes from, by its index in the pool's stream. */
-  const placeOf = new Map<number, Place>();
-  let notJson: string | undefined;
-  let readFailure: Error | undefined;
+  const settle = onError === 'settle';
   let skipped = 0;
   /** Lines that were not JSON (skip, settle), counted in the progress line as failed. */
   let badLines = 0;
-  /** In order: bad lines waiting for the results of the lines before them, at most `concurrency`. */
-  const held = new Deque<BadLine>();
-  /** In order: how many of the pool's results are written (or skipped). */
-  let handled = 0;
-  let stopped = false;
-  /** Wakes the reader waiting for room in `held`. */
-  let room: (() => void) | undefined;
-  let flushing = Promise.resolve();
   let progressShown = false;
-  let closed: { code: number; message?: string } | undefined;
+  let readFailure: Error | undefined;
+  /** `--on-error fail`, unordered: the first line found not JSON; later lines are left out. */
+  let notJson: { index: number; message: string } | undefined;
 
   /** Writes to stderr, on a fresh line if a progress line is showing. */
   const report = (message: string) => {
@@ -118,199 +112,283 @@ async function stream(command: MapCommand, pool: Pool, url: string, io: Io): Pro
   const showReport = (p: Progress) => {
     const failed = p.failed + badLines > 0 ? `, ${p.failed + badLines} failed` : '';
     const rate = `${p.rate >= 100 ? Math.round(p.rate) : p.rate.toFixed(1)}/s`;
-    const done = p.done + badLines;
-    stderr.write(`\r\x1b[Krxpool: ${done} done${failed}, ${rate}${p.final ? '\n' : ''}`);
+    stderr.write(`\r\x1b[Krxpool: ${p.done} done${failed}, ${rate}${p.final ? '\n' : ''}`);
     progressShown = !p.final;
   };
 
-  // The reader went away (`| head`): stop quietly, as other filters do.
-  let outputGone: () => void = () => {};
-  const gone = new Promise<void>((resolve) => {
-    outputGone = resolve;
+  // --- line numbers ---------------------------------------------------------------------------
+  /** Blank lines read so far; while none, the line of item `index` is `index + 1`. */
+  let blanks = 0;
+  /** After the first blank line: the line number of each item in flight, by its index. */
+  const lineOf = new Map<number, number>();
+  const lineAt = (index: number): number => lineOf.get(index) ?? index + 1;
+
+  // --- output ---------------------------------------------------------------------------------
+  let out = '';
+  let flushScheduled = false;
+  let outputGone = false;
+  const flush = () => {
+    flushScheduled = false;
+    if (out === '' || outputGone) return;
+    const block = out;
+    out = '';
+    if (!stdout.write(block)) {
+      // Results wait in the engine's window until stdout drains; a full window stops reading.
+      engine.pause();
+      stdout.once('drain', () => engine.resume());
+    }
+  };
+  const write = (text: string) => {
+    out += `${text}\n`;
+    if (out.length >= WRITE_BLOCK) flush();
+    else if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+  };
+
+  // --- the end --------------------------------------------------------------------------------
+  let finished: (end: End) => void = () => {};
+  const ended = new Promise<End>((resolve) => {
+    finished = resolve;
   });
+  let end: End | undefined;
+  /** Ends the run: reading stops, the work in flight is dropped, what was written goes out. */
+  const finish = (result: End) => {
+    if (end) return;
+    end = result;
+    stopReading();
+    engine.cancel();
+    flush();
+    finished(result);
+  };
+
+  // The reader went away (`| head`): stop quietly, as other filters do.
   stdout.on('error', (error: NodeJS.ErrnoException) => {
-    closed ??=
+    outputGone = true;
+    finish(
       error.code === 'EPIPE'
         ? { code: ExitCode.ok }
-        : { code: ExitCode.failed, message: `cannot write the output: ${error.message}` };
-    outputGone();
+        : { code: ExitCode.failed, message: `cannot write the output: ${error.message}` },
+    );
   });
 
-  /** Writes a line; waits while stdout is full, so the input is read no faster than it drains. */
-  const write = async (text: string) => {
-    if (stdout.write(`${text}\n`)) return;
-    await Promise.race([new Promise((resolve) => stdout.once('drain', resolve)), gone]);
-  };
-
-  /**
-   * The parsed input lines, read only as fast as imapSettled pulls them. A line that is not JSON
-   * ends the run with `--on-error fail`; otherwise it is a failed line, written (or reported) in
-   * its place without going to the pool.
-   */
-  async function* inputs(): AsyncGenerator<unknown> {
-    let lineNumber = 0;
-    let index = 0;
-    let sent = 0;
-    try {
-      for await (const text of lines) {
-        lineNumber++;
-        if (text.trim() === '') continue;
-        let input: unknown;
-        try {
-          input = JSON.parse(text);
-        } catch (error) {
-          if (onError === 'fail') {
-            // The lines before it still finish and are written; then the run ends with this.
-            notJson = `line ${lineNumber} is not JSON: ${(error as Error).message}`;
-            return;
-          }
-          badLines++;
-          const bad = { index: index++, line: lineNumber, text, error: error as SyntaxError };
-          await badLine({ ...bad, after: sent });
-          if (stopped) return;
-          continue;
-        }
-        placeOf.set(sent++, { index: index++, line: lineNumber });
-        yield input;
-      }
-    } catch (error) {
-      readFailure = error as Error;
-    }
-  }
-
-  /**
-   * Writes or reports a line that is not JSON. In order, it waits in `held` for the results of
-   * the lines before it; while `held` is full, reading waits, so the memory held stays bounded.
-   */
-  const badLine = async (bad: BadLine) => {
-    if (!ordered) {
-      await failed(bad, bad.text, bad.error);
-      return;
-    }
-    held.push(bad);
-    await flushHeld();
-    while (held.length >= command.concurrency && !stopped) {
-      await new Promise<void>((resolve) => {
-        room = resolve;
-      });
-    }
-  };
-
-  /**
-   * In order: writes the held bad lines whose earlier results are all out. Calls queue up on
-   * `flushing`, one pass at a time, each checking afresh, so no two passes write at once.
-   */
-  const flushHeld = (): Promise<void> => {
-    flushing = flushing.then(async () => {
-      while (!stopped && held.length > 0 && held.peek()!.after <= handled) {
-        const bad = held.shift()!;
-        await failed(bad, bad.text, bad.error);
-      }
-      room?.();
-      room = undefined;
-    });
-    return flushing;
-  };
-
-  /** Stops reading at once (a read in progress ends), so that leaving the loop cannot hang. */
-  const stopReading = () => {
-    stopped = true;
-    room?.();
-    lines.close();
-    stdin.destroy();
-  };
-
-  /** Handles a failed line by `--on-error`; returns the exit to stop with, if any. */
-  const failed = async (
-    place: Place,
-    input: unknown,
-    error: TaskError | Error,
-  ): Promise<{ code: number; message: string } | undefined> => {
-    const { index, line } = place;
+  /** Handles a failed line by `--on-error`; ends the run in `fail` mode. */
+  const failed = (index: number, input: () => unknown, error: Error) => {
+    const line = lineAt(index);
     if (onError === 'fail') {
-      return {
+      finish({
         code: ExitCode.failed,
         message: `line ${line} ${describeFailure(error)}${workerStack(error)}`,
-      };
+      });
+      return;
     }
     if (onError === 'skip') {
       skipped++;
       report(`line ${line} skipped: ${describeFailure(error)}`);
-      return undefined;
+      return;
     }
     let text: string;
+    const value = input();
     try {
-      text = JSON.stringify({ ok: false, index, line, input, error: errorJson(error) }, safe);
+      text = JSON.stringify(
+        { ok: false, index, line, input: value, error: errorJson(error) },
+        safe,
+      );
     } catch {
       // a property JSON cannot hold (a cycle): the name and message still tell what happened
       const brief = { name: error.name, message: error.message };
-      text = JSON.stringify({ ok: false, index, line, input, error: brief });
+      text = JSON.stringify({ ok: false, index, line, input: value, error: brief });
     }
-    await write(text);
-    return undefined;
+    write(text);
   };
 
-  /** Writes one settled line; returns the exit to stop with, if any. */
-  const settledOne = async (settled: Settled<unknown, unknown>) => {
-    const place = placeOf.get(settled.index)!;
-    placeOf.delete(settled.index);
-    if (!settled.ok) return failed(place, settled.input, settled.error);
-    const value = settled.value === undefined ? null : settled.value;
-    let text: string;
-    try {
-      text = JSON.stringify(
-        onError === 'settle' ? { ok: true, ...place, input: settled.input, value } : value,
-      );
-    } catch (error) {
-      const message = `its result cannot be written as JSON: ${(error as Error).message}`;
-      return failed(place, settled.input, new TypeError(message));
-    }
-    await write(text);
-    return undefined;
-  };
+  /** A line's input as the settled record shows it: parsed (the workers saw it parse). */
+  const parsed = (line: unknown) => () => JSON.parse(line as string);
 
-  let end: { code: number; message?: string } | undefined;
-  try {
-    const results = pool.imapSettled(task(url, command.exportName), inputs(), {
+  const resolved = resolveParallel<string>(
+    task(url, command.exportName),
+    {
       concurrency: command.concurrency,
       ordered,
       timeout: command.timeout,
       retry: command.retry,
       progress: stderr.isTTY === true ? showReport : undefined,
-    });
-    for await (const settled of results) {
-      end = closed ?? (await settledOne(settled)) ?? closed;
-      if (end) {
-        stopReading();
-        break;
-      }
-      if (ordered) {
-        handled++;
-        await flushHeld();
-      }
+    },
+    'rxpool map',
+  );
+  const work: WorkSpec = {
+    ...(resolved.config.work as WorkSpec),
+    lines: settle ? 'settle' : 'value',
+  };
+  const engine: Engine<string, LineResult> = new Engine<string, LineResult>(
+    { ...resolved.config, work },
+    pool.executor,
+    realClock,
+    {
+      value: (result, index, line) => {
+        if (notJson !== undefined && index > notJson.index) return;
+        if (typeof result === 'string') {
+          write(settle ? `{"ok":true,"index":${index},"line":${lineAt(index)},${result}` : result);
+        } else if ('notJson' in result) {
+          if (onError === 'fail') {
+            // The lines before it still finish and are written; then the run ends with this.
+            const message = `line ${lineAt(index)} is not JSON: ${result.notJson}`;
+            if (ordered) finish({ code: ExitCode.input, message });
+            else if (notJson === undefined || index < notJson.index) {
+              notJson = { index, message };
+              stopReading();
+              engine.end();
+            }
+            return;
+          }
+          badLines++;
+          failed(index, () => line, new SyntaxError(result.notJson));
+        } else {
+          const message = `its result cannot be written as JSON: ${result.unwritable}`;
+          failed(index, parsed(line), new TypeError(message));
+        }
+        if (blanks > 0) lineOf.delete(index);
+      },
+      failure: (error) => {
+        if (notJson !== undefined && error.index > notJson.index) return;
+        failed(error.index, parsed(error.input), error);
+        if (blanks > 0) lineOf.delete(error.index);
+      },
+      error: (error) => finish({ code: ExitCode.failed, message: (error as Error).message }),
+      complete: () => {
+        if (readFailure) {
+          const message = `cannot read the input: ${readFailure.message}`;
+          finish({ code: ExitCode.failed, message });
+        } else if (notJson !== undefined) {
+          finish({ code: ExitCode.input, message: notJson.message });
+        } else if (skipped > 0) {
+          const count =
+            skipped === 1 ? '1 line failed and was' : `${skipped} lines failed and were`;
+          finish({ code: ExitCode.skipped, message: `${count} skipped` });
+        } else finish({ code: ExitCode.ok });
+      },
+      pull: () => feed(),
+    },
+  );
+
+  // --- input ----------------------------------------------------------------------------------
+  const decoder = new StringDecoder('utf8');
+  /** The text read and not yet cut into lines, from `at` on. */
+  let text = '';
+  let at = 0;
+  /** The start of a line that goes on in the next chunk (one 50 MB line comes in many). */
+  let partial: string[] = [];
+  let lineNumber = 0;
+  /** Lines pushed to the engine: the index of the next one. */
+  let pushed = 0;
+  let inputEnded = false;
+  let reading = true;
+  /** `feed` is running: a `pull` from inside a push is left to the loop that pushed. */
+  let feeding = false;
+
+  /** One line (without its `\n`): blank lines are counted and left out, as readline does. */
+  const take = (line: string) => {
+    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+    // readline also ends a line at a lone `\r`
+    if (line.includes('\r')) {
+      for (const part of line.split('\r')) takeOne(part);
+    } else takeOne(line);
+  };
+  const takeOne = (line: string) => {
+    lineNumber++;
+    const first = line.charCodeAt(0);
+    if (!(first > 32 && first < 127) && line.trim() === '') {
+      blanks++;
+      return;
     }
-    if (!end) {
-      // Bad lines after the last parsed one.
-      await flushHeld();
-      end = closed;
+    if (blanks > 0) lineOf.set(pushed, lineNumber);
+    pushed++;
+    engine.push(line);
+  };
+
+  /** Cuts lines and pushes them while the window has room; reads on while it has. */
+  const feed = () => {
+    if (feeding) return;
+    feeding = true;
+    try {
+      cut();
+    } finally {
+      feeding = false;
     }
-  } catch (error) {
-    end = { code: ExitCode.failed, message: (error as Error).message };
+  };
+  const cut = () => {
+    while (reading && engine.room > 0) {
+      const newline = text.indexOf('\n', at);
+      if (newline === -1) {
+        if (at < text.length) partial.push(at === 0 ? text : text.slice(at));
+        text = '';
+        at = 0;
+        if (inputEnded) {
+          const last = partial.join('');
+          partial = [];
+          reading = false;
+          // readline gives a last line without a newline, and no empty one after a newline
+          if (last !== '') take(last);
+          engine.end();
+          return;
+        }
+        stdin.resume();
+        return;
+      }
+      let line = text.slice(at, newline);
+      at = newline + 1;
+      if (partial.length > 0) {
+        partial.push(line);
+        line = partial.join('');
+        partial = [];
+      }
+      take(line);
+    }
+    if (reading) stdin.pause();
+  };
+
+  /** Stops reading at once; the lines pushed so far still run. */
+  function stopReading() {
+    if (!reading) return;
+    reading = false;
+    text = '';
+    partial = [];
+    stdin.pause();
+    stdin.destroy();
   }
-  if (!end) {
-    if (readFailure) {
-      end = { code: ExitCode.failed, message: `cannot read the input: ${readFailure.message}` };
-    } else if (notJson !== undefined) end = { code: ExitCode.input, message: notJson };
-    else if (skipped > 0) {
-      const count = skipped === 1 ? '1 line failed and was' : `${skipped} lines failed and were`;
-      end = { code: ExitCode.skipped, message: `${count} skipped` };
-    } else end = closed ?? { code: ExitCode.ok };
-  }
-  stopReading();
-  if (end.message !== undefined) report(end.message);
-  else if (progressShown) stderr.write('\n');
-  await (end.code === ExitCode.ok || end.code === ExitCode.skipped ? pool.close() : pool.destroy());
-  return end.code;
+
+  stdin.on('data', (chunk: Buffer | string) => {
+    if (!reading) return;
+    const more = typeof chunk === 'string' ? chunk : decoder.write(chunk);
+    text = at < text.length ? text.slice(at) + more : more;
+    at = 0;
+    feed();
+  });
+  stdin.on('end', () => {
+    if (!reading) return;
+    const rest = decoder.end();
+    text = at < text.length ? text.slice(at) + rest : rest;
+    at = 0;
+    inputEnded = true;
+    feed();
+  });
+  stdin.on('error', (error: Error) => {
+    if (!reading) return;
+    readFailure = error;
+    reading = false;
+    engine.end();
+  });
+  feed();
+
+  return ended.then(async (result) => {
+    if (result.message !== undefined) report(result.message);
+    else if (progressShown) stderr.write('\n');
+    await (result.code === ExitCode.ok || result.code === ExitCode.skipped
+      ? pool.close()
+      : pool.destroy());
+    return result.code;
+  });
 }
 
 /** `failed after 2 attempts: RangeError: too big`, or `not JSON: ...` for a line. */

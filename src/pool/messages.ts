@@ -6,15 +6,18 @@
  */
 
 import type { MessagePort } from 'node:worker_threads';
+import type { LineMode } from './lines.js';
 
 /**
  * What runs in a worker: a module export (by reference) or an inline function's source text;
- * with `spread`, each input is an array of arguments spread into the call (`pool.starmap`).
+ * with `spread`, each input is an array of arguments spread into the call (`pool.starmap`); with
+ * `lines`, each input is a line of JSON text and each result its JSON text (`rxpool map`, see
+ * `lines.ts`).
  */
 export type WorkSpec = (
   | { readonly kind: 'module'; readonly url: string; readonly name: string }
   | { readonly kind: 'inline'; readonly source: string }
-) & { readonly spread?: true };
+) & { readonly spread?: true; readonly lines?: LineMode };
 
 /** One message to a worker: several items of the same work. */
 export interface BatchRequest {

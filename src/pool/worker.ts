@@ -18,6 +18,7 @@ import { type MessagePort, threadId, workerData } from 'node:worker_threads';
 import type { Transferable } from '../types.js';
 import { findUncloneable } from './clone.js';
 import { findExport } from './exports.js';
+import { jsonLines } from './lines.js';
 import {
   type BatchRequest,
   type BatchResponse,
@@ -335,11 +336,12 @@ async function runSetup(spec: WorkSpec): Promise<void> {
 
 function load(spec: WorkSpec): Fn | Promise<Fn> {
   const named = spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.name}`;
-  const key = spec.spread ? `...${named}` : named;
+  const key = spec.lines ? `${spec.lines}:${named}` : spec.spread ? `...${named}` : named;
   let entry = loaded.get(key);
   if (entry === undefined) {
     const fn = spec.kind === 'inline' ? compile(spec.source) : importExport(spec.url, spec.name);
     entry = spec.spread ? fn.then(spreading) : fn;
+    if (spec.lines) entry = entry.then((f) => jsonLines(f, spec.lines!)); // rxpool map's lines
     loaded.set(key, entry);
     entry.then(
       (fn) => loaded.set(key, fn),
