@@ -3,7 +3,8 @@
  * Parsing is pure (argv in, a command or a `CliError` out), so the messages are easy to test.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_CONCURRENCY } from '../index.js';
+// Not '../index.js': that loads the operators and RxJS, ~100 ms of every run's start.
+import { DEFAULT_CONCURRENCY } from '../options.js';
 
 /** What the process exits with; `--help` lists them. */
 export const ExitCode = {

@@ -11,18 +11,14 @@ import { StringDecoder } from 'node:string_decoder';
 import { pathToFileURL } from 'node:url';
 import { realClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
-import {
-  createPool,
-  type Pool,
-  type Progress,
-  TaskError,
-  TaskTimeoutError,
-  task,
-  WorkerCrashedError,
-} from '../index.js';
+import type { Progress } from '../engine/progress.js';
+// Not '../index.js': that loads the operators and RxJS, ~100 ms of every run's start.
+import { TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import { resolveParallel } from '../options.js';
-import type { LineResult } from '../pool/lines.js';
+import type { BlockFailure, BlockResult, LineBlock, LineResult } from '../pool/lines.js';
 import type { WorkSpec } from '../pool/messages.js';
+import { createPool, type Pool } from '../pool/pool.js';
+import { task } from '../pool/task.js';
 import { CliError, ExitCode, type MapCommand } from './args.js';
 import { inspectExports, isTypeScript } from './exports.js';
 
@@ -50,7 +46,9 @@ export async function runMap(command: MapCommand, io: Io): Promise<number> {
     await pool.destroy();
     throw error;
   }
-  return stream(command, pool, url, io);
+  return usesBlocks(command)
+    ? streamBlocks(command, pool, url, io)
+    : stream(command, pool, url, io);
 }
 
 /**
@@ -389,6 +387,354 @@ function stream(command: MapCommand, pool: Pool, url: string, io: Io): Promise<n
       : pool.destroy());
     return result.code;
   });
+}
+
+/**
+ * Whether lines travel in blocks of bytes (the fast path) or one by one. One by one: with
+ * `--timeout` and `--retry` (they apply to each line, and the pool times and retries items), with
+ * `--on-error settle` (a record carries its index among the non-blank lines, which only the
+ * workers count) and with a `--concurrency` below a block's lines.
+ */
+export function usesBlocks(command: MapCommand): boolean {
+  return (
+    command.onError !== 'settle' &&
+    command.timeout === undefined &&
+    command.retry === 0 &&
+    command.concurrency >= MIN_BLOCK_CONCURRENCY
+  );
+}
+
+/** Below this `--concurrency`, lines go one by one (a block holds hundreds of lines). */
+const MIN_BLOCK_CONCURRENCY = 4096;
+
+/** A block of whole lines, and the number of its first line (unordered; ordered counts on). */
+interface Block extends LineBlock {
+  readonly firstLine: number;
+}
+
+/**
+ * The fast path: stdin is cut into blocks of whole lines (about 64 KB) that go to the workers as
+ * bytes; a worker cuts them into lines, parses, runs the task and stringifies, and sends back the
+ * block's output as one string, written as it is (in input order, or `--unordered` as it comes).
+ * The main thread never touches a line. At most two blocks per worker and one more are read ahead
+ * (and stdin waits while they are), and results wait while stdout is full. A block whose worker
+ * was lost runs again line by line (each line its own item), so that the line that took the worker
+ * down is the one that fails.
+ */
+function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Promise<number> {
+  const { stdin, stdout, stderr } = io;
+  const { onError, ordered } = command;
+  let skipped = 0;
+  let doneLines = 0;
+  let failedLines = 0;
+  /** Ordered: the number of the next block's first line. */
+  let nextLine = 1;
+  let readFailure: Error | undefined;
+  /** Unordered `fail`: the first line found not JSON; blocks after its block are left out. */
+  let notJson: { index: number; message: string } | undefined;
+
+  const tty = stderr.isTTY === true;
+  let progressShown = false;
+  let progressAt = 0;
+  const started = performance.now();
+  const progress = (final: boolean) => {
+    if (!tty) return;
+    const now = performance.now();
+    if (!final && now - progressAt < 100) return;
+    progressAt = now;
+    const rate = (doneLines * 1000) / Math.max(1, now - started);
+    const failed = failedLines > 0 ? `, ${failedLines} failed` : '';
+    const shown = `${rate >= 100 ? Math.round(rate) : rate.toFixed(1)}/s`;
+    stderr.write(`\r\x1b[Krxpool: ${doneLines} done${failed}, ${shown}${final ? '\n' : ''}`);
+    progressShown = !final;
+  };
+  const report = (message: string) => {
+    if (progressShown) stderr.write('\r\x1b[K');
+    progressShown = false;
+    stderr.write(`rxpool: ${message}\n`);
+  };
+
+  let outputGone = false;
+  let paused = false;
+  const write = (text: string) => {
+    if (text === '' || outputGone) return;
+    if (!stdout.write(text) && !paused) {
+      // Results wait in the window until stdout drains; a full window stops reading.
+      paused = true;
+      blocks.pause();
+      stdout.once('drain', () => {
+        paused = false;
+        if (!rerunning) blocks.resume();
+      });
+    }
+  };
+
+  let finished: (end: End) => void = () => {};
+  const ended = new Promise<End>((resolve) => {
+    finished = resolve;
+  });
+  let end: End | undefined;
+  const finish = (result: End) => {
+    if (end) return;
+    end = result;
+    stopReading();
+    blocks.cancel();
+    rerun?.cancel();
+    finished(result);
+  };
+  stdout.on('error', (error: NodeJS.ErrnoException) => {
+    outputGone = true;
+    finish(
+      error.code === 'EPIPE'
+        ? { code: ExitCode.ok }
+        : { code: ExitCode.failed, message: `cannot write the output: ${error.message}` },
+    );
+  });
+
+  /** A failed line, by `--on-error` (`fail` or `skip`). */
+  const failed = (line: number, error: Error) => {
+    failedLines++;
+    if (onError === 'fail') {
+      const code = error instanceof SyntaxError ? ExitCode.input : ExitCode.failed;
+      const message =
+        error instanceof SyntaxError
+          ? `line ${line} is not JSON: ${error.message}`
+          : `line ${line} ${describeFailure(error)}${workerStack(error)}`;
+      finish({ code, message });
+      return;
+    }
+    skipped++;
+    report(`line ${line} skipped: ${describeFailure(error)}`);
+  };
+
+  /** A block's failed line as today's error: a TaskError for the task's own failures. */
+  const blockError = (failure: BlockFailure): Error => {
+    if (failure.notJson !== undefined) return new SyntaxError(failure.notJson);
+    if (failure.unwritable !== undefined) {
+      return new TypeError(`its result cannot be written as JSON: ${failure.unwritable}`);
+    }
+    const cause = new Error(failure.error!.message);
+    cause.name = failure.error!.name;
+    cause.stack = failure.error!.stack;
+    return new TaskError({ index: 0, input: undefined, attempts: 1, cause });
+  };
+
+  const resolved = resolveParallel<Block>(
+    task(url, command.exportName),
+    {
+      concurrency: 2 * pool.stats().size + 1,
+      ordered,
+    },
+    'rxpool map',
+  );
+  const mode = onError === 'fail' ? 'block-fail' : 'block-skip';
+  const work: WorkSpec = { ...(resolved.config.work as WorkSpec), lines: mode };
+
+  /** Handles a block's result; false when the run ended. */
+  const blockDone = (result: BlockResult, firstLine: number) => {
+    doneLines += result.done;
+    write(result.text);
+    for (const failure of result.failures ?? []) {
+      const line = firstLine + failure.line - 1;
+      if (failure.notJson !== undefined && onError === 'fail' && !ordered) {
+        // The lines before it, in blocks still running, are written first; later ones are not.
+        if (notJson === undefined || line < notJson.index) {
+          notJson = { index: line, message: `line ${line} is not JSON: ${failure.notJson}` };
+          stopReading();
+          blocks.end();
+        }
+        return;
+      }
+      failed(line, blockError(failure));
+      if (end) return;
+    }
+    progress(false);
+  };
+
+  let rerun: Engine<string, LineResult> | undefined;
+  let rerunning = false;
+  /**
+   * A block failed as a whole (its worker was lost): its lines run again one by one, in order,
+   * while the block stream waits.
+   */
+  const runLines = (block: Block, firstLine: number) => {
+    rerunning = true;
+    blocks.pause();
+    const text = new TextDecoder().decode(block.bytes);
+    const lines = text.includes('\r') ? text.split(/\r?\n|\r/) : text.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    const numbers: number[] = [];
+    const { config } = resolveParallel<string>(task(url, command.exportName), {}, 'rxpool map');
+    rerun = new Engine<string, LineResult>(
+      { ...config, work: { ...work, lines: 'value' } },
+      pool.executor,
+      realClock,
+      {
+        value: (result, index) => {
+          doneLines++;
+          const line = numbers[index]!;
+          if (typeof result === 'string') write(`${result}\n`);
+          else if ('notJson' in result) failed(line, new SyntaxError(result.notJson));
+          else {
+            failed(
+              line,
+              new TypeError(`its result cannot be written as JSON: ${result.unwritable}`),
+            );
+          }
+        },
+        failure: (error) => failed(numbers[error.index]!, error),
+        error: (error) => finish({ code: ExitCode.failed, message: (error as Error).message }),
+        complete: () => {
+          rerun = undefined;
+          rerunning = false;
+          if (!paused) blocks.resume();
+        },
+      },
+    );
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      if (line.trim() === '') continue;
+      numbers.push(firstLine + i);
+      rerun.push(line);
+    }
+    rerun.end();
+  };
+
+  const blocks: Engine<Block, BlockResult> = new Engine<Block, BlockResult>(
+    { ...resolved.config, work },
+    pool.executor,
+    realClock,
+    {
+      value: (result, _index, block) => {
+        const firstLine = ordered ? nextLine : block.firstLine;
+        if (ordered) nextLine += result.lines;
+        if (notJson !== undefined && firstLine > notJson.index) return;
+        blockDone(result, firstLine);
+      },
+      failure: (error) => {
+        const block = error.input;
+        const firstLine = ordered ? nextLine : block.firstLine;
+        if (ordered) nextLine += countLines(block.bytes);
+        if (notJson !== undefined && firstLine > notJson.index) return;
+        runLines(block, firstLine);
+      },
+      error: (error) => finish({ code: ExitCode.failed, message: (error as Error).message }),
+      complete: () => {
+        if (readFailure) {
+          const message = `cannot read the input: ${readFailure.message}`;
+          finish({ code: ExitCode.failed, message });
+        } else if (notJson !== undefined) {
+          finish({ code: ExitCode.input, message: notJson.message });
+        } else if (skipped > 0) {
+          const count =
+            skipped === 1 ? '1 line failed and was' : `${skipped} lines failed and were`;
+          finish({ code: ExitCode.skipped, message: `${count} skipped` });
+        } else finish({ code: ExitCode.ok });
+      },
+      pull: () => feed(),
+    },
+  );
+
+  // --- input ----------------------------------------------------------------------------------
+  let chunks: Buffer[] = [];
+  let size = 0;
+  let inputEnded = false;
+  let reading = true;
+  let feeding = false;
+  /** Unordered: the number of the next block's first line. */
+  let lineCount = 1;
+
+  /** Cuts blocks and pushes them while the window has room; reads on while it has. */
+  const feed = () => {
+    if (feeding) return;
+    feeding = true;
+    try {
+      while (reading && blocks.room > 0) {
+        if (size === 0 && !inputEnded) {
+          stdin.resume();
+          return;
+        }
+        if (size === 0) {
+          reading = false;
+          blocks.end();
+          return;
+        }
+        // A block is what was read, up to its last line end (a stdin read is up to 64 KB).
+        const last = chunks[chunks.length - 1]!;
+        if (!inputEnded && last.lastIndexOf(10) === -1) {
+          // no line ends in the last read: a long line, read on until it ends
+          stdin.resume();
+          return;
+        }
+        const whole = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+        const newline = whole.lastIndexOf(10);
+        const cut = inputEnded ? whole.length : newline + 1;
+        const bytes = whole.subarray(0, cut);
+        const rest = whole.subarray(cut);
+        chunks = rest.length > 0 ? [rest] : [];
+        size = rest.length;
+        let firstLine = 0;
+        if (!ordered) {
+          firstLine = lineCount;
+          lineCount += countLines(bytes);
+        }
+        blocks.push({ bytes, firstLine });
+      }
+      if (reading) stdin.pause();
+    } finally {
+      feeding = false;
+    }
+  };
+
+  function stopReading() {
+    if (!reading) return;
+    reading = false;
+    chunks = [];
+    stdin.pause();
+    stdin.destroy();
+  }
+
+  stdin.on('data', (chunk: Buffer | string) => {
+    if (!reading) return;
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    chunks.push(bytes);
+    size += bytes.length;
+    feed();
+  });
+  stdin.on('end', () => {
+    if (!reading) return;
+    inputEnded = true;
+    feed();
+  });
+  stdin.on('error', (error: Error) => {
+    if (!reading) return;
+    readFailure = error;
+    reading = false;
+    blocks.end();
+  });
+  feed();
+
+  return ended.then(async (result) => {
+    if (result.message !== undefined) report(result.message);
+    else if (progressShown) stderr.write('\n');
+    if (result.code === ExitCode.ok || result.code === ExitCode.skipped) progress(true);
+    await (result.code === ExitCode.ok || result.code === ExitCode.skipped
+      ? pool.close()
+      : pool.destroy());
+    return result.code;
+  });
+}
+
+/** How many lines a block holds, counted as readline does (`\n`, `\r\n`, a lone `\r`). */
+function countLines(bytes: Uint8Array): number {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buffer.includes(13)) {
+    const lines = buffer.toString('utf8').split(/\r?\n|\r/);
+    return lines[lines.length - 1] === '' ? lines.length - 1 : lines.length;
+  }
+  let count = 0;
+  for (let at = buffer.indexOf(10); at !== -1; at = buffer.indexOf(10, at + 1)) count++;
+  return buffer.length > 0 && buffer[buffer.length - 1] !== 10 ? count + 1 : count;
 }
 
 /** `failed after 2 attempts: RangeError: too big`, or `not JSON: ...` for a line. */

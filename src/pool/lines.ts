@@ -3,13 +3,14 @@
  * a line of JSON text comes out. The worker parses and stringifies, so the main thread moves
  * strings and never runs `JSON.parse` / `JSON.stringify` on a good line.
  *
- * Worker-side and pure: imports only the clone check (no main-side code).
+ * Worker-side and pure: no imports.
  */
 
-import { findUncloneable } from './clone.js';
-
-/** What a line's task gives back in `settle` mode besides the value: its input, as JSON. */
-export type LineMode = 'value' | 'settle';
+/**
+ * `value`: each input is a line, its result the value's JSON text; `settle`: the end of a settled
+ * record; `block-fail` / `block-skip`: each input is a {@link LineBlock} (see {@link jsonBlocks}).
+ */
+export type LineMode = 'value' | 'settle' | 'block-fail' | 'block-skip';
 
 /** A line that is not JSON: the wrapper answers with this instead of throwing (nothing to retry). */
 export interface NotJson {
@@ -33,6 +34,7 @@ type Fn = (input: unknown) => unknown;
  * is returned as it is, so the worker fails it as it fails any uncloneable result.
  */
 export function jsonLines(fn: Fn, mode: LineMode): Fn {
+  if (mode === 'block-fail' || mode === 'block-skip') return jsonBlocks(fn, mode === 'block-fail');
   return (line) => {
     let input: unknown;
     try {
@@ -51,8 +53,8 @@ export function jsonLines(fn: Fn, mode: LineMode): Fn {
 
 function written(value: unknown, inputText: string | undefined): unknown {
   if (value === undefined) value = null;
-  // What could not travel before (a function, a symbol) still fails as an uncloneable result.
-  if (findUncloneable(value) !== undefined) return value;
+  // A function or a symbol could not travel before: it still fails as an uncloneable result.
+  if (typeof value === 'function' || typeof value === 'symbol') return value;
   let text: string;
   try {
     text = JSON.stringify(value);
@@ -60,4 +62,127 @@ function written(value: unknown, inputText: string | undefined): unknown {
     return { unwritable: (error as Error).message } satisfies Unwritable;
   }
   return inputText === undefined ? text : `"input":${inputText},"value":${text}}`;
+}
+
+/** Lines as bytes: whole lines, each ended by `\n` (the last one of the input may not be). */
+export interface LineBlock {
+  readonly bytes: Uint8Array;
+}
+
+/** A line of a block that failed: its number in the block (from 1) and why. */
+export interface BlockFailure {
+  readonly line: number;
+  readonly notJson?: string;
+  readonly unwritable?: string;
+  readonly error?: { readonly name: string; readonly message: string; readonly stack?: string };
+}
+
+/** What a block gives: the JSON lines of its good lines, and its failed ones. */
+export interface BlockResult {
+  readonly text: string;
+  /** Lines in the block, blank ones included. */
+  readonly lines: number;
+  /** Lines run (good and failed), blank ones not. */
+  readonly done: number;
+  readonly failures: BlockFailure[] | undefined;
+}
+
+interface BlockRun {
+  readonly fn: Fn;
+  readonly lines: string[];
+  readonly stop: boolean;
+  text: string;
+  done: number;
+  failures: BlockFailure[] | undefined;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * `fn` over blocks of lines: the worker decodes the block, cuts it into lines as readline does
+ * (at `\n`, `\r\n` and a lone `\r`), leaves blank lines out, and parses, runs and stringifies
+ * each line, so that the main thread only moves bytes. A failed line is reported by its number in
+ * the block; with `stop` (`--on-error fail`) the lines after it do not run.
+ */
+export function jsonBlocks(fn: Fn, stop: boolean): Fn {
+  return (input) => {
+    const whole = decoder.decode((input as LineBlock).bytes);
+    const lines = whole.includes('\r') ? whole.split(/\r?\n|\r/) : whole.split('\n');
+    // the empty rest after the last line end
+    if (lines[lines.length - 1] === '') lines.pop();
+    return runBlock({ fn, lines, stop, text: '', done: 0, failures: undefined }, 0);
+  };
+}
+
+function runBlock(run: BlockRun, from: number): BlockResult | Promise<BlockResult> {
+  const { fn, lines } = run;
+  for (let i = from; i < lines.length; i++) {
+    const line = lines[i]!;
+    const first = line.charCodeAt(0);
+    if (!(first > 32 && first < 127) && line.trim() === '') continue;
+    run.done++;
+    let input: unknown;
+    try {
+      input = JSON.parse(line);
+    } catch (error) {
+      if (blockFailed(run, { line: i + 1, notJson: (error as Error).message })) break;
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = fn(input);
+    } catch (error) {
+      if (blockFailed(run, { line: i + 1, error: wireError(error) })) break;
+      continue;
+    }
+    if (value !== null && typeof value === 'object' && typeof (value as any).then === 'function') {
+      return Promise.resolve(value).then(
+        (settled) => {
+          if (!blockValue(run, i, settled)) return finished(run);
+          return runBlock(run, i + 1);
+        },
+        (error) => {
+          if (blockFailed(run, { line: i + 1, error: wireError(error) })) return finished(run);
+          return runBlock(run, i + 1);
+        },
+      );
+    }
+    if (!blockValue(run, i, value)) break;
+  }
+  return finished(run);
+}
+
+function finished(run: BlockRun): BlockResult {
+  return { text: run.text, lines: run.lines.length, done: run.done, failures: run.failures };
+}
+
+/** Adds a line's value; false when the run stops (it could not be written). */
+function blockValue(run: BlockRun, i: number, value: unknown): boolean {
+  if (value === undefined) value = null;
+  if (typeof value === 'function' || typeof value === 'symbol') {
+    const message = `the result is a ${typeof value}, and ${typeof value}s cannot be cloned`;
+    return !blockFailed(run, { line: i + 1, error: { name: 'DataCloneError', message } });
+  }
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    return !blockFailed(run, { line: i + 1, unwritable: (error as Error).message });
+  }
+  run.text += `${text}\n`;
+  return true;
+}
+
+/** Records a failed line; true when the block stops there. */
+function blockFailed(run: BlockRun, failure: BlockFailure): boolean {
+  run.failures ??= [];
+  run.failures.push(failure);
+  return run.stop;
+}
+
+function wireError(error: unknown): { name: string; message: string; stack?: string } {
+  if (error instanceof Error) {
+    return { name: error.name, message: error.message, stack: error.stack };
+  }
+  return { name: 'Error', message: String(error) };
 }
