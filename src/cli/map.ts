@@ -587,7 +587,8 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
         complete: () => {
           rerun = undefined;
           rerunning = false;
-          if (!paused) blocks.resume();
+          if (blocksComplete) complete();
+          else if (!paused) blocks.resume();
         },
       },
     );
@@ -620,20 +621,25 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
       },
       error: (error) => finish({ code: ExitCode.failed, message: (error as Error).message }),
       complete: () => {
-        if (readFailure) {
-          const message = `cannot read the input: ${readFailure.message}`;
-          finish({ code: ExitCode.failed, message });
-        } else if (notJson !== undefined) {
-          finish({ code: ExitCode.input, message: notJson.message });
-        } else if (skipped > 0) {
-          const count =
-            skipped === 1 ? '1 line failed and was' : `${skipped} lines failed and were`;
-          finish({ code: ExitCode.skipped, message: `${count} skipped` });
-        } else finish({ code: ExitCode.ok });
+        // the last block may still run again line by line
+        if (rerunning) blocksComplete = true;
+        else complete();
       },
       pull: () => feed(),
     },
   );
+  let blocksComplete = false;
+  const complete = () => {
+    if (readFailure) {
+      const message = `cannot read the input: ${readFailure.message}`;
+      finish({ code: ExitCode.failed, message });
+    } else if (notJson !== undefined) {
+      finish({ code: ExitCode.input, message: notJson.message });
+    } else if (skipped > 0) {
+      const count = skipped === 1 ? '1 line failed and was' : `${skipped} lines failed and were`;
+      finish({ code: ExitCode.skipped, message: `${count} skipped` });
+    } else finish({ code: ExitCode.ok });
+  };
 
   // --- input ----------------------------------------------------------------------------------
   let chunks: Buffer[] = [];
