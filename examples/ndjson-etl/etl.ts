@@ -1,15 +1,14 @@
 /**
  * The ETL: an NDJSON file streamed through parse, validate and enrich on rxpool's workers and
  * written back out with `stream.pipeline`, in constant memory; lines that fail go to a rejects
- * file through `routeFailures`. `main.ts` is the command line around it.
+ * file. `main.ts` is the command line around it.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { finished, pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
-import { type Observer, Subject, tap } from 'rxjs';
-import { type Failure, type Pool, task } from 'rxpool';
-import { parallelSettle, routeFailures } from 'rxpool/operators';
+import type { Observer } from 'rxjs';
+import { defaultPool, type Failure, type Pool, task } from 'rxpool';
 
 const transformLine = task<string, string>(
   new URL('./transform.mjs', import.meta.url),
@@ -75,94 +74,52 @@ function stripCr(line: string): string {
 }
 
 /**
- * The middle of the pipeline: sends each line to the workers through `parallelSettle` and
- * `routeFailures(rejects)`, and yields the enriched lines in input order, in blocks.
+ * The middle of the pipeline: runs each line on the workers through `pool.imapSettled`, sends each
+ * failure to `rejects` (the dead-letter queue), and yields the enriched lines in input order, in
+ * blocks.
  *
- * RxJS pushes, and `parallelSettle` would buffer whatever a fast source pushes beyond its window
- * (`from(readline)` reads the whole file ahead). So the pull is done here: a line is sent only
- * while fewer than `window` lines are in `parallelSettle`, and the enriched lines are handed on
- * only as fast as the next stage takes them (`yield` waits for it, and `pipeline` waits for the
- * file). What is held is bounded by `window` lines in the workers plus the enriched ones waiting
- * for their turn to be written, whatever the size of the file.
+ * `pool.imapSettled` is the library's pull path: it reads a line only while fewer than `window`
+ * are in its window, and runs ahead only as far as the loop here takes its results, and the loop
+ * goes on only as fast as the next stage takes the blocks (`yield` waits for it, and `pipeline`
+ * waits for the file). What is held is bounded by twice `window` lines (in the window, and
+ * enriched in a block not yet handed on), whatever the size of the file.
  */
 export async function* transformLines(
   blocks: AsyncIterable<string[]>,
   rejects: Partial<Observer<Failure<string>>>,
   options: { pool?: Pool; window: number; batchSize: number },
 ): AsyncGenerator<string[]> {
-  const { window } = options;
-  const lines = new Subject<string>();
-  let ready: string[] = [];
-  let sent = 0;
-  let answered = 0; // lines out of parallelSettle: enriched, or rejected
-  let done = false;
-  let failure: { error: unknown } | undefined;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    const resolve = wake;
-    wake = undefined;
-    resolve?.();
-  };
-  const settled = () =>
-    new Promise<void>((resolve) => {
-      wake = resolve;
-    });
-
-  const subscription = lines
-    .pipe(
-      parallelSettle(transformLine, {
-        pool: options.pool,
-        concurrency: window,
-        batchSize: options.batchSize,
-      }),
-      tap(() => {
-        answered++;
-        notify();
-      }),
-      routeFailures(rejects),
-    )
-    .subscribe({
-      next: (enriched) => ready.push(enriched),
-      error: (error) => {
-        failure = { error };
-        notify();
-      },
-      complete: () => {
-        done = true;
-        notify();
-      },
-    });
-  const take = () => {
-    const out = ready;
-    ready = [];
-    return out;
-  };
-
-  try {
-    for await (const block of blocks) {
-      for (const line of block) {
-        while (sent - answered >= window) {
-          if (failure) throw failure.error;
-          if (ready.length > 0) yield take();
-          else await settled();
-        }
-        sent++;
-        lines.next(line);
-      }
-      if (ready.length > 0) yield take();
-    }
-    lines.complete();
-    while (!done) {
-      if (failure) throw failure.error;
-      if (ready.length > 0) yield take();
-      else await settled();
-    }
-    if (failure) throw failure.error;
-    if (ready.length > 0) yield take();
-  } finally {
-    subscription.unsubscribe();
+  const pool = options.pool ?? defaultPool();
+  async function* lines(): AsyncGenerator<string> {
+    for await (const block of blocks) yield* block;
   }
+  const outcomes = pool.imapSettled(transformLine, lines(), {
+    concurrency: options.window,
+    batchSize: options.batchSize,
+  });
+  // Handed on in blocks, no bigger than the window, so that at most twice it is held.
+  const blockLines = Math.min(BLOCK_LINES, options.window);
+  let ready: string[] = [];
+  try {
+    for await (const outcome of outcomes) {
+      if (outcome.ok) {
+        ready.push(outcome.value);
+        if (ready.length >= blockLines) {
+          yield ready;
+          ready = [];
+        }
+      } else rejects.next?.(outcome);
+    }
+  } catch (error) {
+    rejects.error?.(error);
+    throw error;
+  }
+  if (ready.length > 0) yield ready;
+  rejects.complete?.();
 }
+
+/** Enriched lines per block handed to the output file (at most; no more than the window). */
+const BLOCK_LINES = 512;
 
 /**
  * Runs the ETL: `input` → split into lines → parse, validate, enrich on the workers → `output`,
