@@ -26,7 +26,7 @@ export interface EtlOptions {
   /** The pool to run on. @default the shared default pool */
   readonly pool?: Pool;
   /**
-   * The most lines in the workers at once (`parallelSettle`'s `concurrency`); as many again may
+   * The most lines in the workers at once (`pool.imapSettled`'s `concurrency`); as many again may
    * wait, enriched, to be written. @default 2048
    */
   readonly window?: number;
