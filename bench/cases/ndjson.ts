@@ -32,6 +32,8 @@ const NAMES = {
   unordered: 'rxpool map --unordered',
   loop: 'single-threaded loop (readline)',
   parallel: 'GNU parallel --pipe (loop per block)',
+  heavyRxpool: 'heavier task: rxpool map',
+  heavyLoop: 'heavier task: single-threaded loop',
 } as const;
 
 export const ndjson: BenchCase = {
@@ -47,14 +49,23 @@ export const ndjson: BenchCase = {
     const lines: string[] = [];
     for (const record of mod.records(items)) lines.push(JSON.stringify(record));
     writeFileSync(input, `${lines.join('\n')}\n`);
+    // The heavier task (`fingerprint`, several times the work per record) on the first records.
+    const heavyItems = items / 6;
+    const heavyInput = join(dir, 'heavy.ndjson');
+    writeFileSync(heavyInput, `${lines.slice(0, heavyItems).join('\n')}\n`);
     const bytes = lines.reduce((n, line) => n + Buffer.byteLength(line) + 1, 0);
     lines.length = 0;
     const gnuParallel = hasGnuParallel();
 
     /** Runs a command with stdin from the input file and stdout to `out`; resolves on exit 0. */
-    const run = (command: string, args: readonly string[], out: string): Promise<void> =>
+    const run = (
+      command: string,
+      args: readonly string[],
+      out: string,
+      from = input,
+    ): Promise<void> =>
       new Promise((resolve, reject) => {
-        const stdin = openSync(input, 'r');
+        const stdin = openSync(from, 'r');
         const stdout = openSync(out, 'w');
         const child = spawn(command, args, { stdio: [stdin, stdout, 'pipe'] });
         let stderr = '';
@@ -73,23 +84,30 @@ export const ndjson: BenchCase = {
     const expectedOut = join(dir, 'expected.ndjson');
     await run(process.execPath, [LOOP], expectedOut);
     const expected = digest(expectedOut);
+    const heavyExpectedOut = join(dir, 'heavy-expected.ndjson');
+    await run(process.execPath, [LOOP, 'fingerprint'], heavyExpectedOut, heavyInput);
+    const heavyExpected = digest(heavyExpectedOut);
 
     const contender = (
       name: string,
       command: string,
       args: readonly string[],
-      options: { sorted?: boolean } = {},
+      options: { sorted?: boolean; heavy?: boolean } = {},
     ): Contender => ({
       name,
-      items,
+      items: options.heavy ? heavyItems : items,
       async run(): Promise<Sample> {
         const out = join(dir, 'out.ndjson');
         const started = performance.now();
-        await run(command, args, out);
+        await run(command, args, out, options.heavy ? heavyInput : input);
         const ms = performance.now() - started;
         // Unordered output holds the same lines in another order.
         const got = options.sorted ? sortedDigest(out) : digest(out);
-        const want = options.sorted ? sortedDigest(expectedOut) : expected;
+        const want = options.sorted
+          ? sortedDigest(expectedOut)
+          : options.heavy
+            ? heavyExpected
+            : expected;
         if (got !== want) throw new Error(`${name}: the output differs from the loop's`);
         return { ms };
       },
@@ -110,6 +128,13 @@ export const ndjson: BenchCase = {
         { sorted: true },
       ),
       contender(NAMES.loop, process.execPath, [LOOP]),
+      contender(
+        NAMES.heavyRxpool,
+        process.execPath,
+        [CLI, 'map', fileURLToPath(RECORDS), 'fingerprint', ...workers],
+        { heavy: true },
+      ),
+      contender(NAMES.heavyLoop, process.execPath, [LOOP, 'fingerprint'], { heavy: true }),
     ];
     if (gnuParallel) {
       contenders.push(
@@ -123,10 +148,18 @@ export const ndjson: BenchCase = {
 
     try {
       const samples = await interleave(contenders, rounds, settings, 'ndjson');
-      const rows = contenders.map((c) => throughputRow(c.name, items, samples.get(c.name)!));
+      const rows = contenders.map((c) =>
+        throughputRow(c.name, c.items ?? items, samples.get(c.name)!),
+      );
       const rate = (name: string) => rows.find((r) => r.contender === name)!.metrics['items/s']!;
       return {
-        params: { items, 'input MB': Math.round(bytes / 1e5) / 10, rounds, workers: cores },
+        params: {
+          items,
+          'input MB': Math.round(bytes / 1e5) / 10,
+          'heavier task items': heavyItems,
+          rounds,
+          workers: cores,
+        },
         rows,
         goals: [
           goal(
@@ -135,6 +168,12 @@ export const ndjson: BenchCase = {
             '>=',
             1.7,
           ),
+          goal(
+            'heavier task: rxpool map / single-threaded loop (lines/s)',
+            rate(NAMES.heavyRxpool) / rate(NAMES.heavyLoop),
+            '>=',
+            1,
+          ),
         ],
         notes: [
           'Each contender is a child process reading the file on stdin and writing a file on stdout, timed from spawn to exit.',
@@ -142,6 +181,7 @@ export const ndjson: BenchCase = {
           gnuParallel
             ? 'GNU parallel runs the same loop script on 4 MB blocks of lines, one process per core, in order.'
             : "GNU parallel is not installed (Debian's `parallel` package): its row is left out.",
+          'The heavier task (`fingerprint`: the light task and 16 rounds of FNV-1a over the text fields) runs on the first sixth of the records.',
         ],
       };
     } finally {

@@ -3,11 +3,15 @@
  * on stdin line by line, parses, runs the same `summarize` as every contender, stringifies, and
  * writes the lines to stdout in blocks, waiting for stdout to drain.
  *
- *   node bench/workers/ndjson-loop.mjs < in.ndjson > out.ndjson
+ *   node bench/workers/ndjson-loop.mjs [task] < in.ndjson > out.ndjson
+ *
+ * `task`: the export of records.mjs to run, `summarize` (the default) or `fingerprint`.
  */
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { summarize } from './records.mjs';
+import { fingerprint, summarize as light } from './records.mjs';
+
+const summarize = process.argv[2] === 'fingerprint' ? fingerprint : light;
 
 let block = '';
 for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
