@@ -50,7 +50,7 @@ export const ndjson: BenchCase = {
     for (const record of mod.records(items)) lines.push(JSON.stringify(record));
     writeFileSync(input, `${lines.join('\n')}\n`);
     // The heavier task (`fingerprint`, several times the work per record) on the first records.
-    const heavyItems = items / 6;
+    const heavyItems = Math.floor(items / 6);
     const heavyInput = join(dir, 'heavy.ndjson');
     writeFileSync(heavyInput, `${lines.slice(0, heavyItems).join('\n')}\n`);
     const bytes = lines.reduce((n, line) => n + Buffer.byteLength(line) + 1, 0);
@@ -128,13 +128,6 @@ export const ndjson: BenchCase = {
         { sorted: true },
       ),
       contender(NAMES.loop, process.execPath, [LOOP]),
-      contender(
-        NAMES.heavyRxpool,
-        process.execPath,
-        [CLI, 'map', fileURLToPath(RECORDS), 'fingerprint', ...workers],
-        { heavy: true },
-      ),
-      contender(NAMES.heavyLoop, process.execPath, [LOOP, 'fingerprint'], { heavy: true }),
     ];
     if (gnuParallel) {
       contenders.push(
@@ -145,6 +138,16 @@ export const ndjson: BenchCase = {
         ]),
       );
     }
+
+    contenders.push(
+      contender(
+        NAMES.heavyRxpool,
+        process.execPath,
+        [CLI, 'map', fileURLToPath(RECORDS), 'fingerprint', ...workers],
+        { heavy: true },
+      ),
+      contender(NAMES.heavyLoop, process.execPath, [LOOP, 'fingerprint'], { heavy: true }),
+    );
 
     try {
       const samples = await interleave(contenders, rounds, settings, 'ndjson');
