@@ -644,6 +644,8 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
   // --- input ----------------------------------------------------------------------------------
   let chunks: Buffer[] = [];
   let size = 0;
+  /** A line end was read since the last block was cut. */
+  let lineEnded = false;
   let inputEnded = false;
   let reading = true;
   let feeding = false;
@@ -666,9 +668,8 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
           return;
         }
         // A block is what was read, up to its last line end (a stdin read is up to 64 KB).
-        const last = chunks[chunks.length - 1]!;
-        if (!inputEnded && last.lastIndexOf(10) === -1) {
-          // no line ends in the last read: a long line, read on until it ends
+        if (!inputEnded && !lineEnded) {
+          // no line ends in what was read: a long line, read on until it ends
           stdin.resume();
           return;
         }
@@ -679,6 +680,7 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
         const rest = whole.subarray(cut);
         chunks = rest.length > 0 ? [rest] : [];
         size = rest.length;
+        lineEnded = false;
         let firstLine = 0;
         if (!ordered) {
           firstLine = lineCount;
@@ -705,6 +707,7 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     chunks.push(bytes);
     size += bytes.length;
+    if (!lineEnded) lineEnded = bytes.lastIndexOf(10) !== -1;
     feed();
   });
   stdin.on('end', () => {
