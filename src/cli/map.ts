@@ -1,8 +1,10 @@
 /**
  * `rxpool map`: NDJSON lines from an input stream through a task module's export on a pool, one
- * JSON line per result to an output stream. Lines are read only while fewer than `concurrency` are
- * between the input and the output and while the output is not full, so the memory held is bounded
- * however long the input is.
+ * JSON line per result to an output stream. The main thread moves bytes and strings; the workers
+ * parse, run the task and stringify (../pool/lines.ts). Lines go in blocks of bytes
+ * ({@link streamBlocks}), or one by one where each line must be its own item ({@link stream}).
+ * Input is read only while the engine's window has room and the output is not full, so the memory
+ * held is bounded however long the input is.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
