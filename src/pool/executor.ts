@@ -27,9 +27,14 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { Tinypool } from 'tinypool';
 import { TARGET_BATCH_MS } from '../engine/batching.js';
-import type { Attempt, BatchHints, BatchOutcome, ItemFailure } from '../engine/executor.js';
-import { SlotExecutor } from '../engine/executor.js';
-import { AbortError } from '../errors.js';
+import type {
+  BatchOutcome,
+  Executor,
+  ExecutorBatch,
+  ExecutorTraits,
+  ItemFailure,
+  RunningBatch,
+} from '../executor/contract.js';
 import type { Transferable } from '../types.js';
 import { findUncloneable } from './clone.js';
 import {
@@ -57,15 +62,6 @@ export interface TinypoolExecutorOptions {
   readonly maxTasksPerWorker: number;
   readonly setup: WorkSpec | undefined;
   readonly maxHeapMb: number | undefined;
-}
-
-/** Counters for `pool.stats()` (failed attempts are the engines' to count: `failedAttempts`). */
-export interface ExecutorCounters {
-  completed: number;
-  /** When the first batch was sent (`performance.now()`), or `undefined`. */
-  since: number | undefined;
-  /** ms the workers spent running items, summed over workers. */
-  runMs: number;
 }
 
 const workerFile = new URL('./worker.js', import.meta.url);
@@ -104,6 +100,13 @@ const SHRINK_BELOW = 0.4;
  * there (see `steal`).
  */
 const STEAL_AFTER_MS = SHORT_BATCH_MS;
+
+/**
+ * How long a running batch that was cancelled (`abort('cancel')`) has to answer before its worker
+ * is stopped: the worker reads the cancel cell between items, so a batch of short items answers
+ * within a message's round trip, and its worker is kept.
+ */
+const CANCEL_GRACE_MS = 10;
 
 /** A batch on its way to a worker, running, or waiting for a link. */
 interface Sent {
@@ -149,10 +152,10 @@ interface Link {
   idleTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
-export class TinypoolExecutor extends SlotExecutor {
+export class TinypoolExecutor implements Executor {
   readonly size: number;
-  readonly knowsPosition: boolean;
-  readonly counters: ExecutorCounters = { completed: 0, since: undefined, runMs: 0 };
+  readonly traits: ExecutorTraits;
+  private readonly knowsPosition: boolean;
   private pool: Tinypool | undefined;
   private readonly watched = new WeakSet<object>();
   /**
@@ -187,20 +190,16 @@ export class TinypoolExecutor extends SlotExecutor {
   /** Control cells for the batches out (thread runtime); every worker gets the block at start. */
   private readonly control: ControlBlock;
   private readonly freeSlots: number[] = [];
-  private refused: Error | undefined;
-  private idleWaiters: (() => void)[] = [];
-  /**
-   * Keeps the event loop alive while `sent` holds a batch (ref'd), and lets the process exit once
-   * none is out (unref'd). Nothing else of the pool holds the process: a batch waiting for a
-   * worker that replaces one that died would otherwise let it exit in the middle of the work.
-   */
-  private readonly hold = setInterval(() => {}, NEVER_MS).unref();
 
   constructor(private readonly options: TinypoolExecutorOptions) {
-    super();
     this.size = options.size;
     this.width = options.size;
     this.knowsPosition = options.runtime === 'thread';
+    this.traits = {
+      targetBatchMs: TARGET_BATCH_MS,
+      enforcesTimeouts: false,
+      knowsPosition: this.knowsPosition,
+    };
     // Room for every slot twice over: a batch's slot stays taken until its worker is done with it.
     const slots = this.knowsPosition ? 2 * DEPTH * options.size : 0;
     this.control = ControlBlock.create(slots);
@@ -208,80 +207,50 @@ export class TinypoolExecutor extends SlotExecutor {
   }
 
   /** Two batches a link, for `width` links (thread runtime); one a worker (process runtime). */
-  override get slots(): number {
+  capacity(): number {
     return this.knowsPosition ? this.width * DEPTH : this.size;
   }
 
-  /** Items waiting for a worker: in the engines' queues, or sent in a batch not yet started. */
-  override queued(): number {
-    let total = super.queued();
+  /**
+   * Workers that have a batch now (a linked worker may hold a second batch behind the first), and
+   * items sent in a batch not yet started.
+   */
+  stats(): { busy?: number; queued: number } {
+    let queued = 0;
     for (const { count, control, slot } of this.sent.values()) {
-      if (control && control.startedAt(slot) === 0) total += count;
+      if (control && control.startedAt(slot) === 0) queued += count;
     }
-    return total;
+    if (!this.knowsPosition) return { queued };
+    let busy = 0;
+    for (const link of this.links.values()) if (link.batches.size > 0) busy++;
+    return { busy, queued };
   }
 
-  /** Workers that have a batch now (a linked worker may hold a second batch behind the first). */
-  get running(): number {
-    if (!this.knowsPosition) return Math.min(this.busy, this.size);
-    let running = 0;
-    for (const link of this.links.values()) if (link.batches.size > 0) running++;
-    return running;
-  }
-
-  protected override refusal(): Error | undefined {
-    return this.refused;
-  }
-
-  /** Refuses new work, waits for what was accepted, then stops the workers. */
+  /** No new batches come (the pool waited for those out): stops the workers. */
   async close(): Promise<void> {
-    this.refused ??= new Error('The pool is closed: it takes no new work');
-    await new Promise<void>((resolve) => {
-      this.idleWaiters.push(resolve);
-      this.checkIdle();
-    });
     clearTimeout(this.stealTimer);
-    clearInterval(this.hold);
     await this.pool?.destroy();
     this.pool = undefined;
   }
 
-  /** Stops now: everything pending fails with an `AbortError`. */
+  /** Stops now: the batches out are reported 'aborted' (or as their workers' exits say). */
   async destroy(): Promise<void> {
-    this.refused = new AbortError('The pool was destroyed');
     clearTimeout(this.stealTimer);
-    clearInterval(this.hold);
-    this.killAll(this.refused);
     const parked = this.parked;
     this.parked = [];
     for (const sent of parked) this.settle(sent, { type: 'aborted' });
     const pool = this.pool;
     this.pool = undefined;
     await pool?.destroy();
-    this.checkIdle();
   }
 
-  /** Called by the base class whenever a batch ends or a client leaves. */
-  protected override changed(): void {
-    this.checkIdle();
-  }
-
-  private checkIdle(): void {
-    if (this.idleWaiters.length === 0 || this.busy > 0 || this.attached() > 0) return;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const resolve of waiters) resolve();
-  }
-
-  protected launch(
-    work: unknown,
-    inputs: unknown[],
-    transferList: Transferable[] | undefined,
-    done: (outcome: BatchOutcome) => void,
-    { expectedMs, timed = false }: BatchHints,
-  ): Attempt {
+  run(batch: ExecutorBatch, done: (outcome: BatchOutcome) => void): RunningBatch {
+    const { work, expectedMs } = batch;
+    const inputs = batch.inputs as unknown[];
+    let transferList = batch.transferList as Transferable[] | undefined;
+    // The engine times items that have a timeout: the worker then records when each one starts.
+    const timed = batch.timeout !== undefined;
     const pool = this.ensurePool();
-    this.counters.since ??= performance.now();
     const ref = this.knowsPosition ? this.takeSlot() : undefined;
     const control = ref && (ref.buffer ? new ControlBlock(ref.buffer, 1) : this.control);
     const slot = ref?.slot ?? 0;
@@ -294,7 +263,7 @@ export class TinypoolExecutor extends SlotExecutor {
       id,
       request: {
         id,
-        work: work as WorkSpec,
+        work,
         inputs: packed ?? inputs,
         setup: this.options.setup,
         maxItems: Number.isFinite(this.options.maxTasksPerWorker)
@@ -323,7 +292,6 @@ export class TinypoolExecutor extends SlotExecutor {
       aborted: false,
     };
     this.sent.set(id, sent);
-    if (this.sent.size === 1) this.hold.ref();
     if (control) {
       this.place(sent);
       this.watch();
@@ -331,11 +299,15 @@ export class TinypoolExecutor extends SlotExecutor {
       return {
         current() {
           const startedAt = sent.control!.startedAt(sent.slot);
+          // The worker writes this machine's epoch time (`timeOrigin + now()`), as `now` here.
           return startedAt === 0
             ? undefined
-            : { position: sent.control!.position(sent.slot), startedAt };
+            : {
+                position: sent.control!.position(sent.slot),
+                elapsedMs: performance.timeOrigin + performance.now() - startedAt,
+              };
         },
-        abort: () => {
+        abort: (reason) => {
           if (sent.aborted || finished) return;
           sent.aborted = true;
           const at = this.parked.indexOf(sent);
@@ -346,10 +318,14 @@ export class TinypoolExecutor extends SlotExecutor {
           }
           sent.control!.cancel(sent.slot);
           const threadId = sent.control!.thread(sent.slot);
-          if (threadId !== 0) {
+          if (threadId !== 0 && reason === 'timeout') {
             // Running (or done, its reply on the way): stop its worker; the batches behind it on
             // its link go again.
             this.stopWorker(threadId, STOPPED);
+          } else if (threadId !== 0) {
+            // Cancelled while running: the worker reads the cancel cell between items and answers;
+            // its worker is stopped only if the answer does not come within the grace.
+            this.awaitCancel(sent, threadId);
           } else {
             // Not started: the worker will skip it when it comes to it (and then free its slot).
             queueMicrotask(() => sent.finish({ type: 'aborted' }));
@@ -379,7 +355,7 @@ export class TinypoolExecutor extends SlotExecutor {
       // for one (a worker being started to replace one that died).
       current: () =>
         inputs.length === 1 && sent.sentAt !== 0
-          ? { position: 0, startedAt: sent.sentAt }
+          ? { position: 0, elapsedMs: performance.now() - sent.sentAt }
           : undefined,
       abort: () => {
         if (stopping || finished) return;
@@ -703,7 +679,6 @@ export class TinypoolExecutor extends SlotExecutor {
    */
   private settle(sent: Sent, outcome: BatchOutcome): void {
     if (!this.sent.delete(sent.id)) return;
-    if (this.sent.size === 0) this.hold.unref();
     if (sent.ref && !sent.ref.buffer) this.releaseSlot(sent.slot);
     sent.finish(outcome);
   }
@@ -768,26 +743,19 @@ export class TinypoolExecutor extends SlotExecutor {
   private read(response: BatchResponse): BatchOutcome {
     if (response.retire) this.retire(response.workerId);
     let failures: (ItemFailure | undefined)[] | null = null;
-    let failed = 0;
     if (response.failures) {
       failures = new Array(response.count);
       for (let i = 0; i < response.count; i++) {
         const wire = response.failures[i];
-        if (wire) {
-          failed++;
-          failures[i] = toFailure(wire);
-        }
+        if (wire) failures[i] = toFailure(wire);
       }
     }
-    this.counters.runMs += response.ms;
-    this.counters.completed += response.count - failed;
     return {
       type: 'done',
       values: response.values,
       failures,
       count: response.count,
       ms: response.ms,
-      startedAt: response.startedAt,
     };
   }
 
@@ -909,9 +877,31 @@ export class TinypoolExecutor extends SlotExecutor {
       }
       if (sent) {
         sent.child = processWorker.process;
-        sent.sentAt = performance.timeOrigin + performance.now();
+        sent.sentAt = performance.now();
       }
     };
+  }
+
+  /**
+   * A running batch was cancelled: if its worker has not answered within `CANCEL_GRACE_MS` (a
+   * reply that waits to be read counts), the worker is stopped (the item running is long).
+   */
+  private awaitCancel(sent: Sent, threadId: number): void {
+    const timer = setTimeout(() => {
+      if (!this.sent.has(sent.id)) return;
+      const link = this.links.get(threadId);
+      if (link) {
+        for (
+          let queued = receiveMessageOnPort(link.port);
+          queued && this.sent.has(sent.id);
+          queued = receiveMessageOnPort(link.port)
+        ) {
+          this.answer(link, queued.message as LinkReply);
+        }
+      }
+      if (this.sent.has(sent.id)) this.stopWorker(threadId, STOPPED);
+    }, CANCEL_GRACE_MS);
+    timer.unref();
   }
 
   private retire(workerId: number): void {
@@ -929,7 +919,12 @@ export class TinypoolExecutor extends SlotExecutor {
 }
 
 function toFailure(wire: WireError): ItemFailure {
-  return { error: reviveError(wire), retryable: wire.fatal === undefined, hint: wire.hint };
+  const failure = {
+    error: reviveError(wire),
+    kind: 'threw' as const,
+    retryable: wire.fatal === undefined,
+  };
+  return wire.hint === undefined ? failure : { ...failure, hint: wire.hint };
 }
 
 function isCloneError(error: Error): boolean {
