@@ -20,6 +20,7 @@ import {
   task,
   WorkerCrashedError,
 } from '../index.js';
+import { HOST_FRAMES } from '../threads/worker-host.js';
 import { CliError, ExitCode, type MapCommand } from './args.js';
 import { inspectExports, isTypeScript } from './exports.js';
 
@@ -340,7 +341,7 @@ function workerStack(error: Error): string {
         (line) =>
           /^\s+at /.test(line) &&
           !line.includes(OWN_CODE) &&
-          !line.includes('/tinypool/') &&
+          !line.includes(HOST_FRAMES) &&
           !line.includes('(node:'),
       ) ?? [];
   return frames.length > 0 ? `\n${frames.join('\n')}` : '';

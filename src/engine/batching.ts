@@ -9,9 +9,10 @@
  */
 
 /**
- * How long a batch should take to run, in ms: long enough that the messages it costs (around
- * 100 µs of the main thread's time each way on a busy 2-core machine, where the workers must give
- * way to it) are a small part of it. 4 ms sent CPU-bound items of 2.4 ms alone, and was 8% slower.
+ * How long a batch should take to run on threads, in ms: long enough that the messages it costs
+ * (the main thread's time each way, which grows when the workers must give way to it on a busy
+ * machine) are a small part of it; a shorter target sent CPU-bound items alone, and was slower
+ * (the figures: bench/RESULTS.md).
  */
 export const TARGET_BATCH_MS = 8;
 /** No batch is larger than this, whatever the measurements say. */

@@ -662,7 +662,8 @@ export class Engine<In, Out> implements DispatchClient {
       return new TaskError({ ...details, cause: failure!.error, hint: hints });
     };
     let error = make();
-    const retryable = kind !== 'threw' || failure!.retryable;
+    // `retryable: false`: trying again cannot help (a result that cannot be cloned, a failed setup).
+    const retryable = failure?.retryable ?? true;
     const { retry } = this.config;
     if (retryable && chunk.attempts <= retry.count && retry.retryIf(error, chunk.attempts)) {
       if (this.moved?.has(chunk.first)) {

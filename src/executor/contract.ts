@@ -1,5 +1,5 @@
 /**
- * The executor contract: what runs the engine's batches. The tinypool executor (`src/threads/`)
+ * The executor contract: what runs the engine's batches. The thread pool executor (`src/threads/`)
  * is the default; `createPool({ executor })` takes any object that implements {@link Executor}.
  * The engine never talks to an executor directly: a {@link Dispatcher} stands between them, and
  * gives the streams that share one executor fair turns.

@@ -18,8 +18,8 @@ import {
   resolveParallel,
   resolveRun,
 } from '../options.js';
+import { defaultSize, ThreadPoolExecutor } from '../threads/thread-pool.js';
 import type { Settled } from '../types.js';
-import { defaultSize, TinypoolExecutor } from './executor.js';
 import { engineIterable } from './imap.js';
 import type { WorkSpec } from './messages.js';
 import { describeValue, type StarWork, type Task, toWorkSpec, type Work } from './task.js';
@@ -265,7 +265,7 @@ export class Pool {
     }
     const setup = options.setup === undefined ? undefined : toWorkSpec(options.setup, '`setup`');
     this.dispatcher = new Dispatcher(
-      new TinypoolExecutor({ size, runtime, idleTimeout, maxTasksPerWorker, setup, maxHeapMb }),
+      new ThreadPoolExecutor({ size, runtime, idleTimeout, maxTasksPerWorker, setup, maxHeapMb }),
     );
   }
 
