@@ -33,8 +33,10 @@ export interface InFlightBatch {
   readonly report: (outcome: BatchOutcome) => void;
   /** Its outcome was reported. */
   finished: boolean;
-  /** `abort()` was called. */
+  /** `abort()` was called (a timeout: once its worker is being stopped). */
   aborted: boolean;
+  /** Timed out: its worker is stopped after the replies and exits waiting to be read. */
+  stopping: boolean;
 }
 
 /** Reports a batch's outcome, the first time only. */

@@ -210,6 +210,7 @@ export class ThreadPoolExecutor implements Executor {
       report,
       finished: false,
       aborted: false,
+      stopping: false,
     };
     this.inFlight.set(id, batch);
     if (!this.threads) {
@@ -238,7 +239,7 @@ export class ThreadPoolExecutor implements Executor {
 
   /** Thread runtime: `RunningBatch.abort`. */
   private abort(batch: InFlightBatch, reason: 'cancel' | 'timeout'): void {
-    if (batch.aborted || batch.finished) return;
+    if (batch.aborted || batch.finished || batch.stopping) return;
     batch.aborted = true;
     const at = this.parked.indexOf(batch);
     if (at >= 0) {
@@ -253,8 +254,19 @@ export class ThreadPoolExecutor implements Executor {
       queueMicrotask(() => finish(batch, { type: 'aborted' }));
     } else if (reason === 'timeout') {
       // Running (or done, its reply on the way): stop its worker; the batches behind it on its
-      // link go again.
-      this.host.stop(threadId, STOPPED);
+      // link go again. A reply or an exit of the worker that waits to be read (the main thread was
+      // busy, and timers come before I/O in the event loop) is read first: an item that ended in
+      // time, or took its worker down, is not reported as timed out. Two turns, as in
+      // runtime/process-worker.ts.
+      batch.aborted = false;
+      batch.stopping = true;
+      setImmediate(() =>
+        setImmediate(() => {
+          if (batch.finished || !this.inFlight.has(batch.id)) return;
+          batch.aborted = true;
+          this.host.stop(threadId, STOPPED);
+        }),
+      );
     } else {
       // Cancelled while running: the worker reads the cancel cell between items and answers; it
       // is stopped only if the answer does not come within the grace.
