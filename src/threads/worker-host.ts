@@ -141,8 +141,12 @@ export class WorkerHost {
     return pool;
   }
 
-  /** Watches every worker tinypool started since the last look (workarounds 1 and 4). */
-  private watchNewWorkers(): void {
+  /**
+   * Watches every worker tinypool started since the last look (workarounds 1 and 4). Tinypool
+   * starts workers when it likes (a replacement, a worker for a waiting task): the executor calls
+   * this too when a worker it did not know answers (a new link), before giving it a batch.
+   */
+  watchNewWorkers(): void {
     if (!this.pool) return;
     for (const worker of this.pool.threads) {
       if (this.watched.has(worker)) continue;
