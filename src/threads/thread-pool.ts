@@ -342,7 +342,7 @@ export class ThreadPoolExecutor implements Executor {
         const hello = message as HelloReply;
         if (hello.adopted) {
           adopted++;
-          // A worker tinypool may have started after the last look: its exit must be watched
+          // A worker the host may have started after its last look: its exit must be watched
           // before it gets a batch (a silent `process.exit` would hang it).
           this.host.watchNewWorkers();
           link = new WorkerLink(hello.threadId, port1, (l, reply) => this.answer(l, reply));
