@@ -35,8 +35,8 @@ export function engineOperator<In, Out, R>(
   const resolved = resolveParallel<In>(work, options, name);
   return (source) =>
     new Observable<R>((subscriber) => {
-      const executor = (resolved.pool ?? defaultPool()).executor;
-      const engine = new Engine<In, Out>(resolved.config, executor, rxClock, {
+      const { dispatcher } = resolved.pool ?? defaultPool();
+      const engine = new Engine<In, Out>(resolved.config, dispatcher, rxClock, {
         ...hooks(subscriber),
         error: (error: unknown) => subscriber.error(error),
         complete: () => subscriber.complete(),

@@ -29,6 +29,15 @@ export type { RetryConfig } from './engine/retry.js';
 export type { Percentiles } from './engine/samples.js';
 export type { TaskErrorDetails } from './errors.js';
 export { AbortError, TaskError, TaskTimeoutError, WorkerCrashedError } from './errors.js';
+export type {
+  BatchOutcome,
+  Executor,
+  ExecutorBatch,
+  ExecutorTraits,
+  ItemFailure,
+  RunningBatch,
+  WorkSpec,
+} from './executor/contract.js';
 export type { MapOptions, ParallelOptions, RunOptions } from './options.js';
 export { DEFAULT_CONCURRENCY } from './options.js';
 export { move } from './pool/move.js';

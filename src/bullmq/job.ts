@@ -40,7 +40,7 @@
  *
  * A failed item's error travels as a {@link WireError}, the form the thread runtime uses between
  * a worker and the main side: the class name, message, stack (the remote worker's), `code` and
- * the other own enumerable properties, and its `cause`; `reviveError` (src/pool/revive.ts) makes
+ * the other own enumerable properties, and its `cause`; `reviveError` (src/worker/wire-error.ts) makes
  * an `Error` of it again. The {@link FailureKind} says what happened, so that the producer's
  * engine charges the right attempt: `threw` (a `TaskError`), `timeout` (a `TaskTimeoutError`: the
  * item ran past the job's `timeout` and the remote thread running it was stopped), `crashed` (a
@@ -59,6 +59,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import type { WireError, WorkSpec } from '../pool/messages.js';
+import { serializeError } from '../worker/wire-error.js';
 
 export type { WireError, WorkSpec } from '../pool/messages.js';
 
@@ -242,38 +243,9 @@ export function decodeResult(result: unknown, count: number): ItemOutcome[] {
  * message, the stack, the own enumerable properties (`code` among them, inherited too), and the
  * cause, down to 8 levels. A property that cannot be serialized travels as its description.
  */
-export function toWireError(thrown: unknown, depth = 0): WireError {
-  if (!(thrown instanceof Error)) {
-    const props: Record<string, unknown> = {};
-    if (serializable(thrown)) props.value = thrown;
-    return { ...wireError('NonError', describe(thrown), undefined), nonError: true, props };
-  }
-  const props: Record<string, unknown> = {};
-  for (const key of Object.keys(thrown)) {
-    if (key === 'cause') continue;
-    let value: unknown;
-    try {
-      value = (thrown as unknown as Record<string, unknown>)[key];
-    } catch (problem) {
-      value = `<reading it threw ${describe(problem)}>`;
-    }
-    props[key] = serializable(value) ? value : describe(value);
-  }
-  if (!('code' in props)) {
-    const code = (thrown as { code?: unknown }).code;
-    if (typeof code === 'string' || typeof code === 'number') props.code = code;
-  }
-  const cause = (thrown as { cause?: unknown }).cause;
-  return {
-    name: String(thrown.name),
-    message: String(thrown.message),
-    stack: typeof thrown.stack === 'string' ? thrown.stack : undefined,
-    props,
-    nonError: false,
-    cause: cause !== undefined && depth < 8 ? toWireError(cause, depth + 1) : undefined,
-    fatal: undefined,
-    hint: undefined,
-  };
+export function toWireError(thrown: unknown): WireError {
+  // The worker side's own serialization; what travels as it is must survive v8's serializer.
+  return serializeError(thrown, undefined, serializable);
 }
 
 /** A {@link WireError} made here (not thrown by a task), with no stack of its own. */
@@ -323,18 +295,5 @@ function serializable(value: unknown): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return value;
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    try {
-      return String(value);
-    } catch {
-      return Object.prototype.toString.call(value);
-    }
   }
 }

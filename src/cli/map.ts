@@ -17,10 +17,11 @@ import type { Progress } from '../engine/progress.js';
 // Not '../index.js': that loads the operators and RxJS, ~100 ms of every run's start.
 import { TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import { resolveParallel } from '../options.js';
-import type { BlockFailure, BlockResult, LineBlock, LineResult } from '../pool/lines.js';
 import type { WorkSpec } from '../pool/messages.js';
 import { createPool, type Pool } from '../pool/pool.js';
 import { task } from '../pool/task.js';
+import { HOST_FRAMES } from '../threads/worker-host.js';
+import type { BlockFailure, BlockResult, LineBlock, LineResult } from '../worker/lines.js';
 import { CliError, ExitCode, type MapCommand } from './args.js';
 import { inspectExports, isTypeScript } from './exports.js';
 
@@ -223,7 +224,7 @@ function stream(command: MapCommand, pool: Pool, url: string, io: Io): Promise<n
   };
   const engine: Engine<string, LineResult> = new Engine<string, LineResult>(
     { ...resolved.config, work },
-    pool.executor,
+    pool.dispatcher,
     realClock,
     {
       value: (result, index, line) => {
@@ -569,7 +570,7 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
     const { config } = resolveParallel<string>(task(url, command.exportName), {}, 'rxpool map');
     rerun = new Engine<string, LineResult>(
       { ...config, work: { ...work, lines: 'value' } },
-      pool.executor,
+      pool.dispatcher,
       realClock,
       {
         value: (result, index) => {
@@ -605,7 +606,7 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
 
   const blocks: Engine<Block, BlockResult> = new Engine<Block, BlockResult>(
     { ...resolved.config, work },
-    pool.executor,
+    pool.dispatcher,
     realClock,
     {
       value: (result, _index, block) => {
@@ -775,7 +776,7 @@ function workerStack(error: Error): string {
         (line) =>
           /^\s+at /.test(line) &&
           !line.includes(OWN_CODE) &&
-          !line.includes('/tinypool/') &&
+          !line.includes(HOST_FRAMES) &&
           !line.includes('(node:'),
       ) ?? [];
   return frames.length > 0 ? `\n${frames.join('\n')}` : '';

@@ -3,15 +3,16 @@
  *
  * With `'auto'`, an item goes out alone while workers are idle (nothing waits, so nothing is
  * added to its latency). Once items queue up behind busy workers, several go together: as many as
- * run in about `TARGET_BATCH_MS` by the measured time per item, but never more than an even share
+ * run in about the executor's `targetBatchMs` (`TARGET_BATCH_MS` on threads) by the measured time per item, but never more than an even share
  * of the unfinished items (waiting or out) among the executor's slots, so that no worker holds
  * items another could be running (the tail stays short).
  */
 
 /**
- * How long a batch should take to run, in ms: long enough that the messages it costs (around
- * 100 µs of the main thread's time each way on a busy 2-core machine, where the workers must give
- * way to it) are a small part of it. 4 ms sent CPU-bound items of 2.4 ms alone, and was 8% slower.
+ * How long a batch should take to run on threads, in ms: long enough that the messages it costs
+ * (the main thread's time each way, which grows when the workers must give way to it on a busy
+ * machine) are a small part of it; a shorter target sent CPU-bound items alone, and was slower
+ * (the figures: bench/RESULTS.md).
  */
 export const TARGET_BATCH_MS = 8;
 /** No batch is larger than this, whatever the measurements say. */
@@ -30,7 +31,13 @@ export class BatchSizer {
   private ms = 0;
   private items = 0;
 
-  constructor(private readonly fixed: number | 'auto') {}
+  /**
+   * @param targetMs The run time a batch aims for, in ms (the executor's `targetBatchMs`).
+   */
+  constructor(
+    private readonly fixed: number | 'auto',
+    private readonly targetMs = TARGET_BATCH_MS,
+  ) {}
 
   /** Smoothed ms per item; NaN until a batch has been measured. */
   private get perItem(): number {
@@ -58,7 +65,7 @@ export class BatchSizer {
   next(queued: number, slots: number, running = 0): number {
     if (this.fixed !== 'auto') return Math.min(this.fixed, queued);
     if (queued <= 1 || Number.isNaN(this.perItem)) return Math.min(1, queued);
-    const byTime = Math.max(1, Math.floor(TARGET_BATCH_MS / Math.max(this.perItem, 1e-6)));
+    const byTime = Math.max(1, Math.floor(this.targetMs / Math.max(this.perItem, 1e-6)));
     const share = Math.ceil((queued + running) / slots);
     return Math.max(1, Math.min(byTime, share, MAX_BATCH));
   }

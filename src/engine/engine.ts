@@ -6,24 +6,19 @@
  */
 
 import { TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
+import type { BatchOutcome, ItemFailure, RunningBatch, WorkSpec } from '../executor/contract.js';
+import type { DispatchClient, Dispatcher } from '../executor/dispatcher.js';
 import type { Transferable } from '../types.js';
 import { BatchSizer } from './batching.js';
 import type { Clock } from './clock.js';
 import { Deque } from './deque.js';
-import type {
-  Attempt,
-  BatchOutcome,
-  ExecutorClient,
-  ItemFailure,
-  SlotExecutor,
-} from './executor.js';
 import { type Progress, ProgressMeter } from './progress.js';
 import type { RetryPolicy } from './retry.js';
 
 /** The engine's settings, already validated. */
 export interface EngineConfig<In> {
-  /** What to run, as the executor understands it. */
-  readonly work: unknown;
+  /** What to run. */
+  readonly work: WorkSpec;
   /** The most items admitted and not yet emitted. */
   readonly concurrency: number;
   readonly ordered: boolean;
@@ -62,7 +57,7 @@ const DONE = 3; // every item succeeded
 const FAILED = 4; // its one item failed for good
 
 /** Most inputs in one page (an array that chunks view), so most items in one chunk. */
-const MAX_CHUNK = 4096;
+const PAGE_SIZE = 4096;
 
 /**
  * A run of consecutive items of the source that move together: pushed into the same page and
@@ -107,21 +102,23 @@ interface Batch<In> {
   readonly chunks: Chunk<In>[];
   /** Items in the batch, over its chunks. */
   readonly count: number;
-  attempt: Attempt;
+  running: RunningBatch;
+  /** When it was submitted (the engine's clock). */
+  readonly sentAt: number;
   cancelTimer: (() => void) | undefined;
   /** Position of the item that ran past the timeout, once the batch was stopped for it. */
   timedOut: number | undefined;
 }
 
-// What becomes of an item of a batch that came back (see `sort`).
+// What becomes of an item of a batch that came back (see `routeReturned`).
 const KEEP = 0; // succeeded
 const AGAIN = 1; // goes back to the queue
 const ALONE = 2; // goes back to the queue, to be sent alone
 const FAIL = 3; // an attempt failed
 
-export class Engine<In, Out> implements ExecutorClient {
+export class Engine<In, Out> implements DispatchClient {
   /**
-   * The array that pushed inputs go into, up to `MAX_CHUNK` of them. Chunks are views on these
+   * The array that pushed inputs go into, up to `PAGE_SIZE` of them. Chunks are views on these
    * arrays, so an input is stored once, whether it is admitted at once or waits for room.
    */
   private page: In[] | undefined;
@@ -151,6 +148,8 @@ export class Engine<In, Out> implements ExecutorClient {
   private readonly sizer: BatchSizer;
   private readonly meter: ProgressMeter | undefined;
   private readonly detach: () => void;
+  /** This stream's id for the executor. */
+  private readonly stream: string;
   private held = 0;
   /** Items out in running batches. */
   private out = 0;
@@ -165,14 +164,15 @@ export class Engine<In, Out> implements ExecutorClient {
 
   constructor(
     private readonly config: EngineConfig<In>,
-    private readonly executor: SlotExecutor,
+    private readonly dispatcher: Dispatcher,
     private readonly clock: Clock,
     private hooks: EngineHooks<In, Out>,
   ) {
-    this.sizer = new BatchSizer(config.batchSize);
+    this.sizer = new BatchSizer(config.batchSize, dispatcher.traits.targetBatchMs);
+    this.stream = dispatcher.streamId();
     this.meter = config.progress && new ProgressMeter(config.progress, config.total, clock);
     this.moved = config.transfer ? new Set() : undefined;
-    this.detach = executor.attach(this);
+    this.detach = dispatcher.attach(this);
   }
 
   /** Items admitted and not yet emitted: never more than `concurrency`. */
@@ -189,7 +189,7 @@ export class Engine<In, Out> implements ExecutorClient {
   push(input: In): void {
     if (this.closed || this.ended) return;
     let page = this.page;
-    if (page === undefined || page.length === MAX_CHUNK) {
+    if (page === undefined || page.length === PAGE_SIZE) {
       page = [];
       this.page = page;
     }
@@ -249,7 +249,7 @@ export class Engine<In, Out> implements ExecutorClient {
     this.detach();
     for (const batch of this.running) {
       batch.cancelTimer?.();
-      batch.attempt.abort();
+      batch.running.abort('cancel');
     }
     for (const cancelDelay of this.delayed.values()) cancelDelay();
     this.running.clear();
@@ -270,7 +270,7 @@ export class Engine<In, Out> implements ExecutorClient {
     this.hooks = closedHooks;
   }
 
-  // ExecutorClient
+  // DispatchClient
 
   queued(): number {
     return this.queuedItems;
@@ -288,9 +288,9 @@ export class Engine<In, Out> implements ExecutorClient {
     const first = this.queue.shift();
     if (!first) return false;
     const size =
-      first.solo || (this.config.timeout !== undefined && !this.executor.knowsPosition)
+      first.solo || this.oneByOne
         ? 1
-        : this.sizer.next(this.queuedItems, this.executor.slots, this.out);
+        : this.sizer.next(this.queuedItems, this.dispatcher.capacity(), this.out);
     const chunks = [first];
     let count = this.take(first, size);
     while (count < size) {
@@ -305,6 +305,15 @@ export class Engine<In, Out> implements ExecutorClient {
   }
 
   // Internals
+
+  /**
+   * Items go one a batch: they have a timeout, and the executor can neither enforce it nor say
+   * which item of a batch runs.
+   */
+  private get oneByOne(): boolean {
+    const { traits } = this.dispatcher;
+    return this.config.timeout !== undefined && !traits.knowsPosition && !traits.enforcesTimeouts;
+  }
 
   /** Admits the inputs `page[from..to)`: they join the open chunk, or a new one. */
   private admit(page: In[], from: number, to: number): void {
@@ -388,26 +397,30 @@ export class Engine<In, Out> implements ExecutorClient {
       }
     }
     for (const chunk of chunks) chunk.state = RUNNING;
+    const { timeout } = this.config;
+    const enforced = this.dispatcher.traits.enforcesTimeouts;
     const batch: Batch<In> = {
       chunks,
       count,
-      attempt: undefined as unknown as Attempt,
+      running: undefined as unknown as RunningBatch,
+      sentAt: this.clock.now(),
       cancelTimer: undefined,
       timedOut: undefined,
     };
-    batch.attempt = this.executor.submit(
-      this.config.work,
-      inputsOf(chunks),
-      transferList,
-      (outcome) => this.settle(batch, outcome),
+    batch.running = this.dispatcher.submit(
       {
+        work: this.config.work,
+        inputs: inputsOf(chunks),
+        transferList,
+        timeout,
         expectedMs: this.sizer.expectedMs(count),
-        timed: this.config.timeout !== undefined,
+        stream: this.stream,
       },
+      (outcome) => this.settle(batch, outcome),
     );
     this.running.add(batch);
     this.out += count;
-    if (this.config.timeout !== undefined) this.armTimeout(batch, this.config.timeout);
+    if (timeout !== undefined && !enforced) this.armTimeout(batch, timeout);
   }
 
   /**
@@ -455,7 +468,7 @@ export class Engine<In, Out> implements ExecutorClient {
           k = 0;
         }
         const rest = chunk.length > 1 ? this.split(chunk, 1) : undefined;
-        this.failItem(chunk, { error: problem, retryable: false }, 'error', undefined);
+        this.failItem(chunk, { error: problem, kind: 'threw', retryable: false }, undefined);
         if (!rest) break;
         chunk = rest;
       }
@@ -471,21 +484,21 @@ export class Engine<In, Out> implements ExecutorClient {
     batch.cancelTimer = this.clock.setTimeout(() => this.checkTimeout(batch), ms);
   }
 
-  /** The time counted is each item's own, as the executor reports when it started. */
+  /** The time counted is each item's own, as the executor reports how long it has run. */
   private checkTimeout(batch: Batch<In>): void {
     batch.cancelTimer = undefined;
     if (this.closed || !this.running.has(batch)) return;
     const timeout = this.config.timeout!;
-    const current = batch.attempt.current();
+    const current = batch.running.current?.();
     if (!current || current.position >= batch.count) {
       this.armTimeout(batch, timeout);
       return;
     }
-    const elapsed = this.clock.now() - current.startedAt;
+    const elapsed = current.elapsedMs;
     // Timers may fire up to a millisecond early against a sub-millisecond clock.
     if (elapsed >= timeout - 1) {
       batch.timedOut = current.position;
-      batch.attempt.abort();
+      batch.running.abort('timeout');
     } else {
       this.armTimeout(batch, timeout - elapsed);
     }
@@ -500,7 +513,13 @@ export class Engine<In, Out> implements ExecutorClient {
     switch (outcome.type) {
       case 'done': {
         this.sizer.observe(outcome.ms, outcome.count);
-        this.executor.waitTimes.add(Math.max(0, outcome.startedAt - chunks[0]!.queuedAt));
+        // Durations only: the batch started when it was sent plus what it waited there, or (not
+        // known) its run time before now.
+        const startedAt =
+          outcome.waitedMs !== undefined
+            ? batch.sentAt + outcome.waitedMs
+            : this.clock.now() - outcome.ms;
+        this.dispatcher.waitTimes.add(Math.max(0, startedAt - chunks[0]!.queuedAt));
         const { values, failures, count } = outcome;
         if (failures === null && count === batch.count) {
           // The common case: every item ran and succeeded.
@@ -510,11 +529,10 @@ export class Engine<In, Out> implements ExecutorClient {
             at += chunk.length;
           }
         } else {
-          this.sort(
+          this.routeReturned(
             chunks,
             (p) => (p >= count ? AGAIN : failures?.[p] ? FAIL : KEEP),
             (p) => failures![p],
-            'error',
             values,
           );
         }
@@ -524,34 +542,33 @@ export class Engine<In, Out> implements ExecutorClient {
         const { position, error } = outcome;
         if (position !== undefined || batch.count === 1) {
           const culprit = position ?? 0;
-          this.sort(
+          this.routeReturned(
             chunks,
             (p) => (p === culprit ? FAIL : AGAIN),
-            () => ({ error, retryable: true }),
-            'crash',
+            () => ({ error, kind: 'crashed', retryable: true }),
           );
         } else {
-          this.sort(chunks, () => ALONE);
+          this.routeReturned(chunks, () => ALONE);
         }
         break;
       }
       case 'unsendable': {
         const { blamed } = outcome;
-        this.sort(
+        this.routeReturned(
           chunks,
           (p) => (blamed === undefined ? ALONE : blamed.has(p) ? FAIL : AGAIN),
-          (p) => ({ error: blamed!.get(p)!, retryable: false }),
-          'error',
+          (p) => ({ error: blamed!.get(p)!, kind: 'threw', retryable: false }),
         );
         break;
       }
       case 'aborted': {
         const culprit = batch.timedOut;
-        this.sort(chunks, (p) => (p === culprit ? FAIL : AGAIN), undefined, 'timeout');
+        // The item the engine stopped for its timeout fails (no failure given: a timeout).
+        this.routeReturned(chunks, (p) => (p === culprit ? FAIL : AGAIN));
         break;
       }
       case 'lost':
-        this.sort(chunks, () => AGAIN);
+        this.routeReturned(chunks, () => AGAIN);
         break;
     }
     this.pump();
@@ -560,14 +577,14 @@ export class Engine<In, Out> implements ExecutorClient {
   /**
    * Deals with the items of a batch that came back, by what `mark` says of each (by its position
    * in the batch): splits the chunks where the marks change, keeps the results of the items that
-   * succeeded, fails an attempt of each FAIL item (its failure from `failure`), and puts the rest
-   * back at the head of the queue in source order: they did not count as run.
+   * succeeded, fails an attempt of each FAIL item (its failure from `failure`; none: it ran past
+   * the engine's timeout), and puts the rest back at the head of the queue in source order: they
+   * did not count as run.
    */
-  private sort(
+  private routeReturned(
     chunks: Chunk<In>[],
     mark: (position: number) => number,
     failure?: (position: number) => ItemFailure | undefined,
-    kind: 'error' | 'crash' | 'timeout' = 'error',
     values?: ArrayLike<unknown>,
   ): void {
     const again: Chunk<In>[] = [];
@@ -583,7 +600,7 @@ export class Engine<In, Out> implements ExecutorClient {
         if (what === KEEP) {
           this.succeeded(chunk, values!, p);
         } else if (what === FAIL) {
-          this.failItem(chunk, failure?.(p), kind, again);
+          this.failItem(chunk, failure?.(p), again);
         } else {
           if (what === ALONE) chunk.solo = true;
           again.push(chunk);
@@ -618,16 +635,17 @@ export class Engine<In, Out> implements ExecutorClient {
 
   /**
    * An attempt of the one item of `chunk` failed: it goes again (into `again`, or after the
-   * retry's delay) or fails for good.
+   * retry's delay) or fails for good. Its failure's kind says which error it is charged as; no
+   * failure: it ran past the timeout that the engine keeps.
    */
   private failItem(
     chunk: Chunk<In>,
     failure: ItemFailure | undefined,
-    kind: 'error' | 'crash' | 'timeout',
     again: Chunk<In>[] | undefined,
   ): void {
     chunk.attempts++;
-    this.executor.failedAttempts++;
+    this.dispatcher.failedAttempts++;
+    const kind = failure === undefined ? 'timeout' : failure.kind;
     const details = {
       index: chunk.first,
       input: chunk.inputs[chunk.lo]!,
@@ -637,14 +655,15 @@ export class Engine<In, Out> implements ExecutorClient {
       if (kind === 'timeout') {
         return new TaskTimeoutError({ ...details, hint, timeout: this.config.timeout! });
       }
-      if (kind === 'crash') {
+      if (kind === 'crashed') {
         return new WorkerCrashedError({ ...details, cause: failure!.error, hint });
       }
       const hints = [failure!.hint, hint].filter(Boolean).join('\n') || undefined;
       return new TaskError({ ...details, cause: failure!.error, hint: hints });
     };
     let error = make();
-    const retryable = kind !== 'error' || failure!.retryable;
+    // `retryable: false`: trying again cannot help (a result that cannot be cloned, a failed setup).
+    const retryable = failure?.retryable ?? true;
     const { retry } = this.config;
     if (retryable && chunk.attempts <= retry.count && retry.retryIf(error, chunk.attempts)) {
       if (this.moved?.has(chunk.first)) {
@@ -658,7 +677,7 @@ export class Engine<In, Out> implements ExecutorClient {
       }
       // An item that crashed its worker goes again alone: if it does it again, it takes no
       // batch-mates down with it.
-      if (kind === 'crash') chunk.solo = true;
+      if (kind === 'crashed') chunk.solo = true;
       const delay = retry.delay(chunk.attempts);
       if (delay > 0) {
         chunk.state = WAITING;
@@ -696,7 +715,7 @@ export class Engine<In, Out> implements ExecutorClient {
       do {
         this.again = false;
         if (this.backlog > 0) this.admitWaiting();
-        if (this.queuedItems > 0) this.executor.schedule(this);
+        if (this.queuedItems > 0) this.dispatcher.schedule(this);
         if (this.closed) return;
         // Emitting frees room in the window for what waits in the backlog: go round again.
         if (this.emit()) {

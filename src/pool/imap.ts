@@ -6,8 +6,8 @@
  */
 import type { Clock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
-import type { SlotExecutor } from '../engine/executor.js';
 import { abortedBy } from '../errors.js';
+import type { Dispatcher } from '../executor/dispatcher.js';
 import type { Resolved } from '../options.js';
 import { InputReader } from './input.js';
 import { describeValue } from './task.js';
@@ -21,7 +21,7 @@ type Input<In> = Iterable<In> | AsyncIterable<In>;
 export function engineIterable<In, Out, R = Out>(
   items: Input<In>,
   resolved: Resolved<In>,
-  executor: () => SlotExecutor,
+  dispatcher: () => Dispatcher,
   clock: Clock,
   settled = false,
 ): AsyncIterableIterator<R> {
@@ -89,7 +89,7 @@ export function engineIterable<In, Out, R = Out>(
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       reader = new InputReader(items, clock);
-      engine = new Engine<In, Out>(resolved.config, executor(), clock, {
+      engine = new Engine<In, Out>(resolved.config, dispatcher(), clock, {
         value: (value, index, input) =>
           give((settled ? { ok: true, index, input, value } : value) as R),
         failure: (error) => {

@@ -6,7 +6,7 @@
  */
 
 import type { MessagePort } from 'node:worker_threads';
-import type { LineMode } from './lines.js';
+import type { LineMode } from '../worker/lines.js';
 
 /**
  * What runs in a worker: a module export (by reference) or an inline function's source text;
@@ -38,11 +38,11 @@ export interface BatchRequest {
 }
 
 /**
- * The tinypool task that gives a thread worker its link: a `MessagePort` on which it takes batches
+ * The task of the worker host that gives a thread worker its link: a `MessagePort` on which it takes batches
  * for the rest of its life. A worker that has one already just answers. Either way it answers
  * with a {@link HelloReply} on `hello`, and the task settles when the main side sends a
  * {@link Release} there: holding the task until every worker has answered is how each worker gets
- * one (tinypool gives a task to a worker that holds none).
+ * one (the host gives a task to a worker that holds none).
  */
 export interface Hello {
   readonly hello: MessagePort;
@@ -69,18 +69,18 @@ export type LinkReply =
   | { readonly id: number; readonly broken: WireError };
 
 /**
- * Where a batch's control cells are: slot `slot` of the block every worker got at start (in
- * `workerData`), or of `buffer`, a block of one sent with the batch when all shared slots are taken.
- * Sending a `SharedArrayBuffer` with every batch costs tens of microseconds and feeds the garbage
- * collector; a slot number costs nothing.
+ * Where a batch's control cells are: row `row` of the block every worker got at start (in
+ * `workerData`), or of `buffer`, a block of one row sent with the batch when all shared rows are
+ * taken. Sending a `SharedArrayBuffer` with every batch costs tens of microseconds and feeds the
+ * garbage collector; a row number costs nothing.
  */
 export interface ControlRef {
-  readonly slot: number;
+  readonly row: number;
   readonly buffer?: SharedArrayBuffer;
 }
 
 /**
- * Shared cells that both sides read and write while a batch runs, four per slot:
+ * Shared cells that both sides read and write while a batch runs, four per row (one row a batch):
  * - the index in `inputs` of the item running now (`inputs.length` once all ran), and when it
  *   started (when the batch started, unless the request is `timed`), in ms since the epoch
  *   (`performance.timeOrigin + performance.now()`), 0 before;
@@ -95,57 +95,57 @@ export class ControlBlock {
 
   constructor(
     readonly buffer: SharedArrayBuffer,
-    readonly slots: number,
+    readonly rows: number,
   ) {
-    this.timing = new Float64Array(buffer, 0, 2 * slots);
-    this.flags = new Int32Array(buffer, 16 * slots, 2 * slots);
+    this.timing = new Float64Array(buffer, 0, 2 * rows);
+    this.flags = new Int32Array(buffer, 16 * rows, 2 * rows);
   }
 
-  static create(slots: number): ControlBlock {
-    return new ControlBlock(new SharedArrayBuffer(24 * slots), slots);
+  static create(rows: number): ControlBlock {
+    return new ControlBlock(new SharedArrayBuffer(24 * rows), rows);
   }
 
-  position(slot: number): number {
-    return this.timing[2 * slot]!;
+  position(row: number): number {
+    return this.timing[2 * row]!;
   }
 
   /** When the item running now started; 0 before the first. */
-  startedAt(slot: number): number {
-    return this.timing[2 * slot + 1]!;
+  startedAt(row: number): number {
+    return this.timing[2 * row + 1]!;
   }
 
-  running(slot: number, position: number, at: number): void {
-    this.timing[2 * slot + 1] = at;
-    this.timing[2 * slot] = position;
+  running(row: number, position: number, at: number): void {
+    this.timing[2 * row + 1] = at;
+    this.timing[2 * row] = position;
   }
 
   /** The item at `position` runs now (`inputs.length`: all ran). */
-  moveTo(slot: number, position: number): void {
-    this.timing[2 * slot] = position;
+  moveTo(row: number, position: number): void {
+    this.timing[2 * row] = position;
   }
 
-  thread(slot: number): number {
-    return Atomics.load(this.flags, 2 * slot);
+  thread(row: number): number {
+    return Atomics.load(this.flags, 2 * row);
   }
 
-  took(slot: number, threadId: number): void {
-    Atomics.store(this.flags, 2 * slot, threadId);
+  took(row: number, threadId: number): void {
+    Atomics.store(this.flags, 2 * row, threadId);
   }
 
-  cancelled(slot: number): boolean {
-    return Atomics.load(this.flags, 2 * slot + 1) === 1;
+  cancelled(row: number): boolean {
+    return Atomics.load(this.flags, 2 * row + 1) === 1;
   }
 
-  cancel(slot: number): void {
-    Atomics.store(this.flags, 2 * slot + 1, 1);
+  cancel(row: number): void {
+    Atomics.store(this.flags, 2 * row + 1, 1);
   }
 
-  /** Clears a slot for its next batch. */
-  reset(slot: number): void {
-    this.timing[2 * slot] = 0;
-    this.timing[2 * slot + 1] = 0;
-    Atomics.store(this.flags, 2 * slot, 0);
-    Atomics.store(this.flags, 2 * slot + 1, 0);
+  /** Clears a row for its next batch. */
+  reset(row: number): void {
+    this.timing[2 * row] = 0;
+    this.timing[2 * row + 1] = 0;
+    Atomics.store(this.flags, 2 * row, 0);
+    Atomics.store(this.flags, 2 * row + 1, 0);
   }
 }
 
@@ -162,8 +162,6 @@ export interface BatchResponse {
   readonly count: number;
   /** Time spent running the items, in ms. */
   readonly ms: number;
-  /** When the worker started the batch, in ms since the epoch. */
-  readonly startedAt: number;
   /** The worker asks to be replaced (it reached `maxItems`, or its setup failed). */
   readonly retire: boolean;
   /** `threadId` (thread runtime) or `pid` (process runtime) of the worker that answered. */
@@ -204,11 +202,11 @@ function isInt32(value: number): boolean {
 /**
  * The batch packed in a typed array when it holds numbers only (and is long enough to gain), else
  * `undefined`. Structured clone copies a typed array's memory in one go, where an array of numbers
- * costs a clone step per element: on a 2-core machine about 100 ns per item each way, which caps
- * trivial items at about 2 million a second. Integers that fit 32 bits go in an `Int32Array`, so
+ * costs a clone step per element, each way, which caps the rate of trivial items (figures:
+ * bench/RESULTS.md). Integers that fit 32 bits go in an `Int32Array`, so
  * that the other side reads them back as small integers: read from a `Float64Array`, 27 is a
  * double, and a function that once got a double does all its arithmetic in doubles from then on
- * (fib(27) ran 57% slower). Any other numbers go in a `Float64Array`, which holds every JavaScript
+ * (much slower: bench/RESULTS.md). Any other numbers go in a `Float64Array`, which holds every JavaScript
  * number exactly (`NaN`, `-0` and `Infinity` included).
  */
 export function packNumbers(values: ArrayLike<unknown>): Packed | undefined {

@@ -1,12 +1,14 @@
 /**
- * The Pool: Python's `multiprocessing.Pool` for Node.js, on tinypool workers. `run`, `map`,
- * `starmap` and `imap` are thin faces over the engine; the executor runs the batches.
+ * The Pool: Python's `multiprocessing.Pool` for Node.js, on worker threads by default. `run`, `map`,
+ * `starmap` and `imap` are thin faces over the engine; the pool's Dispatcher gives the engines
+ * turns on its executor, which runs the batches.
  */
 import { realClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
-import type { SlotExecutor } from '../engine/executor.js';
 import type { Percentiles } from '../engine/samples.js';
 import { abortedBy } from '../errors.js';
+import type { Executor } from '../executor/contract.js';
+import { Dispatcher } from '../executor/dispatcher.js';
 import {
   fail,
   type MapOptions,
@@ -16,8 +18,8 @@ import {
   resolveParallel,
   resolveRun,
 } from '../options.js';
+import { defaultSize, ThreadPoolExecutor } from '../threads/thread-pool.js';
 import type { Settled } from '../types.js';
-import { defaultSize, type ExecutorCounters, TinypoolExecutor } from './executor.js';
 import { engineIterable } from './imap.js';
 import type { WorkSpec } from './messages.js';
 import { describeValue, type StarWork, type Task, toWorkSpec, type Work } from './task.js';
@@ -86,6 +88,15 @@ export interface PoolOptions {
    * @default `undefined`: Node's own limit
    */
   readonly maxHeapMb?: number;
+  /**
+   * What runs the batches, instead of the default worker threads: any object that implements
+   * {@link Executor} (see the README's "Custom executors"). `size`, `runtime`, `idleTimeout`,
+   * `maxTasksPerWorker`, `setup` and `maxHeapMb` configure the default executor: none of them may
+   * come with `executor`.
+   *
+   * @default worker threads (or processes, `runtime`)
+   */
+  readonly executor?: Executor;
 }
 
 /**
@@ -157,15 +168,16 @@ export interface PoolStats {
   readonly waitTime: Percentiles;
 }
 
-/** What a Pool runs on: the tinypool executor, or another (an in-thread fake in the tests). */
-export type PoolExecutor = SlotExecutor & {
-  readonly running: number;
-  readonly counters: ExecutorCounters;
-  close(): Promise<void>;
-  destroy(): Promise<void>;
-};
-
-const poolKeys = ['size', 'runtime', 'idleTimeout', 'maxTasksPerWorker', 'setup', 'maxHeapMb'];
+/** The options that configure the default executor. */
+const defaultExecutorKeys = [
+  'size',
+  'runtime',
+  'idleTimeout',
+  'maxTasksPerWorker',
+  'setup',
+  'maxHeapMb',
+];
+const poolKeys = [...defaultExecutorKeys, 'executor'];
 
 /**
  * A pool of workers that runs {@link Work} over items, like Python's `multiprocessing.Pool`.
@@ -201,14 +213,11 @@ const poolKeys = ['size', 'runtime', 'idleTimeout', 'maxTasksPerWorker', 'setup'
  * @see {@link createPool}
  */
 export class Pool {
-  /** @internal */
-  readonly executor: PoolExecutor;
+  /** @internal Fair turns for the pool's streams on its executor. */
+  readonly dispatcher: Dispatcher;
 
-  /**
-   * @internal use {@link createPool}.
-   * @param executor Runs the batches instead of tinypool workers (for tests and other executors).
-   */
-  constructor(options: PoolOptions = {}, executor?: PoolExecutor) {
+  /** @internal use {@link createPool}. */
+  constructor(options: PoolOptions = {}) {
     if (options === null || typeof options !== 'object') {
       throw new TypeError(
         `Expected the pool options to be an object, got ${describeValue(options)}`,
@@ -220,6 +229,18 @@ export class Pool {
           `Unknown option \`${key}\` for createPool; the options are ${poolKeys.map((k) => `\`${k}\``).join(', ')}`,
         );
       }
+    }
+    if (options.executor !== undefined) {
+      const given = defaultExecutorKeys.filter(
+        (key) => (options as Record<string, unknown>)[key] !== undefined,
+      );
+      if (given.length > 0) {
+        throw new TypeError(
+          `${given.map((k) => `\`${k}\``).join(', ')} configure${given.length === 1 ? 's' : ''} the default executor: with \`executor\` given, configure your executor instead`,
+        );
+      }
+      this.dispatcher = new Dispatcher(validateExecutor(options.executor));
+      return;
     }
     const size = options.size ?? defaultSize();
     if (!(Number.isInteger(size) && size >= 1)) fail('size', 'an integer from 1 up', size);
@@ -243,16 +264,9 @@ export class Pool {
       fail('maxHeapMb', 'an integer number of MB from 8 up', maxHeapMb);
     }
     const setup = options.setup === undefined ? undefined : toWorkSpec(options.setup, '`setup`');
-    this.executor =
-      executor ??
-      new TinypoolExecutor({
-        size,
-        runtime,
-        idleTimeout,
-        maxTasksPerWorker,
-        setup,
-        maxHeapMb,
-      });
+    this.dispatcher = new Dispatcher(
+      new ThreadPoolExecutor({ size, runtime, idleTimeout, maxTasksPerWorker, setup, maxHeapMb }),
+    );
   }
 
   /**
@@ -289,7 +303,7 @@ export class Pool {
         engine.cancel();
         reject(abortedBy(signal!));
       };
-      const engine = new Engine<In, Awaited<Out>>(resolved.config, this.executor, realClock, {
+      const engine = new Engine<In, Awaited<Out>>(resolved.config, this.dispatcher, realClock, {
         value: (value) => {
           result = value;
         },
@@ -392,7 +406,7 @@ export class Pool {
     for await (const value of engineIterable<In, Out>(
       items,
       resolved,
-      () => this.executor,
+      () => this.dispatcher,
       realClock,
     )) {
       results.push(value);
@@ -435,7 +449,7 @@ export class Pool {
     options?: ParallelOptions<In>,
   ): AsyncIterableIterator<Awaited<Out>> {
     const resolved = this.resolveIterable(work, items, options, 'pool.imap');
-    return engineIterable<In, Awaited<Out>>(items, resolved, () => this.executor, realClock);
+    return engineIterable<In, Awaited<Out>>(items, resolved, () => this.dispatcher, realClock);
   }
 
   /**
@@ -479,7 +493,7 @@ export class Pool {
     return engineIterable<In, Awaited<Out>, Settled<In, Awaited<Out>>>(
       items,
       this.resolveIterable(work, items, options, 'pool.imapSettled'),
-      () => this.executor,
+      () => this.dispatcher,
       realClock,
       true,
     );
@@ -529,19 +543,19 @@ export class Pool {
    * @returns A snapshot; see {@link PoolStats}.
    */
   stats(): PoolStats {
-    const { executor } = this;
-    const { completed, since, runMs } = executor.counters;
+    const { dispatcher } = this;
+    const { completed, since, runMs, size } = dispatcher;
     const elapsed = since === undefined ? 0 : performance.now() - since;
     return {
-      size: executor.size,
-      busy: executor.running,
-      queued: executor.queued(),
+      size,
+      busy: dispatcher.running(),
+      queued: dispatcher.queued(),
       completed,
-      failed: executor.failedAttempts,
-      utilization: elapsed > 0 ? Math.min(1, runMs / (executor.size * elapsed)) : 0,
+      failed: dispatcher.failedAttempts,
+      utilization: elapsed > 0 ? Math.min(1, runMs / (size * elapsed)) : 0,
       throughput: elapsed > 0 ? (completed * 1000) / elapsed : 0,
-      runTime: executor.runTimes.percentiles(),
-      waitTime: executor.waitTimes.percentiles(),
+      runTime: dispatcher.runTimes.percentiles(),
+      waitTime: dispatcher.waitTimes.percentiles(),
     };
   }
 
@@ -569,7 +583,7 @@ export class Pool {
    */
   close(): Promise<void> {
     forget(this);
-    return this.executor.close();
+    return this.dispatcher.close();
   }
 
   /**
@@ -595,7 +609,7 @@ export class Pool {
    */
   destroy(): Promise<void> {
     forget(this);
-    return this.executor.destroy();
+    return this.dispatcher.destroy();
   }
 
   /**
@@ -675,4 +689,48 @@ export function defaultPool(): Pool {
 /** A closed or destroyed default pool is no longer the default: the next use makes a fresh one. */
 function forget(pool: Pool): void {
   if (shared === pool) shared = undefined;
+}
+
+/** Checks that `executor` implements {@link Executor}, with a clear message when it does not. */
+function validateExecutor(executor: unknown): Executor {
+  if (executor === null || typeof executor !== 'object') {
+    fail('executor', 'an object that implements the Executor interface', executor);
+  }
+  const given = executor as Record<string, unknown>;
+  for (const method of ['run', 'capacity', 'close', 'destroy']) {
+    if (typeof given[method] !== 'function') {
+      fail(`executor.${method}`, 'a function', given[method]);
+    }
+  }
+  for (const method of ['onCapacity', 'stats']) {
+    if (given[method] !== undefined && typeof given[method] !== 'function') {
+      fail(`executor.${method}`, 'a function or `undefined`', given[method]);
+    }
+  }
+  const { size, traits } = given;
+  if (!(Number.isInteger(size) && (size as number) >= 1)) {
+    fail('executor.size', 'an integer from 1 up', size);
+  }
+  if (traits === null || typeof traits !== 'object') {
+    fail('executor.traits', 'an object (ExecutorTraits)', traits);
+  }
+  const t = traits as Record<string, unknown>;
+  const { targetBatchMs, maxBatchBytes } = t;
+  if (!(typeof targetBatchMs === 'number' && targetBatchMs > 0 && targetBatchMs < Infinity)) {
+    fail('executor.traits.targetBatchMs', 'a number of ms above 0', targetBatchMs);
+  }
+  if (
+    maxBatchBytes !== undefined &&
+    !(Number.isInteger(maxBatchBytes) && (maxBatchBytes as number) >= 1)
+  ) {
+    fail(
+      'executor.traits.maxBatchBytes',
+      'an integer number of bytes from 1 up, or `undefined`',
+      maxBatchBytes,
+    );
+  }
+  for (const flag of ['enforcesTimeouts', 'knowsPosition']) {
+    if (typeof t[flag] !== 'boolean') fail(`executor.traits.${flag}`, 'a boolean', t[flag]);
+  }
+  return executor as Executor;
 }

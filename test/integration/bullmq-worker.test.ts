@@ -21,7 +21,7 @@ import {
   JOB_NAME,
   type WorkSpec,
 } from '../../src/bullmq/job.js';
-import { reviveError } from '../../src/pool/revive.js';
+import { reviveError } from '../../src/worker/wire-error.js';
 import { type RedisServer, startRedis } from '../support/redis.js';
 
 const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));

@@ -132,6 +132,30 @@ describe('pool.imap over an endless input', () => {
   });
 });
 
+describe('a break out of pool.imap stops its batches, not its workers', () => {
+  it(
+    '20 breaks out of an endless stream of short items leave the same two workers',
+    T,
+    async () => {
+      const threadAfter = task<number, number>(fixture('threads.mjs'), 'threadAfter');
+      function* zeros() {
+        for (;;) yield 0;
+      }
+      const threads = new Set<number>();
+      for (let round = 0; round < 20; round++) {
+        for await (const thread of pool.imap(threadAfter, zeros())) {
+          threads.add(thread);
+          break;
+        }
+      }
+      // Both workers run items now (2 ms each, 40 of them): a worker stopped by a break would have
+      // been replaced by one with a new thread id.
+      for (const thread of await pool.map(threadAfter, Array(40).fill(2))) threads.add(thread);
+      assert.equal(threads.size, 2, `items ran on threads ${[...threads].join(', ')}`);
+    },
+  );
+});
+
 describe('pool.imap order', () => {
   const inputs = Array.from({ length: 40 }, (_, i) => i);
 

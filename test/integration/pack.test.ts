@@ -53,7 +53,7 @@ it(
         'LICENSE',
         'dist/src/index.js',
         'dist/src/index.d.ts',
-        'dist/src/pool/worker.js',
+        'dist/src/worker/host.js',
         'dist/operators/index.js',
         'dist/operators/index.d.ts',
         'dist/src/cli/main.js',

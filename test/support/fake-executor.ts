@@ -6,12 +6,17 @@
  * batches and that aborted work really stopped.
  */
 import type { Clock } from '../../src/engine/clock.js';
-import type { Attempt, BatchOutcome, ItemFailure } from '../../src/engine/executor.js';
-import { SlotExecutor } from '../../src/engine/executor.js';
-import type { ExecutorCounters } from '../../src/pool/executor.js';
-import type { WorkSpec } from '../../src/pool/messages.js';
+import type {
+  BatchOutcome,
+  Executor,
+  ExecutorBatch,
+  ExecutorTraits,
+  ItemFailure,
+  RunningBatch,
+  WorkSpec,
+} from '../../src/executor/contract.js';
+import { Dispatcher } from '../../src/executor/dispatcher.js';
 import { Pool } from '../../src/pool/pool.js';
-import type { Transferable } from '../../src/types.js';
 
 export interface FakeOptions {
   readonly clock: Clock;
@@ -22,10 +27,9 @@ export interface FakeOptions {
   readonly knowsPosition?: boolean;
 }
 
-export class FakeExecutor extends SlotExecutor {
+export class FakeExecutor implements Executor {
   readonly size: number;
-  readonly knowsPosition: boolean;
-  readonly counters: ExecutorCounters = { completed: 0, since: undefined, runMs: 0 };
+  readonly traits: ExecutorTraits;
   /** Every batch launched, with its inputs. */
   readonly batches: unknown[][] = [];
   /** Inputs whose run started, in order (each attempt). */
@@ -34,36 +38,34 @@ export class FakeExecutor extends SlotExecutor {
   readonly stopped: unknown[] = [];
   /** The most batches running at once. */
   maxBusy = 0;
+  /** Batches running now. */
+  running = 0;
   private readonly clock: Clock;
   private readonly duration: (input: any) => number;
+  private readonly knowsPosition: boolean;
 
   constructor(options: FakeOptions) {
-    super();
     this.clock = options.clock;
     this.size = options.size ?? 2;
     this.knowsPosition = options.knowsPosition ?? true;
+    this.traits = { targetBatchMs: 8, enforcesTimeouts: false, knowsPosition: this.knowsPosition };
     this.duration = options.duration ?? (() => 1);
   }
 
-  get running(): number {
-    return this.busy;
+  capacity(): number {
+    return this.size;
   }
 
   async close(): Promise<void> {}
 
-  async destroy(): Promise<void> {
-    this.killAll(new Error('destroyed'));
-  }
+  async destroy(): Promise<void> {}
 
-  protected launch(
-    work: unknown,
-    inputs: unknown[],
-    _transfer: Transferable[] | undefined,
-    done: (outcome: BatchOutcome) => void,
-  ): Attempt {
+  run(batch: ExecutorBatch, report: (outcome: BatchOutcome) => void): RunningBatch {
+    const inputs = batch.inputs as unknown[];
     this.batches.push(inputs);
-    this.maxBusy = Math.max(this.maxBusy, this.busy);
-    const fn = compile(work as WorkSpec);
+    this.running++;
+    this.maxBusy = Math.max(this.maxBusy, this.running);
+    const fn = compile(batch.work);
     const values: unknown[] = new Array(inputs.length);
     let failures: (ItemFailure | undefined)[] | null = null;
     let position = -1;
@@ -74,7 +76,8 @@ export class FakeExecutor extends SlotExecutor {
     const finish = (outcome: BatchOutcome) => {
       if (finished) return;
       finished = true;
-      done(outcome);
+      this.running--;
+      report(outcome);
     };
     const step = () => {
       position++;
@@ -85,7 +88,6 @@ export class FakeExecutor extends SlotExecutor {
           failures,
           count: inputs.length,
           ms: this.clock.now() - batchStart,
-          startedAt: batchStart,
         });
         return;
       }
@@ -96,7 +98,6 @@ export class FakeExecutor extends SlotExecutor {
         cancel = undefined;
         try {
           values[position] = fn(input);
-          this.counters.completed++;
         } catch (error) {
           if ((error as Error).name === 'FakeCrash') {
             finish({
@@ -107,14 +108,15 @@ export class FakeExecutor extends SlotExecutor {
             return;
           }
           failures ??= new Array(inputs.length);
-          failures[position] = { error: error as Error, retryable: true };
+          failures[position] = { error: error as Error, kind: 'threw', retryable: true };
         }
         step();
       }, this.duration(input));
     };
     cancel = this.clock.setTimeout(step, 0);
     return {
-      current: () => (position >= 0 ? { position, startedAt } : undefined),
+      current: () =>
+        position >= 0 ? { position, elapsedMs: this.clock.now() - startedAt } : undefined,
       abort: () => {
         if (finished) return;
         cancel?.();
@@ -145,5 +147,10 @@ function compile(spec: WorkSpec): (input: unknown) => unknown {
 /** A Pool whose items run on a fake executor. */
 export function fakePool(options: FakeOptions): { pool: Pool; executor: FakeExecutor } {
   const executor = new FakeExecutor(options);
-  return { pool: new Pool({}, executor), executor };
+  return { pool: new Pool({ executor }), executor };
+}
+
+/** The engine's side of a fake executor (what a Pool would hold). */
+export function dispatcherOf(executor: FakeExecutor): Dispatcher {
+  return new Dispatcher(executor);
 }

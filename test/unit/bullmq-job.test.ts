@@ -18,7 +18,7 @@ import {
   toWireError,
 } from '../../src/bullmq/job.js';
 import { matchModule, type ServedModule } from '../../src/bullmq/serve.js';
-import { reviveError } from '../../src/pool/revive.js';
+import { reviveError } from '../../src/worker/wire-error.js';
 
 /** Through the job's data as BullMQ stores it: JSON. */
 function throughRedis<T>(value: T): T {

@@ -11,7 +11,7 @@ import type { Progress } from '../../src/engine/progress.js';
 import { noRetry, type RetryConfig, retryPolicy } from '../../src/engine/retry.js';
 import { type TaskError, TaskTimeoutError, WorkerCrashedError } from '../../src/errors.js';
 import { toWorkSpec } from '../../src/pool/task.js';
-import { FakeExecutor } from '../support/fake-executor.js';
+import { dispatcherOf, FakeExecutor } from '../support/fake-executor.js';
 import { VirtualClock } from '../support/virtual-clock.js';
 
 interface Run {
@@ -64,7 +64,7 @@ function runEngine(
     progress: options.progress,
     total: options.total,
   };
-  const engine: Engine<unknown, unknown> = new Engine(config, executor, clock, {
+  const engine: Engine<unknown, unknown> = new Engine(config, dispatcherOf(executor), clock, {
     value: (value, index) => {
       run.values.push({ value, index, at: clock.now() });
     },
@@ -453,7 +453,7 @@ describe('engine progress', () => {
           throw new Error('bar broke');
         },
       },
-      executor,
+      dispatcherOf(executor),
       clock,
       {
         value: () => {},
@@ -489,7 +489,7 @@ describe('engine transfer', () => {
         retry: retryPolicy(2),
         transfer,
       },
-      executor,
+      dispatcherOf(executor),
       clock,
       {
         value: (value) => values.push(value),
@@ -541,7 +541,7 @@ describe('engine transfer', () => {
         retry: noRetry,
         transfer: (n) => (n === 2 ? [new ArrayBuffer(8)] : []),
       },
-      executor,
+      dispatcherOf(executor),
       clock,
       {
         value: (value) => values.push(value),
@@ -621,7 +621,7 @@ describe('engine pull face', () => {
         retry: noRetry,
         transfer: undefined,
       },
-      executor,
+      dispatcherOf(executor),
       clock,
       {
         value: (value) => emitted.push(value),

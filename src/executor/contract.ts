@@ -1,0 +1,139 @@
+/**
+ * The executor contract: what runs the engine's batches. The thread pool executor (`src/threads/`)
+ * is the default; `createPool({ executor })` takes any object that implements {@link Executor}.
+ * The engine never talks to an executor directly: a {@link Dispatcher} stands between them, and
+ * gives the streams that share one executor fair turns.
+ *
+ * Everything here is a type: an executor inherits nothing.
+ */
+import type { Transferable } from '../types.js';
+
+/**
+ * What runs: a module export by reference, or an inline function's source text (serializable).
+ * With `spread`, each input is an array of arguments spread into the call (`pool.starmap`): an
+ * input that is not an array fails alone with a `TypeError`.
+ */
+export type WorkSpec = (
+  | { readonly kind: 'module'; readonly url: string; readonly name: string }
+  | { readonly kind: 'inline'; readonly source: string }
+) & {
+  readonly spread?: true;
+  /** rxpool's command line: inputs are lines of JSON text (an executor passes it on as it is). */
+  readonly lines?: 'value' | 'settle' | 'block-fail' | 'block-skip';
+};
+
+/** What the engine plans with; fixed for an executor's life. */
+export interface ExecutorTraits {
+  /** The run time a batch should aim for, in ms: 8 on threads, ~200 for a remote executor. */
+  readonly targetBatchMs: number;
+  /**
+   * The largest batch in bytes, when the executor has a limit (a job in Redis). An executor that
+   * cannot take a whole batch runs the first items and reports `done` with a smaller `count`:
+   * the rest go again.
+   */
+  readonly maxBatchBytes?: number;
+  /**
+   * The executor enforces per-item timeouts itself (the batch carries `timeout`) and reports a
+   * timed-out item as a failure of kind 'timeout'; otherwise the engine times items through
+   * `RunningBatch.current()` and aborts.
+   */
+  readonly enforcesTimeouts: boolean;
+  /** `RunningBatch.current()` knows which item of a batch runs (timeouts inside batches). */
+  readonly knowsPosition: boolean;
+}
+
+/** One batch: consecutive items of one stream, all of the same work. */
+export interface ExecutorBatch {
+  readonly work: WorkSpec;
+  readonly inputs: readonly unknown[];
+  readonly transferList: readonly Transferable[] | undefined;
+  /**
+   * Per attempt of an item, in ms, when the items have one. An executor that `enforcesTimeouts`
+   * enforces it; for another the engine times the items, and it only says that they are timed
+   * (the thread executor then records when each item starts, for `current()`).
+   */
+  readonly timeout: number | undefined;
+  /** What the engine expects the batch to take, in ms, when it has measured the stream. */
+  readonly expectedMs: number | undefined;
+  /** A stable id of the stream (for a remote executor's cancel channel). */
+  readonly stream: string;
+}
+
+/** How an item failed: the engine charges the right attempt whatever the executor. */
+export interface ItemFailure {
+  readonly error: Error;
+  /**
+   * `'threw'`: the work threw (a `TaskError`); `'timeout'`: it ran past the batch's `timeout` (a
+   * `TaskTimeoutError`); `'crashed'`: it took its worker down (a `WorkerCrashedError`).
+   */
+  readonly kind: 'threw' | 'timeout' | 'crashed';
+  /** false: trying again cannot help (a result that cannot be cloned, a failed setup). */
+  readonly retryable: boolean;
+  readonly hint?: string;
+}
+
+/** How a batch ended. Durations only: another machine's clock is never compared with this one's. */
+export type BatchOutcome =
+  /** The first `count` items ran (the rest did not, and go again). */
+  | {
+      readonly type: 'done';
+      readonly values: ArrayLike<unknown>;
+      readonly failures: readonly (ItemFailure | undefined)[] | null;
+      readonly count: number;
+      /** How long the items took to run, in ms (for batch sizing and `stats().runTime`). */
+      readonly ms: number;
+      /** How long the batch waited in the executor before it started, in ms, when known. */
+      readonly waitedMs?: number;
+    }
+  /** The worker died. `position` is the item it died under, when known. */
+  | { readonly type: 'crashed'; readonly error: Error; readonly position: number | undefined }
+  /** The batch could not be sent. `blamed`: the items at fault and why, when known. */
+  | { readonly type: 'unsendable'; readonly blamed: ReadonlyMap<number, Error> | undefined }
+  /** Stopped by `abort()`: all go again (or fail, the one that timed out). */
+  | { readonly type: 'aborted' }
+  /** Lost without running (its worker was retired): all go again. */
+  | { readonly type: 'lost' };
+
+/** A batch that was started: its outcome goes to the `report` given to `Executor.run`, once. */
+export interface RunningBatch {
+  /** The item running now and how long it has run (ms), when `knowsPosition`. */
+  current?(): { position: number; elapsedMs: number } | undefined;
+  /**
+   * Stop the batch; its outcome still comes (once), 'aborted' (or 'done' with `count` < items when
+   * it stopped between items: the rest go again). `'timeout'`: the item running is overdue, stop
+   * it now (the thread executor stops its worker at once). `'cancel'` (unsubscribe, break, signal):
+   * no item of it may start any more; the item running may end on its own if it does so promptly
+   * (the thread executor sets the batch's cancel cell, which the worker reads between items, and
+   * stops the worker only if no answer comes within a short grace, a few ms): a `break` out of a
+   * stream of short items then stops nothing but the batch, and no worker is replaced.
+   */
+  abort(reason: 'cancel' | 'timeout'): void;
+}
+
+/**
+ * What runs batches of items: worker threads (the default), processes, machines.
+ *
+ * _Implement it to run rxpool's operators and Pool on anything that can run a function._
+ *
+ * See the README's "Custom executors" for a small one that runs every operator.
+ */
+export interface Executor {
+  /**
+   * Workers (or their equivalent): `pool.stats().size`, and how many batches are out at once
+   * when `capacity` is not given.
+   */
+  readonly size: number;
+  readonly traits: ExecutorTraits;
+  /** Batches that may be out now (may change: call the listener given to `onCapacity`). */
+  capacity(): number;
+  /** Starts a batch; calls `report` exactly once, never synchronously. */
+  run(batch: ExecutorBatch, report: (outcome: BatchOutcome) => void): RunningBatch;
+  /** The pool listens: capacity grew for a reason other than a batch ending. */
+  onCapacity?(listener: () => void): void;
+  /** Extra counters for stats: workers busy now, items sent and not started. */
+  stats?(): { busy?: number; queued?: number };
+  /** No new batches will come: finish those out, release everything. */
+  close(): Promise<void>;
+  /** Stop now: batches out are reported 'aborted'. */
+  destroy(): Promise<void>;
+}

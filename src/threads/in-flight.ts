@@ -1,0 +1,47 @@
+/** A batch of the thread pool, from `run` until its outcome is reported and its worker is done. */
+import type { ChildProcess } from 'node:child_process';
+import type { BatchOutcome } from '../executor/contract.js';
+import type { ControlBlock, ControlRef, LinkBatch } from '../pool/messages.js';
+import type { Transferable } from '../types.js';
+
+export interface InFlightBatch {
+  readonly id: number;
+  /**
+   * What goes to the worker (with its id, for a link's reply); its control row and packed inputs
+   * change if it moves to another link.
+   */
+  request: LinkBatch;
+  readonly inputs: unknown[];
+  transferList: Transferable[] | undefined;
+  readonly count: number;
+  /** The block that holds its control row, and the row (thread runtime). */
+  control: ControlBlock | undefined;
+  row: number;
+  ref: ControlRef | undefined;
+  /** Expected to run short enough to wait behind another batch on a link (see Placement). */
+  readonly short: boolean;
+  /** It can go to another link before it starts: it moves no buffers of the caller's. */
+  readonly movable: boolean;
+  /** When it was posted to its link (the placement clock). */
+  postedAt: number;
+  /** Process runtime: the child process it was handed to, and when (`performance.now()`). */
+  child: ChildProcess | undefined;
+  handedAt: number;
+  /** Process runtime: what passing it to the child threw (see the worker host's relay). */
+  unsent: unknown;
+  /** Where its outcome goes (the Dispatcher), once: see `finish`. */
+  readonly report: (outcome: BatchOutcome) => void;
+  /** Its outcome was reported. */
+  finished: boolean;
+  /** `abort()` was called (a timeout: once its worker is being stopped). */
+  aborted: boolean;
+  /** Timed out: its worker is stopped after the replies and exits waiting to be read. */
+  stopping: boolean;
+}
+
+/** Reports a batch's outcome, the first time only. */
+export function finish(batch: InFlightBatch, outcome: BatchOutcome): void {
+  if (batch.finished) return;
+  batch.finished = true;
+  batch.report(outcome);
+}

@@ -1,0 +1,642 @@
+/**
+ * The default executor: batches run on a pool of workers, threads or processes. The workers are
+ * started, replaced and stopped through the one door to what hosts them (`WorkerHost`,
+ * ./worker-host.ts); a thread worker's batches go over its link (runtime/thread-worker.ts), a
+ * process worker's one host task each (runtime/process-worker.ts); which link takes a batch, and
+ * how many batches are out, is Placement's (./placement.ts).
+ *
+ * A thread worker takes its batches over a link of its own, a `MessagePort` it got once (see
+ * `greet`): a batch then costs one message each way, where a task of the host would add tens of
+ * microseconds of bookkeeping on both sides (a task record, a wake-up from `Atomics.wait`, a read
+ * of the worker's memory use), most of an idle pool's latency.
+ *
+ * Thread workers share a block of control cells, a row per batch (which item runs, since when,
+ * which thread took the batch, and a cancel flag), so that a batch can be timed, stopped, or
+ * skipped while it waits behind another on its link.
+ */
+
+import { availableParallelism } from 'node:os';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { TARGET_BATCH_MS } from '../engine/batching.js';
+import type {
+  BatchOutcome,
+  Executor,
+  ExecutorBatch,
+  ExecutorTraits,
+  ItemFailure,
+  RunningBatch,
+} from '../executor/contract.js';
+import { findUncloneable } from '../pool/clone.js';
+import {
+  type BatchResponse,
+  ControlBlock,
+  type ControlRef,
+  type Hello,
+  type HelloReply,
+  type LinkReply,
+  packNumbers,
+  type Release,
+  type WireError,
+  type WorkSpec,
+} from '../pool/messages.js';
+import type { Transferable } from '../types.js';
+import { reviveError, reviveLoose } from '../worker/wire-error.js';
+import { finish, type InFlightBatch } from './in-flight.js';
+import { DEPTH, Placement, STEAL_AFTER_MS } from './placement.js';
+import { runInChild } from './runtime/process-worker.js';
+import { WorkerLink } from './runtime/thread-worker.js';
+import { WorkerHost } from './worker-host.js';
+
+/** The executor's settings, already validated. */
+export interface ThreadPoolOptions {
+  readonly size: number;
+  readonly runtime: 'thread' | 'process';
+  /** ms an idle worker lives; `Infinity` keeps `size` workers. */
+  readonly idleTimeout: number;
+  /** Items a worker runs before it is replaced; `Infinity` for never. */
+  readonly maxTasksPerWorker: number;
+  readonly setup: WorkSpec | undefined;
+  readonly maxHeapMb: number | undefined;
+}
+
+const RETIRE = new Error('rxpool: worker retired');
+RETIRE.name = 'WorkerRetired';
+const STOPPED = new Error('rxpool: worker stopped');
+STOPPED.name = 'WorkerStopped';
+
+/**
+ * How long a running batch that was cancelled (`abort('cancel')`) has to answer before its worker
+ * is stopped: the worker reads the cancel cell between items, so a batch of short items answers
+ * within a message's round trip, and its worker is kept.
+ */
+const CANCEL_GRACE_MS = 10;
+
+export class ThreadPoolExecutor implements Executor {
+  readonly size: number;
+  readonly traits: ExecutorTraits;
+  private readonly threads: boolean;
+  /** Starts, replaces and stops the workers. */
+  private readonly host: WorkerHost;
+  /** Which link takes a batch, and how many may be out (thread runtime). */
+  private readonly placement: Placement;
+  /** Batches out, by id, until their worker is done with them (after their outcome, maybe). */
+  private readonly inFlight = new Map<number, InFlightBatch>();
+  /** Thread workers' links, by thread id. */
+  private readonly links = new Map<number, WorkerLink>();
+  /** A round of hellos is out (see `greet`). */
+  private greeting = false;
+  /** Looks for batches to move while some wait behind others (see `steal`). */
+  private stealTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Batches that wait for a link to have room (long ones wait for an idle link). */
+  private parked: InFlightBatch[] = [];
+  private nextId = 0;
+  /** Control rows for the batches out (thread runtime); every worker gets the block at start. */
+  private readonly control: ControlBlock;
+  private readonly freeRows: number[] = [];
+
+  constructor(private readonly options: ThreadPoolOptions) {
+    const { size, runtime, idleTimeout, maxHeapMb } = options;
+    this.size = size;
+    this.threads = runtime === 'thread';
+    this.placement = new Placement(size);
+    this.traits = {
+      targetBatchMs: TARGET_BATCH_MS,
+      enforcesTimeouts: false,
+      knowsPosition: this.threads,
+    };
+    // Room for every batch out twice over: a batch's row stays taken until its worker is done
+    // with it.
+    const rows = this.threads ? 2 * DEPTH * size : 0;
+    this.control = ControlBlock.create(rows);
+    for (let row = rows - 1; row >= 0; row--) this.freeRows.push(row);
+    this.host = new WorkerHost(
+      {
+        size,
+        runtime,
+        // A linked worker looks idle to the host: its idleness is timed here (see `answer`).
+        idleTimeout: !Number.isFinite(idleTimeout)
+          ? Infinity
+          : this.threads
+            ? undefined
+            : idleTimeout,
+        maxHeapMb,
+        workerData: { control: this.control.buffer, rows: this.control.rows },
+      },
+      {
+        exited: (threadId, reason) => this.unlink(threadId, reason),
+        sent: (id, child) => {
+          const batch = this.inFlight.get(id);
+          if (!batch) return;
+          batch.child = child;
+          batch.handedAt = performance.now();
+        },
+        unsent: (id, error) => {
+          const batch = this.inFlight.get(id);
+          if (!batch) return false;
+          batch.unsent = error;
+          return true;
+        },
+      },
+    );
+  }
+
+  /** Two batches a link, for `activeLinks` links (thread runtime); one a worker (process runtime). */
+  capacity(): number {
+    return this.threads ? this.placement.capacity() : this.size;
+  }
+
+  /**
+   * Workers that have a batch now (a linked worker may hold a second batch behind the first), and
+   * items sent in a batch not yet started.
+   */
+  stats(): { busy?: number; queued: number } {
+    let queued = 0;
+    for (const { count, control, row } of this.inFlight.values()) {
+      if (control && control.startedAt(row) === 0) queued += count;
+    }
+    if (!this.threads) return { queued };
+    let busy = 0;
+    for (const link of this.links.values()) if (link.held > 0) busy++;
+    return { busy, queued };
+  }
+
+  /** No new batches come (the pool waited for those out): stops the workers. */
+  async close(): Promise<void> {
+    clearTimeout(this.stealTimer);
+    await this.host.destroy();
+  }
+
+  /** Stops now: the batches out are reported 'aborted' (or as their workers' exits say). */
+  async destroy(): Promise<void> {
+    clearTimeout(this.stealTimer);
+    const parked = this.parked;
+    this.parked = [];
+    for (const batch of parked) this.settle(batch, { type: 'aborted' });
+    await this.host.destroy();
+  }
+
+  run(given: ExecutorBatch, report: (outcome: BatchOutcome) => void): RunningBatch {
+    const inputs = given.inputs as unknown[];
+    let transferList = given.transferList as Transferable[] | undefined;
+    const ref = this.threads ? this.takeRow() : undefined;
+    const packed = packNumbers(inputs);
+    if (packed && this.threads) transferList = [...(transferList ?? []), packed.buffer];
+    const id = this.nextId++;
+    const { maxTasksPerWorker } = this.options;
+    const batch: InFlightBatch = {
+      id,
+      request: {
+        id,
+        work: given.work,
+        inputs: packed ?? inputs,
+        setup: this.options.setup,
+        maxItems: Number.isFinite(maxTasksPerWorker) ? maxTasksPerWorker : 0,
+        control: ref,
+        // The engine times items that have a timeout: the worker then records each one's start.
+        timed: given.timeout !== undefined,
+      },
+      inputs,
+      transferList,
+      count: inputs.length,
+      control: ref && (ref.buffer ? new ControlBlock(ref.buffer, 1) : this.control),
+      row: ref?.row ?? 0,
+      ref,
+      short: this.placement.isShort(given.expectedMs),
+      movable: (given.transferList?.length ?? 0) === 0,
+      postedAt: 0,
+      child: undefined,
+      handedAt: 0,
+      unsent: undefined,
+      report,
+      finished: false,
+      aborted: false,
+      stopping: false,
+    };
+    this.inFlight.set(id, batch);
+    if (!this.threads) {
+      return runInChild(this.host, batch, {
+        settle: (b, outcome) => this.settle(b, outcome),
+        done: (response) => this.done(response),
+        failure: (b, error) => this.failure(b, error),
+      });
+    }
+    this.place(batch);
+    // Its row is read from `batch`: it changes if the batch moves to another link.
+    return {
+      current() {
+        const startedAt = batch.control!.startedAt(batch.row);
+        // The worker writes this machine's epoch time (`timeOrigin + now()`), as `now` here.
+        return startedAt === 0
+          ? undefined
+          : {
+              position: batch.control!.position(batch.row),
+              elapsedMs: performance.timeOrigin + performance.now() - startedAt,
+            };
+      },
+      abort: (reason) => this.abort(batch, reason),
+    };
+  }
+
+  /** Thread runtime: `RunningBatch.abort`. */
+  private abort(batch: InFlightBatch, reason: 'cancel' | 'timeout'): void {
+    if (batch.aborted || batch.finished || batch.stopping) return;
+    batch.aborted = true;
+    const at = this.parked.indexOf(batch);
+    if (at >= 0) {
+      this.parked.splice(at, 1);
+      queueMicrotask(() => this.settle(batch, { type: 'aborted' }));
+      return;
+    }
+    batch.control!.cancel(batch.row);
+    const threadId = batch.control!.thread(batch.row);
+    if (threadId === 0) {
+      // Not started: the worker will skip it when it comes to it (and then free its row).
+      queueMicrotask(() => finish(batch, { type: 'aborted' }));
+    } else if (reason === 'timeout') {
+      // Running (or done, its reply on the way): stop its worker; the batches behind it on its
+      // link go again. A reply or an exit of the worker that waits to be read (the main thread was
+      // busy, and timers come before I/O in the event loop) is read first: an item that ended in
+      // time, or took its worker down, is not reported as timed out. Two turns, as in
+      // runtime/process-worker.ts.
+      batch.aborted = false;
+      batch.stopping = true;
+      setImmediate(() =>
+        setImmediate(() => {
+          if (batch.finished || !this.inFlight.has(batch.id)) return;
+          batch.aborted = true;
+          this.host.stop(threadId, STOPPED);
+        }),
+      );
+    } else {
+      // Cancelled while running: the worker reads the cancel cell between items and answers; it
+      // is stopped only if the answer does not come within the grace.
+      const link = this.links.get(threadId);
+      if (link) link.cancelRunning(batch, CANCEL_GRACE_MS, () => this.host.stop(threadId, STOPPED));
+      else this.host.stop(threadId, STOPPED);
+    }
+  }
+
+  /**
+   * Gives a batch to a link, or parks it behind those that wait already (in order: a long batch
+   * that waits for an idle link is not passed by the short ones that come after it). Starts a
+   * round of hellos while fewer workers than `size` have a link.
+   */
+  private place(batch: InFlightBatch): void {
+    this.placement.placing(batch.short);
+    if (this.links.size < this.size) this.greet();
+    if (this.parked.length > 0 || !this.tryPost(batch)) this.parked.push(batch);
+  }
+
+  /** Posts a batch where placement says; `false`: no link has room for it. */
+  private tryPost(batch: InFlightBatch): boolean {
+    const target = this.placement.choose(this.links.values(), batch.short);
+    if (target === undefined) return false;
+    this.post(target, batch);
+    return true;
+  }
+
+  /** Posts the batches that wait, in order, as far as links have room. */
+  private unpark(): void {
+    while (this.parked.length > 0 && this.tryPost(this.parked[0]!)) this.parked.shift();
+    if (this.parked.length > 0 && this.links.size < this.size) this.greet();
+  }
+
+  /**
+   * Sends a hello to every worker at once, each with a new port. The host gives each to a worker
+   * that holds no task, and each worker holds its hello until all have answered: so every worker
+   * gets one, those that had no link take theirs (new workers are started for the hellos that
+   * wait), and the others just answer. Then all hellos are released.
+   */
+  private greet(): void {
+    if (this.greeting || !this.host.open) return;
+    this.greeting = true;
+    const answered: MessagePort[] = [];
+    let pending = this.size;
+    let adopted = 0;
+    let failure: unknown;
+    const settled = () => {
+      if (--pending > 0) return;
+      this.greeting = false;
+      for (const port of answered) port.postMessage({ release: true } satisfies Release);
+      // Workers that cannot start: what waits for a link fails, rather than waiting forever.
+      if (adopted === 0 && this.links.size === 0 && failure !== undefined) {
+        const parked = this.parked;
+        this.parked = [];
+        for (const batch of parked) this.settle(batch, this.failure(batch, failure));
+      } else {
+        this.unpark();
+      }
+    };
+    for (let i = 0; i < this.size; i++) {
+      const { port1, port2 } = new MessageChannel();
+      let link: WorkerLink | undefined;
+      let replied = false;
+      port1.on('message', (message: HelloReply | LinkReply) => {
+        if (link) {
+          this.answer(link, message as LinkReply);
+          return;
+        }
+        if (replied) return;
+        replied = true;
+        answered.push(port1);
+        const hello = message as HelloReply;
+        if (hello.adopted) {
+          adopted++;
+          // A worker the host may have started after its last look: its exit must be watched
+          // before it gets a batch (a silent `process.exit` would hang it).
+          this.host.watchNewWorkers();
+          link = new WorkerLink(hello.threadId, port1, (l, reply) => this.answer(l, reply));
+          this.links.set(link.threadId, link);
+          this.retireWhenIdle(link);
+          this.unpark();
+        }
+        settled();
+      });
+      port1.unref();
+      this.host.run({ hello: port2 } satisfies Hello, { transferList: [port2] }).then(
+        () => {},
+        (error: unknown) => {
+          if (replied) return;
+          replied = true;
+          failure = error;
+          port1.close();
+          settled();
+        },
+      );
+    }
+  }
+
+  private post(link: WorkerLink, batch: InFlightBatch): void {
+    const behind = link.held > 0;
+    try {
+      link.post(batch);
+    } catch (error) {
+      // It cannot be sent (an input that cannot be cloned, or whose getter throws): trying again
+      // would fail the same way, so the items at fault fail, and the others go again.
+      queueMicrotask(() => this.settle(batch, unsendable(error, batch.inputs, true)));
+      return;
+    }
+    if (behind) this.lookForSteals();
+    batch.postedAt = this.placement.now();
+    this.placement.posted(batch.postedAt);
+  }
+
+  /** Batches wait behind others on their links: look again in a while (see `steal`). */
+  private lookForSteals(): void {
+    if (this.stealTimer !== undefined) return;
+    this.stealTimer = setTimeout(() => {
+      this.stealTimer = undefined;
+      this.steal();
+    }, STEAL_AFTER_MS);
+    this.stealTimer.unref();
+  }
+
+  /**
+   * Moves each batch that has waited long enough behind another on its link (Placement's
+   * `overdue`), and has not started, to an idle link: a batch thought short that turns out long
+   * (items that got slower) then holds up only itself. With fewer links getting short batches
+   * (`activeLinks`), it is also what brings an idle worker back, at once, when they are needed.
+   */
+  private steal(): void {
+    let waiting = false;
+    for (const link of [...this.links.values()]) {
+      const queued = [...link.batches.values()].slice(1);
+      for (const batch of queued) {
+        if (batch.aborted || !batch.movable || batch.control!.thread(batch.row) !== 0) continue;
+        waiting = true;
+        if (!this.placement.overdue(batch.postedAt)) continue;
+        const idle = [...this.links.values()].find((other) => other.held === 0);
+        if (!idle) continue;
+        this.move(batch, link, idle);
+      }
+    }
+    if (waiting) this.lookForSteals();
+  }
+
+  /** Moves a batch that has not started from one link to another (see `steal`). */
+  private move(batch: InFlightBatch, from: WorkerLink, to: WorkerLink): void {
+    const { control, row, ref } = batch;
+    control!.cancel(row);
+    // Its worker took it meanwhile: it runs there, or skips it and its items go again.
+    if (control!.thread(row) !== 0) return;
+    // Its worker will skip it, and answer: its row is taken until then.
+    from.batches.delete(batch.id);
+    from.moved.set(batch.id, ref!);
+    const next = this.takeRow();
+    batch.ref = next;
+    batch.control = next.buffer ? new ControlBlock(next.buffer, 1) : this.control;
+    batch.row = next.row;
+    // Packed inputs went to the first worker: pack them again.
+    const packed = packNumbers(batch.inputs);
+    batch.request = { ...batch.request, inputs: packed ?? batch.inputs, control: next };
+    batch.transferList = packed ? [packed.buffer] : undefined;
+    this.placement.stole();
+    this.post(to, batch);
+  }
+
+  private anyHeld(): boolean {
+    for (const link of this.links.values()) if (link.held > 0) return true;
+    return false;
+  }
+
+  /** A reply on a link. */
+  private answer(link: WorkerLink, reply: LinkReply): void {
+    const batch = link.batches.get(reply.id);
+    if (!batch) {
+      // A batch that moved to another link: this worker skipped it, and its row is free.
+      const ref = link.moved.get(reply.id);
+      if (ref) {
+        link.moved.delete(reply.id);
+        if (!ref.buffer) this.releaseRow(ref.row);
+      }
+      return;
+    }
+    link.batches.delete(reply.id);
+    if ('response' in reply) this.placement.ranFor(reply.response.ms, this.anyHeld());
+    this.settle(
+      batch,
+      'response' in reply
+        ? this.done(reply.response)
+        : { type: 'crashed', error: reviveError(reply.broken), position: undefined },
+    );
+    this.retireWhenIdle(link);
+    this.unpark();
+  }
+
+  /** With a finite `idleTimeout`, retires the worker of a link that has been idle that long. */
+  private retireWhenIdle(link: WorkerLink): void {
+    link.retireWhenIdle(this.options.idleTimeout, () => this.host.stop(link.threadId, RETIRE));
+  }
+
+  /**
+   * A linked worker is gone (it exited, was stopped or retired): its batches fail, or go again if
+   * they never started.
+   */
+  private unlink(threadId: number, reason: Error): void {
+    const link = this.links.get(threadId);
+    if (!link) return;
+    this.links.delete(threadId);
+    const { batches, moved } = link.close();
+    for (const ref of moved) if (!ref.buffer) this.releaseRow(ref.row);
+    this.placement.count(this.anyHeld());
+    for (const batch of batches) this.settle(batch, this.failure(batch, reason));
+    this.unpark();
+  }
+
+  /**
+   * A batch is over: its row is free again (its worker is done with it), and its outcome goes to
+   * the engine unless an abort already settled it.
+   */
+  private settle(batch: InFlightBatch, outcome: BatchOutcome): void {
+    if (!this.inFlight.delete(batch.id)) return;
+    if (batch.ref && !batch.ref.buffer) this.releaseRow(batch.row);
+    finish(batch, outcome);
+  }
+
+  /** What became of a batch whose task failed, or whose worker went under it. */
+  private failure(batch: InFlightBatch, error: unknown): BatchOutcome {
+    if (batch.aborted) return { type: 'aborted' };
+    if (error === RETIRE || error === STOPPED) return { type: 'lost' };
+    // Given to a worker that was being stopped: it never ran there, so it goes again.
+    if (this.host.isTerminationError(error)) {
+      return this.host.open ? { type: 'lost' } : { type: 'aborted' };
+    }
+    const { threads } = this;
+    if (batch.unsent !== undefined) return unsendable(batch.unsent, batch.inputs, threads);
+    const failure = error instanceof Error ? error : reviveLoose(error);
+    if (isCloneError(failure)) return unsendable(failure, batch.inputs, threads);
+    if (!threads && batch.child === undefined) {
+      // Process runtime, never handed to a child: the host's own clone of the task (into the port
+      // it relays from) may have thrown, a getter of an input say. Then an input is at fault.
+      const blamed = culprits(batch.inputs, true);
+      if (blamed.size > 0) return { type: 'unsendable', blamed };
+    }
+    const { control, row } = batch;
+    // Its worker died while it waited behind another batch: it never ran, so it goes again.
+    if (control && control.thread(row) === 0) return { type: 'lost' };
+    const position = control && control.startedAt(row) !== 0 ? control.position(row) : undefined;
+    return {
+      type: 'crashed',
+      error: crashError(failure),
+      position: position !== undefined && position < batch.count ? position : undefined,
+    };
+  }
+
+  /** The outcome of a batch that ran; a reply that cannot be read fails the batch as a crash. */
+  private done(response: BatchResponse): BatchOutcome {
+    try {
+      return this.read(response);
+    } catch (error) {
+      return {
+        type: 'crashed',
+        error: error instanceof Error ? error : reviveLoose(error),
+        position: undefined,
+      };
+    }
+  }
+
+  private read(response: BatchResponse): BatchOutcome {
+    if (response.retire) this.host.stop(response.workerId, RETIRE);
+    let failures: (ItemFailure | undefined)[] | null = null;
+    if (response.failures) {
+      failures = new Array(response.count);
+      for (let i = 0; i < response.count; i++) {
+        const wire = response.failures[i];
+        if (wire) failures[i] = toFailure(wire);
+      }
+    }
+    return {
+      type: 'done',
+      values: response.values,
+      failures,
+      count: response.count,
+      ms: response.ms,
+    };
+  }
+
+  private takeRow(): ControlRef {
+    const row = this.freeRows.pop();
+    if (row !== undefined) return { row };
+    return { row: 0, buffer: ControlBlock.create(1).buffer };
+  }
+
+  private releaseRow(row: number): void {
+    this.control.reset(row);
+    this.freeRows.push(row);
+  }
+}
+
+function toFailure(wire: WireError): ItemFailure {
+  const failure = {
+    error: reviveError(wire),
+    kind: 'threw' as const,
+    retryable: wire.fatal === undefined,
+  };
+  return wire.hint === undefined ? failure : { ...failure, hint: wire.hint };
+}
+
+function isCloneError(error: Error): boolean {
+  return error.name === 'DataCloneError' || /could not be cloned/.test(error.message);
+}
+
+/**
+ * A batch that could not be sent: the items at fault fail, with why. When none can be named, a
+ * lone item is at fault with `error`; a batch of several goes again one item a batch, to find it.
+ * So nothing is sent again unchanged.
+ */
+function unsendable(error: unknown, inputs: unknown[], shared: boolean): BatchOutcome {
+  const blamed = culprits(inputs, shared);
+  if (blamed.size === 0 && inputs.length === 1) {
+    blamed.set(
+      0,
+      isCloneError(asError(error)) ? cloneError(asError(error).message) : asError(error),
+    );
+  }
+  return { type: 'unsendable', blamed: blamed.size > 0 ? blamed : undefined };
+}
+
+/**
+ * The inputs that cannot be sent, and why: a part that cannot be cloned (a `DataCloneError` that
+ * names it), or what reading it threw (a getter that throws). `shared: false` for a child process.
+ */
+function culprits(inputs: unknown[], shared: boolean): Map<number, Error> {
+  const blamed = new Map<number, Error>();
+  for (let i = 0; i < inputs.length; i++) {
+    try {
+      const problem = findUncloneable(inputs[i], 'the input', { shared });
+      if (problem) blamed.set(i, cloneError(`${problem}, so it cannot be sent to a worker`));
+    } catch (thrown) {
+      blamed.set(i, asError(thrown));
+    }
+  }
+  return blamed;
+}
+
+function asError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  let text: string;
+  try {
+    text = String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return new Error(text);
+}
+
+function cloneError(message: string): Error {
+  const error = new Error(message);
+  error.name = 'DataCloneError';
+  return error;
+}
+
+function crashError(error: Error): Error {
+  if ((error as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
+    error.message = `The worker ran out of memory (maxHeapMb): ${error.message}`;
+  }
+  return error;
+}
+
+/** The default worker count: `os.availableParallelism()`. */
+export function defaultSize(): number {
+  return availableParallelism();
+}

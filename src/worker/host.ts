@@ -1,0 +1,131 @@
+/**
+ * The host glue of the worker side: the only worker file that knows tinypool (the main side's is
+ * src/threads/worker-host.ts). Tinypool loads this file in every worker and calls its default
+ * export with each task: a batch (process runtime, one task each), or a hello that gives a thread
+ * worker its link (a port on which it takes its batches for the rest of its life). It reads what
+ * tinypool gives a worker through its internals, each named here with the upstream behaviour it
+ * relies on and a test in test/integration/tinypool-door.test.ts:
+ *
+ * - `process.__tinypool_state__.isChildProcess`: tinypool 2.2.0 marks a child process there (its
+ *   public `Tinypool.isWorkerThread` would load tinypool's main module in every worker, a
+ *   noticeable part of each worker's start: bench/RESULTS.md). It decides the worker's id (`pid` or `threadId`) and whether results'
+ *   buffers may move.
+ * - `workerData[1]`: tinypool 2.2.0 passes `[its own data, the pool's workerData]` to a thread
+ *   worker: the control block the executor shares with every thread worker is the second.
+ */
+import { type MessagePort, threadId, workerData } from 'node:worker_threads';
+import type {
+  BatchRequest,
+  Hello,
+  HelloReply,
+  LinkBatch,
+  LinkReply,
+  Release,
+} from '../pool/messages.js';
+import { ControlBlock } from '../pool/messages.js';
+import type { Transferable } from '../types.js';
+import { hostRunner, runBatch } from './runner.js';
+import { serializeError } from './wire-error.js';
+
+const isChildProcess = Boolean(
+  (process as { __tinypool_state__?: { isChildProcess?: boolean } }).__tinypool_state__
+    ?.isChildProcess,
+);
+/** The control block the executor shares with every thread worker (tinypool's `workerData[1]`). */
+const shared = (Array.isArray(workerData) ? workerData[1] : undefined) as
+  | { control: SharedArrayBuffer; rows: number }
+  | undefined;
+const workerId = isChildProcess ? process.pid : threadId;
+hostRunner({
+  workerId,
+  sharedControl: shared?.control && new ControlBlock(shared.control, shared.rows),
+  // A child process's pipe copies everything: no buffers move there.
+  movesBuffers: !isChildProcess,
+});
+
+/** This worker's link (thread runtime), once a {@link Hello} gave it one. */
+let link: MessagePort | undefined;
+/** Settles the hello task that gave the link, when the main side releases it. */
+let releaseLink: (() => void) | undefined;
+/** The running of the newest batch that came on the link. */
+let previous: Promise<void> = Promise.resolve();
+
+/**
+ * Tinypool's handler: runs a batch (process runtime), or answers a {@link Hello} (thread runtime).
+ * A batch on the link costs a message each way and nothing more, where a tinypool task also costs
+ * its bookkeeping on both sides (tens of microseconds).
+ */
+export default function handle(request: BatchRequest | Hello): Promise<unknown> {
+  if ('hello' in request) return greet(request.hello);
+  return runBatch(request).then(({ response }) => response);
+}
+
+/** Takes `port` as this worker's link if it has none; settles once the main side releases it. */
+function greet(port: MessagePort): Promise<void> {
+  return new Promise((resolve) => {
+    const adopted = link === undefined;
+    if (adopted) {
+      link = port;
+      releaseLink = resolve;
+      port.on('message', (message: LinkBatch | Release) => {
+        if ('release' in message) {
+          releaseLink?.();
+          releaseLink = undefined;
+        } else {
+          run(port, message);
+        }
+      });
+    } else {
+      port.once('message', () => {
+        port.close();
+        resolve();
+      });
+    }
+    port.postMessage({ threadId: workerId, adopted } satisfies HelloReply);
+  });
+}
+
+/**
+ * Whether the event loop has turned since the last batch started. Node delivers a port's messages
+ * in one loop, up to 1,000 at a time, for as long as more are waiting: a link that the main side
+ * keeps two batches deep would hold this worker in that loop batch after batch, and its other
+ * port, tinypool's, would go unread for seconds (a hello that every worker must answer before a
+ * worker that replaces a dead one gets its link: recovery stalled until every worker had died).
+ */
+let turned = true;
+
+function turn(): void {
+  turned = true;
+}
+
+/**
+ * Runs the batches of the link one after the other, in the order they came, and answers each as
+ * soon as it ends (before the next starts, so that a batch that never ends holds no other's reply).
+ * A batch that follows another at once lets the event loop turn first (see `turned`).
+ */
+function run(port: MessagePort, batch: LinkBatch): void {
+  previous = previous.then(async () => {
+    if (!turned) await new Promise(setImmediate);
+    turned = false;
+    setImmediate(turn);
+    let reply: LinkReply;
+    let transferList: Transferable[] | undefined;
+    try {
+      const ran = await runBatch(batch);
+      reply = { id: batch.id, response: ran.response };
+      transferList = ran.transferList;
+    } catch (error) {
+      // runBatch reports every item's failure itself; this would be a bug in it. The batch fails
+      // as a whole, and the link goes on with the next.
+      reply = { id: batch.id, broken: serializeError(error, undefined) };
+    }
+    try {
+      port.postMessage(reply, transferList ?? []);
+    } catch (error) {
+      port.postMessage({
+        id: batch.id,
+        broken: serializeError(error, undefined),
+      } satisfies LinkReply);
+    }
+  });
+}

@@ -1,0 +1,144 @@
+/**
+ * Loading the work in a worker: an inline function from its source text, or a module's export
+ * (through the one export lookup, `findExport` in src/pool/exports.ts, which the CLI's module
+ * check uses too), with `pool.starmap`'s spreading; and the pool's setup, once per worker. Nothing
+ * here knows what hosts the worker.
+ */
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { findExport } from '../pool/exports.js';
+import type { WireError, WorkSpec } from '../pool/messages.js';
+import { jsonLines } from './lines.js';
+import { describe, serializeError } from './wire-error.js';
+
+export type Fn = (input: unknown) => unknown;
+
+const loaded = new Map<string, Fn | Promise<Fn>>();
+let setupRun: Promise<void> | undefined;
+/** Why the setup failed in this worker, once it did: then it runs no items. */
+let setupFailure: WireError | undefined;
+
+/** Runs the pool's setup once in this worker; resolves with its failure, if it failed. */
+export async function setupOnce(spec: WorkSpec): Promise<WireError | undefined> {
+  setupRun ??= runSetup(spec);
+  await setupRun;
+  return setupFailure;
+}
+
+async function runSetup(spec: WorkSpec): Promise<void> {
+  try {
+    const setup = await load(spec);
+    await setup(undefined);
+  } catch (error) {
+    const cause = serializeError(error, spec);
+    setupFailure = {
+      ...cause,
+      name: 'SetupError',
+      message: `The pool's setup task failed in this worker, so it runs no items: ${cause.name}: ${cause.message}`,
+      cause,
+      fatal: 'setup',
+    };
+  }
+}
+
+/** The function of `spec`: at once once loaded, else a promise. */
+export function load(spec: WorkSpec): Fn | Promise<Fn> {
+  const named = spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.name}`;
+  const key = spec.lines ? `${spec.lines}:${named}` : spec.spread ? `...${named}` : named;
+  let entry = loaded.get(key);
+  if (entry === undefined) {
+    const fn = spec.kind === 'inline' ? compile(spec.source) : importExport(spec.url, spec.name);
+    entry = spec.spread ? fn.then(spreading) : fn;
+    // `rxpool map`: each input is a line (or a block of lines) of JSON text (see ./lines.ts).
+    if (spec.lines) entry = entry.then((f) => jsonLines(f, spec.lines!));
+    loaded.set(key, entry);
+    entry.then(
+      (fn) => loaded.set(key, fn),
+      () => loaded.delete(key),
+    );
+  }
+  return entry;
+}
+
+/** Marks the error of a `pool.starmap` item that is not an array: trying again cannot help. */
+export class NotArguments extends TypeError {}
+
+/** `fn` called with each input spread as its arguments (`pool.starmap`, Python's `starmap`). */
+function spreading(fn: Fn): Fn {
+  const call = fn as (...args: unknown[]) => unknown;
+  return (args) => {
+    if (!Array.isArray(args)) {
+      const type = args === null ? 'null' : typeof args;
+      const shown = typeof args === 'string' ? `'${args}'` : describe(args);
+      throw new NotArguments(
+        `Expected each item of pool.starmap to be an array of arguments to spread into the call, got \`${shown}\` (${type})`,
+      );
+    }
+    return call(...args);
+  };
+}
+
+async function compile(source: string): Promise<Fn> {
+  // `__name` is the helper that esbuild (tsx) calls to keep function names; give it one here.
+  const module =
+    'const __name = (target, value) => Object.defineProperty(target, "name", { value, configurable: true });\n' +
+    `export default (${source});`;
+  const namespace = await import(
+    `data:text/javascript;charset=utf-8,${encodeURIComponent(module)}`
+  );
+  return namespace.default as Fn;
+}
+
+async function importExport(url: string, name: string): Promise<Fn> {
+  if (/\.[cm]?ts$/.test(url)) await registerTypeScript(url);
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = await import(url);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_UNKNOWN_FILE_EXTENSION') {
+      throw new Error(
+        `Cannot load the TypeScript task module ${url} in a worker: run the program under tsx ` +
+          `(node --import tsx) with tsx installed, or compile the module to JavaScript. ` +
+          `(${(error as Error).message}${tsxProblem ? `; registering tsx failed: ${tsxProblem}` : ''})`,
+      );
+    }
+    throw error;
+  }
+  const { fn, problem } = findExport(namespace, name);
+  if (!fn) throw new TypeError(`Task module ${url} ${problem}`);
+  return fn;
+}
+
+let tsxRegistered: Promise<void> | undefined;
+let tsxProblem: string | undefined;
+
+/**
+ * Node 20 does not hand the main thread's `--import tsx` hooks to worker threads, so before a `.ts`
+ * task module is imported (a failed import would be cached), tsx is registered here too: found
+ * from the module's folder, or from the current directory.
+ */
+function registerTypeScript(url: string): Promise<void> {
+  tsxRegistered ??= (async () => {
+    const problems: string[] = [];
+    for (const base of [url, pathToFileURL(`${process.cwd()}/`).href]) {
+      try {
+        const require = createRequire(base);
+        const manifestPath = require.resolve('tsx/package.json');
+        const manifest = require(manifestPath) as {
+          exports: Record<string, { import?: { default?: string } }>;
+        };
+        const entry = manifest.exports['./esm/api']?.import?.default;
+        if (!entry) throw new Error('this tsx has no ./esm/api export');
+        const { register } = (await import(new URL(entry, pathToFileURL(manifestPath)).href)) as {
+          register: () => unknown;
+        };
+        register();
+        return;
+      } catch (error) {
+        problems.push((error as Error).message);
+      }
+    }
+    tsxProblem = problems.join('; ');
+  })();
+  return tsxRegistered;
+}

@@ -1,0 +1,215 @@
+/**
+ * The batch runner: runs the items of a batch one after the other, keeps each item's result or
+ * failure apart, and reports which item runs through the batch's control cells, so that the main
+ * side can time items, name the one a crash happened under, and cancel a batch it holds. Batches
+ * of numbers come and go packed in a `Float64Array`. It needs nothing of what hosts the worker:
+ * the host glue (host.ts) gives it the worker's id and control block.
+ */
+import { performance } from 'node:perf_hooks';
+import { findUncloneable } from '../pool/clone.js';
+import {
+  type BatchRequest,
+  type BatchResponse,
+  ControlBlock,
+  MOVE_BRAND,
+  ResultList,
+  type WireError,
+  type WorkSpec,
+} from '../pool/messages.js';
+import type { Transferable } from '../types.js';
+import { type Fn, load, NotArguments, setupOnce } from './load.js';
+import { cloneFailure, serializeError } from './wire-error.js';
+
+/** What the host tells the runner about this worker. */
+export interface RunnerHost {
+  /** `threadId`, or the process's `pid` in a child process. */
+  readonly workerId: number;
+  /** The control block shared with every thread worker, if any. */
+  readonly sharedControl: ControlBlock | undefined;
+  /** Results' buffers may move to the main side (not through a child process's pipe). */
+  readonly movesBuffers: boolean;
+}
+
+let host: RunnerHost = { workerId: 0, sharedControl: undefined, movesBuffers: true };
+let itemsRun = 0;
+const timeOrigin = performance.timeOrigin;
+const now = () => timeOrigin + performance.now();
+
+/** Called once by the host glue, before any batch. */
+export function hostRunner(given: RunnerHost): void {
+  host = given;
+}
+
+/** A batch as it runs: what {@link runItems} reads, and what it fills in. */
+interface Running {
+  readonly fn: Fn;
+  readonly inputs: ArrayLike<unknown>;
+  readonly work: WorkSpec;
+  readonly control: ControlBlock | undefined;
+  readonly row: number;
+  readonly timed: boolean;
+  readonly maxItems: number;
+  readonly values: ResultList;
+  failures: (WireError | undefined)[] | null;
+  transferList: Transferable[] | undefined;
+  retire: boolean;
+  /** What the item at the position `runItems` returned gave: a promise, to be awaited. */
+  pending: PromiseLike<unknown> | undefined;
+}
+
+/** Runs one batch. Never throws for an item: failures are reported per item. */
+export async function runBatch(
+  request: BatchRequest,
+): Promise<{ response: BatchResponse; transferList: Transferable[] | undefined }> {
+  const { inputs } = request;
+  const ref = request.control;
+  const control = ref && (ref.buffer ? new ControlBlock(ref.buffer, 1) : host.sharedControl);
+  const row = ref?.row ?? 0;
+  const { workerId } = host;
+  control?.took(row, workerId);
+  const n = inputs.length;
+  const start = now();
+
+  let fn: Fn | undefined;
+  let loadFailure: WireError | undefined;
+  const setupFailure = request.setup ? await setupOnce(request.setup) : undefined;
+  if (setupFailure) {
+    loadFailure = setupFailure;
+  } else {
+    try {
+      const entry = load(request.work);
+      fn = typeof entry === 'function' ? entry : await entry;
+    } catch (error) {
+      loadFailure = { ...serializeError(error, request.work), fatal: 'load' };
+    }
+  }
+
+  const results = new ResultList(n);
+  let failures: (WireError | undefined)[] | null = null;
+  let transferList: Transferable[] | undefined;
+  let retire = setupFailure !== undefined;
+  let count = 0;
+  if (loadFailure !== undefined || fn === undefined) {
+    // Nothing can run: every item fails with why.
+    failures = new Array(n).fill(loadFailure);
+    count = n;
+  } else {
+    const run: Running = {
+      fn,
+      inputs,
+      work: request.work,
+      control,
+      row,
+      timed: request.timed,
+      maxItems: request.maxItems,
+      values: results,
+      failures: null,
+      transferList: undefined,
+      retire,
+      pending: undefined,
+    };
+    // Synchronous items run in one plain loop; an item that returns a promise is awaited here,
+    // and the loop goes on after it.
+    for (;;) {
+      count = runItems(run, count);
+      const pending = run.pending;
+      if (pending === undefined) break;
+      run.pending = undefined;
+      try {
+        keep(run, count, await pending);
+      } catch (error) {
+        fail(run, count, error);
+      }
+      count++;
+    }
+    ({ failures, transferList, retire } = run);
+  }
+  control?.moveTo(row, n);
+  const { values, buffer } = results.take(count);
+  if (buffer && host.movesBuffers) {
+    transferList ??= [];
+    transferList.push(buffer);
+  }
+
+  const response: BatchResponse = {
+    values,
+    failures,
+    count,
+    ms: now() - start,
+    retire,
+    workerId,
+  };
+  return { response, transferList };
+}
+
+/**
+ * Runs the items of a batch from position `from` on, until the batch ends, is cancelled, or the
+ * worker has run its `maxItems`; or until an item returns a promise, which it leaves in
+ * `run.pending`. Returns the position it stopped at (the items before it have run).
+ */
+function runItems(run: Running, from: number): number {
+  const { fn, inputs, control, row, timed, maxItems, values } = run;
+  const n = inputs.length;
+  let count = from;
+  for (; count < n; count++) {
+    if (maxItems > 0 && itemsRun >= maxItems) {
+      run.retire = true;
+      break;
+    }
+    if (control) {
+      // Cancelled while it waited in this worker's queue: it goes unrun. (Once it runs, a cancel
+      // stops this worker; looking now and then only spares the work until that lands.)
+      if ((count === from || (count & 63) === 0) && control.cancelled(row)) break;
+      if (timed || count === 0) control.running(row, count, now());
+      else control.moveTo(row, count);
+    }
+    itemsRun++;
+    let value: unknown;
+    try {
+      value = fn(inputs[count]);
+      if (typeof value === 'number') {
+        values.set(count, value);
+        continue;
+      }
+      if (
+        value !== null &&
+        typeof value === 'object' &&
+        typeof (value as any).then === 'function'
+      ) {
+        run.pending = value as PromiseLike<unknown>;
+        return count;
+      }
+      keep(run, count, value);
+    } catch (error) {
+      fail(run, count, error);
+    }
+  }
+  return count;
+}
+
+/** Keeps an item's result: its `move()` list joins the batch's, and it must be cloneable. */
+function keep(run: Running, at: number, value: unknown): void {
+  if (value !== null && typeof value === 'object' && MOVE_BRAND in value) {
+    const list = (value as Record<symbol, Transferable[]>)[MOVE_BRAND]!;
+    delete (value as Record<symbol, unknown>)[MOVE_BRAND];
+    if (host.movesBuffers) {
+      run.transferList ??= [];
+      run.transferList.push(...list);
+    }
+  }
+  const problem = findUncloneable(value, 'the result');
+  if (problem) {
+    run.failures ??= new Array(run.inputs.length);
+    run.failures[at] = cloneFailure(problem);
+  } else {
+    run.values.set(at, value);
+  }
+}
+
+function fail(run: Running, at: number, error: unknown): void {
+  run.failures ??= new Array(run.inputs.length);
+  run.failures[at] =
+    error instanceof NotArguments
+      ? { ...serializeError(error, undefined), fatal: 'arguments' }
+      : serializeError(error, run.work);
+}

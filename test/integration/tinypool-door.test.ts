@@ -1,0 +1,144 @@
+/**
+ * The one door to tinypool, main side (src/threads/worker-host.ts) and worker side
+ * (src/worker/host.ts): each workaround of tinypool's behaviour, tested against the installed
+ * tinypool directly, so that an upgrade that changes what it relies on fails here, by name.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { BatchRequest, BatchResponse } from '../../dist/src/pool/messages.js';
+import { ControlBlock } from '../../dist/src/pool/messages.js';
+import { WorkerHost, type WorkerHostEvents } from '../../dist/src/threads/worker-host.js';
+
+const T = { timeout: 30_000 };
+
+function batch(source: string, inputs: unknown[], extra: Partial<BatchRequest> = {}) {
+  return {
+    work: { kind: 'inline', source },
+    inputs,
+    setup: undefined,
+    maxItems: 0,
+    control: undefined,
+    timed: false,
+    ...extra,
+  } as BatchRequest & { id?: number };
+}
+
+function host(
+  runtime: 'thread' | 'process',
+  events: Partial<WorkerHostEvents> = {},
+  workerData: unknown = undefined,
+) {
+  return new WorkerHost(
+    { size: 1, runtime, idleTimeout: Infinity, maxHeapMb: undefined, workerData },
+    { exited: () => {}, sent: () => {}, unsent: () => false, ...events },
+  );
+}
+
+describe('the main-side door (WorkerHost)', () => {
+  it(
+    '1. a thread worker that calls process.exit is noticed: its task fails, it is replaced (tinypool never notices)',
+    T,
+    async () => {
+      const exits: { threadId: number; reason: Error }[] = [];
+      const h = host('thread', { exited: (threadId, reason) => exits.push({ threadId, reason }) });
+      try {
+        const first = (await h.run(batch('(n) => n', [1]))) as BatchResponse;
+        await assert.rejects(h.run(batch('() => process.exit(3)', [1])), /exited with code 3/);
+        assert.equal(exits.length, 1);
+        assert.equal(exits[0]!.threadId, first.workerId);
+        assert.equal((exits[0]!.reason as { exitCode?: number }).exitCode, 3);
+        const after = (await h.run(batch('(n) => n', [1]))) as BatchResponse;
+        assert.notEqual(after.workerId, first.workerId, 'a new worker took over');
+      } finally {
+        await h.destroy();
+      }
+    },
+  );
+
+  it(
+    "2. stop(workerId): the worker record's error event fails its task with the reason and replaces it",
+    T,
+    async () => {
+      const exits: Error[] = [];
+      const h = host('thread', { exited: (_, reason) => exits.push(reason) });
+      try {
+        const first = (await h.run(batch('(n) => n', [1]))) as BatchResponse;
+        const spinning = h.run(batch('() => { for (;;); }', [1]));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const reason = new Error('stopped by the test');
+        h.stop(first.workerId, reason);
+        await assert.rejects(spinning, (error) => error === reason);
+        const after = (await h.run(batch('(n) => n', [1]))) as BatchResponse;
+        assert.notEqual(after.workerId, first.workerId);
+        assert.deepEqual(exits, [reason]);
+      } finally {
+        await h.destroy();
+      }
+    },
+  );
+
+  it("3. tinypool still fails a task given to a terminating worker with 'Terminating worker thread'", async () => {
+    const entry = fileURLToPath(import.meta.resolve('tinypool'));
+    assert.match(await readFile(entry, 'utf8'), /new Error\("Terminating worker thread"\)/);
+    const h = host('thread');
+    assert.equal(h.isTerminationError(new Error('Terminating worker thread')), true);
+    assert.equal(h.isTerminationError(new Error('something else')), false);
+  });
+
+  it(
+    '4. process runtime: a task its child cannot take is answered here, not thrown uncaught; a sent one names its child',
+    T,
+    async () => {
+      const unsent: { id: number; error: unknown }[] = [];
+      const sent: { id: number; child: ChildProcess }[] = [];
+      const h = host('process', {
+        unsent: (id, error) => {
+          unsent.push({ id, error });
+          return true;
+        },
+        sent: (id, child) => sent.push({ id, child }),
+      });
+      try {
+        const ok = (await h.run({ ...batch('(n) => n + 1', [1]), id: 1 })) as BatchResponse;
+        assert.deepEqual(Array.from(ok.values as ArrayLike<unknown>), [2]);
+        assert.equal(sent.length, 1);
+        assert.equal(sent[0]!.id, 1);
+        // 5 (worker side): the child knows it is one (`__tinypool_state__`): its id is its pid.
+        assert.equal(ok.workerId, sent[0]!.child.pid);
+        await assert.rejects(
+          h.run({ ...batch('(n) => n', [new SharedArrayBuffer(8)]), id: 2 }),
+          (error: { message?: string }) => /could not be sent/.test(String(error.message)),
+        );
+        assert.equal(unsent.length, 1);
+        assert.equal(unsent[0]!.id, 2);
+        const again = (await h.run({ ...batch('(n) => n * 2', [4]), id: 3 })) as BatchResponse;
+        assert.deepEqual(Array.from(again.values as ArrayLike<unknown>), [8], 'the worker stayed');
+      } finally {
+        await h.destroy();
+      }
+    },
+  );
+});
+
+describe('the worker-side door (src/worker/host.ts)', () => {
+  it(
+    "6. a thread worker finds the shared control block in tinypool's workerData[1]",
+    T,
+    async () => {
+      const control = ControlBlock.create(2);
+      const h = host('thread', {}, { control: control.buffer, rows: control.rows });
+      try {
+        const response = (await h.run(
+          batch('(n) => n', [1, 2], { control: { row: 1 } }),
+        )) as BatchResponse;
+        assert.equal(control.thread(1), response.workerId, 'the worker marked the batch as taken');
+        assert.equal(control.position(1), 2, 'and moved past its last item');
+      } finally {
+        await h.destroy();
+      }
+    },
+  );
+});
