@@ -84,6 +84,12 @@ export interface BullmqExecutorOptions {
   readonly unreachableMs?: number;
   /** Take outcomes from BullMQ's events as well as the reconcile pass (default true). */
   readonly events?: boolean;
+  /**
+   * BullMQ's cap of the queue's events stream (`streams.events.maxLen`, default 10,000; the
+   * queue's setting is written by every producer that starts). Events beyond it are dropped; the
+   * reconcile pass still finds every outcome.
+   */
+  readonly streams?: { readonly events?: { readonly maxLen?: number } };
 }
 
 /** The producer cannot reach Redis. */
@@ -134,6 +140,7 @@ export class BullmqExecutor implements Executor {
   private readonly queue: Queue;
   private readonly events: QueueEvents | undefined;
   private readonly redis: Redis;
+  private readonly eventsClient: Redis | undefined;
   private readonly url: string;
   private readonly tag = randomBytes(4).toString('hex');
   private readonly out = new Map<string, Launch>();
@@ -141,7 +148,9 @@ export class BullmqExecutor implements Executor {
   private readonly orphans = new Set<string>();
   private readonly listeners: (() => void)[] = [];
   private readonly timer: NodeJS.Timeout;
-  private readonly opts: Required<Omit<BullmqExecutorOptions, 'capacity' | 'connection'>> & {
+  private readonly opts: Required<
+    Omit<BullmqExecutorOptions, 'capacity' | 'connection' | 'streams'>
+  > & {
     capacity: number | undefined;
   };
   private seq = 0;
@@ -153,6 +162,7 @@ export class BullmqExecutor implements Executor {
   private again = false;
   private destroyed = false;
   private released: Promise<void> | undefined;
+  private stopping = false;
   private idle: (() => void) | undefined;
   private counts = { byEvent: 0, byReconcile: 0, lost: 0, crashed: 0 };
 
@@ -182,6 +192,10 @@ export class BullmqExecutor implements Executor {
     if (options.events !== undefined && typeof options.events !== 'boolean') {
       fail('events', 'a boolean', options.events);
     }
+    const maxLen = options.streams?.events?.maxLen;
+    if (maxLen !== undefined && !(Number.isInteger(maxLen) && maxLen >= 1)) {
+      fail('streams.events.maxLen', 'an integer >= 1', maxLen);
+    }
     this.opts = {
       queue,
       prefix,
@@ -203,23 +217,37 @@ export class BullmqExecutor implements Executor {
       typeof connection === 'string'
         ? redact(connection)
         : `${connection.host ?? '127.0.0.1'}:${connection.port ?? 6379}`;
-    const conn: ConnectionOptions =
+    // The clients are ours (ioredis' public API), given to BullMQ as shared connections: BullMQ
+    // does not close a shared client, and its own close waits for a connection that is still
+    // being made (BullMQ 6.7 `RedisConnection.disconnect` awaits its client's first `ready`), so
+    // with Redis out of reach only our `disconnect()` of these clients ends them. The queue's
+    // client also sends the cancel messages and tells whether Redis is in reach.
+    // Once released, no client (nor BullMQ's duplicate of one, which copies its options)
+    // connects again: BullMQ 6.7 calls `connect()` on a client that ended while it waits for it.
+    const given = typeof connection === 'string' ? undefined : connection.retryStrategy;
+    const retryStrategy = (times: number) =>
+      this.stopping ? null : given ? given(times) : Math.min(times * 50, 2000);
+    const client = () =>
       typeof connection === 'string'
-        ? ({ url: connection } as ConnectionOptions)
-        : ({ ...connection } as ConnectionOptions);
-    this.queue = new Queue(queue, { connection: conn, prefix });
-    this.queue.on('error', (error) => this.problem(error));
-    // A client of our own (ioredis' public API) for the cancel messages and to know whether
-    // Redis is in reach: BullMQ does not expose its clients' connection state.
-    this.redis =
-      typeof connection === 'string'
-        ? new Redis(connection, { maxRetriesPerRequest: null })
-        : new Redis({ ...connection, maxRetriesPerRequest: null });
+        ? new Redis(connection, { maxRetriesPerRequest: null, retryStrategy })
+        : new Redis({ ...connection, maxRetriesPerRequest: null, retryStrategy });
+    this.redis = client();
     this.redis.on('ready', () => this.up());
     this.redis.on('close', () => this.down());
     this.redis.on('error', (error: Error) => this.problem(error));
+    this.queue = new Queue(queue, {
+      connection: this.redis as unknown as ConnectionOptions,
+      prefix,
+      ...(maxLen === undefined ? {} : { streams: { events: { maxLen } } }),
+    });
+    this.queue.on('error', (error) => this.problem(error));
     if (this.opts.events) {
-      this.events = new QueueEvents(queue, { connection: { ...conn }, prefix });
+      this.eventsClient = client();
+      this.eventsClient.on('error', (error: Error) => this.problem(error));
+      this.events = new QueueEvents(queue, {
+        connection: this.eventsClient as unknown as ConnectionOptions,
+        prefix,
+      });
       this.events.on('error', (error) => this.problem(error));
       this.events.on('completed', ({ jobId, returnvalue }) => {
         const launch = this.out.get(jobId);
@@ -585,6 +613,7 @@ export class BullmqExecutor implements Executor {
 
   /** Closes every connection; never waits on a Redis that does not answer. */
   private release(): Promise<void> {
+    this.stopping = true;
     this.released ??= (async () => {
       clearInterval(this.timer);
       await this.reconciling?.catch(() => {});
@@ -592,14 +621,13 @@ export class BullmqExecutor implements Executor {
       if (this.connected && orphans.length > 0) {
         await within(Promise.all(orphans.map((id) => this.queue.remove(id).catch(() => 0))), 1000);
       }
-      await within(
-        Promise.all([this.events?.close(), this.queue.close()].map((p) => p?.catch(() => {}))),
-        2000,
+      const closing = Promise.all(
+        [this.events?.close(), this.queue.close()].map((p) => p?.catch(() => {})),
       );
-      await Promise.all(
-        [this.events?.disconnect(), this.queue.disconnect()].map((p) => p?.catch(() => {})),
-      );
-      this.redis.disconnect();
+      const clients = [this.redis, this.eventsClient].filter((c) => c !== undefined);
+      if (this.connected) await within(closing, 2000);
+      await Promise.all(clients.map(end));
+      await within(closing, 1000);
     })();
     return this.released;
   }
@@ -660,6 +688,19 @@ function redact(url: string): string {
   } catch {
     return url;
   }
+}
+
+/**
+ * Ends a client. ioredis 5/6: `disconnect()` while it waits to reconnect only clears the wait and
+ * leaves it 'reconnecting' for ever (no 'end', and BullMQ's waits on it keep polling), so such a
+ * client is left to its next attempt, which fails and ends it (our retryStrategy says stop).
+ */
+async function end(client: Redis): Promise<void> {
+  if (client.status === 'end') return;
+  const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+  if (client.status !== 'reconnecting') client.disconnect();
+  await within(ended, 5000);
+  if ((client.status as string) !== 'end') client.disconnect();
 }
 
 async function within(promise: Promise<unknown>, ms: number): Promise<void> {
