@@ -197,7 +197,7 @@ test("abort('cancel') removes the stream's waiting jobs and stops its running on
   });
   await until(() => exec.stats().busy >= 2, 20_000, 'jobs to run');
   const q = rawQueue('main');
-  assert.ok((await q.getJobCounts('wait')).wait >= 1, 'no job was waiting');
+  assert.ok(((await q.getJobCounts('wait')).wait ?? 0) >= 1, 'no job was waiting');
   for (const run of runs) run.abort('cancel');
   await reported;
   assert.deepEqual(outcomes, Array(10).fill('aborted'));
