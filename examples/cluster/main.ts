@@ -4,7 +4,9 @@
  * workload across them through `createPool({ executor: bullmqExecutor(...) })` and the
  * `parallelMap` operator, and prints the speedup over one thread.
  *
- *   npm run example:cluster [-- --items 200 --n 27]
+ *   node --import tsx examples/cluster/main.ts [--items 200] [--n 27]
+ *   (`npm run example:cluster` once the seam lands: add the script and its case in
+ *   test/integration/examples-fresh-clone.test.ts)
  *
  * NOTE: this goes through `createPool({ executor })`, which comes with the executor seam
  * (feat/seam, issue 12); until that lands this file does not type-check and is excluded from
