@@ -249,17 +249,18 @@ export class BullmqExecutor implements Executor {
         prefix,
       });
       this.events.on('error', (error) => this.problem(error));
+      // An event may come before `add` resolves: the id is this launch's alone, so it counts.
       this.events.on('completed', ({ jobId, returnvalue }) => {
         const launch = this.out.get(jobId);
-        if (launch?.added) this.completed(launch, returnvalue, 'event');
+        if (launch) this.completed(launch, returnvalue, 'event');
       });
       this.events.on('failed', ({ jobId, failedReason }) => {
         const launch = this.out.get(jobId);
-        if (launch?.added) this.failed(launch, failedReason, undefined, 'event');
+        if (launch) this.failed(launch, failedReason, undefined, 'event');
       });
       this.events.on('stalled', ({ jobId }) => {
         const launch = this.out.get(jobId);
-        if (launch?.added) this.crashed(launch, undefined, 'event');
+        if (launch) this.crashed(launch, undefined, 'event');
       });
       this.events.on('active', ({ jobId }) => {
         const launch = this.out.get(jobId);
@@ -368,7 +369,11 @@ export class BullmqExecutor implements Executor {
   async close(): Promise<void> {
     if (this.out.size > 0) {
       await new Promise<void>((resolve) => {
-        this.idle = resolve;
+        const before = this.idle;
+        this.idle = () => {
+          before?.();
+          resolve();
+        };
       });
     }
     await this.release();
