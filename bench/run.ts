@@ -17,6 +17,7 @@ import { latency } from './cases/latency.js';
 import { memory } from './cases/memory.js';
 import { ndjson } from './cases/ndjson.js';
 import { records } from './cases/records.js';
+import { remote } from './cases/remote.js';
 import { skewed } from './cases/skewed.js';
 import { trivial } from './cases/trivial.js';
 import {
@@ -39,6 +40,7 @@ const CASES: readonly BenchCase[] = [
   records,
   ndjson,
   faults,
+  remote,
 ];
 
 const { values } = parseArgs({

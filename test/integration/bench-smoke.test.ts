@@ -88,6 +88,16 @@ const EXPECTED: Record<string, { contenders: string[]; goals: number }> = {
     ],
     goals: 0,
   },
+  remote: {
+    contenders: [
+      'rxpool bullmqExecutor (batches of 50000)',
+      'raw BullMQ, one job per item',
+      'rxpool idle round trip',
+      'raw BullMQ waitUntilFinished round trip',
+      'worker SIGKILLed mid-batch',
+    ],
+    goals: 3,
+  },
 };
 
 interface Report {

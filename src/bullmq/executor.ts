@@ -1,0 +1,718 @@
+/**
+ * `bullmqExecutor`: the producer side of "many machines". It implements the executor seam
+ * (src/executor/contract.ts) by sending each batch as one BullMQ job to the
+ * `rxpool worker` processes of a queue (./serve.ts), in the job format of ./job.ts.
+ *
+ * ## How a batch's outcome is found
+ *
+ * Every launch of a batch is a job of its own (`<executor>.<n>`): a late finish of an old launch
+ * names an id that is no longer outstanding and is ignored. The outcome comes by two paths:
+ * - the fast path: `QueueEvents` (`completed`, `failed`, `stalled`, `active`);
+ * - the reconcile pass: every `reconcileMs` (and at once after every reconnect) the state of every
+ *   outstanding job is read (`Job.fromId`). BullMQ's events stream is capped and drops events
+ *   (issue 13 measured 117-2,133 lost completions of 10,000), and a Redis restart loses the
+ *   stream: the pass alone always ends every batch.
+ * Whichever path sees the end first settles the batch, once; the producer then removes the job.
+ *
+ * What a job's state means:
+ * - completed: its result holds one outcome per item (`done`, per-item failures with their kind);
+ * - `stalledCounter > 0` or failed as stalled: its worker died (`crashed`, position unknown: a
+ *   worker that dies takes the knowledge of which item killed it along). BullMQ 6.7 with
+ *   `maxStalledCount: 0` puts such a job back in `wait` with a deferred failure that only the next
+ *   worker to take it applies, so the counter, not the failure, is what tells;
+ * - failed as cancelled: `aborted`; failed for another reason (a worker of another format
+ *   version): `unsendable`, every item blamed, with the worker's reason;
+ * - gone (Redis restarted without persistence, or someone removed it): `lost`, all go again.
+ *
+ * ## Capacity
+ *
+ * At most `capacity()` jobs are out: the `capacity` option, or else `jobsPerWorker` (2) for every
+ * worker connected to the queue (`Queue.getWorkersCount`, read on every reconcile pass), at least
+ * 1 (a stream started before any worker waits in Redis for one). Two per worker keeps a worker's
+ * local pool busy while a finished job's result travels back.
+ *
+ * ## Redis out of reach
+ *
+ * When the producer has not reached Redis for `unreachableMs` (from the start, or since the
+ * connection dropped), every outstanding batch and every new one ends `unsendable` with a
+ * {@link RedisUnreachableError} blamed on each item: a clear error, never a hang. A restart that
+ * reconnects sooner goes unnoticed apart from the jobs it lost (`lost`, sent again).
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { serialize } from 'node:v8';
+import { type ConnectionOptions, Job, Queue, QueueEvents } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import type {
+  BatchOutcome,
+  Executor,
+  ExecutorBatch,
+  ExecutorTraits,
+  ItemFailure,
+  RunningBatch,
+} from '../executor/contract.js';
+import { fail } from '../options.js';
+import { reviveError } from '../worker/wire-error.js';
+import {
+  CANCELLED,
+  cancelChannel,
+  decodeResult,
+  encodeBatch,
+  encodeCancel,
+  type ItemOutcome,
+  JOB_NAME,
+} from './job.js';
+
+export interface BullmqExecutorOptions {
+  /** `redis://` or `rediss://` URL, or ioredis options (host, port, tls, username, password...). */
+  readonly connection: string | RedisOptions;
+  /** The queue's name: the same as the workers' `--queue`. */
+  readonly queue: string;
+  /** BullMQ's key prefix (default `bull`, as `rxpool worker` uses). */
+  readonly prefix?: string;
+  /** Jobs out at once; default: {@link BullmqExecutorOptions.jobsPerWorker} per connected worker. */
+  readonly capacity?: number;
+  /** Jobs out at once per connected worker when `capacity` is not given (default 2). */
+  readonly jobsPerWorker?: number;
+  /** The run time a batch should aim for, in ms (default 200). */
+  readonly targetBatchMs?: number;
+  /** The largest job, in bytes of encoded inputs (default 8 MiB). */
+  readonly maxBatchBytes?: number;
+  /** How often every outstanding job's state is read, in ms (default 1000). */
+  readonly reconcileMs?: number;
+  /** How long Redis may be out of reach before batches fail, in ms (default 5000). */
+  readonly unreachableMs?: number;
+  /** Take outcomes from BullMQ's events as well as the reconcile pass (default true). */
+  readonly events?: boolean;
+  /**
+   * BullMQ's cap of the queue's events stream (`streams.events.maxLen`, default 10,000; the
+   * queue's setting is written by every producer that starts). Events beyond it are dropped; the
+   * reconcile pass still finds every outcome.
+   */
+  readonly streams?: { readonly events?: { readonly maxLen?: number } };
+}
+
+/** The producer cannot reach Redis. */
+export class RedisUnreachableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RedisUnreachableError';
+  }
+}
+
+/** The stalled reason of BullMQ 6.7 (`Worker.getUnrecoverableErrorMessage`'s text). */
+const STALLED_REASON = 'stalled more than allowable limit';
+
+const DEFAULTS = {
+  prefix: 'bull',
+  jobsPerWorker: 2,
+  targetBatchMs: 200,
+  maxBatchBytes: 8 * 1024 * 1024,
+  reconcileMs: 1000,
+  unreachableMs: 5000,
+} as const;
+
+/** One launch of a batch: one job. */
+interface Launch {
+  readonly id: string;
+  readonly stream: string;
+  readonly count: number;
+  readonly sentAt: number;
+  readonly report: (outcome: BatchOutcome) => void;
+  /** The job is in Redis (its `add` resolved). */
+  added: boolean;
+  /** A worker took it (an `active` event or its state). */
+  active: boolean;
+  settled: boolean;
+}
+
+/** Counters for tests and troubleshooting: which path ended the batches. */
+export interface BullmqExecutorCounters {
+  readonly byEvent: number;
+  readonly byReconcile: number;
+  readonly lost: number;
+  readonly crashed: number;
+  readonly workers: number;
+}
+
+export class BullmqExecutor implements Executor {
+  readonly traits: ExecutorTraits;
+  private readonly queue: Queue;
+  private readonly events: QueueEvents | undefined;
+  private readonly redis: Redis;
+  private readonly eventsClient: Redis | undefined;
+  private readonly url: string;
+  private readonly tag = randomBytes(4).toString('hex');
+  private readonly out = new Map<string, Launch>();
+  /** Jobs settled while still in Redis (cancelled while running): removed once they end. */
+  private readonly orphans = new Set<string>();
+  private readonly listeners: (() => void)[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private readonly opts: Required<
+    Omit<BullmqExecutorOptions, 'capacity' | 'connection' | 'streams'>
+  > & {
+    capacity: number | undefined;
+  };
+  private seq = 0;
+  private workers = 0;
+  private connected = false;
+  private downSince = performance.now();
+  private lastError = '';
+  private reconciling: Promise<void> | undefined;
+  private again = false;
+  private destroyed = false;
+  private released: Promise<void> | undefined;
+  private stopping = false;
+  private idle: (() => void) | undefined;
+  private counts = { byEvent: 0, byReconcile: 0, lost: 0, crashed: 0 };
+
+  constructor(options: BullmqExecutorOptions) {
+    if (options === null || typeof options !== 'object') {
+      fail('options', 'an object ({ connection, queue })', options);
+    }
+    const { connection, queue } = options;
+    if (typeof connection === 'string') {
+      if (!/^rediss?:\/\//.test(connection)) {
+        fail('connection', 'a redis:// or rediss:// URL, or ioredis options', connection);
+      }
+    } else if (connection === null || typeof connection !== 'object') {
+      fail('connection', 'a redis:// or rediss:// URL, or ioredis options', connection);
+    }
+    if (typeof queue !== 'string' || queue === '') fail('queue', 'a non-empty string', queue);
+    const int = (name: keyof BullmqExecutorOptions, min: number) => {
+      const value = options[name];
+      if (value === undefined) return undefined;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+        fail(name, `an integer >= ${min}`, value);
+      }
+      return value;
+    };
+    const prefix = options.prefix ?? DEFAULTS.prefix;
+    if (typeof prefix !== 'string' || prefix === '') fail('prefix', 'a non-empty string', prefix);
+    if (options.events !== undefined && typeof options.events !== 'boolean') {
+      fail('events', 'a boolean', options.events);
+    }
+    const maxLen = options.streams?.events?.maxLen;
+    if (maxLen !== undefined && !(Number.isInteger(maxLen) && maxLen >= 1)) {
+      fail('streams.events.maxLen', 'an integer >= 1', maxLen);
+    }
+    this.opts = {
+      queue,
+      prefix,
+      capacity: int('capacity', 1),
+      jobsPerWorker: int('jobsPerWorker', 1) ?? DEFAULTS.jobsPerWorker,
+      targetBatchMs: int('targetBatchMs', 1) ?? DEFAULTS.targetBatchMs,
+      maxBatchBytes: int('maxBatchBytes', 1024) ?? DEFAULTS.maxBatchBytes,
+      reconcileMs: int('reconcileMs', 10) ?? DEFAULTS.reconcileMs,
+      unreachableMs: int('unreachableMs', 100) ?? DEFAULTS.unreachableMs,
+      events: options.events ?? true,
+    };
+    this.traits = {
+      targetBatchMs: this.opts.targetBatchMs,
+      maxBatchBytes: this.opts.maxBatchBytes,
+      enforcesTimeouts: true,
+      knowsPosition: false,
+    };
+    this.url =
+      typeof connection === 'string'
+        ? redact(connection)
+        : `${connection.host ?? '127.0.0.1'}:${connection.port ?? 6379}`;
+    // The clients are ours (ioredis' public API), given to BullMQ as shared connections: BullMQ
+    // does not close a shared client, and its own close waits for a connection that is still
+    // being made (BullMQ 6.7 `RedisConnection.disconnect` awaits its client's first `ready`), so
+    // with Redis out of reach only our `disconnect()` of these clients ends them. The queue's
+    // client also sends the cancel messages and tells whether Redis is in reach.
+    // Once released, no client (nor BullMQ's duplicate of one, which copies its options)
+    // connects again: BullMQ 6.7 calls `connect()` on a client that ended while it waits for it.
+    const given = typeof connection === 'string' ? undefined : connection.retryStrategy;
+    const retryStrategy = (times: number) =>
+      this.stopping ? null : given ? given(times) : Math.min(times * 50, 2000);
+    const client = () =>
+      typeof connection === 'string'
+        ? new Redis(connection, { maxRetriesPerRequest: null, retryStrategy })
+        : new Redis({ ...connection, maxRetriesPerRequest: null, retryStrategy });
+    this.redis = client();
+    this.redis.on('ready', () => this.up());
+    this.redis.on('close', () => this.down());
+    this.redis.on('error', (error: Error) => this.problem(error));
+    this.queue = new Queue(queue, {
+      connection: this.redis as unknown as ConnectionOptions,
+      prefix,
+      ...(maxLen === undefined ? {} : { streams: { events: { maxLen } } }),
+    });
+    this.queue.on('error', (error) => this.problem(error));
+    if (this.opts.events) {
+      this.eventsClient = client();
+      this.eventsClient.on('error', (error: Error) => this.problem(error));
+      this.events = new QueueEvents(queue, {
+        connection: this.eventsClient as unknown as ConnectionOptions,
+        prefix,
+      });
+      this.events.on('error', (error) => this.problem(error));
+      // An event may come before `add` resolves: the id is this launch's alone, so it counts.
+      this.events.on('completed', ({ jobId, returnvalue }) => {
+        const launch = this.out.get(jobId);
+        if (launch) this.completed(launch, returnvalue, 'event');
+      });
+      this.events.on('failed', ({ jobId, failedReason }) => {
+        const launch = this.out.get(jobId);
+        if (launch) this.failed(launch, failedReason, undefined, 'event');
+      });
+      this.events.on('stalled', ({ jobId }) => {
+        const launch = this.out.get(jobId);
+        if (launch) this.crashed(launch, undefined, 'event');
+      });
+      this.events.on('active', ({ jobId }) => {
+        const launch = this.out.get(jobId);
+        if (launch) launch.active = true;
+      });
+    }
+    this.timer = setInterval(() => this.tick(), this.opts.reconcileMs);
+    this.timer.unref();
+  }
+
+  /** Connected workers (at least 1): what `pool.stats().size` shows. */
+  get size(): number {
+    return Math.max(1, this.workers);
+  }
+
+  capacity(): number {
+    return this.opts.capacity ?? Math.max(1, this.opts.jobsPerWorker * this.workers);
+  }
+
+  onCapacity(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  stats(): { busy: number; queued: number } {
+    let busy = 0;
+    let queued = 0;
+    for (const launch of this.out.values()) {
+      if (launch.active) busy++;
+      else queued += launch.count;
+    }
+    return { busy, queued };
+  }
+
+  /** Which path ended the batches so far, and the workers last seen. */
+  counters(): BullmqExecutorCounters {
+    return { ...this.counts, workers: this.workers };
+  }
+
+  /**
+   * Resolves once Redis answers; rejects with a {@link RedisUnreachableError} when it does not
+   * within `unreachableMs`.
+   */
+  async ready(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(this.unreachable()), this.opts.unreachableMs);
+    });
+    try {
+      await Promise.race([this.redis.ping(), late]);
+      this.up();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  run(batch: ExecutorBatch, report: (outcome: BatchOutcome) => void): RunningBatch {
+    const later = (outcome: BatchOutcome) => {
+      setImmediate(() => report(outcome));
+      return { abort() {} };
+    };
+    if (this.destroyed) return later({ type: 'aborted' });
+    if (!this.connected && performance.now() - this.downSince > this.opts.unreachableMs) {
+      return later(blameAll(batch.inputs.length, this.unreachable()));
+    }
+    const encoded = this.encode(batch);
+    if ('outcome' in encoded) return later(encoded.outcome);
+    const { count, data } = encoded;
+    const launch: Launch = {
+      id: `rx.${this.tag}.${this.seq++}`,
+      stream: batch.stream,
+      count,
+      sentAt: performance.now(),
+      report,
+      added: false,
+      active: false,
+      settled: false,
+    };
+    this.out.set(launch.id, launch);
+    this.queue.add(JOB_NAME, data, { jobId: launch.id }).then(
+      () => {
+        launch.added = true;
+        if (launch.settled) this.orphan(launch.id);
+      },
+      (error: unknown) => {
+        this.settle(
+          launch,
+          blameAll(
+            launch.count,
+            new RedisUnreachableError(
+              `cannot add the batch's job to queue '${this.opts.queue}' at ${this.url}: ${message(error)}`,
+            ),
+          ),
+        );
+      },
+    );
+    return {
+      abort: (reason) => {
+        if (launch.settled) return;
+        if (reason === 'cancel') this.cancel(launch.stream);
+        this.settle(launch, { type: 'aborted' });
+      },
+    };
+  }
+
+  /** No new batches: waits for those out, then releases every connection. */
+  async close(): Promise<void> {
+    if (this.out.size > 0) {
+      await new Promise<void>((resolve) => {
+        const before = this.idle;
+        this.idle = () => {
+          before?.();
+          resolve();
+        };
+      });
+    }
+    await this.release();
+  }
+
+  /** Stops now: batches out are reported 'aborted', their jobs removed or cancelled. */
+  async destroy(): Promise<void> {
+    this.destroyed = true;
+    const streams = new Set<string>();
+    for (const launch of [...this.out.values()]) {
+      streams.add(launch.stream);
+      this.settle(launch, { type: 'aborted' });
+    }
+    for (const stream of streams) this.cancel(stream);
+    await this.release();
+  }
+
+  // --- encoding ------------------------------------------------------------------------------
+
+  /** The job data of the batch's first items that fit, or the outcome when none can go. */
+  private encode(
+    batch: ExecutorBatch,
+  ): { count: number; data: ReturnType<typeof encodeBatch> } | { outcome: BatchOutcome } {
+    const { inputs } = batch;
+    const max = this.opts.maxBatchBytes;
+    let count = inputs.length;
+    for (;;) {
+      let data: ReturnType<typeof encodeBatch>;
+      try {
+        data = encodeBatch({
+          stream: batch.stream,
+          work: batch.work,
+          timeout: batch.timeout,
+          inputs: count === inputs.length ? inputs : inputs.slice(0, count),
+        });
+      } catch {
+        return { outcome: blameUnserializable(inputs.slice(0, count)) };
+      }
+      const bytes = data.inputs.length;
+      if (bytes <= max) return { count, data };
+      if (count === 1) {
+        const error = new RangeError(
+          `The item is ${bytes} bytes once encoded, over the executor's maxBatchBytes of ${max}: ` +
+            'it cannot go as a job to Redis (raise maxBatchBytes, or send a reference to the data)',
+        );
+        return { outcome: { type: 'unsendable', blamed: new Map([[0, error]]) } };
+      }
+      count = Math.max(1, Math.min(count - 1, Math.floor((count * max * 0.9) / bytes)));
+    }
+  }
+
+  // --- outcomes ------------------------------------------------------------------------------
+
+  private completed(launch: Launch, result: unknown, by: 'event' | 'reconcile'): void {
+    let outcomes: ItemOutcome[];
+    try {
+      outcomes = decodeResult(result, launch.count);
+    } catch (error) {
+      this.settle(
+        launch,
+        blameAll(launch.count, new Error(`unreadable job result: ${message(error)}`)),
+      );
+      return;
+    }
+    const values = new Array<unknown>(launch.count);
+    let failures: (ItemFailure | undefined)[] | null = null;
+    for (let i = 0; i < outcomes.length; i++) {
+      const item = outcomes[i]!;
+      if (item.ok) {
+        values[i] = item.value;
+      } else {
+        failures ??= new Array<ItemFailure | undefined>(launch.count);
+        failures[i] = itemFailure(item);
+      }
+    }
+    const ms = (result as { ms?: unknown }).ms;
+    const took = typeof ms === 'number' && ms >= 0 ? ms : 0;
+    this.counts[by === 'event' ? 'byEvent' : 'byReconcile']++;
+    this.settle(launch, {
+      type: 'done',
+      values,
+      failures,
+      count: launch.count,
+      ms: took,
+      waitedMs: Math.max(0, performance.now() - launch.sentAt - took),
+    });
+  }
+
+  private failed(
+    launch: Launch,
+    reason: string,
+    worker: string | undefined,
+    by: 'event' | 'reconcile',
+  ): void {
+    if (reason.includes(STALLED_REASON)) {
+      this.crashed(launch, worker, by);
+    } else if (reason === CANCELLED) {
+      this.settle(launch, { type: 'aborted' });
+    } else {
+      this.counts[by === 'event' ? 'byEvent' : 'byReconcile']++;
+      this.settle(
+        launch,
+        blameAll(launch.count, new Error(`the worker refused the job: ${reason}`)),
+      );
+    }
+  }
+
+  private crashed(launch: Launch, worker: string | undefined, by: 'event' | 'reconcile'): void {
+    this.counts.crashed++;
+    this.counts[by === 'event' ? 'byEvent' : 'byReconcile']++;
+    const error = new Error(
+      `The rxpool worker running this batch${worker ? ` (${worker})` : ''} stopped answering ` +
+        `(its job stalled: the worker process died or lost Redis); the batch goes again`,
+    );
+    error.name = 'WorkerCrashedError';
+    this.settle(launch, { type: 'crashed', error, position: undefined });
+  }
+
+  /** Reports once, drops the launch and removes its job (or keeps it to remove once it ends). */
+  private settle(launch: Launch, outcome: BatchOutcome): void {
+    if (launch.settled) return;
+    launch.settled = true;
+    this.out.delete(launch.id);
+    if (launch.added) this.orphan(launch.id);
+    // Never synchronously from run() or abort(): every path here is a callback or after one.
+    queueMicrotask(() => launch.report(outcome));
+    if (this.out.size === 0 && this.idle) {
+      const idle = this.idle;
+      this.idle = undefined;
+      idle();
+    }
+  }
+
+  /** Removes a settled launch's job; one still running stays an orphan until it ends. */
+  private orphan(id: string): void {
+    this.orphans.add(id);
+    this.queue.remove(id).then(
+      (removed) => {
+        if (removed === 1) this.orphans.delete(id);
+      },
+      () => {},
+    );
+  }
+
+  private cancel(stream: string): void {
+    this.redis
+      .publish(cancelChannel(this.opts.queue, this.opts.prefix), encodeCancel(stream))
+      .catch(() => {});
+  }
+
+  // --- the reconcile pass --------------------------------------------------------------------
+
+  private tick(): void {
+    if (!this.connected && performance.now() - this.downSince > this.opts.unreachableMs) {
+      const error = this.unreachable();
+      for (const launch of [...this.out.values()])
+        this.settle(launch, blameAll(launch.count, error));
+      return;
+    }
+    void this.reconcile();
+  }
+
+  private reconcile(): Promise<void> {
+    if (this.reconciling) {
+      this.again = true;
+      return this.reconciling;
+    }
+    this.reconciling = this.pass()
+      .catch((error: unknown) => this.problem(error))
+      .finally(() => {
+        this.reconciling = undefined;
+        if (this.again && !this.released) {
+          this.again = false;
+          void this.reconcile();
+        }
+      });
+    return this.reconciling;
+  }
+
+  private async pass(): Promise<void> {
+    const launches = [...this.out.values()].filter((launch) => launch.added);
+    const orphans = [...this.orphans];
+    const [jobs, stale, workers] = await Promise.all([
+      Promise.all(launches.map((launch) => Job.fromId(this.queue, launch.id))),
+      Promise.all(orphans.map((id) => Job.fromId(this.queue, id))),
+      this.queue.getWorkersCount(),
+    ]);
+    this.up();
+    launches.forEach((launch, i) => {
+      if (launch.settled) return;
+      const job = jobs[i];
+      if (job === undefined) {
+        this.counts.lost++;
+        this.settle(launch, { type: 'lost' });
+      } else if (job.finishedOn) {
+        if (job.failedReason) this.failed(launch, job.failedReason, job.processedBy, 'reconcile');
+        else this.completed(launch, job.returnvalue, 'reconcile');
+      } else if (job.stalledCounter > 0) {
+        this.crashed(launch, job.processedBy, 'reconcile');
+      } else if (job.processedOn) {
+        launch.active = true;
+      }
+    });
+    orphans.forEach((id, i) => {
+      const job = stale[i];
+      if (job === undefined) this.orphans.delete(id);
+      else if (job.finishedOn || job.stalledCounter > 0) this.orphan(id);
+    });
+    if (workers !== this.workers) {
+      const grew = workers > this.workers;
+      this.workers = workers;
+      if (grew) for (const listener of this.listeners) listener();
+    }
+  }
+
+  // --- the connection ------------------------------------------------------------------------
+
+  private up(): void {
+    if (this.connected) return;
+    this.connected = true;
+    this.lastError = '';
+    // After a reconnect: events may have been lost while away, read every job's state now.
+    if (!this.released) void this.reconcile();
+  }
+
+  private down(): void {
+    if (!this.connected) return;
+    this.connected = false;
+    this.downSince = performance.now();
+  }
+
+  private problem(error: unknown): void {
+    this.lastError = message(error);
+  }
+
+  private unreachable(): RedisUnreachableError {
+    return new RedisUnreachableError(
+      `cannot reach Redis at ${this.url} (queue '${this.opts.queue}') for ` +
+        `${this.opts.unreachableMs} ms${this.lastError ? `: ${this.lastError}` : ''}`,
+    );
+  }
+
+  /** Closes every connection; never waits on a Redis that does not answer. */
+  private release(): Promise<void> {
+    this.stopping = true;
+    this.released ??= (async () => {
+      clearInterval(this.timer);
+      await this.reconciling?.catch(() => {});
+      const orphans = [...this.orphans];
+      if (this.connected && orphans.length > 0) {
+        await within(Promise.all(orphans.map((id) => this.queue.remove(id).catch(() => 0))), 1000);
+      }
+      const closing = Promise.all(
+        [this.events?.close(), this.queue.close()].map((p) => p?.catch(() => {})),
+      );
+      const clients = [this.redis, this.eventsClient].filter((c) => c !== undefined);
+      if (this.connected) await within(closing, 2000);
+      await Promise.all(clients.map(end));
+      await within(closing, 1000);
+    })();
+    return this.released;
+  }
+}
+
+/** The producer side of "many machines": an executor that sends batches as BullMQ jobs. */
+export function bullmqExecutor(options: BullmqExecutorOptions): BullmqExecutor {
+  return new BullmqExecutor(options);
+}
+
+function itemFailure(item: Extract<ItemOutcome, { ok: false }>): ItemFailure {
+  const error = reviveError(item.error);
+  const hint = item.error.hint;
+  const base = hint === undefined ? {} : { hint };
+  switch (item.kind) {
+    case 'timeout':
+    case 'crashed':
+      return { error, kind: item.kind, retryable: true, ...base };
+    case 'threw':
+      return { error, kind: 'threw', retryable: true, ...base };
+    default:
+      // 'clone' (the result cannot be sent back) and 'refused' (the worker does not serve it):
+      // trying again cannot help.
+      return { error, kind: 'threw', retryable: false, ...base };
+  }
+}
+
+function blameAll(count: number, error: Error): BatchOutcome {
+  return {
+    type: 'unsendable',
+    blamed: new Map(Array.from({ length: count }, (_, i) => [i, error])),
+  };
+}
+
+/** The items that cannot be serialized, each blamed with the serializer's error. */
+function blameUnserializable(inputs: readonly unknown[]): BatchOutcome {
+  const blamed = new Map<number, Error>();
+  inputs.forEach((input, i) => {
+    try {
+      serialize(input);
+    } catch (error) {
+      blamed.set(i, error instanceof Error ? error : new Error(String(error)));
+    }
+  });
+  return { type: 'unsendable', blamed: blamed.size > 0 ? blamed : undefined };
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The URL without its password. */
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Ends a client. ioredis 5/6: `disconnect()` while it waits to reconnect only clears the wait and
+ * leaves it 'reconnecting' for ever (no 'end', and BullMQ's waits on it keep polling), so such a
+ * client is left to its next attempt, which fails and ends it (our retryStrategy says stop).
+ */
+async function end(client: Redis): Promise<void> {
+  if (client.status === 'end') return;
+  const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+  if (client.status !== 'reconnecting') client.disconnect();
+  await within(ended, 5000);
+  if ((client.status as string) !== 'end') client.disconnect();
+}
+
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([promise, late]);
+  clearTimeout(timer);
+}
