@@ -4,13 +4,9 @@
  * workload across them through `createPool({ executor: bullmqExecutor(...) })` and the
  * `parallelMap` operator, and prints the speedup over one thread.
  *
- *   node --import tsx examples/cluster/main.ts [--items 200] [--n 27]
- *   (`npm run example:cluster` once the seam lands: add the script and its case in
- *   test/integration/examples-fresh-clone.test.ts)
+ *   npm run example:cluster -- [--items 200] [--n 27]
  *
- * NOTE: this goes through `createPool({ executor })`, which comes with the executor seam
- * (feat/seam, issue 12); until that lands this file does not type-check and is excluded from
- * tsconfig.json and from the test run.
+ * It borrows the test suite's helpers to start redis-server and the workers on this machine.
  */
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';

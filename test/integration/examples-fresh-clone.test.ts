@@ -42,6 +42,10 @@ const cases: Record<string, { args: (dir: string) => string[]; prints: RegExp }>
     args: (dir) => ['--mb', '1', '--corpus', join(dir, 'corpus.txt')],
     prints: /words/i,
   },
+  'example:cluster': {
+    args: () => ['--items', '40', '--n', '24'],
+    prints: /speedup over one thread: \d/,
+  },
 };
 
 before(async () => {
