@@ -68,8 +68,13 @@ const PAGE_SIZE = 4096;
  */
 class Chunk<In> {
   state = QUEUED;
-  /** Goes to a worker alone (it was in a batch that crashed and the culprit is unknown). */
-  solo = false;
+  /**
+   * The most items of a batch it may go in. A batch that crashed its worker with the culprit
+   * unknown goes back as halves (each batch-mate uncharged; a half that crashes again is halved
+   * again), so the culprit is found in about log2(n) rounds, not n batches of one (a remote batch
+   * may hold tens of thousands of items); an item that crashed its worker goes alone (1).
+   */
+  cap = Number.POSITIVE_INFINITY;
   /** DONE: the value of item k is `values[at + k]`. */
   values: ArrayLike<unknown> | undefined = undefined;
   at = 0;
@@ -287,15 +292,17 @@ export class Engine<In, Out> implements DispatchClient {
     if (this.closed) return false;
     const first = this.queue.shift();
     if (!first) return false;
-    const size =
-      first.solo || this.oneByOne
-        ? 1
-        : this.sizer.next(this.queuedItems, this.dispatcher.capacity(), this.out);
+    const size = this.oneByOne
+      ? 1
+      : Math.min(
+          first.cap,
+          this.sizer.next(this.queuedItems, this.dispatcher.capacity(), this.out),
+        );
     const chunks = [first];
     let count = this.take(first, size);
     while (count < size) {
       const chunk = this.queue.peek();
-      if (!chunk || chunk.solo) break;
+      if (!chunk || chunk.cap < size) break;
       this.queue.shift();
       chunks.push(chunk);
       count += this.take(chunk, size - count);
@@ -375,7 +382,7 @@ export class Engine<In, Out> implements DispatchClient {
       chunk.queuedAt,
     );
     rest.state = chunk.state;
-    rest.solo = chunk.solo;
+    rest.cap = chunk.cap;
     chunk.hi = chunk.lo + k;
     if (this.open === chunk) this.open = rest;
     if (this.config.ordered) {
@@ -548,7 +555,7 @@ export class Engine<In, Out> implements DispatchClient {
             () => ({ error, kind: 'crashed', retryable: true }),
           );
         } else {
-          this.routeReturned(chunks, () => ALONE);
+          this.routeReturned(chunks, () => AGAIN, undefined, undefined, Math.ceil(batch.count / 2));
         }
         break;
       }
@@ -586,6 +593,8 @@ export class Engine<In, Out> implements DispatchClient {
     mark: (position: number) => number,
     failure?: (position: number) => ItemFailure | undefined,
     values?: ArrayLike<unknown>,
+    /** The `cap` of the items that go AGAIN (a crash whose culprit is unknown: half the batch). */
+    cap?: number,
   ): void {
     const again: Chunk<In>[] = [];
     let p = 0;
@@ -602,7 +611,8 @@ export class Engine<In, Out> implements DispatchClient {
         } else if (what === FAIL) {
           this.failItem(chunk, failure?.(p), again);
         } else {
-          if (what === ALONE) chunk.solo = true;
+          if (what === ALONE) chunk.cap = 1;
+          else if (cap !== undefined) chunk.cap = Math.min(chunk.cap, cap);
           again.push(chunk);
         }
         p += k;
@@ -677,7 +687,7 @@ export class Engine<In, Out> implements DispatchClient {
       }
       // An item that crashed its worker goes again alone: if it does it again, it takes no
       // batch-mates down with it.
-      if (kind === 'crashed') chunk.solo = true;
+      if (kind === 'crashed') chunk.cap = 1;
       const delay = retry.delay(chunk.attempts);
       if (delay > 0) {
         chunk.state = WAITING;

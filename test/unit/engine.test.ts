@@ -375,25 +375,41 @@ describe('engine timeouts and crashes in batches', () => {
     assert.equal(run.failures[0]!.index, 2);
   });
 
-  it('when the executor cannot tell which item runs, a crashed batch is re-run item by item to find the culprit', () => {
+  it('when the executor cannot tell which item runs, a crashed batch goes back in halves until the culprit is alone', () => {
+    const inputs = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
     const run = runEngine(
-      ['a', 'b', 'c'],
+      inputs,
       (x: string) => {
-        if (x === 'c') {
+        if (x === 'h') {
           const error = new Error('died');
           error.name = 'FakeCrash';
           throw error;
         }
         return x;
       },
-      { size: 1, concurrency: Infinity, batchSize: 3, knowsPosition: false },
+      { size: 1, concurrency: Infinity, batchSize: 8, knowsPosition: false },
     );
     assert.deepEqual(
       run.values.map((v) => v.value),
-      ['a', 'b'],
+      inputs.filter((x) => x !== 'h'),
     );
-    assert.equal(run.failures[0]!.index, 2);
-    assert.deepEqual(run.executor.batches, [['a'], ['b', 'c'], ['b'], ['c']]);
+    assert.equal(run.failures.length, 1);
+    assert.ok(run.failures[0] instanceof WorkerCrashedError);
+    assert.equal(run.failures[0]!.index, 7);
+    // Only the culprit was charged: one attempt.
+    assert.equal(run.failures[0]!.attempts, 1);
+    // Halves of the batch that crashed, not its items one by one (which a remote batch of tens of
+    // thousands of items could not afford); the half without the culprit runs once.
+    assert.deepEqual(run.executor.batches, [
+      ['a'],
+      ['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'],
+      ['b', 'c', 'd', 'e'],
+      ['f', 'g', 'h', 'i'],
+      ['f', 'g'],
+      ['h', 'i'],
+      ['h'],
+      ['i'],
+    ]);
   });
 });
 
