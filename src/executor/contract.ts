@@ -14,9 +14,22 @@ import type { Transferable } from '../types.js';
  * input that is not an array fails alone with a `TypeError`.
  */
 export type WorkSpec = (
-  | { readonly kind: 'module'; readonly url: string; readonly name: string }
-  | { readonly kind: 'inline'; readonly source: string }
+  | {
+      /** A module's export, imported in the worker. */
+      readonly kind: 'module';
+      /** The module's URL (`file:` on this machine). */
+      readonly url: string;
+      /** The export's name (`default` for the default export). */
+      readonly name: string;
+    }
+  | {
+      /** A self-contained function, compiled once per worker. */
+      readonly kind: 'inline';
+      /** The function's source text. */
+      readonly source: string;
+    }
 ) & {
+  /** Each input is an array of arguments spread into the call (`pool.starmap`). */
   readonly spread?: true;
   /** rxpool's command line: inputs are lines of JSON text (an executor passes it on as it is). */
   readonly lines?: 'value' | 'settle' | 'block-fail' | 'block-skip';
@@ -44,8 +57,11 @@ export interface ExecutorTraits {
 
 /** One batch: consecutive items of one stream, all of the same work. */
 export interface ExecutorBatch {
+  /** What to run on every input. */
   readonly work: WorkSpec;
+  /** The items, in source order; results and failures come back by position in this array. */
   readonly inputs: readonly unknown[];
+  /** Buffers of the inputs to move rather than copy (the `transfer` option), if any. */
   readonly transferList: readonly Transferable[] | undefined;
   /**
    * Per attempt of an item, in ms, when the items have one. An executor that `enforcesTimeouts`
@@ -61,6 +77,7 @@ export interface ExecutorBatch {
 
 /** How an item failed: the engine charges the right attempt whatever the executor. */
 export interface ItemFailure {
+  /** What the task threw (or why the item could not run), revived on this side. */
   readonly error: Error;
   /**
    * `'threw'`: the work threw (a `TaskError`); `'timeout'`: it ran past the batch's `timeout` (a
@@ -69,6 +86,7 @@ export interface ItemFailure {
   readonly kind: 'threw' | 'timeout' | 'crashed';
   /** false: trying again cannot help (a result that cannot be cloned, a failed setup). */
   readonly retryable: boolean;
+  /** A line to add to the item's `TaskError` message (what to do about it). */
   readonly hint?: string;
 }
 
@@ -76,9 +94,13 @@ export interface ItemFailure {
 export type BatchOutcome =
   /** The first `count` items ran (the rest did not, and go again). */
   | {
+      /** The batch ran, in whole or in part. */
       readonly type: 'done';
+      /** The result of item `i` at `values[i]` (for the items that succeeded). */
       readonly values: ArrayLike<unknown>;
+      /** The failure of item `i` at `failures[i]`; `null` when none failed. */
       readonly failures: readonly (ItemFailure | undefined)[] | null;
+      /** How many items ran, from the first: the rest go again. */
       readonly count: number;
       /** How long the items took to run, in ms (for batch sizing and `stats().runTime`). */
       readonly ms: number;
@@ -86,18 +108,43 @@ export type BatchOutcome =
       readonly waitedMs?: number;
     }
   /** The worker died. `position` is the item it died under, when known. */
-  | { readonly type: 'crashed'; readonly error: Error; readonly position: number | undefined }
+  | {
+      /** The worker died under the batch. */
+      readonly type: 'crashed';
+      /** Why, as well as it is known (an exit code, an out-of-memory error). */
+      readonly error: Error;
+      /** The position of the item it died under, when known. */
+      readonly position: number | undefined;
+    }
   /** The batch could not be sent. `blamed`: the items at fault and why, when known. */
-  | { readonly type: 'unsendable'; readonly blamed: ReadonlyMap<number, Error> | undefined }
+  | {
+      /** The batch could not be sent. */
+      readonly type: 'unsendable';
+      /** The positions of the items at fault and why, when known (the others go again). */
+      readonly blamed: ReadonlyMap<number, Error> | undefined;
+    }
   /** Stopped by `abort()`: all go again (or fail, the one that timed out). */
-  | { readonly type: 'aborted' }
+  | {
+      /** Stopped by `abort()`. */
+      readonly type: 'aborted';
+    }
   /** Lost without running (its worker was retired): all go again. */
-  | { readonly type: 'lost' };
+  | {
+      /** Lost without running. */
+      readonly type: 'lost';
+    };
 
 /** A batch that was started: its outcome goes to the `report` given to `Executor.run`, once. */
 export interface RunningBatch {
   /** The item running now and how long it has run (ms), when `knowsPosition`. */
-  current?(): { position: number; elapsedMs: number } | undefined;
+  current?():
+    | {
+        /** The item's position in the batch. */
+        position: number;
+        /** How long it has run, in ms, measured by the executor. */
+        elapsedMs: number;
+      }
+    | undefined;
   /**
    * Stop the batch; its outcome still comes (once), 'aborted' (or 'done' with `count` < items when
    * it stopped between items: the rest go again). `'timeout'`: the item running is overdue, stop
@@ -123,6 +170,7 @@ export interface Executor {
    * when `capacity` is not given.
    */
   readonly size: number;
+  /** What the engine plans with (batch time, byte limit, who times items). */
   readonly traits: ExecutorTraits;
   /** Batches that may be out now (may change: call the listener given to `onCapacity`). */
   capacity(): number;
@@ -131,7 +179,12 @@ export interface Executor {
   /** The pool listens: capacity grew for a reason other than a batch ending. */
   onCapacity?(listener: () => void): void;
   /** Extra counters for stats: workers busy now, items sent and not started. */
-  stats?(): { busy?: number; queued?: number };
+  stats?(): {
+    /** Workers running a batch now. */
+    busy?: number;
+    /** Items sent to the executor and not started yet. */
+    queued?: number;
+  };
   /** No new batches will come: finish those out, release everything. */
   close(): Promise<void>;
   /** Stop now: batches out are reported 'aborted'. */
