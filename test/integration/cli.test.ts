@@ -374,25 +374,23 @@ test('--retry tries a failed line again before it counts as failed', async () =>
 
 const script = ['/usr/bin/script', '/bin/script'].find((path) => existsSync(path));
 
-test(
-  'shows progress on stderr when it is a terminal',
-  { skip: script ? false : 'needs script(1) for a terminal' },
-  async () => {
-    // script(1) runs the command on a pseudo-terminal; stdin and stdout are files, stderr the terminal.
-    const dir = mkdtempSync(join(tmpdir(), 'rxpool-cli-'));
-    const input = join(dir, 'in.ndjson');
-    writeFileSync(input, ndjson(range(1000)));
-    try {
-      const command = `'${process.execPath}' '${CLI}' map ${TASK} < '${input}' > /dev/null`;
-      const { stdout } = await promisify(execFile)(script!, ['-qec', command, '/dev/null'], {
-        cwd: FIXTURES,
-      });
-      assert.match(stdout, /rxpool: 1000 done, [\d.]+\/s\r?\n$/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  },
-);
+test('shows progress on stderr when it is a terminal', async () => {
+  // script(1) comes with util-linux (Debian's bsdutils, an essential package): it is always here.
+  assert.ok(script, 'script(1) (util-linux) is needed to give the command a terminal');
+  // script(1) runs the command on a pseudo-terminal; stdin and stdout are files, stderr the terminal.
+  const dir = mkdtempSync(join(tmpdir(), 'rxpool-cli-'));
+  const input = join(dir, 'in.ndjson');
+  writeFileSync(input, ndjson(range(1000)));
+  try {
+    const command = `'${process.execPath}' '${CLI}' map ${TASK} < '${input}' > /dev/null`;
+    const { stdout } = await promisify(execFile)(script!, ['-qec', command, '/dev/null'], {
+      cwd: FIXTURES,
+    });
+    assert.match(stdout, /rxpool: 1000 done, [\d.]+\/s\r?\n$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('--on-error skip: a line that is not JSON is a failed line, reported by number; the rest go on', async () => {
   const { code, stdout, stderr } = await rxpool(
