@@ -1,23 +1,20 @@
 /**
  * The messages between the main side and the worker-side runtime, in one place.
  *
- * The worker runtime (`worker.ts`) imports only this file and the pure `clone.ts`: it never loads
+ * The worker runtime (src/worker/) imports only this file and the pure `clone.ts`: it never loads
  * main-side code. Keep it free of runtime imports.
  */
 
 import type { MessagePort } from 'node:worker_threads';
-import type { LineMode } from '../worker/lines.js';
 
 /**
- * What runs in a worker: a module export (by reference) or an inline function's source text;
- * with `spread`, each input is an array of arguments spread into the call (`pool.starmap`); with
- * `lines`, each input is a line of JSON text and each result its JSON text (`rxpool map`, see
- * `lines.ts`).
+ * What runs in a worker: the public contract's `WorkSpec` (a module export or an inline function's
+ * source, with the `spread` and `lines` flags), one definition for the executors and the wire.
+ * A type-only import: the worker runtime loads nothing of the main side.
  */
-export type WorkSpec = (
-  | { readonly kind: 'module'; readonly url: string; readonly name: string }
-  | { readonly kind: 'inline'; readonly source: string }
-) & { readonly spread?: true; readonly lines?: LineMode };
+export type { WorkSpec } from '../executor/contract.js';
+
+import type { WorkSpec } from '../executor/contract.js';
 
 /** One message to a worker: several items of the same work. */
 export interface BatchRequest {
