@@ -54,13 +54,14 @@ import type {
 import { fail } from '../options.js';
 import { reviveError } from '../worker/wire-error.js';
 import {
+  type BatchOutcomes,
   CANCELLED,
   cancelChannel,
-  decodeResult,
   encodeBatch,
   encodeCancel,
-  type ItemOutcome,
+  type ItemFailureWire,
   JOB_NAME,
+  readResult,
 } from './job.js';
 
 export interface BullmqExecutorOptions {
@@ -428,9 +429,9 @@ export class BullmqExecutor implements Executor {
   // --- outcomes ------------------------------------------------------------------------------
 
   private completed(launch: Launch, result: unknown, by: 'event' | 'reconcile'): void {
-    let outcomes: ItemOutcome[];
+    let outcomes: BatchOutcomes;
     try {
-      outcomes = decodeResult(result, launch.count);
+      outcomes = readResult(result, launch.count);
     } catch (error) {
       this.settle(
         launch,
@@ -438,16 +439,11 @@ export class BullmqExecutor implements Executor {
       );
       return;
     }
-    const values = new Array<unknown>(launch.count);
+    const { values } = outcomes;
     let failures: (ItemFailure | undefined)[] | null = null;
-    for (let i = 0; i < outcomes.length; i++) {
-      const item = outcomes[i]!;
-      if (item.ok) {
-        values[i] = item.value;
-      } else {
-        failures ??= new Array<ItemFailure | undefined>(launch.count);
-        failures[i] = itemFailure(item);
-      }
+    for (const item of outcomes.failures ?? []) {
+      failures ??= new Array<ItemFailure | undefined>(launch.count);
+      failures[item.index] = itemFailure(item);
     }
     const ms = (result as { ms?: unknown }).ms;
     const took = typeof ms === 'number' && ms >= 0 ? ms : 0;
@@ -643,7 +639,7 @@ export function bullmqExecutor(options: BullmqExecutorOptions): BullmqExecutor {
   return new BullmqExecutor(options);
 }
 
-function itemFailure(item: Extract<ItemOutcome, { ok: false }>): ItemFailure {
+function itemFailure(item: ItemFailureWire): ItemFailure {
   const error = reviveError(item.error);
   const hint = item.error.hint;
   const base = hint === undefined ? {} : { hint };

@@ -12,7 +12,6 @@ import { type Job, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   type Pool,
-  type Settled,
   type Task,
   TaskError,
   TaskTimeoutError,
@@ -29,7 +28,7 @@ import {
   decodeCancel,
   encodeResult,
   type FailureKind,
-  type ItemOutcome,
+  type ItemFailureWire,
   toWireError,
   type WireError,
   type WorkSpec,
@@ -235,9 +234,16 @@ export class BatchServer {
     const batch = decodeBatch(job.data);
     if (this.cancelled.has(batch.stream)) throw new Error(CANCELLED);
     const resolved = this.resolve(batch.work);
-    const outcomes: ItemOutcome[] = new Array(batch.inputs.length);
+    const count = batch.inputs.length;
+    // Filled by push: a packed array, which v8's serializer writes densely (an array made by
+    // `new Array(count)` has holes, and goes as index/value pairs, 3-4x slower both ways).
+    const values: unknown[] = [];
+    for (let i = 0; i < count; i++) values.push(undefined);
+    const failures: ItemFailureWire[] = [];
     if ('refused' in resolved) {
-      outcomes.fill({ ok: false, kind: 'refused', error: resolved.refused });
+      for (let index = 0; index < count; index++) {
+        failures.push({ index, kind: 'refused', error: resolved.refused });
+      }
     } else {
       this.running.set(job.id!, batch.stream);
       try {
@@ -247,7 +253,10 @@ export class BatchServer {
           timeout: batch.timeout,
           signal,
         });
-        for await (const item of settled) outcomes[item.index] = outcome(item);
+        for await (const item of settled) {
+          if (item.ok) values[item.index] = item.value;
+          else failures.push(failure(item.index, item.error));
+        }
       } catch (error) {
         if (signal?.aborted) throw new Error(CANCELLED);
         throw error;
@@ -255,7 +264,7 @@ export class BatchServer {
         this.running.delete(job.id!);
       }
     }
-    return encodeResult(outcomes, performance.now() - started, this.id);
+    return encodeResult({ values, failures }, performance.now() - started, this.id);
   }
 
   /** The work to run for `spec`: a served module's export, or (allowed) inline code. */
@@ -307,10 +316,8 @@ function refused(name: string, message: string): { refused: WireError } {
   return { refused: wireError(name, message, 'load') };
 }
 
-/** A settled item of the local pool as its outcome in the job's result. */
-function outcome(item: Settled<unknown, unknown>): ItemOutcome {
-  if (item.ok) return { ok: true, value: item.value };
-  const error = item.error;
+/** A failed item of the local pool as its failure in the job's result. */
+function failure(index: number, error: TaskError): ItemFailureWire {
   const kind: FailureKind =
     error instanceof TaskTimeoutError
       ? 'timeout'
@@ -321,7 +328,7 @@ function outcome(item: Settled<unknown, unknown>): ItemOutcome {
           : 'threw';
   const wire = toWireError(error.cause);
   return {
-    ok: false,
+    index,
     kind,
     error: { ...wire, fatal: kind === 'clone' ? 'clone' : undefined, hint: hintOf(error) },
   };

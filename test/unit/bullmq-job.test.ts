@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  type BatchOutcomes,
   cancelChannel,
   decodeBatch,
   decodeCancel,
@@ -14,6 +15,7 @@ import {
   encodeCancel,
   encodeResult,
   FormatError,
+  type ItemFailureWire,
   type ItemOutcome,
   toWireError,
 } from '../../src/bullmq/job.js';
@@ -23,6 +25,17 @@ import { reviveError } from '../../src/worker/wire-error.js';
 /** Through the job's data as BullMQ stores it: JSON. */
 function throughRedis<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
+}
+
+/** Per-item outcomes as the worker collects them: the values, and the failures apart. */
+function parts(outcomes: readonly ItemOutcome[]): BatchOutcomes {
+  const failures: ItemFailureWire[] = [];
+  const values = outcomes.map((outcome, index) => {
+    if (outcome.ok) return outcome.value;
+    failures.push({ index, kind: outcome.kind, error: outcome.error });
+    return undefined;
+  });
+  return { values, failures };
 }
 
 function oddValues(): unknown[] {
@@ -81,7 +94,7 @@ test('results keep structured-clone semantics; failures keep their kind', () => 
   const values = oddValues();
   const outcomes: ItemOutcome[] = values.map((value) => ({ ok: true, value }));
   outcomes.push({ ok: false, kind: 'timeout', error: toWireError(new Error('late')) });
-  const result = throughRedis(encodeResult(outcomes, 12.5, 'host:1'));
+  const result = throughRedis(encodeResult(parts(outcomes), 12.5, 'host:1'));
   assert.equal(result.ms, 12.5);
   assert.equal(result.worker, 'host:1');
   const decoded = decodeResult(result, outcomes.length);
@@ -108,7 +121,7 @@ test('a thrown error keeps its class name, message, stack, code, own properties 
   }
   const thrown = new QuotaError('over quota', { cause: new RangeError('too big') });
   const outcome: ItemOutcome = { ok: false, kind: 'threw', error: toWireError(thrown) };
-  const [decoded] = decodeResult(throughRedis(encodeResult([outcome], 1, 'w')), 1);
+  const [decoded] = decodeResult(throughRedis(encodeResult(parts([outcome]), 1, 'w')), 1);
   assert.ok(decoded && !decoded.ok);
   assert.equal(decoded.kind, 'threw');
   const revived = reviveError(decoded.error) as Error & Record<string, unknown>;
@@ -140,7 +153,7 @@ test('a result that cannot be serialized fails its item alone, as a clone failur
     { ok: true, value: { fn: () => 1 } },
     { ok: true, value: new Date(5) },
   ];
-  const decoded = decodeResult(throughRedis(encodeResult(outcomes, 1, 'w')), 3);
+  const decoded = decodeResult(throughRedis(encodeResult(parts(outcomes), 1, 'w')), 3);
   assert.deepStrictEqual(decoded[0], { ok: true, value: 1 });
   assert.deepStrictEqual(decoded[2], { ok: true, value: new Date(5) });
   const failed = decoded[1]!;
@@ -162,7 +175,7 @@ test('a job of another format version, or malformed, is refused with a FormatErr
   assert.equal(decodeBatch(throughRedis(good)).timeout, undefined);
   const cases: [unknown, RegExp][] = [
     [null, /not an object/],
-    [{ ...good, v: 2 }, /format version 2; this worker reads version 1/],
+    [{ ...good, v: 1 }, /format version 1; this worker reads version 2/],
     [{ ...good, stream: 3 }, /no stream id/],
     [{ ...good, work: { kind: 'module', url: 'x' } }, /no valid work spec/],
     [{ ...good, timeout: 0 }, /timeout is not a number above 0/],
@@ -178,7 +191,18 @@ test('a job of another format version, or malformed, is refused with a FormatErr
       },
     );
   }
-  assert.throws(() => decodeResult({ v: 1, outcomes: good.inputs }, 2), /1 outcomes for 2 inputs/);
+  const one = encodeResult({ values: [1], failures: null }, 1, 'w');
+  assert.throws(() => decodeResult(one, 2), /1 outcomes for 2 inputs/);
+  assert.throws(
+    () => decodeResult({ ...one, outcomes: good.inputs }, 1),
+    /not \[values, failures\]/,
+  );
+  const badIndex = encodeResult(
+    { values: [1], failures: [{ index: 5, kind: 'threw', error: toWireError(new Error('x')) }] },
+    1,
+    'w',
+  );
+  assert.throws(() => decodeResult(badIndex, 1), /malformed failure/);
   assert.throws(() => decodeResult('done', 1), FormatError);
 });
 
