@@ -1,23 +1,26 @@
 /**
  * Case `remote`: many machines through BullMQ, all co-located here: a real redis-server (started
  * by the case, test/support/redis.ts) and two `rxpool worker` processes of `cores / 2` threads
- * each, fed by `bullmqExecutor` driven through the executor seam (test/support/drive.ts stands in
- * for the pool until the pool takes any executor). Side by side in the same run: raw BullMQ, one
- * job per item, through two plain BullMQ worker processes (bench/workers/bullmq-raw.mjs).
- * - trivial items (x*x): items/s, rxpool with large batches against raw BullMQ;
- * - an idle round trip (one item, sequentially): p50, rxpool against raw BullMQ's
+ * each, used as a user would: `createPool({ executor: bullmqExecutor(...) })` and its `map` and
+ * `run`. Side by side in the same run: raw BullMQ, one job per item, through two plain BullMQ
+ * worker processes (bench/workers/bullmq-raw.mjs).
+ * - trivial items (x*x): items/s, rxpool's `pool.map` (with the `concurrency` the README advises
+ *   for small items, and with the default) against raw BullMQ; the CPU time of each process
+ *   (the producer, Redis, each worker) per million items, to see where the time goes;
+ * - CPU-bound items (fib(27)): the two workers against one thread (this process, RxJS `map`);
+ * - an idle round trip (`pool.run` of one item, sequentially): p50, against raw BullMQ's
  *   `job.waitUntilFinished`;
- * - a worker SIGKILLed mid-batch: time until its batch is reported crashed, and until it has run
- *   again on the other worker, with the defaults.
- * Needs `npm run build` first (the workers run the built CLI).
+ * - a worker SIGKILLed mid-batch: time until its batch is reported crashed, and until the stream
+ *   has ended, with the defaults.
+ * Needs `npm run build` first (the workers run the built CLI; `rxpool` resolves to dist/).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents } from 'bullmq';
-import { bullmqExecutor } from '../../src/bullmq/index.js';
-import type { WorkSpec } from '../../src/executor/contract.js';
-import { drive } from '../../test/support/drive.js';
+import { createPool, type Pool, task } from 'rxpool';
+import { type BullmqExecutor, bullmqExecutor } from 'rxpool/bullmq';
 import { startRedis } from '../../test/support/redis.js';
 import { startWorker, type WorkerProcess } from '../../test/support/rxpool-worker.js';
 import {
@@ -25,6 +28,7 @@ import {
   cores,
   expectEqual,
   goal,
+  median,
   percentile,
   type Row,
   TASKS,
@@ -32,12 +36,20 @@ import {
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RAW = fileURLToPath(new URL('../workers/bullmq-raw.mjs', import.meta.url));
-const SLEEP: WorkSpec = {
-  kind: 'module',
-  url: new URL('../../test/fixtures/remote-task.mjs', import.meta.url).href,
-  name: 'sleep',
-};
-const SQUARE: WorkSpec = { kind: 'module', url: TASKS.href, name: 'default' };
+const SLEEP = task<number, number>(
+  new URL('../../test/fixtures/remote-task.mjs', import.meta.url),
+  'sleep',
+);
+const SQUARE = task<number, number>(TASKS, 'default');
+const FIB = task<number, number>(TASKS, 'fib');
+const FIB_N = 27;
+/**
+ * The `concurrency` the README advises for items of a few µs through `bullmqExecutor`: a batch is
+ * at most `concurrency / capacity` items (capacity: 2 jobs per worker), so the default window
+ * (16,384) makes jobs of ~4,000 trivial items, and the per-job cost (Redis round trips, BullMQ's
+ * scripts) dominates. 65,536 per job is the engine's largest batch.
+ */
+const WIDE = 4 * 65_536;
 
 function rawWorker(url: string, queue: string, concurrency: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, [RAW, url, queue, String(concurrency)], { cwd: ROOT });
@@ -48,19 +60,30 @@ function rawWorker(url: string, queue: string, concurrency: number): Promise<Chi
   });
 }
 
+/** CPU time (user + system, ms) a process has used so far; NaN where /proc is not there. */
+function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // clock ticks of 10 ms (USER_HZ 100)
+  } catch {
+    return Number.NaN;
+  }
+}
+
 export const remote: BenchCase = {
   id: 'remote',
-  title: 'many machines: BullMQ executor vs raw BullMQ, co-located',
+  title: 'many machines: bullmqExecutor through createPool vs raw BullMQ, co-located',
   async run(settings) {
     const threads = Math.max(1, Math.floor(cores / 2));
     const items = settings.quick ? 200_000 : 2_000_000;
-    const batch = 50_000;
     const rawItems = settings.quick ? 2_000 : 10_000;
+    const fibItems = settings.quick ? 40 : 400;
     const rounds = settings.quick ? 2 : 5;
     const trips = settings.quick ? 50 : 200;
     const redis = await startRedis();
     const workers: WorkerProcess[] = [];
     const raws: ChildProcess[] = [];
+    const pools: Pool[] = [];
     const serve = (queue: string) =>
       startWorker({
         redis: redis.url,
@@ -72,25 +95,46 @@ export const remote: BenchCase = {
         workers.push(w);
         return w;
       });
+    const remotePool = (executor: BullmqExecutor) => {
+      const pool = createPool({ executor });
+      pools.push(pool);
+      return pool;
+    };
     const exec = bullmqExecutor({ connection: redis.url, queue: 'remote' });
+    const pool = remotePool(exec);
     const rawQueue = new Queue('raw', { connection: { url: redis.url } });
     const rawEvents = new QueueEvents('raw', { connection: { url: redis.url } });
     try {
       settings.log('remote: starting two rxpool workers and two raw BullMQ workers');
-      await Promise.all([serve('remote'), serve('remote')]);
+      const served = await Promise.all([serve('remote'), serve('remote')]);
       raws.push(...(await Promise.all([1, 2].map(() => rawWorker(redis.url, 'raw', threads)))));
       await exec.ready();
       await rawEvents.waitUntilReady();
+      // The executor learns the workers from Redis on its first pass (within a second).
+      while (exec.counters().workers < 2) await new Promise((r) => setTimeout(r, 50));
       const inputs = Array.from({ length: items }, (_, i) => i % 1000);
       const rawInputs = Array.from({ length: rawItems }, (_, i) => i % 1000);
+      const pids = [process.pid, redis.pid, ...served.map((w) => w.child.pid!)];
       let rawDone = 0;
 
-      const runRxpool = async () => {
+      const cpu = { wide: [0, 0, 0, 0], items: 0 };
+      const runRxpool = async (concurrency: number | undefined) => {
+        const before = pids.map(cpuMs);
+        const mine = process.cpuUsage();
         const started = performance.now();
-        const results = await drive(exec, SQUARE, inputs, { batch });
+        const results = await pool.map(SQUARE, inputs, { concurrency });
         const ms = performance.now() - started;
+        if (concurrency === WIDE) {
+          const own = process.cpuUsage(mine);
+          const used = pids.map((pid, i) => cpuMs(pid) - before[i]!);
+          used[0] = (own.user + own.system) / 1000;
+          used.forEach((v, i) => {
+            cpu.wide[i]! += v;
+          });
+          cpu.items += items;
+        }
         expectEqual(results.length, items, 'rxpool results');
-        expectEqual((results[999] as { value: number }).value, 999 * 999, 'rxpool value');
+        expectEqual(results[999]!, 999 * 999, 'rxpool value');
         return ms;
       };
       const runRaw = async () => {
@@ -104,17 +148,42 @@ export const remote: BenchCase = {
         }
         return performance.now() - started;
       };
+      const fibInputs = new Array<number>(fibItems).fill(FIB_N);
+      const { fib } = (await import(TASKS.href)) as { fib: (n: number) => number };
+      const runFibRemote = async () => {
+        const started = performance.now();
+        const results = await pool.map(FIB, fibInputs);
+        expectEqual(results[fibItems - 1]!, fib(FIB_N), 'fib');
+        return performance.now() - started;
+      };
+      const runFibLocal = async () => {
+        const started = performance.now();
+        let sum = 0;
+        for (const n of fibInputs) sum += fib(n);
+        expectEqual(sum, fib(FIB_N) * fibItems, 'fib locally');
+        return performance.now() - started;
+      };
+
       settings.log('remote: warm-up');
-      await drive(exec, SQUARE, inputs.slice(0, batch * 2), { batch });
+      await pool.map(SQUARE, inputs.slice(0, 200_000), { concurrency: WIDE });
+      await pool.map(SQUARE, inputs.slice(0, 50_000));
+      await pool.map(FIB, fibInputs.slice(0, 20));
       await runRaw();
-      const rxRates: number[] = [];
-      const rawRates: number[] = [];
+      const contenders: Record<string, () => Promise<number>> = {
+        wide: () => runRxpool(WIDE),
+        default: () => runRxpool(undefined),
+        raw: runRaw,
+        fibRemote: runFibRemote,
+        fibLocal: runFibLocal,
+      };
+      const ms: Record<string, number[]> = Object.fromEntries(
+        Object.keys(contenders).map((name) => [name, []]),
+      );
       for (let round = 0; round < rounds; round++) {
-        settings.log(`remote: throughput round ${round + 1}/${rounds}`);
-        for (const which of round % 2 === 0 ? ['rx', 'raw'] : ['raw', 'rx']) {
-          if (which === 'rx') rxRates.push(items / ((await runRxpool()) / 1000));
-          else rawRates.push(rawItems / ((await runRaw()) / 1000));
-        }
+        settings.log(`remote: round ${round + 1}/${rounds}`);
+        const order = Object.keys(contenders);
+        if (round % 2 === 1) order.reverse();
+        for (const name of order) ms[name]!.push(await contenders[name]!());
       }
 
       settings.log(`remote: ${trips} idle round trips each, alternating`);
@@ -124,8 +193,7 @@ export const remote: BenchCase = {
         for (const which of i % 2 === 0 ? ['rx', 'raw'] : ['raw', 'rx']) {
           const started = performance.now();
           if (which === 'rx') {
-            const [result] = await drive(exec, SQUARE, [i], { batch: 1 });
-            expectEqual((result as { value: number }).value, i * i, 'round trip');
+            expectEqual(await pool.run(SQUARE, i), i * i, 'round trip');
             rxTrips.push(performance.now() - started);
           } else {
             const job = await rawQueue.add('sq', i);
@@ -136,38 +204,71 @@ export const remote: BenchCase = {
       }
 
       settings.log('remote: a worker killed mid-batch');
-      const survivor = await serve('kill');
+      await serve('kill');
       const victim = await serve('kill');
       const killExec = bullmqExecutor({ connection: redis.url, queue: 'kill', capacity: 4 });
-      let killedAt = 0;
-      let crashedMs = Number.NaN;
-      const running = drive(killExec, SLEEP, Array(8).fill(1000), {
-        batch: 2,
-        onOutcome: (outcome) => {
-          if (outcome.type === 'crashed' && Number.isNaN(crashedMs)) {
-            crashedMs = performance.now() - killedAt;
-          }
-        },
+      const killPool = remotePool(killExec);
+      // retry 1: the first jobs are one item each (items go alone while there is room), and a job of
+      // one item whose worker died is charged to that item, as with threads.
+      const running = killPool.map(SLEEP, new Array<number>(8).fill(1000), {
+        batchSize: 2,
+        retry: 1,
       });
       while (killExec.stats().busy < 2) await new Promise((resolve) => setTimeout(resolve, 20));
       await new Promise((resolve) => setTimeout(resolve, 200));
-      killedAt = performance.now();
+      const killedAt = performance.now();
       await victim.kill();
-      await running;
+      let crashedMs = Number.NaN;
+      void (async () => {
+        while (killExec.counters().crashed === 0 && performance.now() - killedAt < 60_000) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        crashedMs = performance.now() - killedAt;
+      })();
+      const slept = await running;
       const rerunMs = performance.now() - killedAt;
-      await killExec.close();
-      void survivor;
+      expectEqual(slept.length, 8, 'killed worker stream');
+      expectEqual(killExec.counters().crashed, 1, 'crashed batches');
 
+      const rate = (n: number, list: number[]) => list.map((t) => n / (t / 1000));
       const stats = (rates: number[]) => ({
-        'median items/s': percentile(rates, 50),
+        'median items/s': median(rates),
         'min items/s': Math.min(...rates),
         'max items/s': Math.max(...rates),
       });
+      const wideRates = rate(items, ms.wide!);
+      const perM = (i: number) => (cpu.wide[i]! / cpu.items) * 1e6;
+      const speedups = ms.fibLocal!.map((local, i) => local / ms.fibRemote![i]!);
       const rows: Row[] = [
-        { contender: `rxpool bullmqExecutor (batches of ${batch})`, metrics: stats(rxRates) },
-        { contender: 'raw BullMQ, one job per item', metrics: stats(rawRates) },
         {
-          contender: 'rxpool idle round trip',
+          contender: `rxpool pool.map, concurrency ${WIDE}`,
+          metrics: {
+            ...stats(wideRates),
+            'producer CPU ms/M items': perM(0),
+            'redis CPU ms/M': perM(1),
+            'worker 1 CPU ms/M': perM(2),
+            'worker 2 CPU ms/M': perM(3),
+          },
+        },
+        {
+          contender: 'rxpool pool.map, default concurrency',
+          metrics: stats(rate(items, ms.default!)),
+        },
+        { contender: 'raw BullMQ, one job per item', metrics: stats(rate(rawItems, ms.raw!)) },
+        {
+          contender: `fib(${FIB_N}): one thread (this process)`,
+          metrics: stats(rate(fibItems, ms.fibLocal!)),
+        },
+        {
+          contender: `fib(${FIB_N}): rxpool pool.map, 2 workers`,
+          metrics: {
+            ...stats(rate(fibItems, ms.fibRemote!)),
+            'speedup (median of rounds)': median(speedups),
+            'min speedup': Math.min(...speedups),
+          },
+        },
+        {
+          contender: 'rxpool idle round trip (pool.run)',
           metrics: { 'p50 ms': percentile(rxTrips, 50), 'p99 ms': percentile(rxTrips, 99) },
         },
         {
@@ -180,22 +281,39 @@ export const remote: BenchCase = {
         },
       ];
       return {
-        params: { items, batch, 'raw items': rawItems, rounds, trips, workers: 2, threads },
+        params: {
+          items,
+          concurrency: WIDE,
+          'raw items': rawItems,
+          'fib items': fibItems,
+          rounds,
+          trips,
+          workers: 2,
+          threads,
+        },
         rows,
         goals: [
-          goal('rxpool items/s (median)', percentile(rxRates, 50), '>=', 1_000_000),
+          goal('rxpool items/s (median)', median(wideRates), '>=', 1_000_000),
+          goal(
+            `fib(${FIB_N}) speedup, 2 workers of ${threads} thread over one thread`,
+            median(speedups),
+            '>=',
+            1.6,
+          ),
           goal('rxpool idle round trip p50 ms', percentile(rxTrips, 50), '<=', 3),
           goal('killed worker batch reported crashed, ms', crashedMs, '<=', 5000),
         ],
         notes: [
           'All co-located on this machine: Redis, the producer and the workers share its cores.',
-          'Round trip: one item from run() to its outcome, through Redis and a worker and back.',
-          "Killed worker: a batch of two 1 s sleeps on it; 'all done' is until every batch of the",
-          'stream (8 items, 4 batches out) has ended, on the surviving worker.',
+          'CPU ms/M items: CPU time of each process over the wide pool.map rounds, per million',
+          'items (the producer is this process: its own CPU, not the workers).',
+          'Round trip: one item from pool.run() to its result, through Redis and a worker and back.',
+          "Killed worker: 1 s sleeps, 8 items, 4 jobs out, retry 1; 'all done' is until the",
+          'stream has ended, on the surviving worker.',
         ],
       };
     } finally {
-      await exec.destroy();
+      await Promise.all(pools.map((p) => p.destroy().catch(() => {})));
       await rawEvents.close();
       await rawQueue.close();
       for (const raw of raws) raw.kill('SIGKILL');

@@ -90,13 +90,16 @@ const EXPECTED: Record<string, { contenders: string[]; goals: number }> = {
   },
   remote: {
     contenders: [
-      'rxpool bullmqExecutor (batches of 50000)',
+      'rxpool pool.map, concurrency 262144',
+      'rxpool pool.map, default concurrency',
       'raw BullMQ, one job per item',
-      'rxpool idle round trip',
+      'fib(27): one thread (this process)',
+      'fib(27): rxpool pool.map, 2 workers',
+      'rxpool idle round trip (pool.run)',
       'raw BullMQ waitUntilFinished round trip',
       'worker SIGKILLed mid-batch',
     ],
-    goals: 3,
+    goals: 4,
   },
 };
 
