@@ -156,6 +156,16 @@ export const remote: BenchCase = {
         expectEqual(results[fibItems - 1]!, fib(FIB_N), 'fib');
         return performance.now() - started;
       };
+      // What this machine gives two CPU-bound threads right now (other work on it takes its
+      // share): the same items on a local pool of two threads.
+      const threadsPool = createPool({ size: 2 });
+      pools.push(threadsPool);
+      const runFibThreads = async () => {
+        const started = performance.now();
+        const results = await threadsPool.map(FIB, fibInputs);
+        expectEqual(results[fibItems - 1]!, fib(FIB_N), 'fib on threads');
+        return performance.now() - started;
+      };
       const runFibLocal = async () => {
         const started = performance.now();
         let sum = 0;
@@ -168,6 +178,7 @@ export const remote: BenchCase = {
       await pool.map(SQUARE, inputs.slice(0, 200_000), { concurrency: WIDE });
       await pool.map(SQUARE, inputs.slice(0, 50_000));
       await pool.map(FIB, fibInputs.slice(0, 20));
+      await threadsPool.map(FIB, fibInputs.slice(0, 20));
       await runRaw();
       const contenders: Record<string, () => Promise<number>> = {
         wide: () => runRxpool(WIDE),
@@ -175,6 +186,7 @@ export const remote: BenchCase = {
         raw: runRaw,
         fibRemote: runFibRemote,
         fibLocal: runFibLocal,
+        fibThreads: runFibThreads,
       };
       const ms: Record<string, number[]> = Object.fromEntries(
         Object.keys(contenders).map((name) => [name, []]),
@@ -239,6 +251,7 @@ export const remote: BenchCase = {
       const wideRates = rate(items, ms.wide!);
       const perM = (i: number) => (cpu.wide[i]! / cpu.items) * 1e6;
       const speedups = ms.fibLocal!.map((local, i) => local / ms.fibRemote![i]!);
+      const threadSpeedups = ms.fibLocal!.map((local, i) => local / ms.fibThreads![i]!);
       const rows: Row[] = [
         {
           contender: `rxpool pool.map, concurrency ${WIDE}`,
@@ -265,6 +278,14 @@ export const remote: BenchCase = {
             ...stats(rate(fibItems, ms.fibRemote!)),
             'speedup (median of rounds)': median(speedups),
             'min speedup': Math.min(...speedups),
+          },
+        },
+        {
+          contender: `fib(${FIB_N}): local pool of 2 threads (what the machine allows now)`,
+          metrics: {
+            ...stats(rate(fibItems, ms.fibThreads!)),
+            'speedup (median of rounds)': median(threadSpeedups),
+            'min speedup': Math.min(...threadSpeedups),
           },
         },
         {

@@ -95,6 +95,7 @@ const EXPECTED: Record<string, { contenders: string[]; goals: number }> = {
       'raw BullMQ, one job per item',
       'fib(27): one thread (this process)',
       'fib(27): rxpool pool.map, 2 workers',
+      'fib(27): local pool of 2 threads (what the machine allows now)',
       'rxpool idle round trip (pool.run)',
       'raw BullMQ waitUntilFinished round trip',
       'worker SIGKILLed mid-batch',
