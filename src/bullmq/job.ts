@@ -121,7 +121,7 @@ export interface BatchJobResult {
   readonly v: number;
   /**
    * `v8.serialize`d, base64: `[values, failures]`. `values` is an array as long as the inputs,
-   * the result of item `i` at `i` (a hole where the item failed); `failures` is an array of
+   * the result of item `i` at `i` (`undefined` where the item failed); `failures` is an array of
    * {@link ItemFailureWire}, or `null` when every item succeeded.
    */
   readonly outcomes: string;
@@ -133,7 +133,7 @@ export interface BatchJobResult {
 
 /** A batch's outcomes as the worker collects them and the producer reads them. */
 export interface BatchOutcomes {
-  /** The result of item `i` at `i`; anything (a hole) where item `i` failed. */
+  /** The result of item `i` at `i`; anything where item `i` failed (its failure says). */
   readonly values: unknown[];
   /** The failed items, in any order; `null` or empty when none failed. */
   readonly failures: ItemFailureWire[] | null;
@@ -230,7 +230,7 @@ export function encodeResult(outcomes: BatchOutcomes, ms: number, worker: string
       try {
         serialize(values[i]);
       } catch (error) {
-        delete values[i];
+        values[i] = undefined;
         all.push({
           index: i,
           kind: 'clone',
