@@ -15,8 +15,8 @@
  *   elements, of JSON-exact values;
  * - objects whose prototype is `Object.prototype` or `null` (both come back as plain objects
  *   either way), that are no `Proxy` and hold no internal data (a `Date`, `Map`, `Set`, buffer or
- *   view whose prototype was replaced), with no own `__proto__` key, whose own enumerable string
- *   keys hold JSON-exact values;
+ *   view whose prototype was replaced), whose own enumerable string keys (an own `__proto__`
+ *   too: both make it an own key again) hold JSON-exact values;
  * - no object reached twice in the batch (structured clone keeps shared objects shared and cycles
  *   as cycles; JSON copies the one and cannot write the other);
  * - and, for the batch, no `toJSON` on `Object.prototype` or `Array.prototype`.
@@ -115,7 +115,7 @@ function exact(value: unknown, seen: Set<object>): boolean {
   }
   const record = value as Record<string, unknown>;
   for (const key of Object.keys(record)) {
-    if (key === '__proto__' || !exact(record[key], seen)) return false;
+    if (!exact(record[key], seen)) return false;
   }
   return true;
 }
