@@ -35,7 +35,7 @@ import { types } from 'node:util';
 const { getPrototypeOf } = Object;
 const objectTag = Object.prototype.toString;
 
-/** The exactness check of one batch's results, in order; {@link ExactJson.ok} once a result fails. */
+/** The exactness check of one batch's results, in order; `ok` turns false for good at the first that fails. */
 export class ExactJson {
   /** Every object met so far in this batch. */
   private readonly seen = new Set<object>();

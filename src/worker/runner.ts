@@ -138,7 +138,8 @@ export async function runBatch(
     transferList ??= [];
     transferList.push(buffer);
   }
-  // Results that are not all numbers go as JSON text when that gives back the same values.
+  // Results that are not all numbers go as JSON text when that gives back the same values. (The
+  // places of items that failed or did not run become `null` there: they are not read.)
   const text = buffer === undefined && count > 0 ? json?.encode(values as unknown[]) : undefined;
   if (text !== undefined) values = [];
 
