@@ -19,6 +19,7 @@ import { ndjson } from './cases/ndjson.js';
 import { records } from './cases/records.js';
 import { remote } from './cases/remote.js';
 import { skewed } from './cases/skewed.js';
+import { transport } from './cases/transport.js';
 import { trivial } from './cases/trivial.js';
 import {
   type BenchCase,
@@ -38,6 +39,7 @@ const CASES: readonly BenchCase[] = [
   imap,
   memory,
   records,
+  transport,
   ndjson,
   faults,
   remote,

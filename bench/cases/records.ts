@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { from, lastValueFrom, map, type OperatorFunction, toArray } from 'rxjs';
 import { createPool, task } from 'rxpool';
 import { parallelMap } from 'rxpool/operators';
+// The same module instance as rxpool's own (the package resolves to dist/ too): its wire switch.
+import { wire } from '../../dist/src/threads/thread-pool.js';
 import {
   type BenchCase,
   type Contender,
@@ -21,6 +23,7 @@ import {
   hasPython,
   interleave,
   lastJsonLine,
+  median,
   type Sample,
   throughputRow,
   timed,
@@ -48,6 +51,7 @@ export interface RecordsModule {
 
 const NAMES = {
   ordered: 'rxpool parallelMap ordered',
+  orderedClone: 'rxpool parallelMap ordered, results by structured clone',
   poolMap: 'rxpool pool.map',
   pyMap: 'Python Pool.map',
   mainThread: 'main thread (RxJS map)',
@@ -86,8 +90,21 @@ export const records: BenchCase = {
     const pipeline = (name: string, operator: OperatorFunction<Order, Summary>) =>
       contender(name, () => lastValueFrom(from(inputs).pipe(operator, toArray())));
 
+    /** The same contender with the JSON path for results turned off while it runs (`wire`). */
+    const withoutJson = (given: Contender): Contender => ({
+      ...given,
+      async run() {
+        wire.jsonResults = false;
+        try {
+          return await given.run();
+        } finally {
+          wire.jsonResults = true;
+        }
+      },
+    });
     const contenders: Contender[] = [
       pipeline(NAMES.ordered, parallelMap(summarize, { pool })),
+      withoutJson(pipeline(NAMES.orderedClone, parallelMap(summarize, { pool }))),
       contender(NAMES.poolMap, () => pool.map(summarize, inputs)),
       {
         name: NAMES.pyMap,
@@ -111,8 +128,21 @@ export const records: BenchCase = {
       const samples = await interleave(contenders, rounds, settings, 'records');
       const rows = contenders.map((c) => throughputRow(c.name, items, samples.get(c.name)!));
       const rate = (name: string) => rows.find((r) => r.contender === name)!.metrics['items/s']!;
+      // Round by round (the two ran in the same round, in shuffled order): time off / time on.
+      const on = samples.get(NAMES.ordered)!;
+      const off = samples.get(NAMES.orderedClone)!;
+      const gains = on.map((sample, i) => off[i]!.ms / sample.ms);
+      const gain = median(gains);
       return {
-        params: { items, rounds, workers: cores, 'bytes per record (JSON)': 170 },
+        params: {
+          items,
+          rounds,
+          workers: cores,
+          'bytes per record (JSON)': 170,
+          'JSON results on / off, items/s (median of rounds)': gain,
+          'JSON results on / off, min': Math.min(...gains),
+          'JSON results on / off, max': Math.max(...gains),
+        },
         rows,
         goals: [
           goal(
@@ -122,9 +152,11 @@ export const records: BenchCase = {
             2.5,
           ),
         ],
+
         notes: [
           'Every contender runs summarize() of bench/workers/records.mjs (Python: the same function in bench/python/records.py) on the same records, in memory before the clock starts.',
           "Python's time is taken inside the script around `pool.map` alone, on a started and warmed-up Pool.",
+          `"results by structured clone" is the same parallelMap with the JSON path for results off (src/pool/exact-json.ts): on / off ${gain.toFixed(3)} (rounds ${Math.min(...gains).toFixed(3)}-${Math.max(...gains).toFixed(3)}).`,
           'The main-thread row is the limit a parallel map must beat to be worth it for this task.',
           python ? '' : 'python3 was not found: the Python row could not be measured.',
         ].filter((note) => note !== ''),

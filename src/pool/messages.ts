@@ -32,6 +32,11 @@ export interface BatchRequest {
    * recorded (a clock read per item is a good part of a trivial item's cost).
    */
   readonly timed: boolean;
+  /**
+   * Results may come back as JSON text ({@link BatchResponse.json}) when that gives back exactly
+   * what structured clone would (src/pool/exact-json.ts).
+   */
+  readonly jsonResults: boolean;
 }
 
 /**
@@ -153,6 +158,11 @@ export interface BatchResponse {
    * all numbers travel packed in a typed array (see `packNumbers`).
    */
   readonly values: readonly unknown[] | Packed;
+  /**
+   * The results as the JSON text of the array `values` would be, `values` then empty: sent when
+   * the request allowed it and every result is JSON-exact (src/pool/exact-json.ts).
+   */
+  readonly json: string | undefined;
   /** `null` when every item that ran succeeded; else `failures[i]` for each failed item. */
   readonly failures: (WireError | undefined)[] | null;
   /** How many items ran (the first `count` of `inputs`); the rest did not run and must go again. */

@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { findUncloneable } from '../pool/clone.js';
+import { ExactJson, isExactNumber } from '../pool/exact-json.js';
 import {
   type BatchRequest,
   type BatchResponse,
@@ -50,6 +51,8 @@ interface Running {
   readonly timed: boolean;
   readonly maxItems: number;
   readonly values: ResultList;
+  /** Whether the results so far can travel as JSON text; absent when the request does not ask. */
+  readonly json: ExactJson | undefined;
   failures: (WireError | undefined)[] | null;
   transferList: Transferable[] | undefined;
   retire: boolean;
@@ -89,6 +92,7 @@ export async function runBatch(
   let transferList: Transferable[] | undefined;
   let retire = setupFailure !== undefined;
   let count = 0;
+  let json: ExactJson | undefined;
   if (loadFailure !== undefined || fn === undefined) {
     // Nothing can run: every item fails with why.
     failures = new Array(n).fill(loadFailure);
@@ -103,6 +107,7 @@ export async function runBatch(
       timed: request.timed,
       maxItems: request.maxItems,
       values: results,
+      json: request.jsonResults ? new ExactJson() : undefined,
       failures: null,
       transferList: undefined,
       retire,
@@ -123,16 +128,24 @@ export async function runBatch(
       count++;
     }
     ({ failures, transferList, retire } = run);
+    json = run.json;
   }
   control?.moveTo(row, n);
-  const { values, buffer } = results.take(count);
+  const taken = results.take(count);
+  const { buffer } = taken;
+  let { values } = taken;
   if (buffer && host.movesBuffers) {
     transferList ??= [];
     transferList.push(buffer);
   }
+  // Results that are not all numbers go as JSON text when that gives back the same values. (The
+  // places of items that failed or did not run become `null` there: they are not read.)
+  const text = buffer === undefined && count > 0 ? json?.encode(values as unknown[]) : undefined;
+  if (text !== undefined) values = [];
 
   const response: BatchResponse = {
     values,
+    json: text,
     failures,
     count,
     ms: now() - start,
@@ -169,6 +182,7 @@ function runItems(run: Running, from: number): number {
       value = fn(inputs[count]);
       if (typeof value === 'number') {
         values.set(count, value);
+        if (run.json?.ok && !isExactNumber(value)) run.json.ok = false;
         continue;
       }
       if (
@@ -196,6 +210,11 @@ function keep(run: Running, at: number, value: unknown): void {
       run.transferList ??= [];
       run.transferList.push(...list);
     }
+  }
+  // A JSON-exact value can be cloned: one walk instead of two.
+  if (run.json?.add(value)) {
+    run.values.set(at, value);
+    return;
   }
   const problem = findUncloneable(value, 'the result');
   if (problem) {

@@ -62,11 +62,25 @@ const EXPECTED: Record<string, { contenders: string[]; goals: number }> = {
   records: {
     contenders: [
       'rxpool parallelMap ordered',
+      'rxpool parallelMap ordered, results by structured clone',
       'rxpool pool.map',
       'Python Pool.map',
       'main thread (RxJS map)',
     ],
     goals: 1,
+  },
+  transport: {
+    contenders: ['orders', 'summaries'].flatMap((payload) =>
+      [
+        'structured clone',
+        'structured clone, checked cloneable',
+        'JSON text',
+        'JSON text, checked exact',
+        'v8.serialize, buffer transferred',
+        'JSON bytes, buffer transferred',
+      ].map((way) => `${payload}: ${way}`),
+    ),
+    goals: 0,
   },
   ndjson: {
     contenders: [
