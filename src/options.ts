@@ -81,7 +81,8 @@ export interface ParallelOptions<In = any> {
    * pushes, so its values beyond the window wait in a buffer in front of it, as with `mergeMap`'s
    * `concurrent`.
    *
-   * @default `16384` ({@link DEFAULT_CONCURRENCY})
+   * @default `16384` ({@link DEFAULT_CONCURRENCY}); on a pool whose executor sets its own
+   * (`ExecutorTraits.concurrency`), that one: `262144` for `bullmqExecutor`
    */
   readonly concurrency?: number;
   /**
@@ -271,8 +272,12 @@ export function resolveParallel<In>(
   const o = checkObject(options, where, parallelKeys) as ParallelOptions<In>;
   const ordered = o.ordered ?? true;
   if (typeof ordered !== 'boolean') fail('ordered', 'a boolean', ordered);
-  const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
-  if (!(Number.isInteger(concurrency) && concurrency >= 1) && concurrency !== Infinity) {
+  const { concurrency } = o;
+  if (
+    concurrency !== undefined &&
+    !(Number.isInteger(concurrency) && concurrency >= 1) &&
+    concurrency !== Infinity
+  ) {
     fail('concurrency', 'an integer from 1 up or `Infinity`', concurrency);
   }
   const batchSize = o.batchSize ?? 'auto';

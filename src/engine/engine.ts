@@ -8,6 +8,7 @@
 import { TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import type { BatchOutcome, ItemFailure, RunningBatch, WorkSpec } from '../executor/contract.js';
 import type { DispatchClient, Dispatcher } from '../executor/dispatcher.js';
+import { DEFAULT_CONCURRENCY } from '../options.js';
 import type { Transferable } from '../types.js';
 import { BatchSizer } from './batching.js';
 import type { Clock } from './clock.js';
@@ -19,8 +20,11 @@ import type { RetryPolicy } from './retry.js';
 export interface EngineConfig<In> {
   /** What to run. */
   readonly work: WorkSpec;
-  /** The most items admitted and not yet emitted. */
-  readonly concurrency: number;
+  /**
+   * The most items admitted and not yet emitted; `undefined`: the executor's default
+   * (`ExecutorTraits.concurrency`), else `DEFAULT_CONCURRENCY`.
+   */
+  readonly concurrency: number | undefined;
   readonly ordered: boolean;
   readonly batchSize: number | 'auto';
   /** Per attempt, in ms; `undefined` for none. */
@@ -151,6 +155,8 @@ export class Engine<In, Out> implements DispatchClient {
   /** With `transfer`: indexes of the items whose buffers went to a worker (they cannot go again). */
   private readonly moved: Set<number> | undefined;
   private readonly sizer: BatchSizer;
+  /** The most items admitted and not yet emitted (the config's, or the executor's default). */
+  private readonly concurrency: number;
   private readonly meter: ProgressMeter | undefined;
   private readonly detach: () => void;
   /** This stream's id for the executor. */
@@ -174,6 +180,7 @@ export class Engine<In, Out> implements DispatchClient {
     private hooks: EngineHooks<In, Out>,
   ) {
     this.sizer = new BatchSizer(config.batchSize, dispatcher.traits.targetBatchMs);
+    this.concurrency = config.concurrency ?? dispatcher.traits.concurrency ?? DEFAULT_CONCURRENCY;
     this.stream = dispatcher.streamId();
     this.meter = config.progress && new ProgressMeter(config.progress, config.total, clock);
     this.moved = config.transfer ? new Set() : undefined;
@@ -187,7 +194,7 @@ export class Engine<In, Out> implements DispatchClient {
 
   /** How many more items the window takes now. */
   get room(): number {
-    return this.closed ? 0 : this.config.concurrency - this.held - this.backlog;
+    return this.closed ? 0 : this.concurrency - this.held - this.backlog;
   }
 
   /** Adds the next input of the source. Beyond the window it waits in a backlog. */
@@ -199,7 +206,7 @@ export class Engine<In, Out> implements DispatchClient {
       this.page = page;
     }
     page.push(input);
-    if (this.held < this.config.concurrency && this.backlog === 0) {
+    if (this.held < this.concurrency && this.backlog === 0) {
       this.admit(page, page.length - 1, page.length);
       // The hot path of a fast push source: when the queue already waited for a slot, every slot
       // is busy (the executor fills free slots at once), so nothing can move until one frees.
@@ -346,10 +353,10 @@ export class Engine<In, Out> implements DispatchClient {
 
   /** Admits from the backlog as much as the window has room for. */
   private admitWaiting(): void {
-    while (this.backlog > 0 && this.held < this.config.concurrency) {
+    while (this.backlog > 0 && this.held < this.concurrency) {
       const page = this.waiting.peek()!;
       const from = this.waitingFrom;
-      const count = Math.min(page.length - from, this.config.concurrency - this.held);
+      const count = Math.min(page.length - from, this.concurrency - this.held);
       this.admit(page, from, from + count);
       this.backlog -= count;
       this.waitingFrom += count;
@@ -744,7 +751,7 @@ export class Engine<In, Out> implements DispatchClient {
             else hooks.complete();
             return;
           }
-        } else if (this.backlog === 0 && this.held < this.config.concurrency) {
+        } else if (this.backlog === 0 && this.held < this.concurrency) {
           this.hooks.pull?.();
         }
       } while (this.again && !this.closed);

@@ -53,6 +53,13 @@ export interface ExecutorTraits {
   readonly enforcesTimeouts: boolean;
   /** `RunningBatch.current()` knows which item of a batch runs (timeouts inside batches). */
   readonly knowsPosition: boolean;
+  /**
+   * The `concurrency` of a stream that sets none, when this executor needs another than
+   * `DEFAULT_CONCURRENCY` to keep its batches full: a batch is at most an even share of the
+   * window among `capacity()` batches, so an executor whose batches cost a fixed few ms each (a
+   * job in Redis) wants a wider window for small items.
+   */
+  readonly concurrency?: number;
 }
 
 /** One batch: consecutive items of one stream, all of the same work. */

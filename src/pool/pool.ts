@@ -732,5 +732,17 @@ function validateExecutor(executor: unknown): Executor {
   for (const flag of ['enforcesTimeouts', 'knowsPosition']) {
     if (typeof t[flag] !== 'boolean') fail(`executor.traits.${flag}`, 'a boolean', t[flag]);
   }
+  const { concurrency } = t;
+  if (
+    concurrency !== undefined &&
+    !(Number.isInteger(concurrency) && (concurrency as number) >= 1) &&
+    concurrency !== Infinity
+  ) {
+    fail(
+      'executor.traits.concurrency',
+      'an integer from 1 up, `Infinity` or `undefined`',
+      concurrency,
+    );
+  }
   return executor as Executor;
 }

@@ -104,8 +104,8 @@ const EXPECTED: Record<string, { contenders: string[]; goals: number }> = {
   },
   remote: {
     contenders: [
-      'rxpool pool.map, concurrency 262144',
       'rxpool pool.map, default concurrency',
+      'rxpool pool.map, concurrency 16384',
       'raw BullMQ, one job per item',
       'fib(27): one thread (this process)',
       'fib(27): rxpool pool.map, 2 workers',

@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { createPool, type Executor, type Settled, TaskError, TaskTimeoutError, task } from 'rxpool';
+import {
+  createPool,
+  DEFAULT_CONCURRENCY,
+  type Executor,
+  type Settled,
+  TaskError,
+  TaskTimeoutError,
+  task,
+} from 'rxpool';
 import { parallelMap, parallelSettle } from 'rxpool/operators';
 import { fixture } from './_helpers.js';
 
@@ -187,5 +195,55 @@ describe('createPool({ executor }) validation', () => {
         }),
       /Expected `executor.traits.enforcesTimeouts` to be a boolean, got `'no'` \(string\)/,
     );
+    assert.throws(
+      () =>
+        createPool({
+          executor: without('traits', {
+            targetBatchMs: 8,
+            enforcesTimeouts: false,
+            knowsPosition: true,
+            concurrency: 0.5,
+          }),
+        }),
+      /Expected `executor.traits.concurrency` to be an integer from 1 up, `Infinity` or `undefined`, got `0.5` \(number\)/,
+    );
+  });
+
+  it("a stream that sets no concurrency holds the executor's default window, else its own", async () => {
+    // An executor that never finishes a batch: imap reads exactly the window, and stops.
+    const holding = (concurrency: number | undefined): Executor => ({
+      size: 2,
+      traits: { targetBatchMs: 8, enforcesTimeouts: false, knowsPosition: true, concurrency },
+      capacity: () => 2,
+      run: () => ({ current: () => undefined, abort: () => {} }),
+      close: async () => {},
+      destroy: async () => {},
+    });
+    const admitted = async (traitWindow: number | undefined, concurrency: number | undefined) => {
+      const p = createPool({ executor: holding(traitWindow) });
+      let read = 0;
+      function* endless() {
+        for (;;) yield read++;
+      }
+      const it = p.imap(
+        (n: number) => n,
+        endless(),
+        concurrency === undefined ? {} : { concurrency },
+      );
+      // Never settles while the pool lives: nothing is ever reported; destroy rejects it.
+      const first = it.next().catch(() => undefined);
+      // Reading stops at the window: wait until it has not moved for 100 ms (a loaded machine
+      // reads 16,384 items in slices over several turns).
+      for (let last = -1; last !== read; ) {
+        last = read;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await p.destroy();
+      await first;
+      return read;
+    };
+    assert.equal(await admitted(100, undefined), 100);
+    assert.equal(await admitted(100, 7), 7);
+    assert.equal(await admitted(undefined, undefined), DEFAULT_CONCURRENCY);
   });
 });
