@@ -459,8 +459,8 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
 
   let outputGone = false;
   let paused = false;
-  const write = (text: string) => {
-    if (text === '' || outputGone) return;
+  const write = (text: string | Uint8Array) => {
+    if (text.length === 0 || outputGone) return;
     if (!stdout.write(text) && !paused) {
       // Results wait in the window until stdout drains; a full window stops reading.
       paused = true;
@@ -536,7 +536,7 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
   /** Handles a block's result; false when the run ended. */
   const blockDone = (result: BlockResult, firstLine: number) => {
     doneLines += result.done;
-    write(result.text);
+    write(result.bytes);
     for (const failure of result.failures ?? []) {
       const line = firstLine + failure.line - 1;
       if (failure.notJson !== undefined && onError === 'fail' && !ordered) {
@@ -610,12 +610,14 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
     realClock,
     {
       value: (result, _index, block) => {
+        running--;
         const firstLine = ordered ? nextLine : block.firstLine;
         if (ordered) nextLine += result.lines;
         if (notJson !== undefined && firstLine > notJson.index) return;
         blockDone(result, firstLine);
       },
       failure: (error) => {
+        running--;
         const block = error.input;
         const firstLine = ordered ? nextLine : block.firstLine;
         if (ordered) nextLine += countLines(block.bytes);
@@ -654,6 +656,9 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
   let feeding = false;
   /** Unordered: the number of the next block's first line. */
   let lineCount = 1;
+  /** Blocks pushed whose result has not come yet. */
+  let running = 0;
+  const workers = pool.stats().size;
 
   /** Cuts blocks and pushes them while the window has room; reads on while it has. */
   const feed = () => {
@@ -670,9 +675,10 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
           blocks.end();
           return;
         }
-        // A block is what was read, up to its last line end (a stdin read is up to 64 KB).
-        if (!inputEnded && !lineEnded) {
-          // no line ends in what was read: a long line, read on until it ends
+        // A block is what was read, up to its last line end, once it is BLOCK bytes or more, or
+        // at once while a worker waits for work (a slow source still gets its lines through).
+        if (!inputEnded && (!lineEnded || (size < BLOCK && running >= workers))) {
+          // no line ends in what was read (a long line), or more can come before it is needed
           stdin.resume();
           return;
         }
@@ -689,6 +695,7 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
           firstLine = lineCount;
           lineCount += countLines(bytes);
         }
+        running++;
         blocks.push({ bytes, firstLine });
       }
       if (reading) stdin.pause();
@@ -736,6 +743,12 @@ function streamBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Pro
     return result.code;
   });
 }
+
+/**
+ * A block is cut once this many bytes are read (or sooner, while a worker has nothing to do): a
+ * stdin read gives at most 64 KB, and each block costs the main thread a message both ways.
+ */
+const BLOCK = 256 * 1024;
 
 /** How many lines a block holds, counted as readline does (`\n`, `\r\n`, a lone `\r`). */
 function countLines(bytes: Uint8Array): number {
