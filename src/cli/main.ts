@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { CliError, ExitCode, HELP, parseCommandLine } from './args.js';
-import { runMap } from './map.js';
+import { runMap } from './map/run.js';
 
 /** The version in rxpool's package.json, found by walking up from this file (src or dist). */
 function version(): string {
