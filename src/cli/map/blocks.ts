@@ -29,8 +29,8 @@ interface Block extends LineBlock {
 }
 
 /**
- * A block is cut once this many bytes are read (or sooner, while a worker has nothing to do): a
- * stdin read gives at most 64 KB, and each block costs the main thread a message both ways.
+ * A block is cut once this many bytes are read (or sooner, while a worker has nothing to do): each
+ * block costs the main thread a message both ways, and a worker's memory grows with its block.
  */
 const BLOCK = 256 * 1024;
 
@@ -178,6 +178,7 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
     {
       value: (result, _index, block) => {
         running--;
+        release(block.bytes);
         const firstLine = ordered ? nextLine : block.firstLine;
         if (ordered) nextLine += result.lines;
         if (notJson !== undefined && firstLine > notJson.index) return;
@@ -188,8 +189,8 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
         const block = error.input;
         const firstLine = ordered ? nextLine : block.firstLine;
         if (ordered) nextLine += countLines(block.bytes);
-        if (notJson !== undefined && firstLine > notJson.index) return;
-        runLines(block, firstLine);
+        if (notJson === undefined || firstLine <= notJson.index) runLines(block, firstLine);
+        release(block.bytes);
       },
       error: (error) => ending.finish({ code: ExitCode.failed, message: (error as Error).message }),
       complete: () => {
@@ -222,17 +223,15 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
           } else input.more();
           return;
         }
-        // A block is what was read, up to its last line end, once it is BLOCK bytes or more, or
-        // at once while a worker waits for work (a slow source still gets its lines through).
+        // A block is cut once BLOCK bytes are read, or at once while a worker waits for work (a
+        // slow source still gets its lines through), at a line end (see Input.cutAt).
         if (!input.ended && (!input.lineEnded || (input.size < BLOCK && running >= workers))) {
           // no line ends in what was read (a long line), or more can come before it is needed
           input.more();
           return;
         }
-        const whole = input.take();
-        const cut = input.ended ? whole.length : whole.lastIndexOf(10) + 1;
-        const bytes = whole.subarray(0, cut);
-        input.giveBack(whole.subarray(cut));
+        const bytes = blockMemory(input.cutAt(BLOCK));
+        input.moveInto(bytes);
         let firstLine = 0;
         if (!ordered) {
           firstLine = lineCount;
@@ -249,6 +248,25 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
 
   feed();
   return close(ending, pool, stderr, () => progress(true));
+}
+
+/**
+ * Memory for a block, shared with the workers: a message would copy a view's whole `ArrayBuffer`,
+ * twice (here and in the worker), while shared memory goes as it is and stays readable here (a
+ * block whose worker was lost runs again line by line). Memory of BLOCK bytes is used again once
+ * its block's result is back: fresh memory costs a page fault per 4 KB, as much as the copy.
+ */
+const spare: SharedArrayBuffer[] = [];
+function blockMemory(size: number): Uint8Array {
+  const memory =
+    size <= BLOCK ? (spare.pop() ?? new SharedArrayBuffer(BLOCK)) : new SharedArrayBuffer(size);
+  return new Uint8Array(memory, 0, size);
+}
+
+/** The block's result is back (the worker is done with its bytes, and so is a rerun). */
+function release(bytes: Uint8Array): void {
+  if (bytes.buffer.byteLength === BLOCK && spare.length < 8)
+    spare.push(bytes.buffer as SharedArrayBuffer);
 }
 
 /** A block's failed line as the line path's error: a TaskError for the task's own failures. */

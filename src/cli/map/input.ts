@@ -60,11 +60,47 @@ export class Input {
     return bytes;
   }
 
-  /** Gives back the end of what was taken (a line that goes on): it comes first next time. */
-  giveBack(bytes: Buffer): void {
-    if (bytes.length === 0) return;
-    this.chunks.unshift(bytes);
-    this.size += bytes.length;
+  /**
+   * Where a block of whole lines of about `limit` bytes ends in what was read: after the last line
+   * end within `limit` bytes, else after the first one past them (a long line); once the input
+   * ended, all that is left if it fits.
+   */
+  cutAt(limit: number): number {
+    if (this.ended && this.size <= limit) return this.size;
+    let cut = 0;
+    let offset = 0;
+    for (const chunk of this.chunks) {
+      if (offset >= limit) break;
+      const at =
+        chunk.length > 0 ? chunk.lastIndexOf(10, Math.min(chunk.length, limit - offset) - 1) : -1;
+      if (at !== -1) cut = offset + at + 1;
+      offset += chunk.length;
+    }
+    if (cut > 0) return cut;
+    offset = 0;
+    for (const chunk of this.chunks) {
+      const from = limit - offset;
+      const at = from < chunk.length ? chunk.indexOf(10, Math.max(0, from)) : -1;
+      if (at !== -1) return offset + at + 1;
+      offset += chunk.length;
+    }
+    // the input ended in a line without a line end
+    return this.size;
+  }
+
+  /** Moves the first `into.length` bytes read into `into`: one copy, whatever the reads were. */
+  moveInto(into: Uint8Array): void {
+    let at = 0;
+    while (at < into.length) {
+      const chunk = this.chunks[0]!;
+      const n = Math.min(chunk.length, into.length - at);
+      into.set(n === chunk.length ? chunk : chunk.subarray(0, n), at);
+      at += n;
+      if (n === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(n);
+    }
+    this.size -= into.length;
+    this.lineEnded = this.chunks.some((chunk) => chunk.lastIndexOf(10) !== -1);
   }
 
   /** Reads on. */
