@@ -32,7 +32,7 @@ interface Block extends LineBlock {
  * A block is cut once this many bytes are read (or sooner, while a worker has nothing to do): each
  * block costs the main thread a message both ways, and a worker's memory grows with its block.
  */
-const BLOCK = 256 * 1024;
+const BLOCK = 128 * 1024;
 
 export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Promise<number> {
   const { onError, ordered } = command;
