@@ -22,7 +22,7 @@ function version(): string {
 }
 
 /**
- * Standard input. A file is read 1 MB at a time: `process.stdin` reads one 64 KB at a time, and
+ * Standard input. A file is read 1 MB at a time: `process.stdin` reads 64 KB at a time, and
  * each read costs the main thread a turn (a pipe gives what it holds, 64 KB at most, either way).
  */
 function standardInput(): Readable {

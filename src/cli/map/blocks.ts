@@ -257,6 +257,8 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
  * its block's result is back: fresh memory costs a page fault per 4 KB, as much as the copy.
  */
 const spare: SharedArrayBuffer[] = [];
+/** At most this many kept: the blocks out at a time with 2 workers, and one more. */
+const SPARE = 8;
 function blockMemory(size: number): Uint8Array {
   const memory =
     size <= BLOCK ? (spare.pop() ?? new SharedArrayBuffer(BLOCK)) : new SharedArrayBuffer(size);
@@ -265,8 +267,9 @@ function blockMemory(size: number): Uint8Array {
 
 /** The block's result is back (the worker is done with its bytes, and so is a rerun). */
 function release(bytes: Uint8Array): void {
-  if (bytes.buffer.byteLength === BLOCK && spare.length < 8)
+  if (bytes.buffer.byteLength === BLOCK && spare.length < SPARE) {
     spare.push(bytes.buffer as SharedArrayBuffer);
+  }
 }
 
 /** A block's failed line as the line path's error: a TaskError for the task's own failures. */
