@@ -3,9 +3,10 @@
  * The `rxpool` executable (package.json `bin`): reads the command line, runs the command, and
  * exits with the code `rxpool --help` documents. Errors are one `rxpool: ...` line on stderr.
  */
-import { readFileSync } from 'node:fs';
+import { createReadStream, fstatSync, readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { CliError, ExitCode, HELP, parseCommandLine } from './args.js';
-import { runMap } from './map.js';
+import { runMap } from './map/run.js';
 
 /** The version in rxpool's package.json, found by walking up from this file (src or dist). */
 function version(): string {
@@ -18,6 +19,21 @@ function version(): string {
     }
     if (dir.pathname === '/') return 'unknown';
   }
+}
+
+/**
+ * Standard input. A file is read 1 MB at a time: `process.stdin` reads 64 KB at a time, and
+ * each read costs the main thread a turn (a pipe gives what it holds, 64 KB at most, either way).
+ */
+function standardInput(): Readable {
+  try {
+    if (fstatSync(0).isFile()) {
+      return createReadStream('', { fd: 0, highWaterMark: 1 << 20, autoClose: false });
+    }
+  } catch {
+    // no standard input to look at: process.stdin says what there is
+  }
+  return process.stdin;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -35,7 +51,8 @@ async function main(argv: readonly string[]): Promise<number> {
       const { runWorker } = await import('./worker.js');
       return await runWorker(command, process.stderr);
     }
-    return await runMap(command, process);
+    const { stdout, stderr } = process;
+    return await runMap(command, { stdin: standardInput(), stdout, stderr });
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     const hint = error.exitCode === ExitCode.usage ? '\nRun rxpool --help for the usage.' : '';

@@ -3,8 +3,9 @@
  * a line of JSON text comes out. The worker parses and stringifies, so the main thread moves
  * strings and never runs `JSON.parse` / `JSON.stringify` on a good line.
  *
- * Worker-side and pure: no imports.
+ * Worker-side: nothing of the main side is loaded here.
  */
+import { MOVE_BRAND } from '../pool/messages.js';
 
 /**
  * `value`: each input is a line, its result the value's JSON text; `settle`: the end of a settled
@@ -64,7 +65,11 @@ function written(value: unknown, inputText: string | undefined): unknown {
   return inputText === undefined ? text : `"input":${inputText},"value":${text}}`;
 }
 
-/** Lines as bytes: whole lines, each ended by `\n` (the last one of the input may not be). */
+/**
+ * Lines as bytes: whole lines, each ended by `\n` (the last one of the input may not be). The
+ * main side may hold them in a `SharedArrayBuffer`, so that they travel without a copy and stay
+ * readable there (a block whose worker was lost runs again line by line).
+ */
 export interface LineBlock {
   readonly bytes: Uint8Array;
 }
@@ -77,9 +82,12 @@ export interface BlockFailure {
   readonly error?: { readonly name: string; readonly message: string; readonly stack?: string };
 }
 
-/** What a block gives: the JSON lines of its good lines, and its failed ones. */
+/**
+ * What a block gives: the JSON lines of its good lines as UTF-8 bytes (encoded here and moved to
+ * the main side, which writes them as they are), and its failed ones.
+ */
 export interface BlockResult {
-  readonly text: string;
+  readonly bytes: Uint8Array;
   /** Lines in the block, blank ones included. */
   readonly lines: number;
   /** Lines run (good and failed), blank ones not. */
@@ -97,6 +105,7 @@ interface BlockRun {
 }
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 /**
  * `fn` over blocks of lines: the worker decodes the block, cuts it into lines as readline does
@@ -153,7 +162,11 @@ function runBlock(run: BlockRun, from: number): BlockResult | Promise<BlockResul
 }
 
 function finished(run: BlockRun): BlockResult {
-  return { text: run.text, lines: run.lines.length, done: run.done, failures: run.failures };
+  const bytes = encoder.encode(run.text);
+  const result = { bytes, lines: run.lines.length, done: run.done, failures: run.failures };
+  // move(): the bytes' buffer is the worker's to give (TextEncoder made it for them alone)
+  Object.defineProperty(result, MOVE_BRAND, { value: [bytes.buffer], configurable: true });
+  return result;
 }
 
 /** Adds a line's value; false when the run stops (it could not be written). */

@@ -1,0 +1,297 @@
+/**
+ * `rxpool map` in blocks, the fast path: stdin is cut into blocks of whole lines that go to the
+ * workers as bytes; a worker cuts them into lines, parses, runs the task and stringifies, and
+ * sends back the block's output as UTF-8 bytes (moved, not copied), written as they are (in input
+ * order, or `--unordered` as they come). The main thread never touches a line. At most two blocks
+ * per worker and one more are out at a time (and reading waits while they are), and results wait
+ * while stdout is full. A block whose worker was lost runs again line by line (each line its own
+ * item), so that the line that took the worker down is the one that fails.
+ */
+import { realClock } from '../../engine/clock.js';
+import { Engine } from '../../engine/engine.js';
+import { TaskError } from '../../errors.js';
+import { resolveParallel } from '../../options.js';
+import type { WorkSpec } from '../../pool/messages.js';
+import type { Pool } from '../../pool/pool.js';
+import { task } from '../../pool/task.js';
+import type { BlockFailure, BlockResult, LineBlock, LineResult } from '../../worker/lines.js';
+import { ExitCode, type MapCommand } from '../args.js';
+import { close, Ending, outcome } from './end.js';
+import { describeFailure, workerStack } from './failures.js';
+import { Input } from './input.js';
+import { Output } from './output.js';
+import type { Io } from './run.js';
+import { Stderr } from './stderr.js';
+
+/** A block of whole lines, and the number of its first line (unordered; ordered counts on). */
+interface Block extends LineBlock {
+  readonly firstLine: number;
+}
+
+/**
+ * A block is cut once this many bytes are read (or sooner, while a worker has nothing to do): each
+ * block costs the main thread a message both ways, and a worker's memory grows with its block.
+ */
+const BLOCK = 128 * 1024;
+
+export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Promise<number> {
+  const { onError, ordered } = command;
+  const stderr = new Stderr(io.stderr);
+  let skipped = 0;
+  let doneLines = 0;
+  let failedLines = 0;
+  /** Ordered: the number of the next block's first line. */
+  let nextLine = 1;
+  /** Unordered `fail`: the first line found not JSON; blocks after its block are left out. */
+  let notJson: { index: number; message: string } | undefined;
+
+  let progressAt = 0;
+  const started = performance.now();
+  const progress = (final: boolean) => {
+    if (!stderr.tty) return;
+    const now = performance.now();
+    if (!final && now - progressAt < 100) return;
+    progressAt = now;
+    stderr.progress(doneLines, failedLines, (doneLines * 1000) / Math.max(1, now - started), final);
+  };
+
+  const ending = new Ending(() => {
+    input.stop();
+    blocks.cancel();
+    rerun?.cancel();
+  });
+  const output = new Output(io.stdout, {
+    // Results wait in the window until stdout drains; a full window stops reading.
+    full: () => blocks.pause(),
+    drained: () => {
+      if (!rerunning) blocks.resume();
+    },
+    gone: (end) => ending.finish(end),
+  });
+
+  /** A failed line, by `--on-error` (`fail` or `skip`). */
+  const failed = (line: number, error: Error) => {
+    failedLines++;
+    if (onError === 'fail') {
+      const code = error instanceof SyntaxError ? ExitCode.input : ExitCode.failed;
+      const message =
+        error instanceof SyntaxError
+          ? `line ${line} is not JSON: ${error.message}`
+          : `line ${line} ${describeFailure(error)}${workerStack(error)}`;
+      ending.finish({ code, message });
+      return;
+    }
+    skipped++;
+    stderr.report(`line ${line} skipped: ${describeFailure(error)}`);
+  };
+
+  const resolved = resolveParallel<Block>(
+    task(url, command.exportName),
+    {
+      concurrency: 2 * pool.stats().size + 1,
+      ordered,
+    },
+    'rxpool map',
+  );
+  const mode = onError === 'fail' ? 'block-fail' : 'block-skip';
+  const work: WorkSpec = { ...(resolved.config.work as WorkSpec), lines: mode };
+
+  /** Handles a block's result. */
+  const blockDone = (result: BlockResult, firstLine: number) => {
+    doneLines += result.done;
+    output.write(result.bytes);
+    for (const failure of result.failures ?? []) {
+      const line = firstLine + failure.line - 1;
+      if (failure.notJson !== undefined && onError === 'fail' && !ordered) {
+        // The lines before it, in blocks still running, are written first; later ones are not.
+        if (notJson === undefined || line < notJson.index) {
+          notJson = { index: line, message: `line ${line} is not JSON: ${failure.notJson}` };
+          input.stop();
+          blocks.end();
+        }
+        return;
+      }
+      failed(line, blockError(failure));
+      if (ending.finished) return;
+    }
+    progress(false);
+  };
+
+  let rerun: Engine<string, LineResult> | undefined;
+  let rerunning = false;
+  /**
+   * A block failed as a whole (its worker was lost): its lines run again one by one, in order,
+   * while the block stream waits.
+   */
+  const runLines = (block: Block, firstLine: number) => {
+    rerunning = true;
+    blocks.pause();
+    const text = new TextDecoder().decode(block.bytes);
+    const lines = text.includes('\r') ? text.split(/\r?\n|\r/) : text.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    const numbers: number[] = [];
+    const { config } = resolveParallel<string>(task(url, command.exportName), {}, 'rxpool map');
+    rerun = new Engine<string, LineResult>(
+      { ...config, work: { ...work, lines: 'value' } },
+      pool.dispatcher,
+      realClock,
+      {
+        value: (result, index) => {
+          doneLines++;
+          const line = numbers[index]!;
+          if (typeof result === 'string') output.write(`${result}\n`);
+          else if ('notJson' in result) failed(line, new SyntaxError(result.notJson));
+          else {
+            failed(
+              line,
+              new TypeError(`its result cannot be written as JSON: ${result.unwritable}`),
+            );
+          }
+        },
+        failure: (error) => failed(numbers[error.index]!, error),
+        error: (error) =>
+          ending.finish({ code: ExitCode.failed, message: (error as Error).message }),
+        complete: () => {
+          rerun = undefined;
+          rerunning = false;
+          if (blocksComplete) complete();
+          else if (!output.full) blocks.resume();
+        },
+      },
+    );
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      if (line.trim() === '') continue;
+      numbers.push(firstLine + i);
+      rerun.push(line);
+    }
+    rerun.end();
+  };
+
+  /** Blocks pushed whose result has not come yet. */
+  let running = 0;
+  const workers = pool.stats().size;
+  const blocks: Engine<Block, BlockResult> = new Engine<Block, BlockResult>(
+    { ...resolved.config, work },
+    pool.dispatcher,
+    realClock,
+    {
+      value: (result, _index, block) => {
+        running--;
+        release(block.bytes);
+        const firstLine = ordered ? nextLine : block.firstLine;
+        if (ordered) nextLine += result.lines;
+        if (notJson !== undefined && firstLine > notJson.index) return;
+        blockDone(result, firstLine);
+      },
+      failure: (error) => {
+        running--;
+        const block = error.input;
+        const firstLine = ordered ? nextLine : block.firstLine;
+        if (ordered) nextLine += countLines(block.bytes);
+        if (notJson === undefined || firstLine <= notJson.index) runLines(block, firstLine);
+        release(block.bytes);
+      },
+      error: (error) => ending.finish({ code: ExitCode.failed, message: (error as Error).message }),
+      complete: () => {
+        // the last block may still run again line by line
+        if (rerunning) blocksComplete = true;
+        else complete();
+      },
+      pull: () => feed(),
+    },
+  );
+  let blocksComplete = false;
+  const complete = () => ending.finish(outcome({ readFailure: input.failure, notJson, skipped }));
+
+  // --- input ----------------------------------------------------------------------------------
+  const input = new Input(io.stdin, { ready: () => feed(), failed: () => blocks.end() });
+  let feeding = false;
+  /** Unordered: the number of the next block's first line. */
+  let lineCount = 1;
+
+  /** Cuts blocks and pushes them while the window has room; reads on while it has. */
+  function feed() {
+    if (feeding) return;
+    feeding = true;
+    try {
+      while (input.reading && blocks.room > 0) {
+        if (input.size === 0) {
+          if (input.ended) {
+            input.done();
+            blocks.end();
+          } else input.more();
+          return;
+        }
+        // A block is cut once BLOCK bytes are read, or at once while a worker waits for work (a
+        // slow source still gets its lines through), at a line end (see Input.cutAt).
+        if (!input.ended && (!input.lineEnded || (input.size < BLOCK && running >= workers))) {
+          // no line ends in what was read (a long line), or more can come before it is needed
+          input.more();
+          return;
+        }
+        const bytes = blockMemory(input.cutAt(BLOCK));
+        input.moveInto(bytes);
+        let firstLine = 0;
+        if (!ordered) {
+          firstLine = lineCount;
+          lineCount += countLines(bytes);
+        }
+        running++;
+        blocks.push({ bytes, firstLine });
+      }
+      if (input.reading) input.hold();
+    } finally {
+      feeding = false;
+    }
+  }
+
+  feed();
+  return close(ending, pool, stderr, () => progress(true));
+}
+
+/**
+ * Memory for a block, shared with the workers: a message would copy a view's whole `ArrayBuffer`,
+ * twice (here and in the worker), while shared memory goes as it is and stays readable here (a
+ * block whose worker was lost runs again line by line). Memory of BLOCK bytes is used again once
+ * its block's result is back: fresh memory costs a page fault per 4 KB, as much as the copy.
+ */
+const spare: SharedArrayBuffer[] = [];
+/** At most this many kept: the blocks out at a time with 2 workers, and one more. */
+const SPARE = 8;
+function blockMemory(size: number): Uint8Array {
+  const memory =
+    size <= BLOCK ? (spare.pop() ?? new SharedArrayBuffer(BLOCK)) : new SharedArrayBuffer(size);
+  return new Uint8Array(memory, 0, size);
+}
+
+/** The block's result is back (the worker is done with its bytes, and so is a rerun). */
+function release(bytes: Uint8Array): void {
+  if (bytes.buffer.byteLength === BLOCK && spare.length < SPARE) {
+    spare.push(bytes.buffer as SharedArrayBuffer);
+  }
+}
+
+/** A block's failed line as the line path's error: a TaskError for the task's own failures. */
+function blockError(failure: BlockFailure): Error {
+  if (failure.notJson !== undefined) return new SyntaxError(failure.notJson);
+  if (failure.unwritable !== undefined) {
+    return new TypeError(`its result cannot be written as JSON: ${failure.unwritable}`);
+  }
+  const cause = new Error(failure.error!.message);
+  cause.name = failure.error!.name;
+  cause.stack = failure.error!.stack;
+  return new TaskError({ index: 0, input: undefined, attempts: 1, cause });
+}
+
+/** How many lines a block holds, counted as readline does (`\n`, `\r\n`, a lone `\r`). */
+function countLines(bytes: Uint8Array): number {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buffer.includes(13)) {
+    const lines = buffer.toString('utf8').split(/\r?\n|\r/);
+    return lines[lines.length - 1] === '' ? lines.length - 1 : lines.length;
+  }
+  let count = 0;
+  for (let at = buffer.indexOf(10); at !== -1; at = buffer.indexOf(10, at + 1)) count++;
+  return buffer.length > 0 && buffer[buffer.length - 1] !== 10 ? count + 1 : count;
+}

@@ -1,0 +1,49 @@
+/**
+ * `rxpool map`'s standard output: written as it comes, with the path told when it is full (results
+ * then wait in the window, and a full window stops reading) and when it drained. When the reader
+ * goes away (`| head`), the run ends quietly, as other filters do.
+ */
+import type { Writable } from 'node:stream';
+import { ExitCode } from '../args.js';
+import type { End } from './end.js';
+
+export interface OutputHooks {
+  /** Stdout is full: stop emitting results. */
+  full(): void;
+  /** Stdout drained: results may go on. */
+  drained(): void;
+  /** Stdout is gone (`EPIPE`) or failed: the run ends with this. */
+  gone(end: End): void;
+}
+
+export class Output {
+  /** Writes are waiting for `drain`. */
+  full = false;
+  private gone = false;
+
+  constructor(
+    private readonly stream: Writable,
+    private readonly hooks: OutputHooks,
+  ) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      this.gone = true;
+      hooks.gone(
+        error.code === 'EPIPE'
+          ? { code: ExitCode.ok }
+          : { code: ExitCode.failed, message: `cannot write the output: ${error.message}` },
+      );
+    });
+  }
+
+  write(data: string | Uint8Array): void {
+    if (data.length === 0 || this.gone) return;
+    if (!this.stream.write(data) && !this.full) {
+      this.full = true;
+      this.hooks.full();
+      this.stream.once('drain', () => {
+        this.full = false;
+        this.hooks.drained();
+      });
+    }
+  }
+}
