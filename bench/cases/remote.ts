@@ -1,6 +1,6 @@
 /**
  * Case `remote`: many machines through BullMQ, all co-located here: a real redis-server (started
- * by the case, test/support/redis.ts) and two `rxpool worker` processes of `cores / 2` threads
+ * by the case, scripts/redis-server.ts) and two `rxpool worker` processes of `cores / 2` threads
  * each, fed by `bullmqExecutor` driven through the executor seam (test/support/drive.ts stands in
  * for the pool until the pool takes any executor). Side by side in the same run: raw BullMQ, one
  * job per item, through two plain BullMQ worker processes (bench/workers/bullmq-raw.mjs).
@@ -15,11 +15,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents } from 'bullmq';
+import { startRedis } from '../../scripts/redis-server.js';
+import { startWorker, type WorkerProcess } from '../../scripts/rxpool-worker.js';
 import { bullmqExecutor } from '../../src/bullmq/index.js';
 import type { WorkSpec } from '../../src/executor/contract.js';
 import { drive } from '../../test/support/drive.js';
-import { startRedis } from '../../test/support/redis.js';
-import { startWorker, type WorkerProcess } from '../../test/support/rxpool-worker.js';
 import {
   type BenchCase,
   cores,

@@ -8,6 +8,8 @@ import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
+import { type RedisServer, startRedis } from '../../scripts/redis-server.js';
+import { startWorker, type WorkerProcess } from '../../scripts/rxpool-worker.js';
 import {
   type BullmqExecutor,
   bullmqExecutor,
@@ -15,8 +17,6 @@ import {
 } from '../../src/bullmq/index.js';
 import type { BatchOutcome, WorkSpec } from '../../src/executor/contract.js';
 import { drive } from '../support/drive.js';
-import { type RedisServer, startRedis } from '../support/redis.js';
-import { startWorker, type WorkerProcess } from '../support/rxpool-worker.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 /** The task module as a producer on another machine names it. */
