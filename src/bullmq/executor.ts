@@ -325,12 +325,16 @@ export class BullmqExecutor implements Executor {
     if (!this.connected && performance.now() - this.downSince > this.opts.unreachableMs) {
       return later(blameAll(batch.inputs.length, this.unreachable()));
     }
-    const encoded = this.encode(batch);
+    // The engine's stream ids are unique within one pool only, and the cancel channel is the
+    // queue's, shared by every producer on it: qualified by this executor's tag, a cancel names
+    // a stream of this executor alone.
+    const stream = `${this.tag}.${batch.stream}`;
+    const encoded = this.encode(batch, stream);
     if ('outcome' in encoded) return later(encoded.outcome);
     const { count, data } = encoded;
     const launch: Launch = {
       id: `rx.${this.tag}.${this.seq++}`,
-      stream: batch.stream,
+      stream,
       count,
       sentAt: performance.now(),
       report,
@@ -396,6 +400,7 @@ export class BullmqExecutor implements Executor {
   /** The job data of the batch's first items that fit, or the outcome when none can go. */
   private encode(
     batch: ExecutorBatch,
+    stream: string,
   ): { count: number; data: ReturnType<typeof encodeBatch> } | { outcome: BatchOutcome } {
     const { inputs } = batch;
     const max = this.opts.maxBatchBytes;
@@ -404,7 +409,7 @@ export class BullmqExecutor implements Executor {
       let data: ReturnType<typeof encodeBatch>;
       try {
         data = encodeBatch({
-          stream: batch.stream,
+          stream,
           work: batch.work,
           timeout: batch.timeout,
           inputs: count === inputs.length ? inputs : inputs.slice(0, count),

@@ -8,6 +8,9 @@ import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
+import { from, lastValueFrom, take } from 'rxjs';
+import { createPool, task } from 'rxpool';
+import { parallelMap } from 'rxpool/operators';
 import { type RedisServer, startRedis } from '../../scripts/redis-server.js';
 import { startWorker, type WorkerProcess } from '../../scripts/rxpool-worker.js';
 import {
@@ -209,6 +212,34 @@ test("abort('cancel') removes the stream's waiting jobs and stops its running on
     10_000,
     'no job of the stream left (waiting removed, running stopped and removed)',
   );
+});
+
+test("two producers on one queue: unsubscribing a stream of one leaves the other's running", async () => {
+  await worker('producers');
+  const SLEEP = task<number, number>(
+    new URL('../fixtures/remote-task.mjs', import.meta.url),
+    'sleep',
+  );
+  const one = createPool({ executor: executor({ queue: 'producers' }) });
+  const other = executor({ queue: 'producers' });
+  const two = createPool({ executor: other });
+  // Each pool's first stream: the workers must not take one for the other.
+  const running = two.map(SLEEP, [700, 701, 702, 703], { batchSize: 1 });
+  await until(() => other.stats().busy >= 1, 20_000, 'the second stream to run');
+  await lastValueFrom(
+    from([50, 60_000]).pipe(parallelMap(SLEEP, { pool: one, batchSize: 1 }), take(1)),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error('the other stream did not end')), 20_000);
+  });
+  try {
+    assert.deepStrictEqual(await Promise.race([running, late]), [700, 701, 702, 703]);
+  } finally {
+    clearTimeout(timer);
+  }
+  await one.close();
+  await two.close();
 });
 
 test('an events stream capped very small: every batch still ends, through the reconcile pass', async () => {
