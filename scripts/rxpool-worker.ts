@@ -63,9 +63,16 @@ export async function startWorker(spec: WorkerSpec): Promise<WorkerProcess> {
     stderr += chunk;
   });
   child.stdout.resume();
+  // A process that ends without killing it (an uncaught failure) takes it along, as with
+  // redis-server (scripts/redis-server.ts); by its pid.
+  const reap = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', reap);
   const exited = new Promise<number | null>((resolve) =>
     child.on('exit', (code) => {
       clearTimeout(timer);
+      process.removeListener('exit', reap);
       resolve(code);
     }),
   );
