@@ -100,6 +100,13 @@ export class RedisUnreachableError extends Error {
   }
 }
 
+/**
+ * How long closing waits for the stopped jobs of settled launches to end, to remove them (a
+ * cancelled job ends within moments; one whose worker does not answer is left to the workers'
+ * `removeOnFail` age).
+ */
+const ORPHANS_MS = 3000;
+
 /** The stalled reason of BullMQ 6.7 (`Worker.getUnrecoverableErrorMessage`'s text). */
 const STALLED_REASON = 'stalled more than allowable limit';
 
@@ -621,15 +628,37 @@ export class BullmqExecutor implements Executor {
     );
   }
 
+  /**
+   * Removes the jobs of settled launches. One that a worker still runs (cancelled, it ends within
+   * moments) cannot be removed yet (BullMQ keeps a locked job): it is tried again until it ended,
+   * for `ms` at most.
+   */
+  private async removeOrphans(ms: number): Promise<void> {
+    const deadline = performance.now() + ms;
+    while (this.orphans.size > 0 && performance.now() < deadline) {
+      await Promise.all(
+        [...this.orphans].map(async (id) => {
+          const removed = await this.queue.remove(id);
+          if (removed === 1 || (await Job.fromId(this.queue, id)) === undefined) {
+            this.orphans.delete(id);
+          }
+        }),
+      );
+      if (this.orphans.size > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** Closes every connection; never waits on a Redis that does not answer. */
   private release(): Promise<void> {
     this.stopping = true;
     this.released ??= (async () => {
       clearInterval(this.timer);
       await this.reconciling?.catch(() => {});
-      const orphans = [...this.orphans];
-      if (this.connected && orphans.length > 0) {
-        await within(Promise.all(orphans.map((id) => this.queue.remove(id).catch(() => 0))), 1000);
+      if (this.connected && this.orphans.size > 0) {
+        await within(
+          this.removeOrphans(ORPHANS_MS).catch(() => {}),
+          ORPHANS_MS + 500,
+        );
       }
       const closing = Promise.all(
         [this.events?.close(), this.queue.close()].map((p) => p?.catch(() => {})),

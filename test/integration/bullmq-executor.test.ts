@@ -111,17 +111,27 @@ function rawQueue(name: string): Queue {
 }
 
 /** Waits until `check` holds, polling. */
-async function until(check: () => boolean | Promise<boolean>, ms: number, what: string) {
+async function until(
+  check: () => boolean | Promise<boolean>,
+  ms: number,
+  what: string | (() => string),
+) {
   const deadline = Date.now() + ms;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 
+/** The queue's last counts read by {@link empty}, for the message when it is not. */
+let lastCounts = '';
+
 /** Whether the queue holds no job at all (none waiting, running, finished or delayed). */
 async function empty(queue: Queue): Promise<boolean> {
   const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'completed', 'failed');
+  lastCounts = JSON.stringify(counts);
   return Object.values(counts).every((n) => n === 0);
 }
 
@@ -223,7 +233,11 @@ test('values keep structured-clone semantics; errors keep class name, message, s
   });
   await pool.close();
   const main = rawQueue('main');
-  await until(() => empty(main), 5000, 'every job to be removed once read');
+  await until(
+    () => empty(main),
+    5000,
+    () => `every job to be removed once read: ${lastCounts}`,
+  );
 });
 
 test('a poison item (process.exit) ends as WorkerCrashedError after retry + 1 attempts; the others succeed', async () => {
@@ -303,10 +317,28 @@ test('take(10) leaves no job in Redis: the waiting ones removed, the running one
   await watching;
   assert.deepStrictEqual(values, inputs.slice(0, 10));
   const stoppedAt = Date.now();
-  await until(() => empty(main), 10_000, 'no job left of the stream');
+  await until(
+    () => empty(main),
+    10_000,
+    () => `no job left of the stream: ${lastCounts}`,
+  );
   // The running minute-long items were stopped, not waited for.
   assert.ok(Date.now() - stoppedAt < 10_000);
   await pool.close();
+});
+
+test('pool.close() right after an unsubscribe leaves no job in Redis (the stopped ones removed once they end)', async () => {
+  const { pool } = remotePool({ queue: 'main' });
+  const main = rawQueue('main');
+  await lastValueFrom(
+    from([50, 60_000, 60_000]).pipe(parallelMap(SLEEP, { pool, batchSize: 1 }), take(1)),
+  );
+  await pool.close();
+  await until(
+    () => empty(main),
+    5000,
+    () => `no job left once closed: ${lastCounts}`,
+  );
 });
 
 test("two producers on one queue: unsubscribing a stream of one leaves the other's running", async () => {
