@@ -1,6 +1,6 @@
 /**
  * Case `remote`: many machines through BullMQ, all co-located here: a real redis-server (started
- * by the case, test/support/redis.ts) and two `rxpool worker` processes of `cores / 2` threads
+ * by the case, scripts/redis-server.ts) and two `rxpool worker` processes of `cores / 2` threads
  * each, used as a user would: `createPool({ executor: bullmqExecutor(...) })` and its `map` and
  * `run`. Side by side in the same run: raw BullMQ, one job per item, through two plain BullMQ
  * worker processes (bench/workers/bullmq-raw.mjs).
@@ -21,8 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents } from 'bullmq';
 import { createPool, DEFAULT_CONCURRENCY, type Pool, task } from 'rxpool';
 import { type BullmqExecutor, bullmqExecutor } from 'rxpool/bullmq';
-import { startRedis } from '../../test/support/redis.js';
-import { startWorker, type WorkerProcess } from '../../test/support/rxpool-worker.js';
+import { startRedis } from '../../scripts/redis-server.js';
+import { startWorker, type WorkerProcess } from '../../scripts/rxpool-worker.js';
 import {
   type BenchCase,
   cores,

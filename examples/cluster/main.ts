@@ -6,7 +6,8 @@
  *
  *   npm run example:cluster -- [--items 200] [--n 27]
  *
- * It borrows the test suite's helpers to start redis-server and the workers on this machine.
+ * redis-server and the workers are started on this machine by scripts/redis-server.ts and
+ * scripts/rxpool-worker.ts (the helpers the tests use too).
  */
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -16,8 +17,8 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import { createPool, task } from 'rxpool';
 import { bullmqExecutor } from 'rxpool/bullmq';
 import { parallelMap } from 'rxpool/operators';
-import { startRedis } from '../../test/support/redis.js';
-import { startWorker, type WorkerProcess } from '../../test/support/rxpool-worker.js';
+import { startRedis } from '../../scripts/redis-server.js';
+import { startWorker, type WorkerProcess } from '../../scripts/rxpool-worker.js';
 import { fib } from './fib.mjs';
 
 const { values } = parseArgs({

@@ -101,6 +101,13 @@ export class RedisUnreachableError extends Error {
   }
 }
 
+/**
+ * How long closing waits for the stopped jobs of settled launches to end, to remove them (a
+ * cancelled job ends within moments; one whose worker does not answer is left to the workers'
+ * `removeOnFail` age).
+ */
+const ORPHANS_MS = 3000;
+
 /** The stalled reason of BullMQ 6.7 (`Worker.getUnrecoverableErrorMessage`'s text). */
 const STALLED_REASON = 'stalled more than allowable limit';
 
@@ -336,12 +343,16 @@ export class BullmqExecutor implements Executor {
     if (!this.connected && performance.now() - this.downSince > this.opts.unreachableMs) {
       return later(blameAll(batch.inputs.length, this.unreachable()));
     }
-    const encoded = this.encode(batch);
+    // The engine's stream ids are unique within one pool only, and the cancel channel is the
+    // queue's, shared by every producer on it: qualified by this executor's tag, a cancel names
+    // a stream of this executor alone.
+    const stream = `${this.tag}.${batch.stream}`;
+    const encoded = this.encode(batch, stream);
     if ('outcome' in encoded) return later(encoded.outcome);
     const { count, data } = encoded;
     const launch: Launch = {
       id: `rx.${this.tag}.${this.seq++}`,
-      stream: batch.stream,
+      stream,
       count,
       sentAt: performance.now(),
       report,
@@ -407,6 +418,7 @@ export class BullmqExecutor implements Executor {
   /** The job data of the batch's first items that fit, or the outcome when none can go. */
   private encode(
     batch: ExecutorBatch,
+    stream: string,
   ): { count: number; data: ReturnType<typeof encodeBatch> } | { outcome: BatchOutcome } {
     const { inputs } = batch;
     const max = this.opts.maxBatchBytes;
@@ -415,7 +427,7 @@ export class BullmqExecutor implements Executor {
       let data: ReturnType<typeof encodeBatch>;
       try {
         data = encodeBatch({
-          stream: batch.stream,
+          stream,
           work: batch.work,
           timeout: batch.timeout,
           inputs: count === inputs.length ? inputs : inputs.slice(0, count),
@@ -622,15 +634,37 @@ export class BullmqExecutor implements Executor {
     );
   }
 
+  /**
+   * Removes the jobs of settled launches. One that a worker still runs (cancelled, it ends within
+   * moments) cannot be removed yet (BullMQ keeps a locked job): it is tried again until it ended,
+   * for `ms` at most.
+   */
+  private async removeOrphans(ms: number): Promise<void> {
+    const deadline = performance.now() + ms;
+    while (this.orphans.size > 0 && performance.now() < deadline) {
+      await Promise.all(
+        [...this.orphans].map(async (id) => {
+          const removed = await this.queue.remove(id);
+          if (removed === 1 || (await Job.fromId(this.queue, id)) === undefined) {
+            this.orphans.delete(id);
+          }
+        }),
+      );
+      if (this.orphans.size > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** Closes every connection; never waits on a Redis that does not answer. */
   private release(): Promise<void> {
     this.stopping = true;
     this.released ??= (async () => {
       clearInterval(this.timer);
       await this.reconciling?.catch(() => {});
-      const orphans = [...this.orphans];
-      if (this.connected && orphans.length > 0) {
-        await within(Promise.all(orphans.map((id) => this.queue.remove(id).catch(() => 0))), 1000);
+      if (this.connected && this.orphans.size > 0) {
+        await within(
+          this.removeOrphans(ORPHANS_MS).catch(() => {}),
+          ORPHANS_MS + 500,
+        );
       }
       const closing = Promise.all(
         [this.events?.close(), this.queue.close()].map((p) => p?.catch(() => {})),

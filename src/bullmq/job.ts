@@ -79,7 +79,10 @@ export const CANCEL_MEMORY_MS = 10 * 60_000;
 export interface BatchJobData {
   /** {@link FORMAT_VERSION}. */
   readonly v: number;
-  /** The stream the batch belongs to: what a cancel message names. Any string unique per stream. */
+  /**
+   * The stream the batch belongs to: what a cancel message names. Unique among all the streams
+   * of every producer of the queue (the cancel channel is the queue's).
+   */
   readonly stream: string;
   /**
    * What runs: `{ kind: 'module', url, name }` (the `task(...)` reference: the module's `file:`

@@ -78,7 +78,10 @@ export interface ExecutorBatch {
   readonly timeout: number | undefined;
   /** What the engine expects the batch to take, in ms, when it has measured the stream. */
   readonly expectedMs: number | undefined;
-  /** A stable id of the stream (for a remote executor's cancel channel). */
+  /**
+   * A stable id of the stream, unique among the streams of this executor's pool only (a remote
+   * executor whose workers serve other producers too qualifies it before it names it to them).
+   */
   readonly stream: string;
 }
 

@@ -5,12 +5,18 @@
  * URL is on another "host" (another path) to show the matching by file name.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type ConnectionOptions, Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { type RedisServer, startRedis } from '../../scripts/redis-server.js';
+import {
+  CLI,
+  startWorker as startRxpoolWorker,
+  type WorkerProcess,
+} from '../../scripts/rxpool-worker.js';
 import {
   CANCELLED,
   cancelChannel,
@@ -22,64 +28,29 @@ import {
   type WorkSpec,
 } from '../../src/bullmq/job.js';
 import { reviveError } from '../../src/worker/wire-error.js';
-import { type RedisServer, startRedis } from '../support/redis.js';
 
-const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 /** The task module as a producer on another machine names it. */
 const REMOTE = 'file:///home/producer/app/fixtures/remote-task.mjs';
 const SAFETY_MS = 120_000;
 
 let redis: RedisServer;
-const workers: Worker[] = [];
+const workers: WorkerProcess[] = [];
 const queues: Queue[] = [];
 
-interface Worker {
-  readonly child: ChildProcessWithoutNullStreams;
-  /** Everything it wrote on stderr so far. */
-  readonly stderr: () => string;
-  /** Resolves with its exit code. */
-  readonly exited: Promise<number | null>;
-}
-
-/** Spawns `rxpool worker` on `queue` and waits until it says it is ready. */
+/** Spawns `rxpool worker` on `queue` in test/fixtures (2 threads) and waits until it is ready. */
 async function startWorker(
   queue: string,
-  extra: readonly string[] = [],
-  url = redis.url,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<Worker> {
-  assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build`);
-  const child = spawn(
-    process.execPath,
-    [CLI, 'worker', '--redis', url, '--queue', queue, '--threads', '2', ...extra],
-    { cwd: FIXTURES, env },
-  );
-  const timer = setTimeout(() => child.kill('SIGKILL'), SAFETY_MS);
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  child.stdout.resume();
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    }),
-  );
-  const worker = { child, stderr: () => stderr, exited };
+  {
+    modules = ['remote-task.mjs'],
+    extra = [],
+    url = redis.url,
+    env,
+  }: { modules?: string[]; extra?: string[]; url?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<WorkerProcess> {
+  const worker = await startRxpoolWorker({ redis: url, queue, modules, cwd: FIXTURES, extra, env });
   workers.push(worker);
-  await until(() => stderr.includes('ready:') || child.exitCode !== null, 20_000, 'ready');
-  assert.match(stderr, /ready: queue/, `the worker did not start:\n${stderr}`);
   return worker;
-}
-
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 function queue(name: string, connection: ConnectionOptions = { url: redis.url }): Queue {
@@ -148,17 +119,11 @@ let main: Queue;
 before(async () => {
   redis = await startRedis();
   main = queue('main');
-  await Promise.all([
-    startWorker('main', ['remote-task.mjs']),
-    startWorker('main', ['remote-task.mjs']),
-  ]);
+  await Promise.all([startWorker('main'), startWorker('main')]);
 });
 
 after(async () => {
-  for (const { child } of workers) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  await Promise.all(workers.map((w) => w.exited));
+  await Promise.all(workers.map((w) => w.kill()));
   await Promise.all(queues.map((q) => q.close()));
   await redis?.close();
 });
@@ -283,7 +248,7 @@ test('a module not served, an unknown export and inline code are refused clearly
   assert.match(refused.error.message, /does not run inline functions .*--allow-inline/);
 
   const open = queue('inline');
-  await startWorker('inline', ['--allow-inline']);
+  await startWorker('inline', { modules: [], extra: ['--allow-inline'] });
   assert.deepStrictEqual(await outcomes(open, await add(open, inline, [21])), [
     { ok: true, value: 42 },
   ]);
@@ -291,7 +256,7 @@ test('a module not served, an unknown export and inline code are refused clearly
 
 test('SIGTERM waits for the running job, then exits 0', async () => {
   const q = queue('term');
-  const worker = await startWorker('term', ['remote-task.mjs']);
+  const worker = await startWorker('term');
   const id = await add(q, fn('sleep'), [1500]);
   await waitActive(q, id);
   worker.child.kill('SIGTERM');
@@ -410,7 +375,7 @@ test('an ACL user in the URL works; a wrong password is refused clearly', async 
   try {
     await admin.call('ACL', 'SETUSER', 'rxworker', 'on', '>s3cret', '~*', '&*', '+@all');
     const port = redis.port;
-    await startWorker('acl', ['remote-task.mjs'], `redis://rxworker:s3cret@127.0.0.1:${port}`);
+    await startWorker('acl', { url: `redis://rxworker:s3cret@127.0.0.1:${port}` });
     const q = queue('acl');
     assert.deepStrictEqual(await outcomes(q, await add(q, fn('quota'), [2])), [
       { ok: true, value: 4 },
@@ -432,7 +397,7 @@ test('an ACL user in the URL works; a wrong password is refused clearly', async 
 
 test('a worker killed mid-job: its job fails as stalled within seconds, never run again by BullMQ', async (t) => {
   const q = queue('stall');
-  const doomed = await startWorker('stall', ['remote-task.mjs']);
+  const doomed = await startWorker('stall');
   const id = await add(q, fn('sleep'), [60_000]);
   await waitActive(q, id);
   const job = await Job.fromId(q, id);
@@ -442,7 +407,7 @@ test('a worker killed mid-job: its job fails as stalled within seconds, never ru
   const killedAt = Date.now();
   // Another worker's stalled check finds it; with maxStalledCount 0 it goes to `failed` (the
   // producer launches the batch again as a new job), not back to `wait`.
-  const survivor = await startWorker('stall', ['remote-task.mjs']);
+  const survivor = await startWorker('stall');
   assert.deepStrictEqual(await finished(q, id), {
     failed: 'job stalled more than allowable limit',
   });
@@ -463,9 +428,9 @@ test('rediss:// (TLS) works through the URL', async () => {
     const ca = readFileSync(secure.caFile!, 'utf8');
     const q = queue('tls', { host: '127.0.0.1', port: secure.port, tls: { ca } });
     // The worker trusts the test's CA the way a host would trust a private one.
-    const worker = await startWorker('tls', ['remote-task.mjs'], secure.url, {
-      ...process.env,
-      NODE_EXTRA_CA_CERTS: secure.caFile,
+    const worker = await startWorker('tls', {
+      url: secure.url,
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: secure.caFile },
     });
     assert.deepStrictEqual(await outcomes(q, await add(q, fn('quota'), [21])), [
       { ok: true, value: 42 },

@@ -1,12 +1,13 @@
 /**
- * `rxpool worker` processes for the BullMQ tests and the bench: spawned from the built CLI
- * (`dist/src/cli/main.js`; build first) in a folder whose modules they serve.
+ * `rxpool worker` processes on this machine, for the BullMQ tests, the `remote` bench case and the
+ * cluster example: spawned from the built CLI (`dist/src/cli/main.js`; build first) in a folder
+ * whose modules they serve, and stopped by their pid.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const SAFETY_MS = 300_000;
 
 export interface WorkerProcess {
@@ -20,13 +21,20 @@ export interface WorkerProcess {
 }
 
 export interface WorkerSpec {
+  /** Its `--redis` URL. */
   readonly redis: string;
+  /** Its `--queue`. */
   readonly queue: string;
   /** The modules it serves, as given on its command line (relative to `cwd`). */
   readonly modules: readonly string[];
+  /** Where it runs (the modules are read from there). */
   readonly cwd: string;
+  /** Its `--threads` (default 2). */
   readonly threads?: number;
+  /** More options, before the modules (`--allow-inline`). */
   readonly extra?: readonly string[];
+  /** Its environment (default: this process's), e.g. with `NODE_EXTRA_CA_CERTS`. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** Spawns `rxpool worker` and waits until it says it is ready. */
@@ -46,7 +54,7 @@ export async function startWorker(spec: WorkerSpec): Promise<WorkerProcess> {
       ...(spec.extra ?? []),
       ...spec.modules,
     ],
-    { cwd: spec.cwd },
+    { cwd: spec.cwd, env: spec.env ?? process.env },
   );
   const timer = setTimeout(() => child.kill('SIGKILL'), SAFETY_MS);
   timer.unref();
@@ -55,9 +63,16 @@ export async function startWorker(spec: WorkerSpec): Promise<WorkerProcess> {
     stderr += chunk;
   });
   child.stdout.resume();
+  // A process that ends without killing it (an uncaught failure) takes it along, as with
+  // redis-server (scripts/redis-server.ts); by its pid.
+  const reap = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', reap);
   const exited = new Promise<number | null>((resolve) =>
     child.on('exit', (code) => {
       clearTimeout(timer);
+      process.removeListener('exit', reap);
       resolve(code);
     }),
   );

@@ -1,10 +1,12 @@
 /**
- * A real `redis-server` for the BullMQ tests: started on a free port of 127.0.0.1, without
- * persistence, in a directory of its own; stopped by its pid. It can be stopped and started
+ * A local `redis-server` for the BullMQ tests, the `remote` bench case and the cluster example:
+ * started on a free port of 127.0.0.1, without persistence, in a directory of its own; stopped by
+ * its pid (never by name: other runs may have servers of their own). It can be stopped and started
  * again on the same port (a Redis restart mid-stream).
  *
- * `scripts/ensure-redis.sh` (run by `npm run test:run`) installs the server when it is missing;
- * if it is still missing here, {@link startRedis} throws: these tests never skip.
+ * `scripts/ensure-redis.sh` (run by `npm run test:run` and `npm run example:cluster`) installs the
+ * server when it is missing; if it is still missing here, {@link startRedis} throws: the tests
+ * never skip.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
