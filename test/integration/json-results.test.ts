@@ -10,22 +10,11 @@ import fc from 'fast-check';
 import { createPool } from 'rxpool';
 // rxpool's own module instance (the package resolves to dist/ too): its wire switch.
 import { wire } from '../../dist/src/threads/thread-pool.js';
-import { sameClone } from '../unit/same-clone.js';
+import { anyCloneable, sameClone } from '../support/same-clone.js';
 
 const cloneable = fc
   .oneof(
-    fc.anything({
-      withBigInt: true,
-      withBoxedValues: true,
-      withDate: true,
-      withMap: true,
-      withSet: true,
-      withNullPrototype: true,
-      withObjectString: true,
-      withSparseArray: true,
-      withTypedArray: true,
-      withUnicodeString: true,
-    }),
+    anyCloneable(),
     fc.jsonValue(),
     fc.constantFrom<unknown>(-0, undefined, Number.NaN),
     // Fresh each time (an object shared by items would part at batch boundaries, either path).

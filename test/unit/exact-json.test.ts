@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import v8 from 'node:v8';
 import fc from 'fast-check';
 import { ExactJson } from '../../src/pool/exact-json.js';
-import { sameClone } from './same-clone.js';
+import { anyCloneable, sameClone } from '../support/same-clone.js';
 
 /** The batch's JSON text when the check lets every value through, else undefined. */
 function encode(values: readonly unknown[]): string | undefined {
@@ -53,18 +53,7 @@ const special = fc.constantFrom<unknown>(
 const value = fc.letrec((tie) => ({
   value: fc.oneof(
     { depthSize: 'small' },
-    fc.anything({
-      withBigInt: true,
-      withBoxedValues: true,
-      withDate: true,
-      withMap: true,
-      withSet: true,
-      withNullPrototype: true,
-      withObjectString: true,
-      withSparseArray: true,
-      withTypedArray: true,
-      withUnicodeString: true,
-    }),
+    anyCloneable(),
     special,
     fc.array(tie('value'), { maxLength: 4 }),
     fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('1', '10', '__proto__')), tie('value'), {

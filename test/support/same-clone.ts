@@ -1,10 +1,28 @@
 /**
- * A deep comparison strict enough for clones: primitives by `Object.is` (-0 is not 0), the same
+ * For tests of what crosses to a worker: values of every kind structured clone carries, and a
+ * deep comparison strict enough for clones: primitives by `Object.is` (-0 is not 0), the same
  * prototypes, the same own keys in the same order, the same internal data (a Date's time, a Map's
  * entries in order, a buffer's bytes...), and the same sharing (an object met twice on one side is
  * one object met twice on the other). Returns where the two differ, or `undefined`.
  */
 import { types } from 'node:util';
+import fc from 'fast-check';
+
+/** fast-check's `anything` with every kind of value structured clone carries. */
+export function anyCloneable(): fc.Arbitrary<unknown> {
+  return fc.anything({
+    withBigInt: true,
+    withBoxedValues: true,
+    withDate: true,
+    withMap: true,
+    withSet: true,
+    withNullPrototype: true,
+    withObjectString: true,
+    withSparseArray: true,
+    withTypedArray: true,
+    withUnicodeString: true,
+  });
+}
 
 export function sameClone(a: unknown, b: unknown): string | undefined {
   return compare(a, b, '$', new Map(), new Map());
