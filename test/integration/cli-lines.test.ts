@@ -199,20 +199,30 @@ test('odd lines with bad ones, --on-error settle: byte-identical records, in ord
   assert.equal(sorted(unordered.stdout.toString()), sorted(out));
 });
 
-test('odd lines with bad ones, --on-error fail: the lines before the first bad one, then exit 4 naming it', async () => {
+test('odd lines with bad ones, --on-error fail: the lines before the first bad one (unordered: those done by then), then exit 4 naming it', async () => {
   const { out } = await loop(good, 'fail');
   // the first bad line of `mixed` is line 1 (i = 0); a file whose bad line comes later:
   const file = join(dir, 'late-bad.ndjson');
   const lines = out.split('\n').slice(0, 3000);
   writeFileSync(file, `${lines.join('\n')}\n{oops\n${lines.join('\n')}\n`);
-  const expected = `${lines.map((l) => JSON.stringify(reshape(JSON.parse(l)))).join('\n')}\n`;
-  for (const args of [[], ['--unordered']]) {
-    const result = await rxpool(['reshape', ...args], file);
-    assert.equal(result.code, 4);
-    assert.match(result.stderr, /^rxpool: line 3001 is not JSON: /);
-    const got = result.stdout.toString();
-    if (args.length === 0) assert.equal(got, expected);
-    else assert.equal(sorted(got), sorted(expected));
+  const outputs = lines.map((l) => JSON.stringify(reshape(JSON.parse(l))));
+  const ordered = await rxpool(['reshape'], file);
+  assert.equal(ordered.code, 4);
+  assert.match(ordered.stderr, /^rxpool: line 3001 is not JSON: /);
+  assert.equal(ordered.stdout.toString(), `${outputs.join('\n')}\n`);
+  // Unordered, the stream stops as soon as the failure is known: what is written is the results
+  // finished by then (from either side of the bad line), each whole, none twice.
+  const unordered = await rxpool(['reshape', '--unordered'], file);
+  assert.equal(unordered.code, 4);
+  assert.match(unordered.stderr, /^rxpool: line 3001 is not JSON: /);
+  const left = new Map<string, number>();
+  for (const line of outputs) left.set(line, (left.get(line) ?? 0) + 2); // the file has each twice
+  const got = unordered.stdout.toString();
+  assert.ok(got === '' || got.endsWith('\n'), 'whole lines');
+  for (const line of got.split('\n').slice(0, -1)) {
+    const count = left.get(line);
+    assert.ok(count, `a line that is no good line's output, or one too many: ${line.slice(0, 80)}`);
+    left.set(line, count - 1);
   }
 });
 
