@@ -90,8 +90,8 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
     {
       concurrency: 2 * pool.stats().size + 1,
       // A block is a batch: blocks are sized for the workers already. Batched by the engine, two
-      // went together in the window's one spare place, and stayed with the link that sent one back
-      // (two blocks back, two admitted): that worker ran 55-62% of the lines.
+      // went together (five blocks out in four batches), and again each time they came back (two
+      // admitted at once), to the link just freed: that worker ran about 55% of the lines.
       batchSize: 1,
       ordered,
     },
