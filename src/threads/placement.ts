@@ -5,16 +5,22 @@
  * a batch goes, how many batches may be out, and whether a batch that waits should move.
  *
  * - **active links** (`activeLinks`): the links that take short batches. All of them while the workers are busy; fewer
- *   while they are mostly idle (`ranFor`): items that take the workers far less time than the main
- *   thread spends on each (sending, emitting) leave two workers on two cores idle most of the
- *   time, and fewer, larger batches then cost the main thread fewer messages (and each wake-up of
- *   a worker can take a core the main thread needs).
+ *   while they are mostly idle *because the main thread is busy* (`ranFor`): items that take the
+ *   workers far less time than the main thread spends on each (sending, emitting) leave two
+ *   workers on two cores idle most of the time, and fewer, larger batches then cost the main
+ *   thread fewer messages (and each wake-up of a worker can take a core the main thread needs).
+ *   Workers idle while the main thread is idle too wait on something fewer links cannot fix (a
+ *   slow input, a worker still starting, a main thread that lost its core on a loaded machine):
+ *   narrowing then only left one worker doing the work of two (`rxpool map`'s blocks of ~2 ms
+ *   went to one worker for 15-20 ms at a time, up to 30 times a run on a loaded machine, one
+ *   worker ending with 1.5-1.8 times the other's blocks; bench/RESULTS.md).
  * - **depth**: a link holds two batches, one running and a short one waiting behind it, so that its
  *   worker goes straight on to the next while the main thread handles the results of the last.
  *   A long batch (or one of unknown length) never waits behind another.
  * - **steal**: a batch that has waited `STEAL_AFTER_MS` behind another on its link, not started,
  *   moves to an idle link (a batch thought short that turns out long then holds up only itself).
  */
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { TARGET_BATCH_MS } from '../engine/batching.js';
 
 /** Batches a link holds at once: one running, one waiting behind it. */
@@ -29,8 +35,14 @@ const ADAPT_MS = 4;
  */
 const GROW_ABOVE = 0.6;
 const GROW_WINDOWS = 3;
-/** Less busy than this with one worker's worth fewer: one fewer. */
+/**
+ * Less busy than this with one worker's worth fewer, in a window in which the main thread's event
+ * loop ran more than `MAIN_BUSY_ABOVE` of the time (it is what the workers wait on): one fewer.
+ * Trivial items keep the main thread busy 94-100% of each window; `rxpool map`'s blocks about
+ * 18% (median; 46% at the 90th percentile), more only while it starts or loses its core.
+ */
 const SHRINK_BELOW = 0.4;
+export const MAIN_BUSY_ABOVE = 0.8;
 /** A batch that has waited this long behind another on its link moves to an idle link. */
 export const STEAL_AFTER_MS = SHORT_BATCH_MS;
 
@@ -42,6 +54,11 @@ export interface LinkLoad {
 export interface PlacementClock {
   /** Milliseconds, monotonic. */
   now(): number;
+  /**
+   * How busy this thread's event loop has been: since it started, or since `since` was taken
+   * (`performance.eventLoopUtilization`'s API; only `utilization` is read of a difference).
+   */
+  eventLoopUtilization(since?: EventLoopUtilization): EventLoopUtilization;
 }
 
 export class Placement {
@@ -53,6 +70,8 @@ export class Placement {
   private countingSince = 0;
   /** Windows in a row in which the workers were busier than `GROW_ABOVE`. */
   private busyWindows = 0;
+  /** The main thread's event loop at the start of the window. */
+  private loopAt: EventLoopUtilization | undefined;
 
   constructor(
     readonly size: number,
@@ -111,14 +130,17 @@ export class Placement {
 
   /** A batch was posted to a link (at `now()`): time with batches out counts from now. */
   posted(at: number): void {
-    if (this.countingSince === 0) this.countingSince = at;
+    if (this.countingSince !== 0) return;
+    this.countingSince = at;
+    if (this.countedMs === 0) this.loopAt = this.clock.eventLoopUtilization();
   }
 
   /**
    * A batch reported `ms` of worker time. Every `ADAPT_MS` with batches out: one more worker's
    * worth if the workers were busy most of that time (`GROW_WINDOWS` windows in a row: one busy
    * spell, a batch that met a collection, a worker that lost its core, is not load), or one fewer
-   * if they could have run it all with one fewer and still been mostly idle. `anyHeld`: a link
+   * if they could have run it all with one fewer and still been mostly idle while the main thread
+   * was busy (the workers wait on it, and fewer, larger batches cost it less). `anyHeld`: a link
    * still holds a batch.
    */
   ranFor(ms: number, anyHeld: boolean): void {
@@ -127,11 +149,19 @@ export class Placement {
     if (this.countedMs < ADAPT_MS) return;
     const links = this.linksNow;
     const busy = this.busyMs / (this.countedMs * links);
+    // The main thread's share of the window spent running (not waiting for events).
+    const mainBusy =
+      this.loopAt === undefined ? 0 : this.clock.eventLoopUtilization(this.loopAt).utilization;
+    this.loopAt = this.clock.eventLoopUtilization();
     this.busyWindows = busy > GROW_ABOVE ? this.busyWindows + 1 : 0;
     if (this.busyWindows >= GROW_WINDOWS && links < this.size) {
       this.linksNow++;
       this.busyWindows = 0;
-    } else if (links > 1 && (busy * links) / (links - 1) < SHRINK_BELOW) {
+    } else if (
+      links > 1 &&
+      (busy * links) / (links - 1) < SHRINK_BELOW &&
+      mainBusy > MAIN_BUSY_ABOVE
+    ) {
       this.linksNow--;
     }
     this.busyMs = 0;

@@ -3,25 +3,43 @@
  * are out (activeLinks), when a waiting batch moves (steal).
  */
 import assert from 'node:assert/strict';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
-import { DEPTH, Placement, STEAL_AFTER_MS } from '../../src/threads/placement.js';
+import { DEPTH, MAIN_BUSY_ABOVE, Placement, STEAL_AFTER_MS } from '../../src/threads/placement.js';
 
+/** A virtual clock, and a main thread whose event loop ran `active` ms of them. */
 function setup(size = 4) {
   const clock = {
     t: 1000,
+    active: 0,
     now() {
       return this.t;
+    },
+    eventLoopUtilization(since?: EventLoopUtilization): EventLoopUtilization {
+      const active = this.active - (since?.active ?? 0);
+      const idle = this.t - this.active - (since?.idle ?? 0);
+      return { active, idle, utilization: active / (active + idle) };
     },
   };
   return { clock, placement: new Placement(size, clock) };
 }
 const links = (...held: number[]) => held.map((h, i) => ({ held: h, name: i }));
 
-/** Feeds windows of `busyShare` busy time over `activeLinks` workers, `ms` each. */
-function windows(placement: Placement, clock: { t: number }, count: number, busyShare: number) {
+/**
+ * Feeds windows of 5 ms, `busyShare` busy time over `activeLinks` workers, with the main thread
+ * busy `mainBusy` of each.
+ */
+function windows(
+  placement: Placement,
+  clock: { t: number; active: number },
+  count: number,
+  busyShare: number,
+  mainBusy = 1,
+) {
   for (let i = 0; i < count; i++) {
     placement.posted(clock.t);
     clock.t += 5;
+    clock.active += 5 * mainBusy;
     placement.ranFor(5 * placement.activeLinks * busyShare, true);
   }
 }
@@ -55,7 +73,7 @@ describe('Placement', () => {
     assert.equal(placement.choose(links(2, 0), false)?.name, 1, 'a long batch takes it');
   });
 
-  it('narrows while the workers are mostly idle, widens after GROW_WINDOWS busy windows', () => {
+  it('narrows while the workers wait on a busy main thread, widens after GROW_WINDOWS busy windows', () => {
     const { placement, clock } = setup(4);
     windows(placement, clock, 3, 0.05);
     assert.equal(placement.activeLinks, 1);
@@ -64,6 +82,19 @@ describe('Placement', () => {
     windows(placement, clock, 1, 0.95);
     assert.equal(placement.activeLinks, 2);
     assert.equal(placement.capacity(), 2 * DEPTH);
+  });
+
+  it('keeps every link while the workers and the main thread are both idle', () => {
+    // The workers wait on something else: a slow input, a worker still starting, a main thread
+    // that lost its core. One link would leave one worker doing the work of two once it comes.
+    const { placement, clock } = setup(2);
+    windows(placement, clock, 10, 0.05, 0.1);
+    assert.equal(placement.activeLinks, 2);
+    assert.equal(placement.choose(links(1, 0), true)?.name, 1, 'the idle link takes a batch');
+    windows(placement, clock, 10, 0.05, MAIN_BUSY_ABOVE);
+    assert.equal(placement.activeLinks, 2, 'a main thread busy part of the time');
+    windows(placement, clock, 1, 0.05, (1 + MAIN_BUSY_ABOVE) / 2);
+    assert.equal(placement.activeLinks, 1, 'busy nearly all of it: the workers wait on it');
   });
 
   it('a long batch opens every link again; a steal opens one more', () => {

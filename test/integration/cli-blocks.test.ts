@@ -1,0 +1,95 @@
+/**
+ * How `rxpool map`'s blocks go to the workers (src/cli/map/blocks.ts), seen by the executor: a
+ * pool whose executor is the thread pool wrapped to record each batch it is given.
+ */
+import assert from 'node:assert/strict';
+import { Readable, Writable } from 'node:stream';
+import { test } from 'node:test';
+import type { MapCommand } from '../../src/cli/args.js';
+import type { BatchOutcome, Executor, ExecutorBatch } from '../../src/executor/contract.js';
+
+// The built modules, as the command line runs them (workers load the built worker side).
+const dist = (path: string) => new URL(`../../dist/src/${path}`, import.meta.url).href;
+const { mapBlocks } = (await import(
+  dist('cli/map/blocks.js')
+)) as typeof import('../../src/cli/map/blocks.js');
+const { createPool } = (await import(
+  dist('pool/pool.js')
+)) as typeof import('../../src/pool/pool.js');
+const { ThreadPoolExecutor } = (await import(
+  dist('threads/thread-pool.js')
+)) as typeof import('../../src/threads/thread-pool.js');
+
+const TASK = new URL('../fixtures/cli-lines.mjs', import.meta.url).href;
+
+/** The thread pool, recording the inputs of every batch it runs. */
+function recording(size: number): { executor: Executor; batches: number[] } {
+  const inner = new ThreadPoolExecutor({
+    size,
+    runtime: 'thread',
+    idleTimeout: Infinity,
+    maxTasksPerWorker: Infinity,
+    setup: undefined,
+    maxHeapMb: undefined,
+  });
+  const batches: number[] = [];
+  const executor: Executor = {
+    size: inner.size,
+    traits: inner.traits,
+    capacity: () => inner.capacity(),
+    run(batch: ExecutorBatch, report: (outcome: BatchOutcome) => void) {
+      batches.push(batch.inputs.length);
+      return inner.run(batch, report);
+    },
+    stats: () => inner.stats(),
+    close: () => inner.close(),
+    destroy: () => inner.destroy(),
+  };
+  return { executor, batches };
+}
+
+test('every block is a batch of its own: blocks are sized for a worker already', async () => {
+  // About 40 blocks of 128 KB, there to be read at once: blocks queue up for the workers.
+  const lines: string[] = [];
+  for (let n = 0; n < 60_000; n++) lines.push(JSON.stringify({ n, text: `line ${n} `.repeat(8) }));
+  const input = Buffer.from(`${lines.join('\n')}\n`);
+  const { executor, batches } = recording(2);
+  const pool = createPool({ executor });
+  const command: MapCommand = {
+    kind: 'map',
+    module: TASK,
+    exportName: 'reshape',
+    concurrency: 16_384,
+    ordered: true,
+    timeout: undefined,
+    retry: 0,
+    onError: 'fail',
+    workers: 2,
+  };
+  let written = 0;
+  const stdout = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const byte of chunk) if (byte === 10) written++;
+      done();
+    },
+  });
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < input.length; at += 1 << 20)
+    chunks.push(input.subarray(at, at + (1 << 20)));
+  const stderr = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const code = await mapBlocks(command, pool, TASK, {
+    stdin: Readable.from(chunks),
+    stdout,
+    stderr,
+  });
+  assert.equal(code, 0);
+  assert.equal(written, lines.length);
+  assert.ok(batches.length >= 30, `${batches.length} batches`);
+  // Batched by the engine, two blocks went together in the window's one spare place (five blocks
+  // out, four batches), and stayed with one worker: it ran about 55% of the lines.
+  assert.deepEqual(
+    batches.filter((count) => count !== 1),
+    [],
+    'a batch of several blocks',
+  );
+});
