@@ -101,11 +101,6 @@ export interface BatchJobData {
 /** What happened to an item that failed. */
 export type FailureKind = 'threw' | 'timeout' | 'crashed' | 'clone' | 'refused';
 
-/** An item's outcome, as {@link decodeResult} gives it. */
-export type ItemOutcome =
-  | { readonly ok: true; readonly value: unknown }
-  | { readonly ok: false; readonly kind: FailureKind; readonly error: WireError };
-
 /** A failed item in a {@link BatchJobResult}: its position in the job's inputs, and what happened. */
 export interface ItemFailureWire {
   readonly index: number;
@@ -280,14 +275,6 @@ export function readResult(result: unknown, count: number): BatchOutcomes {
     if (!ok) throw new FormatError("the job's result holds a malformed failure");
   }
   return { values, failures: failures as ItemFailureWire[] | null };
-}
-
-/** A batch job's return value as one {@link ItemOutcome} per input (see {@link readResult}). */
-export function decodeResult(result: unknown, count: number): ItemOutcome[] {
-  const { values, failures } = readResult(result, count);
-  const outcomes: ItemOutcome[] = values.map((value) => ({ ok: true, value }));
-  for (const { index, kind, error } of failures ?? []) outcomes[index] = { ok: false, kind, error };
-  return outcomes;
 }
 
 /**

@@ -20,14 +20,13 @@ import {
 import {
   CANCELLED,
   cancelChannel,
-  decodeResult,
   encodeBatch,
   encodeCancel,
-  type ItemOutcome,
   JOB_NAME,
   type WorkSpec,
 } from '../../src/bullmq/job.js';
 import { reviveError } from '../../src/worker/wire-error.js';
+import { decodeResult, type ItemOutcome } from '../support/bullmq-outcomes.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 /** The task module as a producer on another machine names it. */

@@ -10,17 +10,16 @@ import {
   cancelChannel,
   decodeBatch,
   decodeCancel,
-  decodeResult,
   encodeBatch,
   encodeCancel,
   encodeResult,
   FormatError,
   type ItemFailureWire,
-  type ItemOutcome,
   toWireError,
 } from '../../src/bullmq/job.js';
 import { matchModule, type ServedModule } from '../../src/bullmq/serve.js';
 import { reviveError } from '../../src/worker/wire-error.js';
+import { decodeResult, type ItemOutcome } from '../support/bullmq-outcomes.js';
 
 /** Through the job's data as BullMQ stores it: JSON. */
 function throughRedis<T>(value: T): T {
