@@ -6,6 +6,9 @@ import { execFile, execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
+import { random } from './workers/random.mjs';
+
+export { random };
 
 /** What every case is given. */
 export interface Settings {
@@ -138,18 +141,6 @@ export function shuffled<T>(items: readonly T[], seed: number): T[] {
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
   return order;
-}
-
-/** A small seeded PRNG (mulberry32): the same floats in [0, 1) for the same seed, every run. */
-export function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The median of `values` (the mean of the middle two for an even count). */

@@ -7,6 +7,7 @@
  * per record, so that moving the record is most of the cost. `bench/python/records.py` runs the
  * same function on the same records (read from the same NDJSON).
  */
+import { random } from './random.mjs';
 
 const NAMES = ['Ana Lopez', 'Bo Nguyen', 'Chen Okafor', 'Dara Smith', 'Eli Tanaka', 'Femi Berg'];
 const COUNTRIES = ['DE', 'ES', 'FR', 'GB', 'JP', 'SE', 'US', 'CH', 'NL', 'BR'];
@@ -14,18 +15,6 @@ const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF', 'JPY', 'SEK'];
 
 /** @type {Readonly<Record<string, number>>} */
 export const RATES = { EUR: 1, USD: 0.92, GBP: 1.17, CHF: 1.04, JPY: 0.0061, SEK: 0.087 };
-
-/** mulberry32: the same records for the same seed. */
-function random(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * `count` records, the same for the same seed.
