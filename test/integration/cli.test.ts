@@ -138,29 +138,37 @@ test('results stream out while the input is still open', async () => {
   assert.equal(stdout, '"a"\n"b"\n"c"\n');
 });
 
-test('stops reading stdin while stdout is not read (backpressure), then finishes', async () => {
-  const child = start(['map', TASK, 'echo', '--concurrency', '16', '--workers', '1']);
-  child.stdout.pause();
-  const line = `${JSON.stringify('x'.repeat(1000))}\n`;
-  const limit = 20_000; // 20 MB: far more than the pipes and buffers in between hold
+/**
+ * Writes `line` up to 20,000 times (20 MB of 1 kB lines: far more than the pipes and buffers in
+ * between hold), until a write has waited 2 s for 'drain': how many were written, and whether the
+ * reader stopped taking them.
+ */
+async function writeUntilStalled(
+  stdin: NodeJS.WritableStream,
+  line: string,
+): Promise<{ written: number; stalled: boolean }> {
   let written = 0;
-  let stalled = false;
-  while (written < limit) {
-    if (!child.stdin.write(line)) {
+  while (written < 20_000) {
+    if (!stdin.write(line)) {
       const drained = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(false), 2_000);
-        child.stdin.once('drain', () => {
+        stdin.once('drain', () => {
           clearTimeout(timer);
           resolve(true);
         });
       });
-      if (!drained) {
-        stalled = true;
-        break;
-      }
+      if (!drained) return { written, stalled: true };
     }
     written++;
   }
+  return { written, stalled: false };
+}
+
+test('stops reading stdin while stdout is not read (backpressure), then finishes', async () => {
+  const child = start(['map', TASK, 'echo', '--concurrency', '16', '--workers', '1']);
+  child.stdout.pause();
+  const line = `${JSON.stringify('x'.repeat(1000))}\n`;
+  const { written, stalled } = await writeUntilStalled(child.stdin, line);
   assert.ok(stalled, `rxpool read all ${written} lines while its output was not read`);
   assert.ok(written < 5_000, `rxpool read ${written} lines while its output was not read`);
   const result = finished(child);
@@ -500,24 +508,7 @@ test('bad lines held behind a slow line are bounded: reading stops until it is w
   const result = finished(child);
   child.stdin.write('"hang"\n');
   const line = `${'x'.repeat(1000)}\n`;
-  let written = 0;
-  let stalled = false;
-  while (written < 20_000) {
-    if (!child.stdin.write(line)) {
-      const drained = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), 2_000);
-        child.stdin.once('drain', () => {
-          clearTimeout(timer);
-          resolve(true);
-        });
-      });
-      if (!drained) {
-        stalled = true;
-        break;
-      }
-    }
-    written++;
-  }
+  const { written, stalled } = await writeUntilStalled(child.stdin, line);
   child.kill();
   await result;
   assert.ok(stalled, `rxpool read all ${written} bad lines while a line before them ran`);
