@@ -3,9 +3,10 @@
  * The `rxpool` executable (package.json `bin`): reads the command line, runs the command, and
  * exits with the code `rxpool --help` documents. Errors are one `rxpool: ...` line on stderr.
  */
-import { createReadStream, fstatSync, readFileSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { CliError, ExitCode, HELP, parseCommandLine } from './args.js';
+import { FileStdin } from './map/input.js';
 import { runMap } from './map/run.js';
 
 /** The version in rxpool's package.json, found by walking up from this file (src or dist). */
@@ -22,14 +23,13 @@ function version(): string {
 }
 
 /**
- * Standard input. A file is read 1 MB at a time: `process.stdin` reads 64 KB at a time, and
- * each read costs the main thread a turn (a pipe gives what it holds, 64 KB at most, either way).
+ * Standard input. A regular file is read by `rxpool map` itself (src/cli/map/input.ts), into the
+ * memory its blocks go in; anything else is `process.stdin` (a pipe gives what it holds, 64 KB at
+ * most).
  */
-function standardInput(): Readable {
+function standardInput(): Readable | FileStdin {
   try {
-    if (fstatSync(0).isFile()) {
-      return createReadStream('', { fd: 0, highWaterMark: 1 << 20, autoClose: false });
-    }
+    if (fstatSync(0).isFile()) return new FileStdin(0);
   } catch {
     // no standard input to look at: process.stdin says what there is
   }

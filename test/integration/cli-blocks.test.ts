@@ -1,8 +1,12 @@
 /**
  * How `rxpool map`'s blocks go to the workers (src/cli/map/blocks.ts), seen by the executor: a
- * pool whose executor is the thread pool wrapped to record each batch it is given.
+ * pool whose executor is the thread pool wrapped to record each batch it is given; and how a file
+ * on stdin is cut into blocks where it is read (src/cli/map/input.ts).
  */
 import assert from 'node:assert/strict';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { test } from 'node:test';
 import type { MapCommand } from '../../src/cli/args.js';
@@ -21,6 +25,19 @@ const { ThreadPoolExecutor } = (await import(
 )) as typeof import('../../src/threads/thread-pool.js');
 
 const TASK = new URL('../fixtures/cli-lines.mjs', import.meta.url).href;
+
+/** `rxpool map <TASK> reshape --workers 2`, in order. */
+const COMMAND: MapCommand = {
+  kind: 'map',
+  module: TASK,
+  exportName: 'reshape',
+  concurrency: 16_384,
+  ordered: true,
+  timeout: undefined,
+  retry: 0,
+  onError: 'fail',
+  workers: 2,
+};
 
 /** The thread pool, recording the inputs of every batch it runs. */
 function recording(size: number): { executor: Executor; batches: number[] } {
@@ -55,17 +72,6 @@ test('every block is a batch of its own: blocks are sized for a worker already',
   const input = Buffer.from(`${lines.join('\n')}\n`);
   const { executor, batches } = recording(2);
   const pool = createPool({ executor });
-  const command: MapCommand = {
-    kind: 'map',
-    module: TASK,
-    exportName: 'reshape',
-    concurrency: 16_384,
-    ordered: true,
-    timeout: undefined,
-    retry: 0,
-    onError: 'fail',
-    workers: 2,
-  };
   let written = 0;
   const stdout = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -77,7 +83,7 @@ test('every block is a batch of its own: blocks are sized for a worker already',
   for (let at = 0; at < input.length; at += 1 << 20)
     chunks.push(input.subarray(at, at + (1 << 20)));
   const stderr = new Writable({ write: (_chunk, _encoding, done) => done() });
-  const code = await mapBlocks(command, pool, TASK, {
+  const code = await mapBlocks(COMMAND, pool, TASK, {
     stdin: Readable.from(chunks),
     stdout,
     stderr,
@@ -92,4 +98,48 @@ test('every block is a batch of its own: blocks are sized for a worker already',
     [],
     'a batch of several blocks',
   );
+});
+
+test('a file on stdin is read in place from its own offset, lines longer than a block included', async () => {
+  const { FileStdin } = (await import(
+    dist('cli/map/input.js')
+  )) as typeof import('../../src/cli/map/input.js');
+  const { reshape } = (await import(TASK)) as { reshape: (value: unknown) => unknown };
+  const lines: string[] = [];
+  for (let n = 0; n < 20_000; n++) {
+    // a 300 KB line now and then: longer than a block, and than half a read's memory
+    const text = n % 5000 === 4999 ? 'long '.repeat(60_000) : `line ${n} `.repeat(1 + (n % 9));
+    lines.push(JSON.stringify({ n, text }));
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'rxpool-blocks-'));
+  const file = join(dir, 'in.ndjson');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  // The file's offset is past the first 100 lines, as a shell leaves it after `head -n 100`.
+  const skip = lines.slice(0, 100).reduce((n, line) => n + Buffer.byteLength(line) + 1, 0);
+  const fd = openSync(file, 'r');
+  readSync(fd, Buffer.alloc(skip), 0, skip, null);
+  const out: Buffer[] = [];
+  const stdout = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      out.push(Buffer.from(chunk));
+      done();
+    },
+  });
+  const stderr = new Writable({ write: (_chunk, _encoding, done) => done() });
+  try {
+    const code = await mapBlocks(COMMAND, createPool({ size: 2 }), TASK, {
+      stdin: new FileStdin(fd),
+      stdout,
+      stderr,
+    });
+    assert.equal(code, 0);
+    const want = lines
+      .slice(100)
+      .map((line) => `${JSON.stringify(reshape(JSON.parse(line)))}\n`)
+      .join('');
+    assert.ok(Buffer.concat(out).toString() === want, 'the output differs from the loop');
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

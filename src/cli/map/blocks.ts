@@ -209,7 +209,12 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
   const complete = () => ending.finish(outcome({ readFailure: input.failure, notJson, skipped }));
 
   // --- input ----------------------------------------------------------------------------------
-  const input = new Input(io.stdin, { ready: () => feed(), failed: () => blocks.end() });
+  const input = new Input(
+    io.stdin,
+    { ready: () => feed(), failed: () => blocks.end() },
+    // a file is read into block memory, after the start of a line carried over from the last read
+    (carried) => (carried < BLOCK / 2 ? blockMemory(BLOCK) : undefined),
+  );
   let feeding = false;
   /** Unordered: the number of the next block's first line. */
   let lineCount = 1;
@@ -234,8 +239,7 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
           input.more();
           return;
         }
-        const bytes = blockMemory(input.cutAt(BLOCK));
-        input.moveInto(bytes);
+        const bytes = input.takeInto(input.cutAt(BLOCK), blockMemory);
         let firstLine = 0;
         if (!ordered) {
           firstLine = lineCount;

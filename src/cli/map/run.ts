@@ -16,11 +16,12 @@ import { createPool, type Pool } from '../../pool/pool.js';
 import { CliError, ExitCode, type MapCommand } from '../args.js';
 import { inspectExports, isTypeScript } from '../exports.js';
 import { mapBlocks } from './blocks.js';
+import type { FileStdin } from './input.js';
 import { mapLines } from './lines.js';
 
 /** The streams `rxpool map` works on: the process's own, or others in a test. */
 export interface Io {
-  readonly stdin: Readable;
+  readonly stdin: Readable | FileStdin;
   readonly stdout: Writable;
   readonly stderr: Writable & { readonly isTTY?: boolean };
 }
