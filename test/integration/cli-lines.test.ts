@@ -99,8 +99,9 @@ async function loop(file: string, mode: 'fail' | 'skip' | 'settle') {
 }
 
 /**
- * Runs `rxpool map` with `file` on stdin (the file itself, read 1 MB at a time; with `pipe`, a pipe
- * that this process writes it to, read 64 KB at most at a time), its stdout collected as bytes.
+ * Runs `rxpool map` with `file` on stdin (the file itself, read a block at a time into block memory;
+ * with `pipe`, a pipe that this process writes it to, read 64 KB at most at a time), its stdout
+ * collected as bytes.
  */
 function rxpool(
   args: readonly string[],
