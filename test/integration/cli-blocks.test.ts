@@ -143,3 +143,30 @@ test('a file on stdin is read in place from its own offset, lines longer than a 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a file on stdin that cannot be read ends the run with why, exit 1', async () => {
+  const { FileStdin } = (await import(
+    dist('cli/map/input.js')
+  )) as typeof import('../../src/cli/map/input.js');
+  // A folder opens for reading, and each read fails (EISDIR).
+  const fd = openSync(tmpdir(), 'r');
+  let stderr = '';
+  const errors = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      stderr += chunk;
+      done();
+    },
+  });
+  const stdout = new Writable({ write: (_chunk, _encoding, done) => done() });
+  try {
+    const code = await mapBlocks(COMMAND, createPool({ size: 1 }), TASK, {
+      stdin: new FileStdin(fd),
+      stdout,
+      stderr: errors,
+    });
+    assert.equal(code, 1);
+    assert.match(stderr, /cannot read the input: EISDIR/);
+  } finally {
+    closeSync(fd);
+  }
+});
