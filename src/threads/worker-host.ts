@@ -25,8 +25,11 @@ import type { ChildProcess } from 'node:child_process';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { Tinypool } from 'tinypool';
 
-/** The worker-side entry (src/worker/host.ts, built). */
-const workerFile = new URL('../worker/host.js', import.meta.url);
+/**
+ * The worker-side entry (src/worker/host.ts, built). This module's folder depth is kept where it is
+ * bundled (scripts/bundle.mjs), so the path holds there too.
+ */
+export const workerFile = new URL('../worker/host.js', import.meta.url);
 
 /** Stack frames in tinypool's own code (for the CLI, which hides them under a task's error). */
 export const HOST_FRAMES = '/tinypool/';

@@ -291,6 +291,8 @@ test('--on-error fail (the default) writes the results before the failure, names
       stderr,
       /^rxpool: line 4 failed after 1 attempt: RangeError: three is not allowed \(got 3\)\n\s+at failOnThree \(.*cli-task\.mjs/,
     );
+    // the task's frames only: none of rxpool's own (built, bundled) modules, none of tinypool's
+    assert.doesNotMatch(stderr, /\/dist\/|\/tinypool\//);
   }
 });
 

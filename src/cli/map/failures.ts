@@ -1,6 +1,6 @@
 /** How a failed line is told: on stderr (`--on-error fail` / `skip`) or in a settled record. */
 import { TaskError, TaskTimeoutError, WorkerCrashedError } from '../../errors.js';
-import { HOST_FRAMES } from '../../threads/worker-host.js';
+import { HOST_FRAMES, workerFile } from '../../threads/worker-host.js';
 
 /** `failed after 2 attempts: RangeError: too big`, or `not JSON: ...` for a line. */
 export function describeFailure(error: Error): string {
@@ -16,8 +16,12 @@ export function describeFailure(error: Error): string {
   return `${what} after ${tries}: ${error.cause.name}: ${error.cause.message}`;
 }
 
-/** Where rxpool's own modules are (the package's root): their frames say nothing about the task. */
-const OWN_CODE = new URL('../../../', import.meta.url).href;
+/**
+ * Where rxpool's own modules are (dist/, or the project's root when run from src/), found from the
+ * worker side's file (a task's frames are the worker's): their frames say nothing about the task.
+ * Not from this module's own URL: the command line runs bundled, one folder up from here.
+ */
+const OWN_CODE = new URL('../../', workerFile).href;
 
 /** The stack frames of the task's own code where it failed, indented, to print under a message. */
 export function workerStack(error: Error): string {
