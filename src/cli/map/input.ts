@@ -27,7 +27,7 @@ export interface InputHooks {
   failed(): void;
 }
 
-/** A file is read this much at a time into memory of its own (see {@link Input.memory}). */
+/** A file is read this much at a time into memory of its own, where the path gives none. */
 const FILE_READ = 1 << 20;
 
 export class Input {
@@ -170,9 +170,8 @@ export class Input {
       first.buffer instanceof SharedArrayBuffer &&
       size <= first.length
     ) {
-      const rest = first.length - size;
-      this.chunks[0] = Buffer.from(first.subarray(size));
-      if (rest === 0) this.chunks.shift();
+      if (size < first.length) this.chunks[0] = Buffer.from(first.subarray(size));
+      else this.chunks.shift();
       this.size -= size;
       this.lineEnded = this.chunks.some((chunk) => chunk.lastIndexOf(10) !== -1);
       return new Uint8Array(first.buffer, 0, size);
