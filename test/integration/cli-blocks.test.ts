@@ -23,6 +23,9 @@ const { createPool } = (await import(
 const { ThreadPoolExecutor } = (await import(
   dist('threads/thread-pool.js')
 )) as typeof import('../../src/threads/thread-pool.js');
+const { FileStdin } = (await import(
+  dist('cli/map/input.js')
+)) as typeof import('../../src/cli/map/input.js');
 
 const TASK = new URL('../fixtures/cli-lines.mjs', import.meta.url).href;
 
@@ -38,6 +41,18 @@ const COMMAND: MapCommand = {
   onError: 'fail',
   workers: 2,
 };
+
+/** A stream that keeps what is written to it, as text. */
+function collected(): { stream: Writable; text: () => string } {
+  const chunks: Buffer[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(Buffer.from(chunk));
+      done();
+    },
+  });
+  return { stream, text: () => Buffer.concat(chunks).toString() };
+}
 
 /** The thread pool, recording the inputs of every batch it runs. */
 function recording(size: number): { executor: Executor; batches: number[] } {
@@ -101,9 +116,6 @@ test('every block is a batch of its own: blocks are sized for a worker already',
 });
 
 test('a file on stdin is read in place from its own offset, lines longer than a block included', async () => {
-  const { FileStdin } = (await import(
-    dist('cli/map/input.js')
-  )) as typeof import('../../src/cli/map/input.js');
   const { reshape } = (await import(TASK)) as { reshape: (value: unknown) => unknown };
   const lines: string[] = [];
   for (let n = 0; n < 20_000; n++) {
@@ -118,26 +130,19 @@ test('a file on stdin is read in place from its own offset, lines longer than a 
   const skip = lines.slice(0, 100).reduce((n, line) => n + Buffer.byteLength(line) + 1, 0);
   const fd = openSync(file, 'r');
   readSync(fd, Buffer.alloc(skip), 0, skip, null);
-  const out: Buffer[] = [];
-  const stdout = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      out.push(Buffer.from(chunk));
-      done();
-    },
-  });
-  const stderr = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const stdout = collected();
   try {
     const code = await mapBlocks(COMMAND, createPool({ size: 2 }), TASK, {
       stdin: new FileStdin(fd),
-      stdout,
-      stderr,
+      stdout: stdout.stream,
+      stderr: collected().stream,
     });
     assert.equal(code, 0);
     const want = lines
       .slice(100)
       .map((line) => `${JSON.stringify(reshape(JSON.parse(line)))}\n`)
       .join('');
-    assert.ok(Buffer.concat(out).toString() === want, 'the output differs from the loop');
+    assert.ok(stdout.text() === want, 'the output differs from the loop');
   } finally {
     closeSync(fd);
     rmSync(dir, { recursive: true, force: true });
@@ -145,27 +150,17 @@ test('a file on stdin is read in place from its own offset, lines longer than a 
 });
 
 test('a file on stdin that cannot be read ends the run with why, exit 1', async () => {
-  const { FileStdin } = (await import(
-    dist('cli/map/input.js')
-  )) as typeof import('../../src/cli/map/input.js');
   // A folder opens for reading, and each read fails (EISDIR).
   const fd = openSync(tmpdir(), 'r');
-  let stderr = '';
-  const errors = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      stderr += chunk;
-      done();
-    },
-  });
-  const stdout = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const stderr = collected();
   try {
     const code = await mapBlocks(COMMAND, createPool({ size: 1 }), TASK, {
       stdin: new FileStdin(fd),
-      stdout,
-      stderr: errors,
+      stdout: collected().stream,
+      stderr: stderr.stream,
     });
     assert.equal(code, 1);
-    assert.match(stderr, /cannot read the input: EISDIR/);
+    assert.match(stderr.text(), /cannot read the input: EISDIR/);
   } finally {
     closeSync(fd);
   }
