@@ -679,7 +679,7 @@ export class Engine<In, Out> implements DispatchClient {
     this.requeue(again);
   }
 
-  /** Puts chunks back at the head of the queue, in the order given (or at its end: `!head`). */
+  /** Puts chunks back at the head of the queue, in the order given (`!head`: one chunk, at its end). */
   private requeue(chunks: Chunk<In>[], head = true): void {
     if (chunks.length === 0) return;
     const now = this.clock.now();
