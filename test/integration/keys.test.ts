@@ -99,6 +99,36 @@ for (const runtime of ['thread', 'process'] as const) {
       assertLogs(inputs);
     });
 
+    it(
+      'pool.starmap and pool.imapSettled take it too (starmap: the key of the argument list)',
+      T,
+      async () => {
+        const inputs = items();
+        assert.deepEqual(
+          await pool.starmap(
+            task<readonly [Item], number>(fixture('keyed.mjs')),
+            inputs.map((x) => [x] as const),
+            { key: ([x]) => x.k },
+          ),
+          inputs.map((x) => x.i),
+        );
+        assertLogs(inputs);
+        const again = items();
+        const settled: number[] = [];
+        for await (const r of pool.imapSettled(keyed, again, { key, ordered: false })) {
+          assert.ok(r.ok);
+          settled.push(r.value);
+        }
+        for (const k of new Set(again.map((x) => x.k))) {
+          assert.deepEqual(
+            settled.filter((i) => again[i]!.k === k),
+            again.filter((x) => x.k === k).map((x) => x.i),
+          );
+        }
+        assertLogs(again);
+      },
+    );
+
     it('parallelSettle: an item whose key throws fails alone; the pool goes on', T, async () => {
       const inputs = items().slice(0, 8);
       const out = await firstValueFrom(
