@@ -340,56 +340,56 @@ export class Engine<In, Out> implements DispatchClient {
   private admit(page: In[], from: number, to: number): void {
     if (this.nextIndex === 0) this.meter?.start();
     if (this.keys) {
-      for (let i = from; i < to; i++) this.admitKeyed(page, i);
+      this.admitKeyed(page, from, to);
       return;
     }
-    this.join(page, from, to);
-  }
-
-  /**
-   * Admits one input with `key`: it joins the queue if its key's turn is free; otherwise it waits
-   * in its key's line as a chunk of its own (in the ordered list, off the queue). An input whose
-   * key cannot be had fails alone.
-   */
-  private admitKeyed(page: In[], i: number): void {
-    const keys = this.keys!;
-    const key = keys.key(page[i]);
-    if (typeof key !== 'object' && keys.claim(key, this.nextIndex)) {
-      this.join(page, i, i + 1);
-      return;
-    }
-    const chunk = this.join(page, i, i + 1, false);
-    if (typeof key === 'object') {
-      this.failItem(chunk, { error: key, kind: 'threw', retryable: false }, undefined);
-    } else {
-      chunk.state = WAITING;
-      keys.wait(key, chunk);
-    }
-  }
-
-  /**
-   * The inputs `page[from..to)` join the open chunk, or a new one in the queue (`queued`) or
-   * alone, waiting for its key's turn; returns their chunk.
-   */
-  private join(page: In[], from: number, to: number, queued = true): Chunk<In> {
-    let chunk = this.open;
-    if (queued && chunk !== undefined && chunk.inputs === page && chunk.hi === from) {
+    const chunk = this.open;
+    if (chunk !== undefined && chunk.inputs === page && chunk.hi === from) {
       chunk.hi = to;
     } else {
-      chunk = new Chunk<In>(this.nextIndex, page, from, to, 0, this.clock.now());
-      this.open = queued ? chunk : undefined;
-      if (queued) this.queue.push(chunk);
-      if (this.config.ordered) {
-        if (this.tail) this.tail.next = chunk;
-        else this.head = chunk;
-        this.tail = chunk;
-      }
+      const next = this.chunk(page, from, to);
+      this.open = next;
+      this.queue.push(next);
     }
     const count = to - from;
     this.nextIndex += count;
-    if (queued) this.queuedItems += count;
+    this.queuedItems += count;
     this.held += count;
+  }
+
+  /** A new chunk of the inputs `page[from..to)`, the last in source order. */
+  private chunk(page: In[], from: number, to: number): Chunk<In> {
+    const chunk = new Chunk<In>(this.nextIndex, page, from, to, 0, this.clock.now());
+    if (this.config.ordered) {
+      if (this.tail) this.tail.next = chunk;
+      else this.head = chunk;
+      this.tail = chunk;
+    }
     return chunk;
+  }
+
+  /**
+   * Admits inputs with `key`, each as a chunk of its own: it joins the queue if its key's turn is
+   * free; otherwise it waits in its key's line (in the ordered list, off the queue). An input
+   * whose key cannot be had fails alone.
+   */
+  private admitKeyed(page: In[], from: number, to: number): void {
+    const keys = this.keys!;
+    for (let i = from; i < to; i++) {
+      const key = keys.key(page[i]);
+      const chunk = this.chunk(page, i, i + 1);
+      this.nextIndex++;
+      this.held++;
+      if (typeof key === 'object') {
+        this.failItem(chunk, { error: key, kind: 'threw', retryable: false }, undefined);
+      } else if (keys.claim(key, chunk.first)) {
+        this.queue.push(chunk);
+        this.queuedItems++;
+      } else {
+        chunk.state = WAITING;
+        keys.wait(key, chunk);
+      }
+    }
   }
 
   /** Items of `chunk` are final: each passes its key's turn to the next in line, which is queued. */
