@@ -224,6 +224,23 @@ describe('rxpool map, many values a line: settle, retry, a value JSON cannot hol
     },
   );
 
+  it(
+    'a block whose worker is lost runs again line by line: its lines still give many values',
+    T,
+    async () => {
+      const { code, stdout, stderr } = await rxpool(
+        ['map', TASK, 'spreadOrExit', '--workers', '2', '--on-error', 'skip'],
+        ndjson(inputs.slice(0, 40)),
+      );
+      assert.equal(code, 5);
+      assert.match(stderr, /line 8 skipped: lost its worker/);
+      assert.deepEqual(
+        parseLines(stdout),
+        expected.filter((v) => v.id < 40 && v.id !== 7),
+      );
+    },
+  );
+
   for (const [path, extra] of paths) {
     it(
       `a value JSON cannot hold fails its line, and the generator is closed (${path})`,
