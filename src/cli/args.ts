@@ -82,9 +82,9 @@ export const HELP = `Usage: rxpool map <module> [export] [options] < in.ndjson >
 Runs a function exported by <module> on a pool of worker threads, once for each line of
 standard input (one JSON value per line), and writes one JSON line per result to standard
 output (one per value of a returned iterator: zero, one or many), in input order unless
---unordered. Blank lines are skipped. <module> is a path read
-from the current directory; [export] defaults to 'default'. Input is read only as fast as
-results are written, so inputs of any size run in constant memory.
+--unordered. Blank lines are skipped. <module> is a path read from the current directory;
+[export] defaults to 'default'. Input is read only as fast as results are written, so inputs
+of any size run in constant memory.
 
 Options:
   --concurrency N    the most lines read and not yet written (default ${DEFAULT_CONCURRENCY})
