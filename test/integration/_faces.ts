@@ -44,6 +44,8 @@ export interface FaceResult<Out> {
   readonly settles: boolean;
   /** Whether `values` come in input order. */
   readonly ordered: boolean;
+  /** Whether a failure loses the values that came before it (`map` rejects with no values). */
+  readonly all: boolean;
 }
 
 type Options = Omit<ParallelOptions<unknown>, 'pool' | 'ordered'>;
@@ -70,7 +72,13 @@ async function collect<In, Out>(
   const values: Out[] = [];
   const errors: unknown[] = [];
   const unordered = face.endsWith('unordered');
-  const result = (settles: boolean) => ({ values, errors, settles, ordered: !unordered });
+  const result = (settles: boolean) => ({
+    values,
+    errors,
+    settles,
+    ordered: !unordered,
+    all: face === 'map',
+  });
   const fromSettled = (all: Settled<In, Out>[]) => {
     for (const s of all) {
       if (s.ok) values.push(s.value);
@@ -81,9 +89,11 @@ async function collect<In, Out>(
   switch (face) {
     case 'run': {
       // One call after the other, as a program that runs items one at a time would.
+      const { signal, timeout, retry, transfer } = options;
+      const runOptions = { signal, timeout, retry, transfer } as never;
       for (const input of inputs) {
         try {
-          values.push((await pool.run(work, input, options as never)) as Out);
+          values.push((await pool.run(work, input, runOptions)) as Out);
         } catch (error) {
           errors.push(error);
         }
@@ -92,7 +102,7 @@ async function collect<In, Out>(
     }
     case 'map':
       try {
-        values.push(...((await pool.map(work, inputs, options)) as Out[]));
+        values.push(...((await pool.map(work, inputs, options as never)) as Out[]));
       } catch (error) {
         errors.push(error);
       }
