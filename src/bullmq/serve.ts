@@ -19,6 +19,7 @@ import {
   WorkerCrashedError,
 } from '../index.js';
 import { describeFunctions } from '../pool/exports.js';
+import { imapSettledSpread } from '../pool/pool.js';
 import {
   type BatchJobResult,
   CANCEL_MEMORY_MS,
@@ -247,12 +248,12 @@ export class BatchServer {
     } else {
       this.running.set(job.id!, batch.stream);
       try {
-        const settled = this.options.pool.imapSettled(resolved.work as Task, batch.inputs, {
-          ordered: false,
-          retry: 0,
-          timeout: batch.timeout,
-          signal,
-        });
+        const { pool } = this.options;
+        const options = { ordered: false, retry: 0, timeout: batch.timeout, signal } as const;
+        // A producer's `pool.starmap`: each input is spread into the call, as on its threads.
+        const settled = batch.work.spread
+          ? pool[imapSettledSpread](resolved.work as Task, batch.inputs, options)
+          : pool.imapSettled(resolved.work as Task, batch.inputs, options);
         for await (const item of settled) {
           if (item.ok) values[item.index] = item.value;
           else failures.push(failure(item.index, item.error));

@@ -212,6 +212,13 @@ const poolKeys = [...defaultExecutorKeys, 'executor'];
  *
  * @see {@link createPool}
  */
+/**
+ * The key of {@link Pool}'s `imapSettled` with `starmap`'s spreading, for `rxpool worker`
+ * (src/bullmq/serve.ts), which runs a producer's `pool.starmap` jobs on its local pool. Not
+ * exported from `rxpool`: no user calls it.
+ */
+export const imapSettledSpread: unique symbol = Symbol('rxpool.imapSettledSpread');
+
 export class Pool {
   /** @internal Fair turns for the pool's streams on its executor. */
   readonly dispatcher: Dispatcher;
@@ -493,6 +500,21 @@ export class Pool {
     return engineIterable<In, Awaited<Out>, Settled<In, Awaited<Out>>>(
       items,
       this.resolveIterable(work, items, options, 'pool.imapSettled'),
+      () => this.dispatcher,
+      realClock,
+      true,
+    );
+  }
+
+  /** {@link Pool.imapSettled} with each item's arguments spread into the call (`starmap`). */
+  [imapSettledSpread]<In, Out>(
+    work: Work<In, Out>,
+    items: Iterable<In> | AsyncIterable<In>,
+    options?: ParallelOptions<In>,
+  ): AsyncIterableIterator<Settled<In, Awaited<Out>>> {
+    return engineIterable<In, Awaited<Out>, Settled<In, Awaited<Out>>>(
+      items,
+      this.resolveIterable(work, items, options, 'pool.starmap', true),
       () => this.dispatcher,
       realClock,
       true,
