@@ -7,7 +7,8 @@
  *
  * Every launch of a batch is a job of its own (`<executor>.<n>`): a late finish of an old launch
  * names an id that is no longer outstanding and is ignored. The outcome comes by two paths:
- * - the fast path: `QueueEvents` (`completed`, `failed`, `stalled`, `active`);
+ * - the fast path: the queue's BullMQ events stream (`completed`, `failed`, `stalled`, `active`),
+ *   read by this executor's own blocking reads (`readEvents`);
  * - the reconcile pass: every `reconcileMs` (and at once after every reconnect) the state of every
  *   outstanding job is read (`Job.fromId`). BullMQ's events stream is capped and drops events
  *   (issue 13 measured 117-2,133 lost completions of 10,000), and a Redis restart loses the
@@ -41,7 +42,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { serialize } from 'node:v8';
-import { type ConnectionOptions, Job, Queue, QueueEvents } from 'bullmq';
+import { type ConnectionOptions, Job, Queue } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type {
   BatchOutcome,
@@ -108,6 +109,16 @@ export class RedisUnreachableError extends Error {
  */
 const ORPHANS_MS = 3000;
 
+/** The server-side block of each read of the events stream, in ms. */
+const EVENTS_BLOCK_MS = 5000;
+
+/**
+ * The longest wait between two attempts to reconnect (ioredis' default strategy with 500 in
+ * place of 2000): a client that waits to reconnect ends only at its next attempt (see `end`),
+ * so this bounds how long closing takes while Redis is out of reach.
+ */
+const RETRY_MAX_MS = 500;
+
 /** The stalled reason of BullMQ 6.7 (`Worker.getUnrecoverableErrorMessage`'s text). */
 const STALLED_REASON = 'stalled more than allowable limit';
 
@@ -155,7 +166,6 @@ export interface BullmqExecutorCounters {
 export class BullmqExecutor implements Executor {
   readonly traits: ExecutorTraits;
   private readonly queue: Queue;
-  private readonly events: QueueEvents | undefined;
   private readonly redis: Redis;
   private readonly eventsClient: Redis | undefined;
   private readonly url: string;
@@ -244,7 +254,7 @@ export class BullmqExecutor implements Executor {
     // connects again: BullMQ 6.7 calls `connect()` on a client that ended while it waits for it.
     const given = typeof connection === 'string' ? undefined : connection.retryStrategy;
     const retryStrategy = (times: number) =>
-      this.stopping ? null : given ? given(times) : Math.min(times * 50, 2000);
+      this.stopping ? null : given ? given(times) : Math.min(times * 50, RETRY_MAX_MS);
     const client = () =>
       typeof connection === 'string'
         ? new Redis(connection, { maxRetriesPerRequest: null, retryStrategy })
@@ -262,28 +272,7 @@ export class BullmqExecutor implements Executor {
     if (this.opts.events) {
       this.eventsClient = client();
       this.eventsClient.on('error', (error: Error) => this.problem(error));
-      this.events = new QueueEvents(queue, {
-        connection: this.eventsClient as unknown as ConnectionOptions,
-        prefix,
-      });
-      this.events.on('error', (error) => this.problem(error));
-      // An event may come before `add` resolves: the id is this launch's alone, so it counts.
-      this.events.on('completed', ({ jobId, returnvalue }) => {
-        const launch = this.out.get(jobId);
-        if (launch) this.completed(launch, returnvalue, 'event');
-      });
-      this.events.on('failed', ({ jobId, failedReason }) => {
-        const launch = this.out.get(jobId);
-        if (launch) this.failed(launch, failedReason, undefined, 'event');
-      });
-      this.events.on('stalled', ({ jobId }) => {
-        const launch = this.out.get(jobId);
-        if (launch) this.crashed(launch, undefined, 'event');
-      });
-      this.events.on('active', ({ jobId }) => {
-        const launch = this.out.get(jobId);
-        if (launch) launch.active = true;
-      });
+      void this.readEvents(this.eventsClient, `${prefix}:${queue}:events`);
     }
     this.timer = setInterval(() => this.tick(), this.opts.reconcileMs);
     this.timer.unref();
@@ -445,6 +434,73 @@ export class BullmqExecutor implements Executor {
         return { outcome: { type: 'unsendable', blamed: new Map([[0, error]]) } };
       }
       count = Math.max(1, Math.min(count - 1, Math.floor((count * max * 0.9) / bytes)));
+    }
+  }
+
+  // --- the events stream ---------------------------------------------------------------------
+
+  /**
+   * Reads the queue's events stream (BullMQ writes `completed`, `failed`, `stalled` and `active`
+   * there, with the job's id) until released. Our own blocking reads rather than BullMQ's
+   * `QueueEvents`: on a lost connection BullMQ 6.7's reader waits on timers of its own (a
+   * watchdog of its block time plus 1 s per read, 5 s between attempts) that keep a closed
+   * producer's process alive for seconds; ours hold nothing once the client has ended. Events
+   * missed while away are no loss: the reconcile pass after a reconnect reads every job.
+   */
+  private async readEvents(client: Redis, key: string): Promise<void> {
+    let last = '$';
+    while (!this.stopping) {
+      let reply: [string, [string, string[]][]][] | null;
+      try {
+        reply = (await client.xread(
+          'BLOCK',
+          EVENTS_BLOCK_MS,
+          'STREAMS',
+          key,
+          last,
+        )) as typeof reply;
+      } catch (error) {
+        if (this.stopping) return;
+        this.problem(error);
+        await new Promise((resolve) => setTimeout(resolve, 100).unref());
+        continue;
+      }
+      for (const [, entries] of reply ?? []) {
+        for (const [id, fields] of entries) {
+          last = id;
+          this.onEvent(fields);
+        }
+      }
+    }
+  }
+
+  private onEvent(fields: string[]): void {
+    let event: string | undefined;
+    let jobId: string | undefined;
+    let detail: string | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const name = fields[i];
+      if (name === 'event') event = fields[i + 1];
+      else if (name === 'jobId') jobId = fields[i + 1];
+      else if (name === 'returnvalue' || name === 'failedReason') detail = fields[i + 1];
+    }
+    // An event may come before `add` resolves: the id is this launch's alone, so it counts.
+    const launch = jobId === undefined ? undefined : this.out.get(jobId);
+    if (!launch) return;
+    if (event === 'completed') {
+      let result: unknown;
+      try {
+        result = JSON.parse(detail ?? 'null');
+      } catch {
+        result = undefined;
+      }
+      this.completed(launch, result, 'event');
+    } else if (event === 'failed') {
+      this.failed(launch, detail ?? '', undefined, 'event');
+    } else if (event === 'stalled') {
+      this.crashed(launch, undefined, 'event');
+    } else if (event === 'active') {
+      launch.active = true;
     }
   }
 
@@ -666,13 +722,20 @@ export class BullmqExecutor implements Executor {
           ORPHANS_MS + 500,
         );
       }
-      const closing = Promise.all(
-        [this.events?.close(), this.queue.close()].map((p) => p?.catch(() => {})),
-      );
       const clients = [this.redis, this.eventsClient].filter((c) => c !== undefined);
-      if (this.connected) await within(closing, 2000);
-      await Promise.all(clients.map(end));
-      await within(closing, 1000);
+      const close = () => this.queue.close().catch(() => {});
+      if (this.connected) {
+        const closing = close();
+        await within(closing, 2000);
+        await Promise.all(clients.map(end));
+        await within(closing, 1000);
+      } else {
+        // Out of reach: our clients end first, so that BullMQ's close finds them ended and does
+        // not `disconnect()` one that waits to reconnect (ioredis then keeps a 2 s timer for the
+        // old socket, which holds the process).
+        await Promise.all(clients.map(end));
+        await within(close(), 1000);
+      }
     })();
     return this.released;
   }

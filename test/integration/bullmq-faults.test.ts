@@ -4,6 +4,8 @@
  * a frozen Redis, a lost Redis, hostile or oversized jobs, a launcher that goes away.
  */
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createPool, type Pool, TaskError, task } from 'rxpool';
@@ -18,6 +20,7 @@ let redis: RedisServer;
 const servers: RedisServer[] = [];
 const workers: WorkerProcess[] = [];
 const pools: Pool[] = [];
+const children: ChildProcess[] = [];
 
 async function worker(
   queue: string,
@@ -49,6 +52,9 @@ before(async () => {
 });
 
 after(async () => {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
   await Promise.all(pools.map((p) => p.destroy()));
   await Promise.all(workers.map((w) => w.kill()));
   await Promise.all(servers.map((s) => s.close()));
@@ -87,4 +93,48 @@ test('13: pool.starmap spreads each argument list into the call on an rxpool wor
   assert.equal(settled.attempts, 1);
   // The same pool and worker then serve plain map as before.
   assert.deepEqual(await pool.map(task<number, number>(MODULE, 'burn'), [1, 2]), [4, 7]);
+});
+
+/** Spawns a fixture under tsx; resolves its output so far on demand, and its exit. */
+function fixtureProcess(name: string, args: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(FIXTURES, name), ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const said = async (text: string, ms = 60_000) => {
+    const deadline = Date.now() + ms;
+    while (!stdout.includes(text)) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        throw new Error(`${name} did not say '${text}': ${stdout}\n${stderr}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  return { child, exited, said, output: () => `${stdout}\n${stderr}` };
+}
+
+test('20: a producer closed after Redis is lost exits at once', async () => {
+  const lost = await startRedis();
+  servers.push(lost);
+  await worker('lost', { server: lost });
+  const producer = fixtureProcess('bullmq-lost.ts', [lost.url, 'lost']);
+  await producer.said('mapped');
+  await lost.stop();
+  const closing = Date.now();
+  producer.child.stdin.end('go\n');
+  const code = await producer.exited;
+  const took = Date.now() - closing;
+  assert.equal(code, 0, producer.output());
+  assert.match(producer.output(), /closed/);
+  // Redis' loss is seen at once (the socket closes); nothing waits for a reconnect after close().
+  assert.ok(took < 2000, `the producer exited ${took} ms after close() began`);
 });
