@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +15,7 @@ import { type BullmqExecutorOptions, bullmqExecutor } from 'rxpool/bullmq';
 import { type RedisServer, startRedis } from '../../scripts/redis-server.js';
 import { startWorker, type WorkerProcess } from '../../scripts/rxpool-worker.js';
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const MODULE = new URL('../fixtures/remote-task.mjs', import.meta.url);
 
@@ -21,6 +24,7 @@ const servers: RedisServer[] = [];
 const workers: WorkerProcess[] = [];
 const pools: Pool[] = [];
 const children: ChildProcess[] = [];
+const temps: string[] = [];
 
 async function worker(
   queue: string,
@@ -58,7 +62,26 @@ after(async () => {
   await Promise.all(pools.map((p) => p.destroy()));
   await Promise.all(workers.map((w) => w.kill()));
   await Promise.all(servers.map((s) => s.close()));
+  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
 });
+
+/**
+ * A project of its own in a temporary folder, with rxpool installed as the packed tarball would
+ * be (package.json and dist/, copied: a link would find this checkout's node_modules) and only
+ * the given packages of this checkout beside it. Returns its folder.
+ */
+function project(packages: readonly string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rxpool-project-'));
+  temps.push(dir);
+  const modules = join(dir, 'node_modules');
+  mkdirSync(join(modules, 'rxpool'), { recursive: true });
+  cpSync(join(ROOT, 'package.json'), join(modules, 'rxpool/package.json'));
+  cpSync(join(ROOT, 'dist'), join(modules, 'rxpool/dist'), { recursive: true });
+  for (const name of packages) symlinkSync(join(ROOT, 'node_modules', name), join(modules, name));
+  mkdirSync(join(modules, '.bin'));
+  symlinkSync('../rxpool/dist/src/cli/main.js', join(modules, '.bin/rxpool'));
+  return dir;
+}
 
 test('13: pool.starmap spreads each argument list into the call on an rxpool worker, as on threads', async () => {
   await worker('star', { extra: ['--allow-inline'] });
@@ -137,4 +160,55 @@ test('20: a producer closed after Redis is lost exits at once', async () => {
   assert.match(producer.output(), /closed/);
   // Redis' loss is seen at once (the socket closes); nothing waits for a reconnect after close().
   assert.ok(took < 2000, `the producer exited ${took} ms after close() began`);
+});
+
+test('21: rxpool/bullmq without ioredis (or bullmq) installed says which packages to install', async () => {
+  for (const [packages, missing] of [
+    [['rxjs', 'tinypool', 'bullmq'], 'ioredis cannot be found'],
+    [['rxjs', 'tinypool'], 'bullmq cannot be found'],
+  ] as const) {
+    const dir = project(packages);
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "import('rxpool/bullmq').then(() => console.log('loaded'), (e) => console.log(e.code + ': ' + e.message))",
+      ],
+      { cwd: dir },
+    );
+    children.push(child);
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.resume();
+    await new Promise((resolve) => child.on('exit', resolve));
+    assert.match(
+      stdout,
+      new RegExp(
+        `^ERR_MODULE_NOT_FOUND: rxpool/bullmq needs the packages bullmq and ioredis \\(optional peer dependencies of rxpool\\); ${missing}: npm install bullmq ioredis\n$`,
+      ),
+      packages.join(','),
+    );
+  }
+  // With both, it loads.
+  const dir = project(['rxjs', 'tinypool', 'bullmq', 'ioredis']);
+  const child = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      "const m = await import('rxpool/bullmq'); console.log(typeof m.bullmqExecutor, typeof m.RedisUnreachableError)",
+    ],
+    { cwd: dir },
+  );
+  children.push(child);
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.resume();
+  await new Promise((resolve) => child.on('exit', resolve));
+  assert.equal(stdout, 'function function\n');
 });
