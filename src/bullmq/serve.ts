@@ -44,6 +44,9 @@ import {
 export const LOCK_DURATION_MS = 2000;
 export const STALLED_INTERVAL_MS = 1000;
 
+/** How long closing waits for BullMQ's close once the running jobs have run, in ms. */
+export const CLOSE_GRACE_MS = 2000;
+
 /** A module the worker serves. */
 export interface ServedModule {
   /** The path as given on the command line. */
@@ -154,6 +157,8 @@ export class BatchServer {
   private readonly inline = new Map<string, Function>();
   private readonly id = `${hostname()}:${process.pid}`;
   private lastError = '';
+  /** Called when the last running job has run (while closing). */
+  private drained: (() => void) | undefined;
 
   /** The last connection problem reported, if any. */
   get connectionProblem(): string | undefined {
@@ -197,9 +202,21 @@ export class BatchServer {
     return this.running.size;
   }
 
-  /** Takes no new job, waits until the running ones have finished, then disconnects. */
+  /**
+   * Takes no new job, waits until the running ones have finished, then disconnects. BullMQ's own
+   * close also waits for its connections, and for a finished job's result to reach Redis, for
+   * ever while Redis is out of reach (BullMQ 6.7 retries those commands until they succeed): it
+   * gets {@link CLOSE_GRACE_MS} once our jobs have run. A result it could not deliver is not
+   * lost: the job's lock expires and the producer runs its batch again.
+   */
   async close(): Promise<void> {
-    await this.worker.close();
+    const closing = this.worker.close().catch((error: unknown) => this.problem(error));
+    if (this.running.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+      });
+    }
+    await within(closing, CLOSE_GRACE_MS);
     this.subscriber.disconnect();
   }
 
@@ -263,6 +280,7 @@ export class BatchServer {
         throw error;
       } finally {
         this.running.delete(job.id!);
+        if (this.running.size === 0) this.drained?.();
       }
     }
     return encodeResult({ values, failures }, performance.now() - started, this.id);
@@ -344,4 +362,13 @@ function hintOf(error: TaskError): string | undefined {
     cause: error.cause,
   });
   return error.message.startsWith(`${base}\n`) ? error.message.slice(base.length + 1) : undefined;
+}
+
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([promise, late]);
+  clearTimeout(timer);
 }

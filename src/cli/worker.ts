@@ -72,6 +72,9 @@ export async function runWorker(
         .then(() => pool.close())
         .then(() => {
           log('stopped');
+          // BullMQ's and ioredis' timers may outlive a close while Redis is out of reach (a
+          // reconnect attempt, a retried command): they must not keep a stopped worker up.
+          setTimeout(() => process.exit(ExitCode.ok), 500).unref();
           resolve(ExitCode.ok);
         }, reject);
     };
@@ -80,7 +83,9 @@ export async function runWorker(
   });
   const served = modules.map((module) => module.given).join(', ') || 'none';
   const inline = command.allowInline ? ', inline functions allowed' : '';
-  log(`ready: queue '${command.queue}', ${threads} threads, modules: ${served}${inline}`);
+  log(
+    `ready: queue '${command.queue}', pid ${process.pid}, ${threads} threads, modules: ${served}${inline}`,
+  );
   return stopped;
 }
 

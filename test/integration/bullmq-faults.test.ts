@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -25,6 +25,8 @@ const workers: WorkerProcess[] = [];
 const pools: Pool[] = [];
 const children: ChildProcess[] = [];
 const temps: string[] = [];
+/** Processes not started here (a worker under npx), killed by pid after. */
+const pids: number[] = [];
 
 async function worker(
   queue: string,
@@ -56,6 +58,11 @@ before(async () => {
 });
 
 after(async () => {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
   for (const child of children) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
@@ -80,6 +87,8 @@ function project(packages: readonly string[]): string {
   for (const name of packages) symlinkSync(join(ROOT, 'node_modules', name), join(modules, name));
   mkdirSync(join(modules, '.bin'));
   symlinkSync('../rxpool/dist/src/cli/main.js', join(modules, '.bin/rxpool'));
+  // As npm installs a bin: executable.
+  chmodSync(join(modules, 'rxpool/dist/src/cli/main.js'), 0o755);
   return dir;
 }
 
@@ -211,4 +220,79 @@ test('21: rxpool/bullmq without ioredis (or bullmq) installed says which package
   child.stderr.resume();
   await new Promise((resolve) => child.on('exit', resolve));
   assert.equal(stdout, 'function function\n');
+});
+
+/** Whether a process of this pid is alive. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves once `pid` is gone; rejects after `ms`. */
+async function gone(pid: number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (alive(pid)) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} still running after ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+test('15: SIGTERM stops a worker whose Redis went away, within seconds', async () => {
+  const lost = await startRedis();
+  servers.push(lost);
+  const stranded = await worker('stranded', { server: lost });
+  await lost.stop();
+  // It has seen the loss: it reports a connection problem once.
+  const deadline = Date.now() + 30_000;
+  while (!/redis: /.test(stranded.stderr())) {
+    assert.ok(Date.now() < deadline, stranded.stderr());
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  stranded.child.kill('SIGTERM');
+  await gone(stranded.child.pid!, 10_000);
+  assert.equal(await stranded.exited, 0, stranded.stderr());
+  assert.match(stranded.stderr(), /SIGTERM: taking no new batches/);
+});
+
+test('16: `npx rxpool worker` stopped with SIGTERM: the worker process goes with its launcher', async () => {
+  const dir = project(['rxjs', 'tinypool', 'bullmq', 'ioredis']);
+  cpSync(join(FIXTURES, 'remote-task.mjs'), join(dir, 'remote-task.mjs'));
+  await worker('npx');
+  const launcher = spawn(
+    'npx',
+    [
+      '--no-install',
+      'rxpool',
+      'worker',
+      '--redis',
+      redis.url,
+      '--queue',
+      'npx',
+      '--threads',
+      '1',
+      'remote-task.mjs',
+    ],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.push(launcher);
+  let stderr = '';
+  launcher.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  launcher.stdout.resume();
+  const deadline = Date.now() + 60_000;
+  let match: RegExpMatchArray | null = null;
+  while (!(match = /ready: .*pid (\d+)/.exec(stderr))) {
+    assert.ok(Date.now() < deadline && launcher.exitCode === null, stderr);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const pid = Number(match[1]);
+  assert.notEqual(pid, launcher.pid, 'npx ran the worker in its own process');
+  pids.push(pid);
+  launcher.kill('SIGTERM');
+  await gone(pid, 15_000);
 });
