@@ -295,4 +295,7 @@ test('16: `npx rxpool worker` stopped with SIGTERM: the worker process goes with
   pids.push(pid);
   launcher.kill('SIGTERM');
   await gone(pid, 15_000);
+  // It stopped as on SIGTERM: no new batches, the running ones finished, exit.
+  assert.match(stderr, /its launcher \(pid \d+\) has gone: taking no new batches/);
+  assert.match(stderr, /rxpool worker: stopped\n/);
 });
