@@ -192,6 +192,9 @@ export class BullmqExecutor implements Executor {
   private stopping = false;
   private idle: (() => void) | undefined;
   private counts = { byEvent: 0, byReconcile: 0, lost: 0, crashed: 0 };
+  /** When the PING still unanswered was sent (`performance.now()`), while one is out. */
+  private probing: number | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: BullmqExecutorOptions) {
     if (options === null || typeof options !== 'object') {
@@ -601,13 +604,51 @@ export class BullmqExecutor implements Executor {
   // --- the reconcile pass --------------------------------------------------------------------
 
   private tick(): void {
-    if (!this.connected && performance.now() - this.downSince > this.opts.unreachableMs) {
-      const error = this.unreachable();
-      for (const launch of [...this.out.values()])
-        this.settle(launch, blameAll(launch.count, error));
+    if (!this.connected && performance.now() - this.downSince >= this.opts.unreachableMs) {
+      this.failAll();
       return;
     }
+    this.probe();
     void this.reconcile();
+  }
+
+  /** Every batch out ends `unsendable`, with a {@link RedisUnreachableError} on each item. */
+  private failAll(): void {
+    const error = this.unreachable();
+    for (const launch of [...this.out.values()]) this.settle(launch, blameAll(launch.count, error));
+  }
+
+  /**
+   * Sends a PING, unless one is out: a Redis that is frozen (SIGSTOP, a stalled host) or cut off
+   * by the network keeps its connection open and answers nothing, so no 'close' ever tells; its
+   * commands would wait for ever. A PING unanswered for `unreachableMs` counts as the connection
+   * lost at the time it was sent, and ends the batches out as a dead Redis does.
+   */
+  private probe(): void {
+    if (!this.connected || this.probing !== undefined || this.stopping) return;
+    const sent = performance.now();
+    this.probing = sent;
+    const answered = () => {
+      if (this.probing !== sent) return false;
+      this.probing = undefined;
+      clearTimeout(this.probeTimer);
+      return true;
+    };
+    this.probeTimer = setTimeout(() => {
+      if (this.probing !== sent || !this.connected) return;
+      this.down(sent);
+      this.lastError =
+        `Redis has not answered a PING for ${this.opts.unreachableMs} ms ` +
+        '(the server is frozen or the network is cut)';
+      this.failAll();
+    }, this.opts.unreachableMs);
+    this.probeTimer.unref();
+    this.redis.ping().then(
+      () => {
+        if (answered()) this.up();
+      },
+      () => answered(),
+    );
   }
 
   private reconcile(): Promise<void> {
@@ -673,10 +714,10 @@ export class BullmqExecutor implements Executor {
     if (!this.released) void this.reconcile();
   }
 
-  private down(): void {
+  private down(since = performance.now()): void {
     if (!this.connected) return;
     this.connected = false;
-    this.downSince = performance.now();
+    this.downSince = since;
   }
 
   private problem(error: unknown): void {
@@ -715,7 +756,13 @@ export class BullmqExecutor implements Executor {
     this.stopping = true;
     this.released ??= (async () => {
       clearInterval(this.timer);
-      await this.reconciling?.catch(() => {});
+      clearTimeout(this.probeTimer);
+      // A pass on a frozen Redis never ends: its commands fail once the clients have ended.
+      if (this.reconciling)
+        await within(
+          this.reconciling.catch(() => {}),
+          1000,
+        );
       if (this.connected && this.orphans.size > 0) {
         await within(
           this.removeOrphans(ORPHANS_MS).catch(() => {}),

@@ -27,6 +27,7 @@ const children: ChildProcess[] = [];
 const temps: string[] = [];
 /** Processes not started here (a worker under npx), killed by pid after. */
 const pids: number[] = [];
+const frozen: RedisServer[] = [];
 
 async function worker(
   queue: string,
@@ -58,6 +59,12 @@ before(async () => {
 });
 
 after(async () => {
+  // A server a test froze (SIGSTOP) must run again to be stopped.
+  for (const server of frozen) {
+    try {
+      process.kill(server.pid, 'SIGCONT');
+    } catch {}
+  }
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -299,3 +306,50 @@ test('16: `npx rxpool worker` stopped with SIGTERM: the worker process goes with
   assert.match(stderr, /its launcher \(pid \d+\) has gone: taking no new batches/);
   assert.match(stderr, /rxpool worker: stopped\n/);
 });
+
+test('14: a frozen Redis (SIGSTOP) is reported as RedisUnreachableError within unreachableMs, as a dead one; the pool then serves again', async () => {
+  const server = await startRedis();
+  servers.push(server);
+  await worker('frozen', { server });
+  const executor = bullmqExecutor({ connection: server.url, queue: 'frozen', unreachableMs: 1000 });
+  const pool = createPool({ executor });
+  pools.push(pool);
+  const quota = task<number, number>(MODULE, 'quota');
+  const sleep = task<number, number>(MODULE, 'sleep');
+  assert.deepEqual(await pool.map(quota, [1, 2]), [2, 4]);
+  // A batch out when Redis freezes, and one sent while it is frozen.
+  const out = pool.run(sleep, 1500).catch((error: unknown) => error);
+  frozen.push(server);
+  process.kill(server.pid, 'SIGSTOP');
+  const frozenAt = Date.now();
+  const outcome = await within(out, 20_000);
+  const took = Date.now() - frozenAt;
+  assert.ok(outcome instanceof TaskError, `the batch out settled with ${String(outcome)}`);
+  assert.equal(outcome.cause.name, 'RedisUnreachableError');
+  assert.match(outcome.cause.message, /cannot reach Redis .* for 1000 ms: Redis has not answered/);
+  // unreachableMs, after at most one reconcile pass (1 s) to notice, with room for a busy host.
+  assert.ok(took < 6000, `reported ${took} ms after the freeze`);
+  const sent = await within(
+    pool.map(quota, [3]).catch((error: unknown) => error),
+    20_000,
+  );
+  assert.ok(sent instanceof TaskError && sent.cause.name === 'RedisUnreachableError', String(sent));
+  process.kill(server.pid, 'SIGCONT');
+  frozen.pop();
+  // Once Redis answers again (ready() resolves when it does), the pool serves the next call.
+  await within(executor.ready(), 10_000);
+  assert.deepEqual(await within(pool.map(quota, [5, 6]), 30_000), [10, 12]);
+});
+
+/** `promise`'s outcome, or a rejection after `ms` (a hang fails the test rather than stalling it). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no outcome within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
