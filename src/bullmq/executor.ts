@@ -485,25 +485,39 @@ export class BullmqExecutor implements Executor {
       const name = fields[i];
       if (name === 'event') event = fields[i + 1];
       else if (name === 'jobId') jobId = fields[i + 1];
-      else if (name === 'returnvalue' || name === 'failedReason') detail = fields[i + 1];
+      else if (name === 'failedReason') detail = fields[i + 1];
     }
     // An event may come before `add` resolves: the id is this launch's alone, so it counts.
     const launch = jobId === undefined ? undefined : this.out.get(jobId);
     if (!launch) return;
     if (event === 'completed') {
-      let result: unknown;
-      try {
-        result = JSON.parse(detail ?? 'null');
-      } catch {
-        result = undefined;
-      }
-      this.completed(launch, result, 'event');
+      // The outcomes are in the job's data (./job.ts), not in the event.
+      void this.fetchCompleted(launch);
     } else if (event === 'failed') {
       this.failed(launch, detail ?? '', undefined, 'event');
     } else if (event === 'stalled') {
       this.crashed(launch, undefined, 'event');
     } else if (event === 'active') {
       launch.active = true;
+    }
+  }
+
+  /** Reads a completed job's outcomes from its data and settles its launch. */
+  private async fetchCompleted(launch: Launch): Promise<void> {
+    let job: Job | undefined;
+    try {
+      job = await Job.fromId(this.queue, launch.id);
+    } catch (error) {
+      // Out of reach: the reconcile pass after the reconnect reads it.
+      this.problem(error);
+      return;
+    }
+    if (launch.settled) return;
+    if (job === undefined) {
+      this.counts.lost++;
+      this.settle(launch, { type: 'lost' });
+    } else {
+      this.completed(launch, job.data, 'event');
     }
   }
 
@@ -685,7 +699,7 @@ export class BullmqExecutor implements Executor {
         this.settle(launch, { type: 'lost' });
       } else if (job.finishedOn) {
         if (job.failedReason) this.failed(launch, job.failedReason, job.processedBy, 'reconcile');
-        else this.completed(launch, job.returnvalue, 'reconcile');
+        else this.completed(launch, job.data, 'reconcile');
       } else if (job.stalledCounter > 0) {
         this.crashed(launch, job.processedBy, 'reconcile');
       } else if (job.processedOn) {

@@ -8,8 +8,13 @@
  * One job carries one batch: several items of the same work. Every launch of a batch, a retry
  * too, is a job of its own with its own job id (the producer chooses it, for example
  * `<stream>.<batch>.<launch>`): a late finish of an old launch can then never be mistaken for the
- * new one. The job's name is {@link JOB_NAME}; its data is a {@link BatchJobData}; the worker's
- * return value is a {@link BatchJobResult}. A job completes (BullMQ's `completed`) whenever the
+ * new one. The job's name is {@link JOB_NAME}; its data is a {@link BatchJobData}. The worker
+ * writes the batch's {@link BatchJobResult} into the job's data in place of the inputs, then
+ * completes the job with a small {@link BatchJobDone} as its return value: BullMQ copies a
+ * completed job's return value into the queue's events stream, which keeps it until the stream
+ * is trimmed (by thousands of events, approximately), so results returned there piled up in
+ * Redis from run to run; the job's data goes when the producer removes the job. A job completes
+ * (BullMQ's `completed`) whenever the
  * worker ran it, whatever its items did: failures are per item, in the result. A job fails
  * (BullMQ's `failed`) only when it could not be run as a batch at all: data of another format
  * version ({@link FormatError}), cancelled through the {@link cancelChannel}, or stalled.
@@ -64,7 +69,7 @@ import { serializeError } from '../worker/wire-error.js';
 export type { WireError, WorkSpec } from '../pool/messages.js';
 
 /** The version of this format; a worker refuses jobs of another ({@link FormatError}). */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 /** The name of every batch job. */
 export const JOB_NAME = 'rxpool-batch';
@@ -109,7 +114,7 @@ export interface ItemFailureWire {
 }
 
 /**
- * A batch job's return value. The values of the items that succeeded and the failures travel
+ * A batch job's outcomes, in the job's data once it ran. The values of the items that succeeded and the failures travel
  * apart, so that a batch of plain results is one plain array: v8's serializer writes an array
  * of numbers far faster than as many `{ ok, value }` objects, and reads it back as fast (issue
  * 13's trivial items spent most of the producer's time reading those objects back).
@@ -125,6 +130,17 @@ export interface BatchJobResult {
   readonly outcomes: string;
   /** Time the worker spent on the batch, in ms (its own clock: a duration, not a time). */
   readonly ms: number;
+  /** Which worker ran it: `<hostname>:<pid>`. */
+  readonly worker: string;
+}
+
+/**
+ * A batch job's return value: only that its outcomes are in the job's data (a
+ * {@link BatchJobResult} there).
+ */
+export interface BatchJobDone {
+  /** {@link FORMAT_VERSION}. */
+  readonly v: number;
   /** Which worker ran it: `<hostname>:<pid>`. */
   readonly worker: string;
 }
@@ -219,7 +235,7 @@ export function decodeBatch(data: unknown): {
 }
 
 /**
- * Makes a batch job's return value. A value that cannot be serialized (a function hidden in a
+ * Makes a batch job's outcomes. A value that cannot be serialized (a function hidden in a
  * result the thread could clone, a host object) becomes a `clone` failure of its item alone.
  */
 export function encodeResult(outcomes: BatchOutcomes, ms: number, worker: string): BatchJobResult {
@@ -254,7 +270,7 @@ export function encodeResult(outcomes: BatchOutcomes, ms: number, worker: string
 }
 
 /**
- * A batch job's return value read back: the values and the failures as {@link encodeResult}
+ * A batch job's outcomes read back (the job's data once it completed): the values and the failures as {@link encodeResult}
  * took them. Throws a {@link FormatError} when it is not one, or not for `count` inputs.
  */
 export function readResult(result: unknown, count: number): BatchOutcomes {

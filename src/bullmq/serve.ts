@@ -21,7 +21,7 @@ import {
 import { describeFunctions } from '../pool/exports.js';
 import { imapSettledSpread } from '../pool/pool.js';
 import {
-  type BatchJobResult,
+  type BatchJobDone,
   CANCEL_MEMORY_MS,
   CANCELLED,
   cancelChannel,
@@ -29,6 +29,7 @@ import {
   decodeCancel,
   encodeResult,
   type FailureKind,
+  FORMAT_VERSION,
   type ItemFailureWire,
   toWireError,
   type WireError,
@@ -247,7 +248,7 @@ export class BatchServer {
     }
   }
 
-  private async process(job: Job, signal: AbortSignal | undefined): Promise<BatchJobResult> {
+  private async process(job: Job, signal: AbortSignal | undefined): Promise<BatchJobDone> {
     const started = performance.now();
     const batch = decodeBatch(job.data);
     if (this.cancelled.has(batch.stream)) throw new Error(CANCELLED);
@@ -283,7 +284,10 @@ export class BatchServer {
         if (this.running.size === 0) this.drained?.();
       }
     }
-    return encodeResult({ values, failures }, performance.now() - started, this.id);
+    // The outcomes replace the inputs in the job's data; the return value, which BullMQ also
+    // writes into the queue's events stream, stays small (see ./job.ts).
+    await job.updateData(encodeResult({ values, failures }, performance.now() - started, this.id));
+    return { v: FORMAT_VERSION, worker: this.id };
   }
 
   /** The work to run for `spec`: a served module's export, or (allowed) inline code. */

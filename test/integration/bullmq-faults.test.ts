@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { createPool, type Pool, TaskError, task } from 'rxpool';
 import { type BullmqExecutorOptions, bullmqExecutor } from 'rxpool/bullmq';
 import { type RedisServer, startRedis } from '../../scripts/redis-server.js';
@@ -353,3 +354,49 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
     clearTimeout(timer);
   }
 }
+
+/** The bytes Redis holds for a queue's keys (`MEMORY USAGE` of each), and how many keys. */
+async function queueBytes(url: string, queue: string): Promise<{ bytes: number; keys: string[] }> {
+  const client = new Redis(url);
+  try {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await client.scan(cursor, 'MATCH', `bull:${queue}:*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+    let bytes = 0;
+    for (const key of keys) bytes += (await client.memory('USAGE', key, 'SAMPLES', '0')) ?? 0;
+    return { bytes, keys: keys.sort() };
+  } finally {
+    client.disconnect();
+  }
+}
+
+test('17: results do not pile up in Redis from run to run (the events stream holds no results)', async (t) => {
+  await worker('growth');
+  const kilobyte = task<number, string>(MODULE, 'kilobyte');
+  const N = 5000;
+  const after: number[] = [];
+  for (let run = 0; run < 3; run++) {
+    // A run as a program makes one: a pool of its own, closed at the end (jobs removed by then).
+    const pool = createPool({
+      executor: bullmqExecutor({ connection: redis.url, queue: 'growth' }),
+    });
+    const results = await pool.map(
+      kilobyte,
+      Array.from({ length: N }, (_, i) => i),
+    );
+    await pool.close();
+    assert.equal(results.length, N);
+    assert.equal(results[N - 1], String(N - 1).padStart(1024, '.'));
+    const { bytes, keys } = await queueBytes(redis.url, 'growth');
+    after.push(bytes);
+    // Each run brought 5 MB of results through Redis; what stays is the queue's bookkeeping and
+    // the events stream's small entries (capped by its maxLen), not the results.
+    assert.ok(bytes < 512 * 1024, `after run ${run + 1}: ${bytes} bytes in ${keys.join(', ')}`);
+  }
+  t.diagnostic(`bytes of the queue's keys after each run: ${after.join(', ')}`);
+  assert.ok(after[2]! - after[0]! < 128 * 1024, `grew ${after.join(' -> ')} bytes over three runs`);
+});

@@ -20,6 +20,7 @@ import {
 import {
   CANCELLED,
   cancelChannel,
+  decodeValues,
   encodeBatch,
   encodeCancel,
   JOB_NAME,
@@ -88,8 +89,9 @@ async function finished(
     const job = await Job.fromId(q, id);
     assert.ok(job, `job ${id} is gone`);
     if (state === 'completed') {
-      const count = (job.data as { count: number }).count;
-      return { outcomes: decodeResult(job.returnvalue, count), worker: job.returnvalue.worker };
+      // The outcomes are in the job's data once it ran (src/bullmq/job.ts).
+      const [values] = decodeValues((job.data as { outcomes: string }).outcomes) as [unknown[]];
+      return { outcomes: decodeResult(job.data, values.length), worker: job.returnvalue.worker };
     }
     if (state === 'failed') return { failed: job.failedReason };
     if (Date.now() > deadline) throw new Error(`job ${id} still ${state} after ${ms} ms`);
@@ -264,7 +266,7 @@ test('SIGTERM waits for the running job, then exits 0', async () => {
   const job = await Job.fromId(q, id);
   assert.equal(await job!.getState(), 'completed', worker.stderr());
   assert.ok(job!.finishedOn! <= exitedAt);
-  assert.deepStrictEqual(decodeResult(job!.returnvalue, 1), [{ ok: true, value: 1500 }]);
+  assert.deepStrictEqual(decodeResult(job!.data, 1), [{ ok: true, value: 1500 }]);
   // Redis may show the job active a moment before the worker's processor has it: the count said
   // at SIGTERM can be 0 or 1; that the job completed before the exit is what shows the wait.
   assert.match(worker.stderr(), /SIGTERM: taking no new batches; finishing the [01] running/);
