@@ -169,10 +169,30 @@ export function encodeValues(values: readonly unknown[]): string {
   return serialize(values).toString('base64');
 }
 
-/** The values that {@link encodeValues} encoded. */
-export function decodeValues(text: string): unknown[] {
-  const values = deserialize(Buffer.from(text, 'base64'));
+/**
+ * The values that {@link encodeValues} encoded. With `count`, the values must be that many, and
+ * the claim is checked against the bytes before anything is decoded: every value of an array
+ * takes at least one byte of v8's serialization, so a count above the bytes is a lie (a sparse
+ * array of 200,000,000 holes takes a few bytes, and a loop over its length would exhaust the
+ * worker).
+ */
+export function decodeValues(text: string, count?: number): unknown[] {
+  const bytes = Buffer.from(text, 'base64');
+  if (count !== undefined && count > bytes.length) {
+    throw new FormatError(
+      `the job's count says ${count} items, more than its ${bytes.length} bytes of inputs can hold`,
+    );
+  }
+  let values: unknown;
+  try {
+    values = deserialize(bytes);
+  } catch (error) {
+    throw new FormatError(`the encoded values cannot be read: ${(error as Error).message}`);
+  }
   if (!Array.isArray(values)) throw new FormatError('the encoded values are not an array');
+  if (count !== undefined && values.length !== count) {
+    throw new FormatError(`the job holds ${values.length} inputs, its count says ${count}`);
+  }
   return values;
 }
 
@@ -227,10 +247,10 @@ export function decodeBatch(data: unknown): {
     throw new FormatError(`the job's timeout is not a number above 0 or null`);
   }
   if (typeof d.inputs !== 'string') throw new FormatError('the job has no encoded inputs');
-  const inputs = decodeValues(d.inputs);
-  if (inputs.length !== d.count) {
-    throw new FormatError(`the job holds ${inputs.length} inputs, its count says ${d.count}`);
+  if (typeof d.count !== 'number' || !Number.isSafeInteger(d.count) || d.count < 0) {
+    throw new FormatError("the job's count is not an integer >= 0");
   }
+  const inputs = decodeValues(d.inputs, d.count);
   return { stream: d.stream, work, timeout: d.timeout ?? undefined, inputs };
 }
 

@@ -10,11 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { serialize } from 'node:v8';
+import { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createPool, type Pool, TaskError, task } from 'rxpool';
 import { type BullmqExecutorOptions, bullmqExecutor } from 'rxpool/bullmq';
 import { type RedisServer, startRedis } from '../../scripts/redis-server.js';
 import { startWorker, type WorkerProcess } from '../../scripts/rxpool-worker.js';
+import { encodeBatch, JOB_NAME, readResult, type WorkSpec } from '../../src/bullmq/job.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -29,6 +32,7 @@ const temps: string[] = [];
 /** Processes not started here (a worker under npx), killed by pid after. */
 const pids: number[] = [];
 const frozen: RedisServer[] = [];
+const queues: Queue[] = [];
 
 async function worker(
   queue: string,
@@ -75,6 +79,7 @@ after(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
   await Promise.all(pools.map((p) => p.destroy()));
+  await Promise.all(queues.map((q) => q.close()));
   await Promise.all(workers.map((w) => w.kill()));
   await Promise.all(servers.map((s) => s.close()));
   for (const dir of temps) rmSync(dir, { recursive: true, force: true });
@@ -399,4 +404,90 @@ test('17: results do not pile up in Redis from run to run (the events stream hol
   }
   t.diagnostic(`bytes of the queue's keys after each run: ${after.join(', ')}`);
   assert.ok(after[2]! - after[0]! < 128 * 1024, `grew ${after.join(' -> ')} bytes over three runs`);
+});
+
+/** The events of `jobId` in the queue's events stream so far: `[event, failedReason?]` each. */
+async function eventsOf(url: string, queue: string, jobId: string): Promise<string[][]> {
+  const client = new Redis(url);
+  try {
+    const entries = await client.xrange(`bull:${queue}:events`, '-', '+');
+    const found: string[][] = [];
+    for (const [, fields] of entries) {
+      const record: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) record[fields[i]!] = fields[i + 1]!;
+      if (record.jobId === jobId) {
+        found.push(
+          record.failedReason === undefined
+            ? [record.event!]
+            : [record.event!, record.failedReason],
+        );
+      }
+    }
+    return found;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Waits until `jobId` has a 'failed' event; returns its events then. */
+async function failedEvent(
+  url: string,
+  queue: string,
+  jobId: string,
+  ms = 30_000,
+): Promise<string[][]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const events = await eventsOf(url, queue, jobId);
+    if (events.some(([event]) => event === 'failed')) return events;
+    if (Date.now() > deadline)
+      throw new Error(`job ${jobId} did not fail: ${JSON.stringify(events)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const REMOTE_WORK: WorkSpec = { kind: 'module', url: MODULE.href, name: 'quota' };
+
+/** A good job, run by whichever worker is on the queue: its outcomes once completed. */
+async function goodJob(queue: Queue, jobId: string): Promise<unknown[]> {
+  await queue.add(
+    JOB_NAME,
+    encodeBatch({ stream: 's', work: REMOTE_WORK, timeout: undefined, inputs: [1, 2] }),
+    { jobId },
+  );
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const job = await Job.fromId(queue, jobId);
+    if (job?.finishedOn) {
+      assert.equal(job.failedReason, undefined, job.failedReason);
+      return readResult(job.data, 2).values;
+    }
+    if (Date.now() > deadline) throw new Error(`job ${jobId} did not complete`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+test('18: a job whose count claims far more items than it holds fails alone, before any allocation', async () => {
+  const q = new Queue('claims', { connection: { url: redis.url } });
+  queues.push(q);
+  const w = await worker('claims');
+  const empty: unknown[] = [];
+  empty.length = 200_000_000;
+  const data = {
+    ...encodeBatch({ stream: 's', work: REMOTE_WORK, timeout: undefined, inputs: [] }),
+    count: 200_000_000,
+    inputs: serialize(empty).toString('base64'),
+  };
+  assert.ok(JSON.stringify(data).length < 300);
+  await q.add(JOB_NAME, data, { jobId: 'liar' });
+  const events = await failedEvent(redis.url, 'claims', 'liar');
+  const reason = events.find(([event]) => event === 'failed')![1]!;
+  assert.match(
+    reason,
+    /the job's count says 200000000 items, more than its \d+ bytes of inputs can hold/,
+  );
+  assert.equal(events.filter(([event]) => event === 'active').length, 1, JSON.stringify(events));
+  // The worker is alive and serves the next job.
+  assert.deepEqual(await goodJob(q, 'after-liar'), [2, 4]);
+  assert.equal(w.child.exitCode, null, w.stderr());
 });
