@@ -62,6 +62,7 @@ import {
   encodeCancel,
   type ItemFailureWire,
   JOB_NAME,
+  MAX_BATCH_BYTES,
   readResult,
 } from './job.js';
 
@@ -78,7 +79,7 @@ export interface BullmqExecutorOptions {
   readonly jobsPerWorker?: number;
   /** The run time a batch should aim for, in ms (default 200). */
   readonly targetBatchMs?: number;
-  /** The largest job, in bytes of encoded inputs (default 8 MiB). */
+  /** The largest job, in bytes of encoded inputs (default 8 MiB, at most 16 MiB). */
   readonly maxBatchBytes?: number;
   /** How often every outstanding job's state is read, in ms (default 1000). */
   readonly reconcileMs?: number;
@@ -209,11 +210,20 @@ export class BullmqExecutor implements Executor {
       fail('connection', 'a redis:// or rediss:// URL, or ioredis options', connection);
     }
     if (typeof queue !== 'string' || queue === '') fail('queue', 'a non-empty string', queue);
-    const int = (name: keyof BullmqExecutorOptions, min: number) => {
+    const int = (name: keyof BullmqExecutorOptions, min: number, max?: number) => {
       const value = options[name];
       if (value === undefined) return undefined;
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-        fail(name, `an integer >= ${min}`, value);
+      if (
+        typeof value !== 'number' ||
+        !Number.isInteger(value) ||
+        value < min ||
+        (max !== undefined && value > max)
+      ) {
+        fail(
+          name,
+          max === undefined ? `an integer >= ${min}` : `an integer from ${min} to ${max}`,
+          value,
+        );
       }
       return value;
     };
@@ -232,7 +242,8 @@ export class BullmqExecutor implements Executor {
       capacity: int('capacity', 1),
       jobsPerWorker: int('jobsPerWorker', 1) ?? DEFAULTS.jobsPerWorker,
       targetBatchMs: int('targetBatchMs', 1) ?? DEFAULTS.targetBatchMs,
-      maxBatchBytes: int('maxBatchBytes', 1024) ?? DEFAULTS.maxBatchBytes,
+      // Under rxpool worker's limit on a job's data, which a larger job would pass.
+      maxBatchBytes: int('maxBatchBytes', 1024, MAX_BATCH_BYTES) ?? DEFAULTS.maxBatchBytes,
       reconcileMs: int('reconcileMs', 10) ?? DEFAULTS.reconcileMs,
       unreachableMs: int('unreachableMs', 100) ?? DEFAULTS.unreachableMs,
       events: options.events ?? true,

@@ -71,6 +71,15 @@ export type { WireError, WorkSpec } from '../pool/messages.js';
 /** The version of this format; a worker refuses jobs of another ({@link FormatError}). */
 export const FORMAT_VERSION = 3;
 
+/**
+ * The largest job data `rxpool worker` takes, in bytes of its JSON text as Redis holds it: a
+ * larger job fails at once, unread, and is removed.
+ */
+export const MAX_JOB_BYTES = 32 * 1024 * 1024;
+
+/** The largest `maxBatchBytes` a producer takes: its jobs then stay under {@link MAX_JOB_BYTES}. */
+export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+
 /** The name of every batch job. */
 export const JOB_NAME = 'rxpool-batch';
 

@@ -8,7 +8,7 @@
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { type Job, Worker } from 'bullmq';
+import { type Job, type JobJson, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   type Pool,
@@ -30,7 +30,10 @@ import {
   encodeResult,
   type FailureKind,
   FORMAT_VERSION,
+  FormatError,
   type ItemFailureWire,
+  MAX_BATCH_BYTES,
+  MAX_JOB_BYTES,
   toWireError,
   type WireError,
   type WorkSpec,
@@ -47,6 +50,54 @@ export const STALLED_INTERVAL_MS = 1000;
 
 /** How long closing waits for BullMQ's close once the running jobs have run, in ms. */
 export const CLOSE_GRACE_MS = 2000;
+
+/** The key of the data that {@link BatchWorker} gives a job it cannot read: why. */
+const UNREAD = 'rxpool:unread';
+
+/**
+ * BullMQ's `Worker`, with the jobs it cannot read turned into jobs that fail once and are
+ * removed. BullMQ 6.7 parses a job's data as JSON while it takes the job (`createJob`, a
+ * protected method meant to be overridden), before any processor runs: data that is not JSON
+ * throws there, the job stays active without a lock, stalls, and is taken again for ever. Here
+ * such a job (and one over {@link MAX_JOB_BYTES}, not even parsed) is made a job whose data says
+ * why, which the processor fails (its reason in BullMQ's `failed` event, where its producer can
+ * see it), with `removeOnFail`: no rxpool producer sent it, and none will read it.
+ */
+class BatchWorker extends Worker {
+  protected override createJob(raw: JobJson, jobId: string): Job {
+    const text = typeof raw.data === 'string' ? raw.data : '';
+    // A UTF-16 unit is at most 3 bytes of UTF-8: count the bytes only when it could matter.
+    const bytes = text.length * 3 > MAX_JOB_BYTES ? Buffer.byteLength(text) : text.length;
+    let reason: string;
+    if (bytes > MAX_JOB_BYTES) {
+      reason =
+        `the job's data is ${bytes} bytes, over rxpool worker's limit of ${MAX_JOB_BYTES} ` +
+        `(a producer's jobs stay under it: its maxBatchBytes is at most ${MAX_BATCH_BYTES})`;
+    } else {
+      try {
+        return super.createJob(raw, jobId);
+      } catch (error) {
+        reason = `the job's data cannot be read (not JSON): ${(error as Error).message}`;
+      }
+    }
+    const data = JSON.stringify({ [UNREAD]: reason });
+    let job: Job;
+    try {
+      job = super.createJob({ ...raw, data }, jobId);
+    } catch {
+      job = super.createJob({ ...raw, data, opts: {} }, jobId);
+    }
+    job.opts.removeOnFail = true;
+    return job;
+  }
+}
+
+/** Why {@link BatchWorker} could not read the job, if it could not. */
+function refusedReason(job: Job): string | undefined {
+  const data = job.data as Record<string, unknown> | null;
+  const reason = data !== null && typeof data === 'object' ? data[UNREAD] : undefined;
+  return typeof reason === 'string' ? reason : undefined;
+}
 
 /** A module the worker serves. */
 export interface ServedModule {
@@ -148,7 +199,7 @@ type Resolved = { readonly work: Task | Function } | { readonly refused: WireErr
  * {@link BatchServer.close} takes no new job, waits for the running ones, and disconnects.
  */
 export class BatchServer {
-  private readonly worker: Worker;
+  private readonly worker: BatchWorker;
   private readonly subscriber: Redis;
   /** The stream of each running job, by job id. */
   private readonly running = new Map<string, string>();
@@ -167,23 +218,27 @@ export class BatchServer {
   }
 
   constructor(private readonly options: ServeOptions) {
-    this.worker = new Worker(options.queue, (job, _token, signal) => this.process(job, signal), {
-      connection: { url: options.redis, maxRetriesPerRequest: null },
-      // Recorded on each job it takes (`processedBy`): which worker a stalled job was on.
-      name: this.id,
-      autorun: false,
-      concurrency: options.concurrency,
-      lockDuration: LOCK_DURATION_MS,
-      stalledInterval: STALLED_INTERVAL_MS,
-      // The producer's engine is the one retry accountant: a job whose worker died is never run
-      // again by BullMQ; it ends `failed` ("job stalled more than allowable limit", see ./job.ts
-      // for how BullMQ 6.7 gets there) and the producer launches the batch again as a new job.
-      maxStalledCount: 0,
-      // The producer removes a job once it has read it; these only bound what a producer that
-      // went away leaves behind.
-      removeOnComplete: { age: 24 * 3600 },
-      removeOnFail: { age: 24 * 3600 },
-    });
+    this.worker = new BatchWorker(
+      options.queue,
+      (job, _token, signal) => this.process(job, signal),
+      {
+        connection: { url: options.redis, maxRetriesPerRequest: null },
+        // Recorded on each job it takes (`processedBy`): which worker a stalled job was on.
+        name: this.id,
+        autorun: false,
+        concurrency: options.concurrency,
+        lockDuration: LOCK_DURATION_MS,
+        stalledInterval: STALLED_INTERVAL_MS,
+        // The producer's engine is the one retry accountant: a job whose worker died is never run
+        // again by BullMQ; it ends `failed` ("job stalled more than allowable limit", see ./job.ts
+        // for how BullMQ 6.7 gets there) and the producer launches the batch again as a new job.
+        maxStalledCount: 0,
+        // The producer removes a job once it has read it; these only bound what a producer that
+        // went away leaves behind.
+        removeOnComplete: { age: 24 * 3600 },
+        removeOnFail: { age: 24 * 3600 },
+      },
+    ) as BatchWorker;
     this.worker.on('error', (error) => this.problem(error));
     this.subscriber = new Redis(options.redis, { lazyConnect: true, maxRetriesPerRequest: null });
     this.subscriber.on('error', (error) => this.problem(error));
@@ -250,6 +305,11 @@ export class BatchServer {
 
   private async process(job: Job, signal: AbortSignal | undefined): Promise<BatchJobDone> {
     const started = performance.now();
+    const unread = refusedReason(job);
+    if (unread !== undefined) {
+      this.options.log(`refused job ${job.id}: ${unread}`);
+      throw new FormatError(unread);
+    }
     const batch = decodeBatch(job.data);
     if (this.cancelled.has(batch.stream)) throw new Error(CANCELLED);
     const resolved = this.resolve(batch.work);

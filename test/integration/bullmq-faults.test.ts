@@ -298,12 +298,11 @@ test('16: `npx rxpool worker` stopped with SIGTERM: the worker process goes with
   });
   launcher.stdout.resume();
   const deadline = Date.now() + 60_000;
-  let match: RegExpMatchArray | null = null;
-  while (!(match = /ready: .*pid (\d+)/.exec(stderr))) {
+  while (!/ready: .*pid \d+/.test(stderr)) {
     assert.ok(Date.now() < deadline && launcher.exitCode === null, stderr);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  const pid = Number(match[1]);
+  const pid = Number(/ready: .*pid (\d+)/.exec(stderr)![1]);
   assert.notEqual(pid, launcher.pid, 'npx ran the worker in its own process');
   pids.push(pid);
   launcher.kill('SIGTERM');
@@ -489,5 +488,52 @@ test('18: a job whose count claims far more items than it holds fails alone, bef
   assert.equal(events.filter(([event]) => event === 'active').length, 1, JSON.stringify(events));
   // The worker is alive and serves the next job.
   assert.deepEqual(await goodJob(q, 'after-liar'), [2, 4]);
+  assert.equal(w.child.exitCode, null, w.stderr());
+});
+
+test('19: a job of raw bytes, or over the size limit, fails once, is removed, and its failure is in the events stream', async () => {
+  const q = new Queue('hostile', { connection: { url: redis.url } });
+  queues.push(q);
+  // Jobs added while no worker is on the queue, so that one can be spoiled before it is taken.
+  await q.add(JOB_NAME, { v: 3 }, { jobId: 'bytes' });
+  const raw = new Redis(redis.url);
+  try {
+    await raw.hset('bull:hostile:bytes', 'data', Buffer.from([0xff, 0x00, 0x8b, 0x1f, 0x7b]));
+  } finally {
+    raw.disconnect();
+  }
+  const huge = {
+    ...encodeBatch({ stream: 's', work: REMOTE_WORK, timeout: undefined, inputs: [] }),
+    inputs: 'A'.repeat(48 * 1024 * 1024),
+  };
+  await q.add(JOB_NAME, huge, { jobId: 'huge' });
+  const w = await worker('hostile');
+  for (const [jobId, reason] of [
+    ['bytes', /the job's data cannot be read \(not JSON\)/],
+    ['huge', /the job's data is \d+ bytes, over rxpool worker's limit of 33554432/],
+  ] as const) {
+    const events = await failedEvent(redis.url, 'hostile', jobId);
+    const failed = events.find(([event]) => event === 'failed')![1]!;
+    assert.match(failed, reason, jobId);
+    assert.equal(
+      events.filter(([event]) => event === 'active').length,
+      1,
+      `${jobId}: ${JSON.stringify(events)}`,
+    );
+    // Removed: nobody would read it.
+    const deadline = Date.now() + 10_000;
+    while ((await Job.fromId(q, jobId)) !== undefined) {
+      assert.ok(Date.now() < deadline, `${jobId} is still in Redis`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.match(w.stderr(), new RegExp(`refused job ${jobId}: `));
+  }
+  assert.deepEqual(await goodJob(q, 'after-hostile'), [2, 4]);
+  // A producer's jobs stay under the limit: its maxBatchBytes is bounded.
+  assert.throws(
+    () =>
+      bullmqExecutor({ connection: redis.url, queue: 'hostile', maxBatchBytes: 32 * 1024 * 1024 }),
+    /Expected `maxBatchBytes` to be an integer from 1024 to 16777216, got `33554432` \(number\)/,
+  );
   assert.equal(w.child.exitCode, null, w.stderr());
 });
