@@ -15,6 +15,7 @@ import { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createPool, type Pool, TaskError, task } from 'rxpool';
 import { type BullmqExecutorOptions, bullmqExecutor } from 'rxpool/bullmq';
+import { reapWith } from '../../scripts/reaper.js';
 import { type RedisServer, startRedis } from '../../scripts/redis-server.js';
 import { startWorker, type WorkerProcess } from '../../scripts/rxpool-worker.js';
 import { encodeBatch, JOB_NAME, readResult, type WorkSpec } from '../../src/bullmq/job.js';
@@ -146,6 +147,9 @@ function fixtureProcess(name: string, args: string[]) {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   children.push(child);
+  // Gone with this process, however it ends (scripts/reaper.ts).
+  const reaper = reapWith(child.pid!);
+  child.once('exit', () => reaper.release());
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -292,6 +296,8 @@ test('16: `npx rxpool worker` stopped with SIGTERM: the worker process goes with
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   children.push(launcher);
+  const launcherReaper = reapWith(launcher.pid!);
+  launcher.once('exit', () => launcherReaper.release());
   let stderr = '';
   launcher.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
@@ -305,8 +311,10 @@ test('16: `npx rxpool worker` stopped with SIGTERM: the worker process goes with
   const pid = Number(/ready: .*pid (\d+)/.exec(stderr)![1]);
   assert.notEqual(pid, launcher.pid, 'npx ran the worker in its own process');
   pids.push(pid);
+  const workerReaper = reapWith(pid);
   launcher.kill('SIGTERM');
   await gone(pid, 15_000);
+  workerReaper.release();
   // It stopped as on SIGTERM: no new batches, the running ones finished, exit.
   assert.match(stderr, /its launcher \(pid \d+\) has gone: taking no new batches/);
   assert.match(stderr, /rxpool worker: stopped\n/);

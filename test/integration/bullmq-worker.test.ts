@@ -5,7 +5,7 @@
  * URL is on another "host" (another path) to show the matching by file name.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,9 @@ const SAFETY_MS = 120_000;
 let redis: RedisServer;
 const workers: WorkerProcess[] = [];
 const queues: Queue[] = [];
+/** Other processes and servers a test starts, stopped by pid after (a failed test too). */
+const children: ChildProcess[] = [];
+const servers: RedisServer[] = [];
 
 /** Spawns `rxpool worker` on `queue` in test/fixtures (2 threads) and waits until it is ready. */
 async function startWorker(
@@ -124,9 +127,13 @@ before(async () => {
 });
 
 after(async () => {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
   await Promise.all(workers.map((w) => w.kill()));
   await Promise.all(queues.map((q) => q.close()));
   await redis?.close();
+  await Promise.all(servers.map((s) => s.close()));
 });
 
 test('odd values arrive and come back as with threads (structured clone, not JSON)', async () => {
@@ -293,6 +300,7 @@ test("a cancel message stops a stream's running job and refuses its waiting ones
 /** Runs `rxpool ...args` in test/fixtures to its end. */
 function rxpool(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], { cwd: FIXTURES });
+  children.push(child);
   const timer = setTimeout(() => child.kill('SIGKILL'), SAFETY_MS);
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
@@ -424,6 +432,7 @@ test('a worker killed mid-job: its job fails as stalled within seconds, never ru
 
 test('rediss:// (TLS) works through the URL', async () => {
   const secure = await startRedis({ tls: true });
+  servers.push(secure);
   try {
     assert.match(secure.url, /^rediss:/);
     const ca = readFileSync(secure.caFile!, 'utf8');
