@@ -26,7 +26,7 @@ export {
 } from '../operators/index.js';
 export type { Progress } from './engine/progress.js';
 export type { RetryConfig } from './engine/retry.js';
-export type { Percentiles } from './engine/samples.js';
+export type { Percentiles } from './engine/histogram.js';
 export type { TaskErrorDetails } from './errors.js';
 export { AbortError, TaskError, TaskTimeoutError, WorkerCrashedError } from './errors.js';
 export type {

@@ -533,7 +533,15 @@ export class Engine<In, Out> implements DispatchClient {
           outcome.waitedMs !== undefined
             ? batch.sentAt + outcome.waitedMs
             : this.clock.now() - outcome.ms;
-        this.dispatcher.waitTimes.add(Math.max(0, startedAt - chunks[0]!.queuedAt));
+        // Each chunk's items that ran waited from when it was queued (sent again: anew).
+        const { waitTimes } = this.dispatcher;
+        let ran = outcome.count;
+        for (let i = 0; i < chunks.length && ran > 0; i++) {
+          const chunk = chunks[i]!;
+          const k = Math.min(ran, chunk.length);
+          waitTimes.add(Math.max(0, startedAt - chunk.queuedAt), k);
+          ran -= k;
+        }
         const { values, failures, count } = outcome;
         if (failures === null && count === batch.count) {
           // The common case: every item ran and succeeded.

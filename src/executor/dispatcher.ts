@@ -2,12 +2,12 @@
  * The Dispatcher: what a pool holds between its streams' engines and its executor. It gives the
  * engines fair turns (those with work wait in a ring and get one batch a turn while the executor
  * has capacity, so one busy stream cannot starve another), counts the batches out against
- * `capacity()`, keeps the samples and counters of `pool.stats()`, waits for the engines to finish
+ * `capacity()`, keeps the histograms and counters of `pool.stats()`, waits for the engines to finish
  * on `close()`, and holds the process alive while any batch is out. No executor inherits it: an
  * executor only implements {@link Executor}.
  */
 
-import { Samples } from '../engine/samples.js';
+import { Histogram } from '../engine/histogram.js';
 import { AbortError } from '../errors.js';
 import type {
   BatchOutcome,
@@ -33,10 +33,10 @@ const NEVER_MS = 2 ** 31 - 1;
 export class Dispatcher {
   readonly size: number;
   readonly traits: ExecutorTraits;
-  /** Run time per item (a batch's time over its items), in ms. */
-  readonly runTimes = new Samples();
+  /** Run time per item (each item of a batch at the batch's time over its items), in ms. */
+  readonly runTimes = new Histogram();
   /** Time from an item's queueing to its batch's start, in ms (the engines add them). */
-  readonly waitTimes = new Samples();
+  readonly waitTimes = new Histogram();
   /**
    * Attempts of items that failed (threw, timed out, crashed their worker, could not be sent), as
    * the engines charge them: only an engine knows which item of a stopped batch ran past its
@@ -147,7 +147,7 @@ export class Dispatcher {
 
   private count(outcome: Extract<BatchOutcome, { type: 'done' }>): void {
     const { count, failures, ms } = outcome;
-    if (count > 0) this.runTimes.add(ms / count);
+    if (count > 0) this.runTimes.add(ms / count, count);
     let failed = 0;
     if (failures) for (let i = 0; i < count; i++) if (failures[i]) failed++;
     this.completed += count - failed;
