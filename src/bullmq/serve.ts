@@ -18,6 +18,7 @@ import {
   task,
   WorkerCrashedError,
 } from '../index.js';
+import { ITEM_TRACES } from '../options.js';
 import { describeFunctions } from '../pool/exports.js';
 import {
   type BatchJobResult,
@@ -252,6 +253,8 @@ export class BatchServer {
           retry: 0,
           timeout: batch.timeout,
           signal,
+          // Each item's caller's trace context, on to the thread that runs it.
+          ...({ [ITEM_TRACES]: batch.traces } as {}),
         });
         for await (const item of settled) {
           if (item.ok) values[item.index] = item.value;

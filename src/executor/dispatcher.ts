@@ -9,6 +9,7 @@
 
 import { Histogram } from '../engine/histogram.js';
 import { AbortError } from '../errors.js';
+import { type TraceCarrier, traceCapture } from '../pool/trace-context.js';
 import type {
   BatchOutcome,
   Executor,
@@ -16,6 +17,7 @@ import type {
   ExecutorTraits,
   RunningBatch,
 } from './contract.js';
+import { itemChannel, itemTracing } from './item-channel.js';
 
 /** An engine, as the Dispatcher sees it: it asks for turns and fills each with one batch. */
 export interface DispatchClient {
@@ -45,6 +47,15 @@ export class Dispatcher {
   failedAttempts = 0;
   /** Items that ran and succeeded. */
   completed = 0;
+  /**
+   * Captures the OpenTelemetry context active where an item is pushed, for its trace context to
+   * go with it; `undefined` without `@opentelemetry/api` installed (src/pool/trace-context.ts).
+   */
+  readonly capture: (() => TraceCarrier | undefined) | undefined = traceCapture();
+  /** The `rxpool:item` tracing channel, which the engines publish each attempt on. */
+  readonly itemChannel = itemChannel;
+  /** Whether anything subscribes to {@link itemChannel} now. */
+  readonly tracing = itemTracing;
   /** ms the executor spent running items, summed over batches. */
   runMs = 0;
   /** When the first batch went out (`performance.now()`), or `undefined`. */

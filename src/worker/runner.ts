@@ -17,6 +17,7 @@ import {
   type WireError,
   type WorkSpec,
 } from '../pool/messages.js';
+import { inTraceContext, type TraceCarrier } from '../pool/trace-context.js';
 import type { Transferable } from '../types.js';
 import { type Fn, load, NotArguments, setupOnce } from './load.js';
 import { cloneFailure, serializeError } from './wire-error.js';
@@ -53,6 +54,8 @@ interface Running {
   readonly values: ResultList;
   /** Whether the results so far can travel as JSON text; absent when the request does not ask. */
   readonly json: ExactJson | undefined;
+  /** The caller's trace context of each item, made active while it runs; absent when none. */
+  readonly traces: readonly (TraceCarrier | undefined)[] | undefined;
   failures: (WireError | undefined)[] | null;
   transferList: Transferable[] | undefined;
   retire: boolean;
@@ -108,6 +111,7 @@ export async function runBatch(
       maxItems: request.maxItems,
       values: results,
       json: request.jsonResults ? new ExactJson() : undefined,
+      traces: request.traces,
       failures: null,
       transferList: undefined,
       retire,
@@ -161,7 +165,7 @@ export async function runBatch(
  * `run.pending`. Returns the position it stopped at (the items before it have run).
  */
 function runItems(run: Running, from: number): number {
-  const { fn, inputs, control, row, timed, maxItems, values } = run;
+  const { fn, inputs, control, row, timed, maxItems, values, traces } = run;
   const n = inputs.length;
   let count = from;
   for (; count < n; count++) {
@@ -179,7 +183,8 @@ function runItems(run: Running, from: number): number {
     itemsRun++;
     let value: unknown;
     try {
-      value = fn(inputs[count]);
+      const input = inputs[count];
+      value = traces === undefined ? fn(input) : inTraceContext(traces[count], () => fn(input));
       if (typeof value === 'number') {
         values.set(count, value);
         if (run.json?.ok && !isExactNumber(value)) run.json.ok = false;
