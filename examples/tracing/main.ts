@@ -40,7 +40,7 @@ const tracer = trace.getTracer('rxpool-example');
 
 // Every attempt of every item, as rxpool's diagnostics channel reports it on this side.
 const attempts: ItemTrace[] = [];
-tracingChannel<ItemTrace>('rxpool:item').asyncEnd.subscribe((attempt) => attempts.push(attempt));
+tracingChannel('rxpool:item').asyncEnd.subscribe((attempt) => attempts.push(attempt as ItemTrace));
 
 const telemetry = new URL('./telemetry.mjs', import.meta.url);
 const square = task<number, number>(new URL('./work.mjs', import.meta.url));
