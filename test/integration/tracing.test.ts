@@ -229,7 +229,7 @@ describe('trace context of items', () => {
       await done;
       for (const span of spans) span.end();
       const traces = batches.flatMap((batch) => Array.from(batch.traces ?? [], (t) => t));
-      const parents = traces.map((t) => t?.traceparent.split('-')[2]);
+      const parents = traces.map((t) => t?.traceparent?.split('-')[2]);
       const [a, b] = spans.map((span) => span.spanContext().spanId);
       assert.deepEqual(parents, [a, a, b, b, undefined]);
     },
