@@ -2,12 +2,18 @@
  * Tracing, as a user subscribes to it: the `rxpool:item` TracingChannel on threads and processes
  * (every attempt, its events in order, its context; failures, retries, unsubscribing), and what
  * OpenTelemetry context each item carries to its worker (through a pass-through executor that
- * records the batches). The spans a task starts are checked in example-tracing.test.ts (threads,
+ * records the batches), and that without the API installed nothing of it loads. The spans a task starts are checked in example-tracing.test.ts (threads,
  * processes) and bullmq-tracing.test.ts (BullMQ).
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { tracingChannel } from 'node:diagnostics_channel';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { context, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
@@ -244,4 +250,71 @@ describe('trace context of items', () => {
     );
     for (const batch of batches) assert.equal(batch.traces, undefined);
   });
+});
+
+describe('without @opentelemetry/api installed', () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'rxpool-no-otel-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /**
+   * A project with rxpool (a copy of the build: a link would resolve from this repository, which
+   * has the API) and its dependencies; with the API too when `withApi`. Runs a script there that
+   * maps on threads and processes, and says which modules of the API it loaded.
+   */
+  async function project(name: string, withApi: boolean) {
+    const modules = join(dir, name, 'node_modules');
+    mkdirSync(join(modules, 'rxpool'), { recursive: true });
+    cpSync(join(root, 'dist'), join(modules, 'rxpool', 'dist'), { recursive: true });
+    cpSync(join(root, 'package.json'), join(modules, 'rxpool', 'package.json'));
+    const link = (pkg: string) => {
+      mkdirSync(dirname(join(modules, pkg)), { recursive: true });
+      symlinkSync(join(root, 'node_modules', pkg), join(modules, pkg), 'dir');
+    };
+    link('rxjs');
+    link('tinypool');
+    if (withApi) link('@opentelemetry/api');
+    const script = join(dir, name, 'main.mjs');
+    writeFileSync(
+      script,
+      `import { createRequire } from 'node:module';
+import { createPool } from 'rxpool';
+const results = [];
+for (const runtime of ['thread', 'process']) {
+  const pool = createPool({ size: 1, runtime });
+  results.push(await pool.map((n) => n + 1, [1, 2, 3]));
+  await pool.close();
+}
+const loaded = Object.keys(createRequire(import.meta.url).cache).filter((p) => p.includes('@opentelemetry'));
+console.log(JSON.stringify({ results, loaded: loaded.length }));
+`,
+    );
+    const { stdout } = await promisify(execFile)(process.execPath, [script], {
+      cwd: dirname(script),
+      timeout: 60_000,
+    });
+    return JSON.parse(stdout) as { results: number[][]; loaded: number };
+  }
+
+  it('works, and loads nothing of it', T, async () => {
+    const { results, loaded } = await project('without', false);
+    assert.deepEqual(results, [
+      [2, 3, 4],
+      [2, 3, 4],
+    ]);
+    assert.equal(loaded, 0);
+  });
+
+  it(
+    '(with it installed, the same script finds it loaded: the check above can see it)',
+    T,
+    async () => {
+      const { results, loaded } = await project('with', true);
+      assert.deepEqual(results, [
+        [2, 3, 4],
+        [2, 3, 4],
+      ]);
+      assert.ok(loaded > 0);
+    },
+  );
 });
