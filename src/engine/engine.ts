@@ -205,7 +205,7 @@ export class Engine<In, Out> implements DispatchClient {
     this.meter = config.progress && new ProgressMeter(config.progress, config.total, clock);
     this.moved = config.transfer ? new Set() : undefined;
     const { traces } = config;
-    this.capture = traces !== undefined ? (index) => traces[index] : dispatcher.capture;
+    this.capture = traces !== undefined ? (index) => traces[index] : dispatcher.captureTrace();
     this.detach = dispatcher.attach(this);
   }
 

@@ -48,10 +48,11 @@ export class Dispatcher {
   /** Items that ran and succeeded. */
   completed = 0;
   /**
-   * Captures the OpenTelemetry context active where an item is pushed, for its trace context to
-   * go with it; `undefined` without `@opentelemetry/api` installed (src/pool/trace-context.ts).
+   * What each stream captures the OpenTelemetry context of its items with, asked when it starts:
+   * `undefined` without `@opentelemetry/api` installed or anything registered with it
+   * (src/pool/trace-context.ts).
    */
-  readonly capture: (() => TraceCarrier | undefined) | undefined = traceCapture();
+  captureTrace: () => (() => TraceCarrier | undefined) | undefined = traceCapture;
   /** The `rxpool:item` tracing channel, which the engines publish each attempt on. */
   readonly itemChannel = itemChannel;
   /** Whether anything subscribes to {@link itemChannel} now. */

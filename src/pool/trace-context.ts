@@ -6,8 +6,9 @@
  *
  * `@opentelemetry/api` is an optional peer dependency: it is looked for once, when the first
  * stream starts (caller's side) or the first item that carries a context runs (worker side), and
- * loaded only if it is installed. Without it, or without an active span where an item is pushed,
- * nothing is captured and items carry nothing. The API keeps its registrations (context manager,
+ * loaded only if it is installed. Without it, without a propagator or tracer provider registered
+ * when a stream starts, or without an active span where an item is pushed, nothing is captured
+ * and items carry nothing. The API keeps its registrations (context manager,
  * propagators, tracer provider) in one global per major version, so the copy loaded here sees
  * what the application registered through its own (ESM or CommonJS) copy.
  *
@@ -41,11 +42,14 @@ interface OtelApi {
   readonly propagation: {
     inject(context: Context, carrier: Record<string, string>): void;
     extract(context: Context, carrier: TraceCarrier): Context;
+    fields(): string[];
   };
   readonly trace: {
     getSpanContext(context: Context): SpanContext | undefined;
     setSpanContext(context: Context, spanContext: SpanContext): Context;
+    getTracerProvider(): { getDelegate?(): object };
   };
+  readonly ProxyTracerProvider: new () => { getDelegate(): object };
   isSpanContextValid(spanContext: SpanContext): boolean;
   createTraceState(raw?: string): { serialize(): string };
 }
@@ -66,33 +70,41 @@ function loadApi(): OtelApi | null {
 
 // --- the caller's side ------------------------------------------------------------------------
 
-/** What a context without a valid span captures (cached as such). */
-const NONE: TraceCarrier = Object.freeze({});
-/** One carrier per context: the items pushed in one context share it (and travel as one object). */
-const carriers = new WeakMap<Context, TraceCarrier>();
+/** The tracer provider of an API with none registered (the API's no-op one). */
+let noopProvider: object | undefined;
+/**
+ * The last context an item was pushed in, and what it carries: items are pushed in runs from one
+ * context (a loop, a source's burst), so one comparison spares the headers' making.
+ */
+let lastContext: Context | undefined;
+let lastCarrier: TraceCarrier | undefined;
 
 /**
- * The capture of the active trace context, for an engine to call on each item it is given; or
- * `undefined` when `@opentelemetry/api` is not installed (then nothing is ever captured).
+ * The capture of the active trace context, for an engine to call on each item it is given (it
+ * asks when its stream starts); or `undefined` when there is nothing to capture:
+ * `@opentelemetry/api` is not installed, or nothing is registered with it yet (no propagator,
+ * no tracer provider).
  */
 export function traceCapture(): (() => TraceCarrier | undefined) | undefined {
-  return loadApi() === null ? undefined : capture;
+  const otel = loadApi();
+  if (otel === null) return undefined;
+  if (otel.propagation.fields().length > 0) return capture;
+  noopProvider ??= new otel.ProxyTracerProvider().getDelegate();
+  return otel.trace.getTracerProvider().getDelegate?.() !== noopProvider ? capture : undefined;
 }
 
 function capture(): TraceCarrier | undefined {
   const otel = api!;
   const active = otel.context.active();
-  let carrier = carriers.get(active);
-  if (carrier === undefined) {
-    carrier = inject(otel, active);
-    carriers.set(active, carrier);
-  }
-  return carrier === NONE ? undefined : carrier;
+  if (active === lastContext) return lastCarrier;
+  lastContext = active;
+  lastCarrier = active === otel.ROOT_CONTEXT ? undefined : inject(otel, active);
+  return lastCarrier;
 }
 
-function inject(otel: OtelApi, active: Context): TraceCarrier {
+function inject(otel: OtelApi, active: Context): TraceCarrier | undefined {
   const span = otel.trace.getSpanContext(active);
-  if (span === undefined || !otel.isSpanContextValid(span)) return NONE;
+  if (span === undefined || !otel.isSpanContextValid(span)) return undefined;
   const carrier: Record<string, string> = {};
   otel.propagation.inject(active, carrier);
   if (carrier.traceparent === undefined) {
