@@ -129,7 +129,7 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(
  * `@opentelemetry/api` installed in the worker.
  */
 export function inTraceContext<R>(carrier: TraceCarrier | undefined, call: () => R): R {
-  if (carrier === undefined) return call();
+  if (carrier == null) return call();
   const otel = loadApi();
   if (otel === null) return call();
   let context = contexts.get(carrier);
