@@ -1,7 +1,10 @@
 /**
- * What tracing and the latency histograms cost, on the `trivial` case's work (`parallelMap` of
- * x*x, ordered, default options, on a pool of `os.availableParallelism()` threads), in interleaved
- * rounds in one process, as ratios of medians:
+ * What tracing and the latency histograms cost, in interleaved rounds in one process, as ratios
+ * of medians; twice: on the caller's side alone (1M items through an Engine and its Dispatcher
+ * onto an executor that answers each batch at once on the main thread, as bench/engine-only.ts:
+ * where all of tracing's caller-side work happens), then on the `trivial` case's work
+ * (`parallelMap` of x*x, ordered, default options, on a pool of `os.availableParallelism()`
+ * threads). The contenders:
  *
  * - `before`: another build of rxpool (the one before the change: ring samples, no tracing);
  * - `api absent`: this build with the capture of OpenTelemetry context off, as without
@@ -78,6 +81,7 @@ function contender(
   name: string,
   go: () => Promise<number[]>,
   around: (run: () => Promise<number>) => Promise<number> = (run) => run(),
+  sum = expected,
 ): Contender {
   return {
     name,
@@ -89,7 +93,7 @@ function contender(
           results = await go();
         }),
       );
-      expectEqual(checksum(results), expected, name);
+      expectEqual(checksum(results), sum, name);
       return { ms };
     },
   };
@@ -100,50 +104,154 @@ const through = (operators: typeof afterOperators, p: unknown) => () =>
     range(0, ITEMS).pipe(operators.parallelMap(square, { pool: p as after.Pool }), toArray()),
   );
 
+/** Runs with no-op handlers on the five events of `rxpool:item`. */
+async function subscribed(run: () => Promise<number>): Promise<number> {
+  channel.subscribe(handlers);
+  try {
+    return await run();
+  } finally {
+    channel.unsubscribe(handlers);
+  }
+}
+
+/** Runs inside an active span: every item carries its context. */
+function inSpan(run: () => Promise<number>): Promise<number> {
+  return tracer.startActiveSpan('bench', async (span) => {
+    try {
+      return await run();
+    } finally {
+      span.end();
+    }
+  });
+}
+
 const contenders: Contender[] = [
   contender('before', through(beforeOperators, beforePool)),
   contender('api absent', through(afterOperators, absentPool)),
   contender('idle', through(afterOperators, pool)),
-  contender('subscriber', through(afterOperators, pool), async (run) => {
-    channel.subscribe(handlers);
-    try {
-      return await run();
-    } finally {
-      channel.unsubscribe(handlers);
-    }
-  }),
-  contender('otel on', through(afterOperators, otelPool), (run) =>
-    tracer.startActiveSpan('bench', async (span) => {
-      try {
-        return await run();
-      } finally {
-        span.end();
-      }
-    }),
-  ),
+  contender('subscriber', through(afterOperators, pool), subscribed),
+  contender('otel on', through(afterOperators, otelPool), inSpan),
+];
+
+// --- the caller's side alone -------------------------------------------------------------------
+
+const ENGINE_ITEMS = 1_000_000;
+type EngineModule = typeof import('../src/engine/engine.js');
+type DispatcherModule = typeof import('../src/executor/dispatcher.js');
+interface Build {
+  Engine: EngineModule['Engine'];
+  Dispatcher: DispatcherModule['Dispatcher'];
+}
+const load = async (root: string): Promise<Build> => ({
+  Engine: ((await import(`${root}/src/engine/engine.js`)) as EngineModule).Engine,
+  Dispatcher: ((await import(`${root}/src/executor/dispatcher.js`)) as DispatcherModule).Dispatcher,
+});
+const beforeBuild = await load(pathToFileURL(resolve(beforeDir, 'dist')).href);
+const afterBuild = await load(new URL('../dist', import.meta.url).href);
+
+/** Answers each batch in a microtask with its inputs as the values (bench/engine-only.ts). */
+const instant = () => ({
+  size: 2,
+  traits: { targetBatchMs: 8, enforcesTimeouts: false, knowsPosition: true },
+  capacity: () => 4,
+  run(batch: { inputs: readonly unknown[] }, report: (outcome: never) => void) {
+    const values = batch.inputs;
+    queueMicrotask(() =>
+      report({
+        type: 'done',
+        values,
+        failures: null,
+        count: values.length,
+        ms: values.length * 1e-4,
+      } as never),
+    );
+    return { abort() {} };
+  },
+  close: async () => {},
+  destroy: async () => {},
+});
+
+function engineRun(build: Build, dispatcher: unknown): () => Promise<number[]> {
+  return () =>
+    new Promise((resolveRun, reject) => {
+      const results: number[] = [];
+      const engine = new build.Engine<number, number>(
+        {
+          work: { kind: 'inline', source: '(x) => x * x' },
+          concurrency: 16_384,
+          ordered: true,
+          batchSize: 'auto',
+          timeout: undefined,
+          retry: { count: 0, delay: () => 0, retryIf: () => false },
+          transfer: undefined,
+        },
+        dispatcher as InstanceType<Build['Dispatcher']>,
+        {
+          now: () => performance.now(),
+          setTimeout: (fn, ms) => clearTimeout.bind(null, setTimeout(fn, ms)),
+        },
+        {
+          // The instant executor gives the inputs back: square them here, as the workers would.
+          value: (value) => results.push(value * value),
+          failure: reject,
+          error: reject,
+          complete: () => resolveRun(results),
+        },
+      );
+      for (let i = 0; i < ENGINE_ITEMS; i++) engine.push(i);
+      engine.end();
+    });
+}
+const engineExpected = checksum(Array.from({ length: ENGINE_ITEMS }, (_, i) => i * i));
+const engineContender = (
+  name: string,
+  go: () => Promise<number[]>,
+  around?: (run: () => Promise<number>) => Promise<number>,
+): Contender => ({ ...contender(name, go, around, engineExpected), items: ENGINE_ITEMS });
+const absentDispatcher = new afterBuild.Dispatcher(instant() as never);
+absentDispatcher.captureTrace = () => undefined;
+const afterDispatcher = new afterBuild.Dispatcher(instant() as never);
+const engineContenders: Contender[] = [
+  engineContender('before', engineRun(beforeBuild, new beforeBuild.Dispatcher(instant() as never))),
+  engineContender('api absent', engineRun(afterBuild, absentDispatcher)),
+  engineContender('idle', engineRun(afterBuild, afterDispatcher)),
+  engineContender('subscriber', engineRun(afterBuild, afterDispatcher), subscribed),
+  engineContender('otel on', engineRun(afterBuild, afterDispatcher), inSpan),
 ];
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-const samples = await interleave(contenders, rounds, { quick: false, log }, 'tracing');
+report(
+  `caller's side alone (Engine + Dispatcher, an executor answering at once; ${ENGINE_ITEMS} items, ${rounds} rounds)`,
+  engineContenders,
+  await interleave(engineContenders, rounds, { quick: false, log }, 'engine'),
+);
+report(
+  `trivial items (x*x, ${ITEMS} items, parallelMap ordered, ${rounds} rounds)`,
+  contenders,
+  await interleave(contenders, rounds, { quick: false, log }, 'pool'),
+);
 await Promise.all([beforePool, absentPool, pool, otelPool].map((p) => p.close()));
 
-const rate = (name: string) => {
-  const rates = samples.get(name)!.map((s) => ITEMS / (s.ms / 1000));
-  return { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) };
-};
-console.log(`trivial items (x*x, ${ITEMS} items, ${rounds} rounds, parallelMap ordered)\n`);
-console.log('| contender | items/s (median) | spread % | / before | / api absent | / idle |');
-console.log('| --- | --- | --- | --- | --- | --- |');
-const base = rate('before').median;
-const absent = rate('api absent').median;
-const idle = rate('idle').median;
-for (const { name } of contenders) {
-  const r = rate(name);
-  const spread = ((r.max - r.min) / r.median) * 100;
-  console.log(
-    `| ${name} | ${Math.round(r.median).toLocaleString('en-US')} | ${spread.toFixed(0)} | ` +
-      `${(r.median / base).toFixed(3)} | ${(r.median / absent).toFixed(3)} | ${(r.median / idle).toFixed(3)} |`,
-  );
+function report(title: string, list: Contender[], samples: Map<string, Sample[]>): void {
+  const rate = (name: string) => {
+    const items = list.find((c) => c.name === name)!.items!;
+    const rates = samples.get(name)!.map((s) => items / (s.ms / 1000));
+    return { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) };
+  };
+  console.log(`\n${title}\n`);
+  console.log('| contender | items/s (median) | spread % | / before | / api absent | / idle |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  const base = rate('before').median;
+  const absent = rate('api absent').median;
+  const idle = rate('idle').median;
+  for (const { name } of list) {
+    const r = rate(name);
+    const spread = ((r.max - r.min) / r.median) * 100;
+    console.log(
+      `| ${name} | ${Math.round(r.median).toLocaleString('en-US')} | ${spread.toFixed(0)} | ` +
+        `${(r.median / base).toFixed(3)} | ${(r.median / absent).toFixed(3)} | ${(r.median / idle).toFixed(3)} |`,
+    );
+  }
 }
 
 // Import time: a fresh process per import, the two builds alternated.

@@ -56,6 +56,8 @@ interface Running {
   readonly json: ExactJson | undefined;
   /** The caller's trace context of each item, made active while it runs; absent when none. */
   readonly traces: readonly (TraceCarrier | undefined)[] | undefined;
+  /** Where {@link runItems} stops: the end of the batch, or of a run of one trace context. */
+  until: number;
   failures: (WireError | undefined)[] | null;
   transferList: Transferable[] | undefined;
   retire: boolean;
@@ -112,6 +114,7 @@ export async function runBatch(
       values: results,
       json: request.jsonResults ? new ExactJson() : undefined,
       traces: request.traces,
+      until: n,
       failures: null,
       transferList: undefined,
       retire,
@@ -120,7 +123,7 @@ export async function runBatch(
     // Synchronous items run in one plain loop; an item that returns a promise is awaited here,
     // and the loop goes on after it.
     for (;;) {
-      count = runItems(run, count);
+      count = run.traces === undefined ? runItems(run, count) : runTraced(run, count);
       const pending = run.pending;
       if (pending === undefined) break;
       run.pending = undefined;
@@ -165,8 +168,8 @@ export async function runBatch(
  * `run.pending`. Returns the position it stopped at (the items before it have run).
  */
 function runItems(run: Running, from: number): number {
-  const { fn, inputs, control, row, timed, maxItems, values, traces } = run;
-  const n = inputs.length;
+  const { fn, inputs, control, row, timed, maxItems, values } = run;
+  const n = run.until;
   let count = from;
   for (; count < n; count++) {
     if (maxItems > 0 && itemsRun >= maxItems) {
@@ -183,8 +186,7 @@ function runItems(run: Running, from: number): number {
     itemsRun++;
     let value: unknown;
     try {
-      const input = inputs[count];
-      value = traces === undefined ? fn(input) : inTraceContext(traces[count], () => fn(input));
+      value = fn(inputs[count]);
       if (typeof value === 'number') {
         values.set(count, value);
         if (run.json?.ok && !isExactNumber(value)) run.json.ok = false;
@@ -236,4 +238,26 @@ function fail(run: Running, at: number, error: unknown): void {
     error instanceof NotArguments
       ? { ...serializeError(error, undefined), fatal: 'arguments' }
       : serializeError(error, run.work);
+}
+
+/**
+ * {@link runItems} for a batch whose items carry their callers' trace contexts: each run of
+ * items with the same context (most often the whole batch) runs inside that context, entered once.
+ */
+function runTraced(run: Running, from: number): number {
+  const { traces, inputs } = run;
+  const n = inputs.length;
+  let count = from;
+  while (count < n) {
+    const carrier = traces![count];
+    let end = count + 1;
+    while (end < n && traces![end] === carrier) end++;
+    run.until = end;
+    const at = count;
+    count = inTraceContext(carrier, () => runItems(run, at));
+    run.until = n;
+    // Stopped before the end of the run: an item returned a promise, or the batch ended early.
+    if (count < end) break;
+  }
+  return count;
 }

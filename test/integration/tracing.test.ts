@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { context, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { from, Subject } from 'rxjs';
+import { from, lastValueFrom, Subject, toArray } from 'rxjs';
 import {
   AbortError,
   createPool,
@@ -26,6 +26,7 @@ import {
   type ItemTrace,
   type Pool,
   TaskError,
+  task,
 } from 'rxpool';
 import { parallelMap } from 'rxpool/operators';
 
@@ -251,6 +252,45 @@ describe('trace context of items', () => {
     for (const batch of batches) assert.equal(batch.traces, undefined);
   });
 });
+
+for (const runtime of ['thread', 'process'] as const) {
+  describe(`the active context in the task (${runtime}s)`, () => {
+    const otel = new URL('../fixtures/otel-active.mjs', import.meta.url);
+    const pool = createPool({ size: 1, runtime, setup: task(otel, 'setup') });
+    pools.push(pool);
+
+    for (const name of ['activeSpan', 'activeSpanLater'] as const) {
+      it(
+        `${name}: each item runs in the context of its own push, in one batch too`,
+        T,
+        async () => {
+          const work = task<number, { n: number; span: string | null }>(otel, name);
+          const source = new Subject<number>();
+          const results = lastValueFrom(
+            source.pipe(parallelMap(work, { pool, batchSize: 6 }), toArray()),
+          );
+          const spans = ['a', 'b'].map((s) => tracer.startSpan(s));
+          const pushIn = (span: (typeof spans)[number], items: number[]) =>
+            context.with(trace.setSpan(context.active(), span), () => {
+              for (const n of items) source.next(n);
+            });
+          pushIn(spans[0]!, [0, 1]);
+          pushIn(spans[1]!, [2, 3]);
+          source.next(4);
+          pushIn(spans[0]!, [5]);
+          source.complete();
+          const got = await results;
+          for (const span of spans) span.end();
+          const [a, b] = spans.map((span) => span.spanContext().spanId);
+          assert.deepEqual(
+            got.map((r) => r.span),
+            [a, a, b, b, null, a],
+          );
+        },
+      );
+    }
+  });
+}
 
 describe('without @opentelemetry/api installed', () => {
   const root = fileURLToPath(new URL('../../', import.meta.url));
