@@ -837,7 +837,9 @@ export class Engine<In, Out> implements DispatchClient {
 
   /** The attempts of a batch still out when the stream stopped. */
   private traceStopped(traces: ItemTrace[]): void {
-    const error = new AbortError('The attempt was stopped: its stream ended before it');
+    const error = new AbortError(
+      'The attempt was stopped: its stream was unsubscribed, or its pool destroyed, while it was out',
+    );
     for (const trace of traces) this.traceEnd(trace, error);
   }
 
