@@ -64,6 +64,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import type { WireError, WorkSpec } from '../pool/messages.js';
+import type { TraceCarrier } from '../pool/trace-context.js';
 import { describe, serializeError } from '../worker/wire-error.js';
 
 export type { WireError, WorkSpec } from '../pool/messages.js';
@@ -110,6 +111,12 @@ export interface BatchJobData {
   readonly count: number;
   /** The items, an array, `v8.serialize`d, base64 ({@link encodeValues}). */
   readonly inputs: string;
+  /**
+   * The caller's trace context of each item (W3C `traceparent`/`tracestate` headers, an object
+   * for item `i` at `i`, shared by items with the same), `v8.serialize`d, base64; absent when no
+   * item has one. A worker without it runs the items without their callers' context.
+   */
+  readonly traces?: string;
 }
 
 /** What happened to an item that failed. */
@@ -211,8 +218,9 @@ export function encodeBatch(batch: {
   readonly work: WorkSpec;
   readonly timeout: number | undefined;
   readonly inputs: readonly unknown[];
+  readonly traces?: readonly (TraceCarrier | undefined)[] | undefined;
 }): BatchJobData {
-  return {
+  const data: BatchJobData = {
     v: FORMAT_VERSION,
     stream: batch.stream,
     work: batch.work,
@@ -220,6 +228,7 @@ export function encodeBatch(batch: {
     count: batch.inputs.length,
     inputs: encodeValues(batch.inputs),
   };
+  return batch.traces ? { ...data, traces: encodeValues(batch.traces) } : data;
 }
 
 /** A batch job's data, checked and decoded; throws a {@link FormatError} when it is not one. */
@@ -228,6 +237,7 @@ export function decodeBatch(data: unknown): {
   readonly work: WorkSpec;
   readonly timeout: number | undefined;
   readonly inputs: unknown[];
+  readonly traces?: (TraceCarrier | undefined)[];
 } {
   const d = data as Partial<BatchJobData> | null;
   if (d === null || typeof d !== 'object') throw new FormatError('the job data is not an object');
@@ -260,7 +270,10 @@ export function decodeBatch(data: unknown): {
     throw new FormatError("the job's count is not an integer >= 0");
   }
   const inputs = decodeValues(d.inputs, d.count);
-  return { stream: d.stream, work, timeout: d.timeout ?? undefined, inputs };
+  const batch = { stream: d.stream, work, timeout: d.timeout ?? undefined, inputs };
+  return typeof d.traces === 'string'
+    ? { ...batch, traces: decodeValues(d.traces) as (TraceCarrier | undefined)[] }
+    : batch;
 }
 
 /**
