@@ -160,6 +160,22 @@ export interface ParallelOptions<In = any> {
    * @default the length of an array given to `pool.map` or `pool.imap`; otherwise `undefined` (unknown)
    */
   readonly total?: number;
+  /**
+   * Per-key order (Akka's `mapAsyncPartitioned`): a function of the input that returns its key, a
+   * string or a number. Items with the same key never run at the same time and run in source
+   * order, each after the one before it is final (succeeded, or failed after its retries); items
+   * with different keys run in parallel. With `ordered: true` the output stays in source order;
+   * with `ordered: false` each key's results still come in that key's source order.
+   *
+   * Keys are compared as `Map` keys compare them (`1` and `'1'` differ). Two items of one key
+   * never travel in the same batch. The function runs on the main thread once per item, when the
+   * item is taken into the window; an item whose key throws, or is neither a string nor a
+   * number, fails alone with a {@link TaskError} whose `cause` says why, and the others go on.
+   * Items waiting for their key's turn count against `concurrency`.
+   *
+   * @default `undefined`: every item may run as soon as a worker is free
+   */
+  readonly key?: (input: In) => string | number;
 }
 
 /**
@@ -259,6 +275,7 @@ const parallelKeys = [
   'signal',
   'progress',
   'total',
+  'key',
 ];
 const runKeys = ['signal', 'timeout', 'retry', 'transfer'];
 
@@ -303,6 +320,9 @@ export function resolveParallel<In>(
   if (o.total !== undefined && !(Number.isInteger(o.total) && o.total >= 0)) {
     fail('total', 'an integer from 0 up', o.total);
   }
+  if (o.key !== undefined && typeof o.key !== 'function') {
+    fail('key', 'a function (input) => string | number', o.key);
+  }
   return {
     config: {
       work: spec,
@@ -314,6 +334,7 @@ export function resolveParallel<In>(
       transfer: o.transfer,
       progress: o.progress,
       total: o.total,
+      key: o.key && checkedKey(o.key),
       traces: (o as { [ITEM_TRACES]?: EngineConfig<In>['traces'] })[ITEM_TRACES],
     },
     pool: o.pool,
@@ -409,6 +430,17 @@ function checkRetry(retry: unknown): number | RetryConfig | undefined {
     fail('retry.retryIf', 'a function (error, attempt) => boolean', r.retryIf);
   }
   return r as unknown as RetryConfig;
+}
+
+/** The `key` option, checking what it returns (an item whose key is not one fails alone). */
+function checkedKey<In>(key: (input: In) => unknown): (input: In) => string | number {
+  return (input) => {
+    const value = key(input);
+    if (typeof value === 'string' || typeof value === 'number') return value;
+    throw new TypeError(
+      `Expected \`key\` to return a string or a number, got ${describeValue(value)}`,
+    );
+  };
 }
 
 function isPoolLike(value: unknown): boolean {

@@ -47,6 +47,8 @@ export interface MapCommand {
   readonly timeout: number | undefined;
   readonly retry: number;
   readonly onError: OnError;
+  /** A returned array is many values, written one a line (an iterator always is). */
+  readonly flat: boolean;
   /** Pool size; `undefined` for the default (`os.availableParallelism()`). */
   readonly workers: number | undefined;
 }
@@ -79,13 +81,16 @@ export const HELP = `Usage: rxpool map <module> [export] [options] < in.ndjson >
 
 Runs a function exported by <module> on a pool of worker threads, once for each line of
 standard input (one JSON value per line), and writes one JSON line per result to standard
-output, in input order unless --unordered. Blank lines are skipped. <module> is a path read
-from the current directory; [export] defaults to 'default'. Input is read only as fast as
-results are written, so inputs of any size run in constant memory.
+output (one per value of a returned iterator: zero, one or many), in input order unless
+--unordered. Blank lines are skipped. <module> is a path read from the current directory;
+[export] defaults to 'default'. Input is read only as fast as results are written, so inputs
+of any size run in constant memory.
 
 Options:
   --concurrency N    the most lines read and not yet written (default ${DEFAULT_CONCURRENCY})
   --unordered        write results as they finish instead of in input order
+  --flat             write each item of a returned array as its own line (a returned
+                     iterator, such as a generator's, always is; sync or async)
   --timeout MS       fail an attempt that runs longer than MS milliseconds (its worker is
                      stopped and replaced)
   --retry N          try a failed line again, up to N more times (default 0)
@@ -174,6 +179,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
     timeout: milliseconds('--timeout', values.timeout),
     retry: integer('--retry', values.retry, 0) ?? 0,
     onError: onError as OnError,
+    flat: values.flat === true,
     workers: integer('--workers', values.workers, 1),
   };
 }
@@ -186,6 +192,7 @@ function parse(argv: readonly string[]) {
     options: {
       concurrency: { type: 'string' },
       unordered: { type: 'boolean' },
+      flat: { type: 'boolean' },
       timeout: { type: 'string' },
       retry: { type: 'string' },
       'on-error': { type: 'string' },

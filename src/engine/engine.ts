@@ -20,6 +20,7 @@ import type { Transferable } from '../types.js';
 import { BatchSizer } from './batching.js';
 import type { Clock } from './clock.js';
 import { Deque } from './deque.js';
+import { type Key, KeyLines } from './keys.js';
 import { type Progress, ProgressMeter } from './progress.js';
 import type { RetryPolicy } from './retry.js';
 
@@ -42,6 +43,8 @@ export interface EngineConfig<In> {
   readonly progress?: ((progress: Progress) => void) | undefined;
   /** How many items the source will give, when known (for the progress ETA). */
   readonly total?: number | undefined;
+  /** Per-key order (src/engine/keys.ts): throws for an input whose key cannot be had. */
+  readonly key?: ((input: In) => Key) | undefined;
   /**
    * The trace context of the item pushed `i`-th at `traces[i]`, given with the items (a remote
    * worker passes on its job's), instead of the OpenTelemetry context active at each push.
@@ -68,7 +71,7 @@ export interface EngineHooks<In, Out> {
 
 const QUEUED = 0;
 const RUNNING = 1;
-const WAITING = 2; // a retry's delay
+const WAITING = 2; // a retry's delay, or its key's turn (`key`)
 const DONE = 3; // every item succeeded
 const FAILED = 4; // its one item failed for good
 
@@ -169,6 +172,8 @@ export class Engine<In, Out> implements DispatchClient {
   /** With `transfer`: indexes of the items whose buffers went to a worker (they cannot go again). */
   private readonly moved: Set<number> | undefined;
   private readonly sizer: BatchSizer;
+  /** With `key`: whose turn it is per key, and the items waiting for theirs. */
+  private readonly keys: KeyLines<Chunk<In>> | undefined;
   /** The most items admitted and not yet emitted (the config's, or the executor's default). */
   private readonly concurrency: number;
   private readonly meter: ProgressMeter | undefined;
@@ -204,6 +209,7 @@ export class Engine<In, Out> implements DispatchClient {
     this.stream = dispatcher.streamId();
     this.meter = config.progress && new ProgressMeter(config.progress, config.total, clock);
     this.moved = config.transfer ? new Set() : undefined;
+    this.keys = config.key && new KeyLines(config.key);
     const { traces } = config;
     this.capture = traces !== undefined ? (index) => traces[index] : dispatcher.captureTrace();
     this.detach = dispatcher.attach(this);
@@ -296,6 +302,7 @@ export class Engine<In, Out> implements DispatchClient {
     this.queue.clear();
     this.finished.clear();
     this.moved?.clear();
+    this.keys?.clear();
     this.open = undefined;
     this.head = undefined;
     this.tail = undefined;
@@ -356,23 +363,65 @@ export class Engine<In, Out> implements DispatchClient {
   /** Admits the inputs `page[from..to)`: they join the open chunk, or a new one. */
   private admit(page: In[], from: number, to: number): void {
     if (this.nextIndex === 0) this.meter?.start();
+    if (this.keys) {
+      this.admitKeyed(page, from, to);
+      return;
+    }
     const chunk = this.open;
     if (chunk !== undefined && chunk.inputs === page && chunk.hi === from) {
       chunk.hi = to;
     } else {
-      const next = new Chunk<In>(this.nextIndex, page, from, to, 0, this.clock.now());
+      const next = this.chunk(page, from, to);
       this.open = next;
       this.queue.push(next);
-      if (this.config.ordered) {
-        if (this.tail) this.tail.next = next;
-        else this.head = next;
-        this.tail = next;
-      }
     }
     const count = to - from;
     this.nextIndex += count;
     this.queuedItems += count;
     this.held += count;
+  }
+
+  /** A new chunk of the inputs `page[from..to)`, the last in source order. */
+  private chunk(page: In[], from: number, to: number): Chunk<In> {
+    const chunk = new Chunk<In>(this.nextIndex, page, from, to, 0, this.clock.now());
+    if (this.config.ordered) {
+      if (this.tail) this.tail.next = chunk;
+      else this.head = chunk;
+      this.tail = chunk;
+    }
+    return chunk;
+  }
+
+  /**
+   * Admits inputs with `key`, each as a chunk of its own: it joins the queue if its key's turn is
+   * free; otherwise it waits in its key's line (in the ordered list, off the queue). An input
+   * whose key cannot be had fails alone.
+   */
+  private admitKeyed(page: In[], from: number, to: number): void {
+    const keys = this.keys!;
+    for (let i = from; i < to; i++) {
+      const key = keys.key(page[i]);
+      const chunk = this.chunk(page, i, i + 1);
+      this.nextIndex++;
+      this.held++;
+      if (typeof key === 'object') {
+        this.failItem(chunk, { error: key, kind: 'threw', retryable: false }, undefined);
+      } else if (keys.claim(key, chunk.first)) {
+        this.queue.push(chunk);
+        this.queuedItems++;
+      } else {
+        chunk.state = WAITING;
+        keys.wait(key, chunk);
+      }
+    }
+  }
+
+  /** Items of `chunk` are final: each passes its key's turn to the next in line, which is queued. */
+  private leave(chunk: Chunk<In>): void {
+    for (let k = 0; k < chunk.length; k++) {
+      const next = this.keys!.leave(chunk.first + k);
+      if (next !== undefined) this.requeue([next], false);
+    }
   }
 
   /** Admits from the backlog as much as the window has room for. */
@@ -673,8 +722,8 @@ export class Engine<In, Out> implements DispatchClient {
     this.requeue(again);
   }
 
-  /** Puts chunks back at the head of the queue, in the order given. */
-  private requeue(chunks: Chunk<In>[]): void {
+  /** Puts chunks back at the head of the queue, in the order given (`!head`: one chunk, at its end). */
+  private requeue(chunks: Chunk<In>[], head = true): void {
     if (chunks.length === 0) return;
     const now = this.clock.now();
     for (let i = chunks.length - 1; i >= 0; i--) {
@@ -682,7 +731,8 @@ export class Engine<In, Out> implements DispatchClient {
       chunk.state = QUEUED;
       chunk.queuedAt = now;
       this.queuedItems += chunk.length;
-      this.queue.unshift(chunk);
+      if (head) this.queue.unshift(chunk);
+      else this.queue.push(chunk);
     }
   }
 
@@ -691,6 +741,7 @@ export class Engine<In, Out> implements DispatchClient {
     chunk.values = values;
     chunk.at = at;
     if (!this.config.ordered) this.finished.push(chunk);
+    if (this.keys) this.leave(chunk);
   }
 
   /**
@@ -733,6 +784,7 @@ export class Engine<In, Out> implements DispatchClient {
         chunk.state = FAILED;
         chunk.error = error;
         if (!this.config.ordered) this.finished.push(chunk);
+        if (this.keys) this.leave(chunk);
         return error;
       }
       // An item that crashed its worker goes again alone: if it does it again, it takes no
@@ -759,6 +811,7 @@ export class Engine<In, Out> implements DispatchClient {
     chunk.state = FAILED;
     chunk.error = error;
     if (!this.config.ordered) this.finished.push(chunk);
+    if (this.keys) this.leave(chunk);
     return error;
   }
 

@@ -51,14 +51,18 @@ export function load(spec: WorkSpec): Fn | Promise<Fn> {
         ? spec.source
         : `${spec.base}|${spec.source}`
       : `${spec.url}#${spec.name}`;
-  const key = spec.lines ? `${spec.lines}:${named}` : spec.spread ? `...${named}` : named;
+  const key = spec.lines
+    ? `${spec.lines}${spec.flat ? '+flat' : ''}:${named}`
+    : spec.spread
+      ? `...${named}`
+      : named;
   let entry = loaded.get(key);
   if (entry === undefined) {
     const fn =
       spec.kind === 'inline' ? compile(spec.source, spec.base) : importExport(spec.url, spec.name);
     entry = spec.spread ? fn.then(spreading) : fn;
     // `rxpool map`: each input is a line (or a block of lines) of JSON text (see ./lines.ts).
-    if (spec.lines) entry = entry.then((f) => jsonLines(f, spec.lines!));
+    if (spec.lines) entry = entry.then((f) => jsonLines(f, spec.lines!, spec.flat === true));
     loaded.set(key, entry);
     entry.then(
       (fn) => loaded.set(key, fn),

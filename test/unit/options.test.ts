@@ -57,6 +57,11 @@ describe('option validation', () => {
     ],
     ['total', { total: -1 }, /^TypeError: Expected `total` to be an integer from 0 up, got `-1`/],
     [
+      'key',
+      { key: 'user' },
+      /^TypeError: Expected `key` to be a function \(input\) => string \| number, got `'user'` \(string\)$/,
+    ],
+    [
       'unknown option',
       { concurency: 2 },
       /^TypeError: Unknown option `concurency` for parallelMap; the options are `ordered`/,
