@@ -89,9 +89,18 @@ export interface PoolOptions {
    */
   readonly maxHeapMb?: number;
   /**
+   * The environment of every worker, instead of this process's: an object of strings, which
+   * becomes the worker's `process.env` whole (it replaces the inherited one; spread
+   * `process.env` into it to add to it). Without it, a worker process inherits `process.env` as
+   * `child_process.fork` does, and a worker thread gets a copy of it, as `new Worker` does.
+   *
+   * @default `process.env`, as it is when each worker starts
+   */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
    * What runs the batches, instead of the default worker threads: any object that implements
    * {@link Executor} (see the README's "Custom executors"). `size`, `runtime`, `idleTimeout`,
-   * `maxTasksPerWorker`, `setup` and `maxHeapMb` configure the default executor: none of them may
+   * `maxTasksPerWorker`, `setup`, `maxHeapMb` and `env` configure the default executor: none of them may
    * come with `executor`.
    *
    * @default worker threads (or processes, `runtime`)
@@ -176,6 +185,7 @@ const defaultExecutorKeys = [
   'maxTasksPerWorker',
   'setup',
   'maxHeapMb',
+  'env',
 ];
 const poolKeys = [...defaultExecutorKeys, 'executor'];
 
@@ -263,9 +273,18 @@ export class Pool {
     if (maxHeapMb !== undefined && !(Number.isInteger(maxHeapMb) && maxHeapMb >= 8)) {
       fail('maxHeapMb', 'an integer number of MB from 8 up', maxHeapMb);
     }
+    const env = options.env === undefined ? undefined : validateEnv(options.env);
     const setup = options.setup === undefined ? undefined : toWorkSpec(options.setup, '`setup`');
     this.dispatcher = new Dispatcher(
-      new ThreadPoolExecutor({ size, runtime, idleTimeout, maxTasksPerWorker, setup, maxHeapMb }),
+      new ThreadPoolExecutor({
+        size,
+        runtime,
+        idleTimeout,
+        maxTasksPerWorker,
+        setup,
+        maxHeapMb,
+        env,
+      }),
     );
   }
 
@@ -689,6 +708,19 @@ export function defaultPool(): Pool {
 /** A closed or destroyed default pool is no longer the default: the next use makes a fresh one. */
 function forget(pool: Pool): void {
   if (shared === pool) shared = undefined;
+}
+
+/** Checks the `env` option: a plain object of strings; a copy is kept. */
+function validateEnv(env: unknown): Record<string, string> {
+  if (env === null || typeof env !== 'object' || Array.isArray(env)) {
+    fail('env', 'an object of strings', env);
+  }
+  const copy: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env as object)) {
+    if (typeof value !== 'string') fail(`env.${name}`, 'a string', value);
+    copy[name] = value;
+  }
+  return copy;
 }
 
 /** Checks that `executor` implements {@link Executor}, with a clear message when it does not. */

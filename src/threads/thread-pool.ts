@@ -57,6 +57,8 @@ export interface ThreadPoolOptions {
   readonly maxTasksPerWorker: number;
   readonly setup: WorkSpec | undefined;
   readonly maxHeapMb: number | undefined;
+  /** The workers' environment; `undefined`: this process's. */
+  readonly env?: Readonly<Record<string, string>> | undefined;
 }
 
 const RETIRE = new Error('rxpool: worker retired');
@@ -104,7 +106,7 @@ export class ThreadPoolExecutor implements Executor {
   private readonly freeRows: number[] = [];
 
   constructor(private readonly options: ThreadPoolOptions) {
-    const { size, runtime, idleTimeout, maxHeapMb } = options;
+    const { size, runtime, idleTimeout, maxHeapMb, env } = options;
     this.size = size;
     this.threads = runtime === 'thread';
     this.placement = new Placement(size);
@@ -129,6 +131,7 @@ export class ThreadPoolExecutor implements Executor {
             ? undefined
             : idleTimeout,
         maxHeapMb,
+        env,
         workerData: { control: this.control.buffer, rows: this.control.rows },
       },
       {

@@ -20,6 +20,11 @@
  *    and takes this process down. Its `send` is wrapped (`relay`): a task it cannot send is
  *    answered in the child's place on that port (the task settles, the worker stays) and the
  *    executor is told what was thrown; a task it sends is reported with its child.
+ *
+ * (5 and 6 are the worker side's, in src/worker/host.ts.)
+ * 7. Tinypool 2.2.0 forks a child process with `env: { ...options.env, TINYPOOL_WORKER_ID }`: with
+ *    no `env` option the child gets nothing of this process's environment (where
+ *    `child_process.fork` inherits it). `env` is always given, `process.env` by default.
  */
 import type { ChildProcess } from 'node:child_process';
 import type { MessagePort, Worker } from 'node:worker_threads';
@@ -43,6 +48,8 @@ export interface WorkerHostOptions {
   /** ms an idle worker lives (`Infinity`: keep `size` workers); `undefined`: never stopped here. */
   readonly idleTimeout: number | undefined;
   readonly maxHeapMb: number | undefined;
+  /** The workers' environment; `undefined`: this process's (workaround 7). */
+  readonly env: Readonly<Record<string, string>> | undefined;
   /** Given to every worker (src/worker/host.ts reads it). */
   readonly workerData: unknown;
 }
@@ -116,7 +123,7 @@ export class WorkerHost {
 
   private ensurePool(): Tinypool {
     if (this.pool) return this.pool;
-    const { size, runtime, idleTimeout, maxHeapMb, workerData } = this.options;
+    const { size, runtime, idleTimeout, maxHeapMb, env, workerData } = this.options;
     const keep = idleTimeout === Infinity;
     const threads = runtime === 'thread';
     const pool = new Tinypool({
@@ -129,6 +136,9 @@ export class WorkerHost {
       // Atomics.wait.
       useAtomics: !threads,
       workerData,
+      // Workaround 7: tinypool spreads it when it forks, so a child sees `process.env` as it is
+      // then (a thread worker copies it when it starts, Node's default).
+      env: (env ?? process.env) as Record<string, string>,
       serialization: 'advanced',
       resourceLimits:
         threads && maxHeapMb !== undefined ? { maxOldGenerationSizeMb: maxHeapMb } : undefined,

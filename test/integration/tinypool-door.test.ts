@@ -30,9 +30,10 @@ function host(
   runtime: 'thread' | 'process',
   events: Partial<WorkerHostEvents> = {},
   workerData: unknown = undefined,
+  env: Record<string, string> | undefined = undefined,
 ) {
   return new WorkerHost(
-    { size: 1, runtime, idleTimeout: Infinity, maxHeapMb: undefined, workerData },
+    { size: 1, runtime, idleTimeout: Infinity, maxHeapMb: undefined, env, workerData },
     { exited: () => {}, sent: () => {}, unsent: () => false, ...events },
   );
 }
@@ -118,6 +119,30 @@ describe('the main-side door (WorkerHost)', () => {
         assert.deepEqual(Array.from(again.values as ArrayLike<unknown>), [8], 'the worker stayed');
       } finally {
         await h.destroy();
+      }
+    },
+  );
+
+  it(
+    "7. process runtime: a child inherits this process's environment (tinypool gives it only TINYPOOL_WORKER_ID), and `env` replaces it",
+    T,
+    async () => {
+      const entry = fileURLToPath(import.meta.resolve('tinypool'));
+      assert.match(await readFile(entry, 'utf8'), /env: \{\s*\.\.\.options\.env,/);
+      process.env.RXPOOL_DOOR_TEST = 'inherited';
+      const read = '() => [process.env.RXPOOL_DOOR_TEST ?? null, process.env.PATH ?? null]';
+      const inherits = host('process');
+      const replaced = host('process', {}, undefined, { ONLY: 'this' });
+      try {
+        const got = (await inherits.run(batch(read, [1]))) as BatchResponse;
+        assert.deepEqual(got.values, [['inherited', process.env.PATH ?? null]]);
+        const only = (await replaced.run(
+          batch('() => Object.keys(process.env).filter((k) => k !== "TINYPOOL_WORKER_ID")', [1]),
+        )) as BatchResponse;
+        assert.deepEqual(only.values, [['ONLY']]);
+      } finally {
+        delete process.env.RXPOOL_DOOR_TEST;
+        await Promise.all([inherits.destroy(), replaced.destroy()]);
       }
     },
   );

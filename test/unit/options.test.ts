@@ -120,6 +120,12 @@ describe('option validation', () => {
       { setup: 'x' },
       /^TypeError: Expected `setup` to be a task\(module, exportName\) or a function/,
     ],
+    ['env', { env: 'A=1' }, /^TypeError: Expected `env` to be an object of strings, got `'A=1'`/],
+    [
+      'env value',
+      { env: { A: 1 } },
+      /^TypeError: Expected `env.A` to be a string, got `1` \(number\)$/,
+    ],
     ['unknown', { workers: 2 }, /^TypeError: Unknown option `workers` for createPool/],
   ];
   for (const [name, options, message] of poolCases) {
