@@ -408,6 +408,12 @@ function isPoolLike(value: unknown): boolean {
 }
 
 /** Throws the house-style message: what was expected and what came. */
+/**
+ * @internal An option key of the pool's iterating methods, for `rxpool worker`: the items are
+ * those of a remote batch, in these spans (`EngineConfig.origin`).
+ */
+export const ORIGIN: unique symbol = Symbol('rxpool.origin');
+
 export function fail(name: string, expected: string, got: unknown): never {
   throw new TypeError(`Expected \`${name}\` to be ${expected}, got ${describeValue(got)}`);
 }

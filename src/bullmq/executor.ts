@@ -430,6 +430,7 @@ export class BullmqExecutor implements Executor {
           stream,
           work: batch.work,
           timeout: batch.timeout,
+          spans: batch.spans,
           inputs: count === inputs.length ? inputs : inputs.slice(0, count),
         });
       } catch {

@@ -58,13 +58,14 @@
  * itself.
  */
 import { deserialize, serialize } from 'node:v8';
+import type { ItemSpan } from '../executor/contract.js';
 import type { WireError, WorkSpec } from '../pool/messages.js';
 import { serializeError } from '../worker/wire-error.js';
 
 export type { WireError, WorkSpec } from '../pool/messages.js';
 
 /** The version of this format; a worker refuses jobs of another ({@link FormatError}). */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 /** The name of every batch job. */
 export const JOB_NAME = 'rxpool-batch';
@@ -94,6 +95,11 @@ export interface BatchJobData {
   readonly timeout: number | null;
   /** How many items {@link BatchJobData.inputs} holds. */
   readonly count: number;
+  /**
+   * Where the items come from in the producer's stream (source index and attempt of runs of
+   * them), for each task's `context.index` and `context.attempt`.
+   */
+  readonly spans: readonly ItemSpan[];
   /** The items, an array, `v8.serialize`d, base64 ({@link encodeValues}). */
   readonly inputs: string;
 }
@@ -165,6 +171,7 @@ export function encodeBatch(batch: {
   readonly stream: string;
   readonly work: WorkSpec;
   readonly timeout: number | undefined;
+  readonly spans: readonly ItemSpan[];
   readonly inputs: readonly unknown[];
 }): BatchJobData {
   return {
@@ -173,8 +180,32 @@ export function encodeBatch(batch: {
     work: batch.work,
     timeout: batch.timeout ?? null,
     count: batch.inputs.length,
+    spans: firstSpans(batch.spans, batch.inputs.length),
     inputs: encodeValues(batch.inputs),
   };
+}
+
+/** The spans of the first `count` items. */
+function firstSpans(spans: readonly ItemSpan[], count: number): ItemSpan[] {
+  const first: ItemSpan[] = [];
+  for (const span of spans) {
+    if (count <= 0) break;
+    first.push(span.count <= count ? span : { ...span, count });
+    count -= span.count;
+  }
+  return first;
+}
+
+function isSpans(value: unknown, count: number): value is ItemSpan[] {
+  if (!Array.isArray(value)) return false;
+  let total = 0;
+  for (const span of value as Partial<ItemSpan>[]) {
+    const { index, count: n, attempt } = span ?? {};
+    if (!(Number.isInteger(index) && index! >= 0 && Number.isInteger(n) && n! >= 1)) return false;
+    if (!(Number.isInteger(attempt) && attempt! >= 1)) return false;
+    total += n!;
+  }
+  return total === count;
 }
 
 /** A batch job's data, checked and decoded; throws a {@link FormatError} when it is not one. */
@@ -182,6 +213,7 @@ export function decodeBatch(data: unknown): {
   readonly stream: string;
   readonly work: WorkSpec;
   readonly timeout: number | undefined;
+  readonly spans: readonly ItemSpan[];
   readonly inputs: unknown[];
 } {
   const d = data as Partial<BatchJobData> | null;
@@ -207,7 +239,10 @@ export function decodeBatch(data: unknown): {
   if (inputs.length !== d.count) {
     throw new FormatError(`the job holds ${inputs.length} inputs, its count says ${d.count}`);
   }
-  return { stream: d.stream, work, timeout: d.timeout ?? undefined, inputs };
+  if (!isSpans(d.spans, inputs.length)) {
+    throw new FormatError(`the job's spans do not describe its ${inputs.length} inputs`);
+  }
+  return { stream: d.stream, work, timeout: d.timeout ?? undefined, spans: d.spans, inputs };
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   task,
   WorkerCrashedError,
 } from '../index.js';
+import { ORIGIN, type ParallelOptions } from '../options.js';
 import { describeFunctions } from '../pool/exports.js';
 import {
   type BatchJobResult,
@@ -252,7 +253,9 @@ export class BatchServer {
           retry: 0,
           timeout: batch.timeout,
           signal,
-        });
+          // The producer's indexes and attempts, for each task's context.
+          [ORIGIN]: batch.spans,
+        } as ParallelOptions);
         for await (const item of settled) {
           if (item.ok) values[item.index] = item.value;
           else failures.push(failure(item.index, item.error));

@@ -62,12 +62,31 @@ export interface ExecutorTraits {
   readonly concurrency?: number;
 }
 
+/**
+ * A run of items of a batch that are consecutive in their source and on the same attempt: what a
+ * task's `context.index` and `context.attempt` are read from.
+ */
+export interface ItemSpan {
+  /** The source index of the run's first item. */
+  readonly index: number;
+  /** How many items the run holds. */
+  readonly count: number;
+  /** Which attempt of its items this is, from 1. */
+  readonly attempt: number;
+}
+
 /** One batch: consecutive items of one stream, all of the same work. */
 export interface ExecutorBatch {
   /** What to run on every input. */
   readonly work: WorkSpec;
   /** The items, in source order; results and failures come back by position in this array. */
   readonly inputs: readonly unknown[];
+  /**
+   * Where the inputs come from, in order: runs of items consecutive in the source, on the same
+   * attempt (their counts add up to the number of inputs). An executor passes them on to what
+   * runs the items, for each task's `context.index` and `context.attempt`.
+   */
+  readonly spans: readonly ItemSpan[];
   /** Buffers of the inputs to move rather than copy (the `transfer` option), if any. */
   readonly transferList: readonly Transferable[] | undefined;
   /**
@@ -116,6 +135,11 @@ export type BatchOutcome =
       readonly ms: number;
       /** How long the batch waited in the executor before it started, in ms, when known. */
       readonly waitedMs?: number;
+      /**
+       * The batch answered an `abort('timeout')`: it stopped after the item running then (its
+       * task settled within the grace), and that item fails as timed out whatever it gave.
+       */
+      readonly stopped?: boolean;
     }
   /** The worker died. `position` is the item it died under, when known. */
   | {

@@ -14,11 +14,15 @@ import type { MessagePort } from 'node:worker_threads';
  */
 export type { WorkSpec } from '../executor/contract.js';
 
-import type { WorkSpec } from '../executor/contract.js';
+import type { ItemSpan, WorkSpec } from '../executor/contract.js';
 
 /** One message to a worker: several items of the same work. */
 export interface BatchRequest {
+  /** The batch's number, which its reply and an abort of it carry. */
+  readonly id: number;
   readonly work: WorkSpec;
+  /** Where the items come from in their source, for each task's `context` (`index`, `attempt`). */
+  readonly spans: readonly ItemSpan[] | undefined;
   /** The items; a batch of numbers only travels packed in a typed array (see `packNumbers`). */
   readonly inputs: readonly unknown[] | Packed;
   /** Run once in each worker before its first item. */
@@ -60,9 +64,13 @@ export interface Release {
   readonly release: true;
 }
 
-/** A batch on a link, with the number its reply carries. */
-export interface LinkBatch extends BatchRequest {
-  readonly id: number;
+/** A batch on a link. */
+export type LinkBatch = BatchRequest;
+
+/** Stop a batch (it is the one running, or comes later): its tasks' `signal` fires. */
+export interface Abort {
+  readonly abort: number;
+  readonly reason: 'cancel' | 'timeout';
 }
 
 /** The worker's answer to a {@link LinkBatch}: its reply, or why the reply could not be sent. */

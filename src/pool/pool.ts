@@ -4,7 +4,7 @@
  * turns on its executor, which runs the batches.
  */
 import { realClock } from '../engine/clock.js';
-import { Engine } from '../engine/engine.js';
+import { Engine, type EngineConfig } from '../engine/engine.js';
 import type { Percentiles } from '../engine/samples.js';
 import { abortedBy } from '../errors.js';
 import type { Executor } from '../executor/contract.js';
@@ -12,6 +12,7 @@ import { Dispatcher } from '../executor/dispatcher.js';
 import {
   fail,
   type MapOptions,
+  ORIGIN,
   type ParallelOptions,
   type Resolved,
   type RunOptions,
@@ -537,6 +538,8 @@ export class Pool {
     const resolved = resolveParallel<In>(work, options, where);
     let { config } = resolved;
     if (spread) config = { ...config, work: { ...(config.work as WorkSpec), spread: true } };
+    const origin = (options as { [ORIGIN]?: EngineConfig<In>['origin'] } | undefined)?.[ORIGIN];
+    if (origin !== undefined) config = { ...config, origin };
     if (config.progress && config.total === undefined && Array.isArray(items)) {
       config = { ...config, total: items.length };
     }

@@ -200,6 +200,7 @@ export class ThreadPoolExecutor implements Executor {
       request: {
         id,
         work: given.work,
+        spans: given.spans,
         inputs: packed ?? inputs,
         setup: this.options.setup,
         maxItems: Number.isFinite(maxTasksPerWorker) ? maxTasksPerWorker : 0,

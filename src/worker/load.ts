@@ -8,27 +8,35 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { findExport } from '../pool/exports.js';
 import type { WireError, WorkSpec } from '../pool/messages.js';
+import type { WorkerContext } from './context.js';
 import { jsonLines } from './lines.js';
 import { describe, serializeError } from './wire-error.js';
 
-export type Fn = (input: unknown) => unknown;
+/** A task as the runner calls it: the input, and the worker's context. */
+export type Fn = (input: unknown, context: WorkerContext) => unknown;
 
 const loaded = new Map<string, Fn | Promise<Fn>>();
 let setupRun: Promise<void> | undefined;
 /** Why the setup failed in this worker, once it did: then it runs no items. */
 let setupFailure: WireError | undefined;
 
-/** Runs the pool's setup once in this worker; resolves with its failure, if it failed. */
-export async function setupOnce(spec: WorkSpec): Promise<WireError | undefined> {
-  setupRun ??= runSetup(spec);
+/**
+ * Runs the pool's setup once in this worker: what it returns (or resolves to) becomes
+ * `context.state`. Resolves with its failure, if it failed.
+ */
+export async function setupOnce(
+  spec: WorkSpec,
+  context: WorkerContext,
+): Promise<WireError | undefined> {
+  setupRun ??= runSetup(spec, context);
   await setupRun;
   return setupFailure;
 }
 
-async function runSetup(spec: WorkSpec): Promise<void> {
+async function runSetup(spec: WorkSpec, context: WorkerContext): Promise<void> {
   try {
     const setup = await load(spec);
-    await setup(undefined);
+    context.state = await setup(undefined, context);
   } catch (error) {
     const cause = serializeError(error, spec);
     setupFailure = {
@@ -66,7 +74,7 @@ export class NotArguments extends TypeError {}
 /** `fn` called with each input spread as its arguments (`pool.starmap`, Python's `starmap`). */
 function spreading(fn: Fn): Fn {
   const call = fn as (...args: unknown[]) => unknown;
-  return (args) => {
+  return (args, context) => {
     if (!Array.isArray(args)) {
       const type = args === null ? 'null' : typeof args;
       const shown = typeof args === 'string' ? `'${args}'` : describe(args);
@@ -74,7 +82,7 @@ function spreading(fn: Fn): Fn {
         `Expected each item of pool.starmap to be an array of arguments to spread into the call, got \`${shown}\` (${type})`,
       );
     }
-    return call(...args);
+    return call(...args, context);
   };
 }
 

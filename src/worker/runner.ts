@@ -18,6 +18,7 @@ import {
   type WorkSpec,
 } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
+import { WorkerContext } from './context.js';
 import { type Fn, load, NotArguments, setupOnce } from './load.js';
 import { cloneFailure, serializeError } from './wire-error.js';
 
@@ -32,6 +33,8 @@ export interface RunnerHost {
 }
 
 let host: RunnerHost = { workerId: 0, sharedControl: undefined, movesBuffers: true };
+/** The second argument of every task in this worker (one object, see ./context.ts). */
+export let context = new WorkerContext(0);
 let itemsRun = 0;
 const timeOrigin = performance.timeOrigin;
 const now = () => timeOrigin + performance.now();
@@ -39,6 +42,7 @@ const now = () => timeOrigin + performance.now();
 /** Called once by the host glue, before any batch. */
 export function hostRunner(given: RunnerHost): void {
   host = given;
+  context = new WorkerContext(given.workerId);
 }
 
 /** A batch as it runs: what {@link runItems} reads, and what it fills in. */
@@ -72,10 +76,11 @@ export async function runBatch(
   control?.took(row, workerId);
   const n = inputs.length;
   const start = now();
+  context.begin(request.id, request.spans);
 
   let fn: Fn | undefined;
   let loadFailure: WireError | undefined;
-  const setupFailure = request.setup ? await setupOnce(request.setup) : undefined;
+  const setupFailure = request.setup ? await setupOnce(request.setup, context) : undefined;
   if (setupFailure) {
     loadFailure = setupFailure;
   } else {
@@ -126,6 +131,8 @@ export async function runBatch(
         fail(run, count, error);
       }
       count++;
+      // Aborted while it awaited (its signal fired): the items after it do not start.
+      if (context.aborted !== undefined) break;
     }
     ({ failures, transferList, retire } = run);
     json = run.json;
@@ -177,9 +184,10 @@ function runItems(run: Running, from: number): number {
       else control.moveTo(row, count);
     }
     itemsRun++;
+    context.at = count;
     let value: unknown;
     try {
-      value = fn(inputs[count]);
+      value = fn(inputs[count], context);
       if (typeof value === 'number') {
         values.set(count, value);
         if (run.json?.ok && !isExactNumber(value)) run.json.ok = false;

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { WorkerContext } from '../../src/worker/context.js';
 import { type BlockResult, jsonBlocks } from '../../src/worker/lines.js';
 
 const encoder = new TextEncoder();
@@ -17,7 +18,10 @@ async function runBlock(
   text: string,
   stop: boolean,
 ): Promise<{ out: string; result: BlockResult }> {
-  const result = (await jsonBlocks(fn, stop)({ bytes: encoder.encode(text) })) as BlockResult;
+  const result = (await jsonBlocks(fn, stop)(
+    { bytes: encoder.encode(text) },
+    new WorkerContext(1),
+  )) as BlockResult;
   return { out: decoder.decode(result.bytes), result };
 }
 
