@@ -73,6 +73,9 @@ export interface Abort {
   readonly reason: 'cancel' | 'timeout';
 }
 
+/** A message of rxpool's own to a child process, on tinypool's IPC channel. */
+export type ChildMessage = { readonly __rxpool__: 'abort' } & Abort;
+
 /** The worker's answer to a {@link LinkBatch}: its reply, or why the reply could not be sent. */
 export type LinkReply =
   | { readonly id: number; readonly response: BatchResponse }
@@ -90,14 +93,18 @@ export interface ControlRef {
 }
 
 /**
- * Shared cells that both sides read and write while a batch runs, four per row (one row a batch):
+ * Shared cells that both sides read and write while a batch runs, six per row (one row a batch):
  * - the index in `inputs` of the item running now (`inputs.length` once all ran), and when it
  *   started (when the batch started, unless the request is `timed`), in ms since the epoch
  *   (`performance.timeOrigin + performance.now()`), 0 before;
  * - the `threadId` of the worker that took the batch, 0 before (stored before it reads the
  *   cancel flag), and the cancel flag, 1 once the main side cancelled the batch (stored before it
  *   reads the thread). With both sides storing before they load, at least one sees the other:
- *   either the worker skips the batch, or the main side knows which worker to stop.
+ *   either the worker skips the batch, or the main side knows which worker to stop;
+ * - 1 while the item running awaits the promise its task returned: the worker's event loop is
+ *   free, so an abort message reaches its task's `signal`; and (a `timed` batch only) 1 while a
+ *   task's function is being called: a task that runs synchronously cannot hear an abort, and is
+ *   stopped with its worker when it runs past its timeout.
  */
 export class ControlBlock {
   private readonly timing: Float64Array;
@@ -108,11 +115,11 @@ export class ControlBlock {
     readonly rows: number,
   ) {
     this.timing = new Float64Array(buffer, 0, 2 * rows);
-    this.flags = new Int32Array(buffer, 16 * rows, 2 * rows);
+    this.flags = new Int32Array(buffer, 16 * rows, 4 * rows);
   }
 
   static create(rows: number): ControlBlock {
-    return new ControlBlock(new SharedArrayBuffer(24 * rows), rows);
+    return new ControlBlock(new SharedArrayBuffer(32 * rows), rows);
   }
 
   position(row: number): number {
@@ -135,27 +142,48 @@ export class ControlBlock {
   }
 
   thread(row: number): number {
-    return Atomics.load(this.flags, 2 * row);
+    return Atomics.load(this.flags, 4 * row);
   }
 
   took(row: number, threadId: number): void {
-    Atomics.store(this.flags, 2 * row, threadId);
+    Atomics.store(this.flags, 4 * row, threadId);
   }
 
   cancelled(row: number): boolean {
-    return Atomics.load(this.flags, 2 * row + 1) === 1;
+    return Atomics.load(this.flags, 4 * row + 1) === 1;
   }
 
   cancel(row: number): void {
-    Atomics.store(this.flags, 2 * row + 1, 1);
+    Atomics.store(this.flags, 4 * row + 1, 1);
+  }
+
+  /** Whether the item running awaits its task's promise (an abort message can reach it). */
+  awaiting(row: number): boolean {
+    return Atomics.load(this.flags, 4 * row + 2) === 1;
+  }
+
+  setAwaiting(row: number, awaiting: boolean): void {
+    Atomics.store(this.flags, 4 * row + 2, awaiting ? 1 : 0);
+  }
+
+  /** Whether a task's function is being called now (a `timed` batch; else always `false`). */
+  calling(row: number): boolean {
+    return Atomics.load(this.flags, 4 * row + 3) === 1;
+  }
+
+  /** Per item of a timed batch: a plain store (the main side reads it when a timeout fires). */
+  setCalling(row: number, calling: 0 | 1): void {
+    this.flags[4 * row + 3] = calling;
   }
 
   /** Clears a row for its next batch. */
   reset(row: number): void {
     this.timing[2 * row] = 0;
     this.timing[2 * row + 1] = 0;
-    Atomics.store(this.flags, 2 * row, 0);
-    Atomics.store(this.flags, 2 * row + 1, 0);
+    Atomics.store(this.flags, 4 * row, 0);
+    Atomics.store(this.flags, 4 * row + 1, 0);
+    Atomics.store(this.flags, 4 * row + 2, 0);
+    Atomics.store(this.flags, 4 * row + 3, 0);
   }
 }
 

@@ -19,11 +19,18 @@ import {
   resolveParallel,
   resolveRun,
 } from '../options.js';
-import { defaultSize, ThreadPoolExecutor } from '../threads/thread-pool.js';
+import { DEFAULT_ABORT_GRACE_MS, defaultSize, ThreadPoolExecutor } from '../threads/thread-pool.js';
 import type { Settled } from '../types.js';
 import { engineIterable } from './imap.js';
 import type { WorkSpec } from './messages.js';
-import { describeValue, type StarWork, type Task, toWorkSpec, type Work } from './task.js';
+import {
+  describeValue,
+  type StarWork,
+  type Task,
+  type TaskContext,
+  toWorkSpec,
+  type Work,
+} from './task.js';
 
 /**
  * Options of {@link createPool}: how many workers, of what kind, and when to replace them.
@@ -46,7 +53,7 @@ import { describeValue, type StarWork, type Task, toWorkSpec, type Work } from '
  * // 4
  * ```
  */
-export interface PoolOptions {
+export interface PoolOptions<State = any> {
   /**
    * How many workers: an integer from 1 up (Python's `processes`).
    *
@@ -81,7 +88,7 @@ export interface PoolOptions {
    *
    * @default `undefined`: no setup
    */
-  readonly setup?: Task<void, unknown> | (() => unknown);
+  readonly setup?: Task<void, State | Promise<State>> | (() => State | Promise<State>);
   /**
    * The largest heap a worker may grow, in MB: an integer from 8 up. A worker that grows past it
    * dies and is replaced; the item it ran fails with a {@link WorkerCrashedError}.
@@ -99,9 +106,21 @@ export interface PoolOptions {
    */
   readonly env?: Readonly<Record<string, string>>;
   /**
+   * How long a task whose `signal` was aborted (unsubscribe, `timeout`, `destroy()`, an abort by
+   * `signal`) has to settle, in ms from 0 up: a task that settles within it keeps its worker (no
+   * worker is replaced, none is started); one that does not is stopped with its worker. A task
+   * that runs synchronously on a thread cannot hear the abort: past its `timeout` its worker is
+   * stopped at once, grace or not. A timeout fails its item with a {@link TaskTimeoutError}
+   * however the task ended.
+   *
+   * @default 1000
+   */
+  readonly abortGrace?: number;
+  /**
    * What runs the batches, instead of the default worker threads: any object that implements
    * {@link Executor} (see the README's "Custom executors"). `size`, `runtime`, `idleTimeout`,
-   * `maxTasksPerWorker`, `setup`, `maxHeapMb` and `env` configure the default executor: none of them may
+   * `maxTasksPerWorker`, `setup`, `maxHeapMb`, `env` and `abortGrace` configure the default
+   * executor: none of them may
    * come with `executor`.
    *
    * @default worker threads (or processes, `runtime`)
@@ -187,6 +206,7 @@ const defaultExecutorKeys = [
   'setup',
   'maxHeapMb',
   'env',
+  'abortGrace',
 ];
 const poolKeys = [...defaultExecutorKeys, 'executor'];
 
@@ -223,12 +243,12 @@ const poolKeys = [...defaultExecutorKeys, 'executor'];
  *
  * @see {@link createPool}
  */
-export class Pool {
+export class Pool<State = any> {
   /** @internal Fair turns for the pool's streams on its executor. */
   readonly dispatcher: Dispatcher;
 
   /** @internal use {@link createPool}. */
-  constructor(options: PoolOptions = {}) {
+  constructor(options: PoolOptions<State> = {}) {
     if (options === null || typeof options !== 'object') {
       throw new TypeError(
         `Expected the pool options to be an object, got ${describeValue(options)}`,
@@ -275,6 +295,10 @@ export class Pool {
       fail('maxHeapMb', 'an integer number of MB from 8 up', maxHeapMb);
     }
     const env = options.env === undefined ? undefined : validateEnv(options.env);
+    const abortGrace = options.abortGrace ?? DEFAULT_ABORT_GRACE_MS;
+    if (!(typeof abortGrace === 'number' && abortGrace >= 0 && abortGrace <= MAX_TIMER_MS)) {
+      fail('abortGrace', 'a number of ms from 0 up to 2147483647', abortGrace);
+    }
     const setup = options.setup === undefined ? undefined : toWorkSpec(options.setup, '`setup`');
     this.dispatcher = new Dispatcher(
       new ThreadPoolExecutor({
@@ -285,6 +309,7 @@ export class Pool {
         setup,
         maxHeapMb,
         env,
+        abortGrace,
       }),
     );
   }
@@ -310,7 +335,11 @@ export class Pool {
    * @param options See {@link RunOptions}.
    * @returns The result, awaited when `work` returns a promise.
    */
-  run<In, Out>(work: Work<In, Out>, input: In, options?: RunOptions<In>): Promise<Awaited<Out>> {
+  run<In, Out>(
+    work: Work<In, Out, State>,
+    input: In,
+    options?: RunOptions<In>,
+  ): Promise<Awaited<Out>> {
     const resolved = resolveRun<In>(work, options);
     return new Promise((resolve, reject) => {
       const { signal } = resolved;
@@ -365,7 +394,7 @@ export class Pool {
    * @returns Every result, in input order.
    */
   map<In, Out>(
-    work: Work<In, Out>,
+    work: Work<In, Out, State>,
     items: Iterable<In> | AsyncIterable<In>,
     options?: MapOptions<In>,
   ): Promise<Awaited<Out>[]> {
@@ -400,7 +429,18 @@ export class Pool {
    * @returns Every result, in input order.
    */
   starmap<Args extends readonly unknown[], Out>(
-    work: StarWork<Args, Out>,
+    work: Task<Args, Out, State> | ((...args: Args) => Out | Promise<Out>),
+    argLists: Iterable<Args> | AsyncIterable<Args>,
+    options?: MapOptions<Args>,
+  ): Promise<Awaited<Out>[]>;
+  /** `work(...args, context)`: a function that reads its {@link TaskContext} after the arguments. */
+  starmap<Args extends readonly unknown[], Out>(
+    work: (...args: [...Args, TaskContext<State>]) => Out | Promise<Out>,
+    argLists: Iterable<Args> | AsyncIterable<Args>,
+    options?: MapOptions<Args>,
+  ): Promise<Awaited<Out>[]>;
+  starmap<Args extends readonly unknown[], Out>(
+    work: StarWork<Args, Out, State>,
     argLists: Iterable<Args> | AsyncIterable<Args>,
     options?: MapOptions<Args>,
   ): Promise<Awaited<Out>[]> {
@@ -464,7 +504,7 @@ export class Pool {
    * @returns The results, in input order or, with `ordered: false`, as they finish.
    */
   imap<In, Out>(
-    work: Work<In, Out>,
+    work: Work<In, Out, State>,
     items: Iterable<In> | AsyncIterable<In>,
     options?: ParallelOptions<In>,
   ): AsyncIterableIterator<Awaited<Out>> {
@@ -506,7 +546,7 @@ export class Pool {
    *   they finish.
    */
   imapSettled<In, Out>(
-    work: Work<In, Out>,
+    work: Work<In, Out, State>,
     items: Iterable<In> | AsyncIterable<In>,
     options?: ParallelOptions<In>,
   ): AsyncIterableIterator<Settled<In, Awaited<Out>>> {
@@ -668,8 +708,8 @@ export class Pool {
  * @param options See {@link PoolOptions}.
  * @returns A new {@link Pool}.
  */
-export function createPool(options?: PoolOptions): Pool {
-  return new Pool(options);
+export function createPool<State = any>(options?: PoolOptions<State>): Pool<State> {
+  return new Pool<State>(options);
 }
 
 let shared: Pool | undefined;
@@ -712,6 +752,9 @@ export function defaultPool(): Pool {
 function forget(pool: Pool): void {
   if (shared === pool) shared = undefined;
 }
+
+/** The longest delay of a timer (`setTimeout` fires at once past it). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Checks the `env` option: a plain object of strings; a copy is kept. */
 function validateEnv(env: unknown): Record<string, string> {

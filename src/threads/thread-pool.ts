@@ -59,7 +59,12 @@ export interface ThreadPoolOptions {
   readonly maxHeapMb: number | undefined;
   /** The workers' environment; `undefined`: this process's. */
   readonly env?: Readonly<Record<string, string>> | undefined;
+  /** ms an aborted task has to settle before its worker is stopped. */
+  readonly abortGrace?: number;
 }
+
+/** The default of the `abortGrace` pool option, in ms. */
+export const DEFAULT_ABORT_GRACE_MS = 1000;
 
 const RETIRE = new Error('rxpool: worker retired');
 RETIRE.name = 'WorkerRetired';
@@ -105,8 +110,12 @@ export class ThreadPoolExecutor implements Executor {
   private readonly control: ControlBlock;
   private readonly freeRows: number[] = [];
 
+  /** ms an aborted task has to settle before its worker is stopped (`abortGrace`). */
+  private readonly abortGrace: number;
+
   constructor(private readonly options: ThreadPoolOptions) {
     const { size, runtime, idleTimeout, maxHeapMb, env } = options;
+    this.abortGrace = options.abortGrace ?? DEFAULT_ABORT_GRACE_MS;
     this.size = size;
     this.threads = runtime === 'thread';
     this.placement = new Placement(size);
@@ -181,6 +190,14 @@ export class ThreadPoolExecutor implements Executor {
   /** Stops now: the batches out are reported 'aborted' (or as their workers' exits say). */
   async destroy(): Promise<void> {
     clearTimeout(this.stealTimer);
+    // The running tasks' signals fire first (their workers stop right after).
+    for (const batch of this.inFlight.values()) {
+      if (batch.child) {
+        this.host.tell(batch.child, { __rxpool__: 'abort', abort: batch.id, reason: 'cancel' });
+      } else if (batch.control) {
+        this.links.get(batch.control.thread(batch.row))?.abort(batch.id, 'cancel');
+      }
+    }
     const parked = this.parked;
     this.parked = [];
     for (const batch of parked) this.settle(batch, { type: 'aborted' });
@@ -228,9 +245,9 @@ export class ThreadPoolExecutor implements Executor {
     };
     this.inFlight.set(id, batch);
     if (!this.threads) {
-      return runInChild(this.host, batch, {
+      return runInChild(this.host, batch, this.abortGrace, {
         settle: (b, outcome) => this.settle(b, outcome),
-        done: (response) => this.done(response),
+        done: (response, b) => this.done(response, b),
         failure: (b, error) => this.failure(b, error),
       });
     }
@@ -266,28 +283,62 @@ export class ThreadPoolExecutor implements Executor {
     if (threadId === 0) {
       // Not started: the worker will skip it when it comes to it (and then free its row).
       queueMicrotask(() => finish(batch, { type: 'aborted' }));
-    } else if (reason === 'timeout') {
-      // Running (or done, its reply on the way): stop its worker; the batches behind it on its
-      // link go again. A reply or an exit of the worker that waits to be read (the main thread was
-      // busy, and timers come before I/O in the event loop) is read first: an item that ended in
-      // time, or took its worker down, is not reported as timed out. Two turns, as in
-      // runtime/process-worker.ts.
-      batch.aborted = false;
-      batch.stopping = true;
-      setImmediate(() =>
-        setImmediate(() => {
-          if (batch.finished || !this.inFlight.has(batch.id)) return;
-          batch.aborted = true;
-          this.host.stop(threadId, STOPPED);
-        }),
-      );
-    } else {
-      // Cancelled while running: the worker reads the cancel cell between items and answers; it
-      // is stopped only if the answer does not come within the grace.
-      const link = this.links.get(threadId);
-      if (link) link.cancelRunning(batch, CANCEL_GRACE_MS, () => this.host.stop(threadId, STOPPED));
-      else this.host.stop(threadId, STOPPED);
+      return;
     }
+    // Running (or done, its reply on the way). A reply or an exit of the worker that waits to be
+    // read (the main thread was busy, and timers come before I/O in the event loop) is read
+    // first: an item that ended in time, or took its worker down, is not reported as timed out.
+    // Two turns, as in runtime/process-worker.ts.
+    batch.aborted = false;
+    batch.stopping = true;
+    setImmediate(() =>
+      setImmediate(() => {
+        if (batch.finished || !this.inFlight.has(batch.id)) return;
+        batch.aborted = true;
+        this.abortRunning(batch, threadId, reason);
+      }),
+    );
+  }
+
+  /**
+   * Aborts a batch its worker runs: a task that awaits hears it (its signal fires) and keeps its
+   * worker if it settles within `abortGrace`; one that runs synchronously past its timeout cannot
+   * hear it, and its worker is stopped (after a short look again: a worker that the machine's load
+   * held up for a moment inside a task's synchronous part is not mistaken for it).
+   */
+  private abortRunning(
+    batch: InFlightBatch,
+    threadId: number,
+    reason: 'cancel' | 'timeout',
+    looked = false,
+  ): void {
+    if (batch.finished || !this.inFlight.has(batch.id)) return;
+    const stop = () => this.host.stop(threadId, STOPPED);
+    const link = this.links.get(threadId);
+    if (!link) {
+      stop();
+      return;
+    }
+    const { control, row } = batch;
+    if (reason === 'timeout' && control!.calling(row)) {
+      if (looked) {
+        stop();
+        return;
+      }
+      const position = control!.position(row);
+      const timer = setTimeout(() => {
+        if (control!.calling(row) && control!.position(row) === position) stop();
+        else this.abortRunning(batch, threadId, reason, true);
+      }, CANCEL_GRACE_MS);
+      timer.unref();
+      return;
+    }
+    batch.abortedFor = reason;
+    link.abort(batch.id, reason);
+    // A task that awaits (or a timed batch between its tasks' calls) gets the grace; a cancelled
+    // batch of synchronous items answers between items, or is stopped after a short grace.
+    const awaits = reason === 'timeout' || control!.awaiting(row);
+    link.cancelRunning(batch, awaits ? this.abortGrace : CANCEL_GRACE_MS, stop);
   }
 
   /**
@@ -470,7 +521,7 @@ export class ThreadPoolExecutor implements Executor {
     this.settle(
       batch,
       'response' in reply
-        ? this.done(reply.response)
+        ? this.done(reply.response, batch)
         : { type: 'crashed', error: reviveError(reply.broken), position: undefined },
     );
     this.retireWhenIdle(link);
@@ -537,9 +588,13 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   /** The outcome of a batch that ran; a reply that cannot be read fails the batch as a crash. */
-  private done(response: BatchResponse): BatchOutcome {
+  private done(response: BatchResponse, batch: InFlightBatch): BatchOutcome {
     try {
-      return this.read(response);
+      const outcome = this.read(response);
+      // It answered the abort of its timeout: the item that ran past it fails as timed out.
+      return batch.abortedFor === 'timeout' && outcome.type === 'done'
+        ? { ...outcome, stopped: true }
+        : outcome;
     } catch (error) {
       return {
         type: 'crashed',

@@ -25,6 +25,10 @@
  * 7. Tinypool 2.2.0 forks a child process with `env: { ...options.env, TINYPOOL_WORKER_ID }`: with
  *    no `env` option the child gets nothing of this process's environment (where
  *    `child_process.fork` inherits it). `env` is always given, `process.env` by default.
+ * 8. A child process's IPC channel is tinypool's; its child entry (`entry/process.js`) ignores a
+ *    message without `__tinypool_worker_message__`, and its `ProcessWorker` hands such a message
+ *    from the child to a channel it does not have here. rxpool's own messages (an abort of a
+ *    batch, `tell`) travel on it, marked `__rxpool__`; the worker side listens for them.
  */
 import type { ChildProcess } from 'node:child_process';
 import type { MessagePort, Worker } from 'node:worker_threads';
@@ -73,6 +77,8 @@ export class WorkerHost {
   private pool: Tinypool | undefined;
   private destroyed = false;
   private readonly watched = new WeakSet<object>();
+  /** Messages for child processes whose worker side has not said it listens yet (workaround 8). */
+  private readonly unready = new WeakMap<ChildProcess, object[]>();
   /** Why a thread worker that is being stopped is stopped, by thread id. */
   private readonly stopping = new Map<number, Error>();
 
@@ -101,6 +107,26 @@ export class WorkerHost {
     if ((worker as { thread?: Worker }).thread) this.stopping.set(workerId, reason);
     worker.emit('error', reason);
     this.watchNewWorkers();
+  }
+
+  /**
+   * Workaround 8: sends a message of rxpool's own to a child process; `false` if it cannot. A
+   * message to a child whose worker side has not loaded yet waits until it says it has (its
+   * listener would not be there: the message would be lost).
+   */
+  tell(child: ChildProcess, message: object): boolean {
+    if (!child.connected) return false;
+    const waiting = this.unready.get(child);
+    if (waiting) {
+      waiting.push(message);
+      return true;
+    }
+    try {
+      child.send(message);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** A task failed because tinypool gave it to a worker it was terminating: it never ran. */
@@ -204,6 +230,16 @@ export class WorkerHost {
     const send = processWorker.send;
     const child = processWorker.process;
     if (typeof send !== 'function' || !child) return;
+    // Workaround 8: the worker side says when it listens to rxpool's messages.
+    this.unready.set(child, []);
+    const listen = (message: { __rxpool__?: string } | undefined) => {
+      if (message?.__rxpool__ !== 'listening') return;
+      child.off('message', listen);
+      const waiting = this.unready.get(child) ?? [];
+      this.unready.delete(child);
+      for (const queued of waiting) this.tell(child, queued);
+    };
+    child.on('message', listen);
     processWorker.send = (message) => {
       const taskId = message?.task?.id;
       try {

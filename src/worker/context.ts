@@ -28,6 +28,8 @@ export class WorkerContext {
   /** @internal Why the batch was aborted, once it was. */
   aborted: DOMException | undefined = undefined;
   private controller: AbortController | undefined = undefined;
+  /** An abort of a batch that had not begun here yet (it came first). */
+  private early: { batch: number; reason: 'cancel' | 'timeout' } | undefined = undefined;
 
   constructor(
     /** `threadId`, or the process's `pid` (a child process). */
@@ -70,10 +72,15 @@ export class WorkerContext {
     this.at = 0;
     this.aborted = undefined;
     this.controller = undefined;
+    if (this.early !== undefined && this.early.batch === batch) {
+      this.aborted = abortReason(this.early.reason);
+    }
+    this.early = undefined;
   }
 
   /** @internal The main side aborted batch `batch`: its signal fires (when it is the one running). */
   abort(batch: number, reason: 'cancel' | 'timeout'): void {
+    if (batch > this.batch) this.early = { batch, reason };
     if (batch !== this.batch || this.aborted !== undefined) return;
     this.aborted = abortReason(reason);
     this.controller?.abort(this.aborted);

@@ -12,10 +12,16 @@
  *   buffers may move.
  * - `workerData[1]`: tinypool 2.2.0 passes `[its own data, the pool's workerData]` to a thread
  *   worker: the control block the executor shares with every thread worker is the second.
+ * - (8) A child process's IPC channel is tinypool's, and its child entry ignores a message without
+ *   `__tinypool_worker_message__`: rxpool's own messages to a child (an abort of its batch) travel
+ *   on it, marked `__rxpool__` (the main side sends them: src/threads/worker-host.ts, once this
+ *   module said it listens).
  */
 import { type MessagePort, threadId, workerData } from 'node:worker_threads';
 import type {
+  Abort,
   BatchRequest,
+  ChildMessage,
   Hello,
   HelloReply,
   LinkBatch,
@@ -24,7 +30,7 @@ import type {
 } from '../pool/messages.js';
 import { ControlBlock } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
-import { hostRunner, runBatch } from './runner.js';
+import { context, hostRunner, runBatch } from './runner.js';
 import { serializeError } from './wire-error.js';
 
 const isChildProcess = Boolean(
@@ -42,6 +48,16 @@ hostRunner({
   // A child process's pipe copies everything: no buffers move there.
   movesBuffers: !isChildProcess,
 });
+
+if (isChildProcess) {
+  // Workaround 8: rxpool's messages on tinypool's channel.
+  process.on('message', (message: ChildMessage | undefined) => {
+    if (message?.__rxpool__ === 'abort') context.abort(message.abort, message.reason);
+  });
+  // Messages sent before this module loaded would have been lost: the main side holds them
+  // until it hears this.
+  process.send?.({ __rxpool__: 'listening' });
+}
 
 /** This worker's link (thread runtime), once a {@link Hello} gave it one. */
 let link: MessagePort | undefined;
@@ -67,10 +83,12 @@ function greet(port: MessagePort): Promise<void> {
     if (adopted) {
       link = port;
       releaseLink = resolve;
-      port.on('message', (message: LinkBatch | Release) => {
+      port.on('message', (message: LinkBatch | Release | Abort) => {
         if ('release' in message) {
           releaseLink?.();
           releaseLink = undefined;
+        } else if ('abort' in message) {
+          context.abort(message.abort, message.reason);
         } else {
           run(port, message);
         }

@@ -121,18 +121,22 @@ export async function runBatch(
     // Synchronous items run in one plain loop; an item that returns a promise is awaited here,
     // and the loop goes on after it.
     for (;;) {
+      // Aborted before it started (the abort came first): nothing runs.
+      if (context.aborted !== undefined) break;
       count = runItems(run, count);
       const pending = run.pending;
       if (pending === undefined) break;
       run.pending = undefined;
+      control?.setAwaiting(row, true);
       try {
         keep(run, count, await pending);
       } catch (error) {
         fail(run, count, error);
       }
+      control?.setAwaiting(row, false);
       count++;
-      // Aborted while it awaited (its signal fired): the items after it do not start.
-      if (context.aborted !== undefined) break;
+      // Aborted, or cancelled, while it awaited: the items after it do not start.
+      if (context.aborted !== undefined || control?.cancelled(row)) break;
     }
     ({ failures, transferList, retire } = run);
     json = run.json;
@@ -179,7 +183,8 @@ function runItems(run: Running, from: number): number {
     if (control) {
       // Cancelled while it waited in this worker's queue: it goes unrun. (Once it runs, a cancel
       // stops this worker; looking now and then only spares the work until that lands.)
-      if ((count === from || (count & 63) === 0) && control.cancelled(row)) break;
+      // (A timed batch looks before each item: it may have been aborted for a timeout.)
+      if ((timed || count === from || (count & 63) === 0) && control.cancelled(row)) break;
       if (timed || count === 0) control.running(row, count, now());
       else control.moveTo(row, count);
     }
@@ -187,7 +192,16 @@ function runItems(run: Running, from: number): number {
     context.at = count;
     let value: unknown;
     try {
-      value = fn(inputs[count], context);
+      if (timed && control) {
+        control.setCalling(row, 1);
+        try {
+          value = fn(inputs[count], context);
+        } finally {
+          control.setCalling(row, 0);
+        }
+      } else {
+        value = fn(inputs[count], context);
+      }
       if (typeof value === 'number') {
         values.set(count, value);
         if (run.json?.ok && !isExactNumber(value)) run.json.ok = false;

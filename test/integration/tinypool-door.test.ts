@@ -146,6 +146,38 @@ describe('the main-side door (WorkerHost)', () => {
       }
     },
   );
+
+  it(
+    "8. process runtime: rxpool's own message on tinypool's IPC channel reaches the child (tinypool's entry ignores it) and aborts its batch's signal",
+    T,
+    async () => {
+      const entry = fileURLToPath(new URL('./entry/process.js', import.meta.resolve('tinypool')));
+      const source = await readFile(entry, 'utf8');
+      assert.match(source, /if \(!message \|\| !message\.__tinypool_worker_message__\) return;/);
+      let child: ChildProcess | undefined;
+      const h = host('process', {
+        sent: (_, c) => {
+          child = c;
+        },
+      });
+      try {
+        const running = h.run({
+          ...batch(
+            '(n, { signal }) => new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))',
+            [1],
+          ),
+          id: 5,
+        });
+        while (child === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+        assert.equal(h.tell(child, { __rxpool__: 'abort', abort: 5, reason: 'cancel' }), true);
+        const response = (await running) as BatchResponse;
+        assert.equal(response.count, 1);
+        assert.equal(response.failures?.[0]?.name, 'AbortError');
+      } finally {
+        await h.destroy();
+      }
+    },
+  );
 });
 
 describe('the worker-side door (src/worker/host.ts)', () => {

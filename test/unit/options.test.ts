@@ -126,6 +126,11 @@ describe('option validation', () => {
       { env: { A: 1 } },
       /^TypeError: Expected `env.A` to be a string, got `1` \(number\)$/,
     ],
+    [
+      'abortGrace',
+      { abortGrace: -1 },
+      /^TypeError: Expected `abortGrace` to be a number of ms from 0 up to 2147483647, got `-1` \(number\)$/,
+    ],
     ['unknown', { workers: 2 }, /^TypeError: Unknown option `workers` for createPool/],
   ];
   for (const [name, options, message] of poolCases) {

@@ -5,7 +5,7 @@
  * pool decides what goes where (see Placement); a link only carries it.
  */
 import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
-import type { ControlRef, LinkReply } from '../../pool/messages.js';
+import type { Abort, ControlRef, LinkReply } from '../../pool/messages.js';
 import type { InFlightBatch } from '../in-flight.js';
 
 export class WorkerLink {
@@ -62,6 +62,11 @@ export class WorkerLink {
       if (this.batches.size === 0) retire();
     }, ms);
     this.idleTimer.unref();
+  }
+
+  /** Asks the worker to abort batch `id`: its tasks' `signal` fires. */
+  abort(id: number, reason: 'cancel' | 'timeout'): void {
+    if (!this.closed) this.port.postMessage({ abort: id, reason } satisfies Abort);
   }
 
   /**
