@@ -73,8 +73,40 @@ export interface Abort {
   readonly reason: 'cancel' | 'timeout';
 }
 
+/**
+ * A task of the worker host that runs `work` once on the worker that takes it (`pool.broadcast`),
+ * after the batches it holds. It answers with a {@link BroadcastReply} (on `port`, or, in a child
+ * process, on tinypool's IPC channel), and settles when the main side releases it: held until
+ * every worker has answered, each of the pool's workers takes one.
+ */
+export interface Broadcast {
+  readonly broadcast: {
+    readonly id: number;
+    readonly work: WorkSpec;
+    readonly input: unknown;
+    readonly setup: WorkSpec | undefined;
+  };
+  /** Thread runtime: where to answer, and where the release comes. */
+  readonly port: MessagePort | undefined;
+}
+
+export interface BroadcastReply {
+  readonly broadcast: number;
+  readonly workerId: number;
+  /** What `work` returned (awaited); absent when it failed. */
+  readonly value?: unknown;
+  readonly error?: WireError;
+}
+
 /** A message of rxpool's own to a child process, on tinypool's IPC channel. */
-export type ChildMessage = { readonly __rxpool__: 'abort' } & Abort;
+export type ChildMessage =
+  | ({ readonly __rxpool__: 'abort' } & Abort)
+  | { readonly __rxpool__: 'release'; readonly broadcast: number };
+
+/** A message of rxpool's own from a child process, on tinypool's IPC channel. */
+export type ParentMessage =
+  | { readonly __rxpool__: 'listening' }
+  | ({ readonly __rxpool__: 'broadcast' } & BroadcastReply);
 
 /** The worker's answer to a {@link LinkBatch}: its reply, or why the reply could not be sent. */
 export type LinkReply =

@@ -6,7 +6,7 @@
 import { realClock } from '../engine/clock.js';
 import { Engine, type EngineConfig } from '../engine/engine.js';
 import type { Percentiles } from '../engine/samples.js';
-import { abortedBy } from '../errors.js';
+import { abortedBy, TaskError } from '../errors.js';
 import type { Executor } from '../executor/contract.js';
 import { Dispatcher } from '../executor/dispatcher.js';
 import {
@@ -21,6 +21,7 @@ import {
 } from '../options.js';
 import { DEFAULT_ABORT_GRACE_MS, defaultSize, ThreadPoolExecutor } from '../threads/thread-pool.js';
 import type { Settled } from '../types.js';
+import { reviveError } from '../worker/wire-error.js';
 import { engineIterable } from './imap.js';
 import type { WorkSpec } from './messages.js';
 import {
@@ -584,6 +585,58 @@ export class Pool<State = any> {
       config = { ...config, total: items.length };
     }
     return config === resolved.config ? resolved : { ...resolved, config };
+  }
+
+  /**
+   * Runs `work` once on every worker of the pool and resolves with one result per worker, in
+   * `workerId` order.
+   *
+   * _Tell every worker something: reload a model, change a setting in its `state`._
+   *
+   * Workers are started up to `size` first, if fewer are alive (as Python's Pool starts all of
+   * its workers). A worker busy with an item finishes it first (and the items it holds), then
+   * runs `work`; items that come after see what `work` changed in the worker's `state`. `work`
+   * gets `input` and the worker's {@link TaskContext}. When it fails in a worker, the promise
+   * rejects with a {@link TaskError} whose `index` is that worker's place in `workerId` order.
+   * Only the default executor has workers to name: on a pool with another (`rxpool/bullmq`, a
+   * custom one) the promise rejects with a `TypeError` that says so.
+   *
+   * ## Example
+   * ```ts
+   * const pool = createPool({ size: 2, setup: () => ({ threshold: 0.5 }) });
+   * await pool.broadcast((value: number, { state }) => {
+   *   state.threshold = value;
+   * }, 0.9);
+   * console.log(await pool.broadcast((_: void, { state }) => state.threshold));
+   * // Output:
+   * // [ 0.9, 0.9 ]
+   * ```
+   *
+   * @param work A {@link task} reference or a self-contained function, run once per worker.
+   * @param input What `work` gets as its first argument (copied to every worker).
+   * @returns One result per worker, in `workerId` order.
+   */
+  async broadcast<In, Out>(work: Work<In, Out, State>, input?: In): Promise<Awaited<Out>[]> {
+    const { executor, closed } = this.dispatcher;
+    if (!(executor instanceof ThreadPoolExecutor)) {
+      throw new TypeError(
+        "pool.broadcast runs work on each of the pool's own workers; this pool's executor " +
+          '(rxpool/bullmq, or a custom one) has no workers it can name: run the work as items instead',
+      );
+    }
+    if (closed) throw closed;
+    const spec = toWorkSpec(work);
+    const replies = await executor.broadcast(spec, input);
+    const failed = replies.findIndex((reply) => reply.error !== undefined);
+    if (failed >= 0) {
+      throw new TaskError({
+        index: failed,
+        input,
+        attempts: 1,
+        cause: reviveError(replies[failed]!.error!),
+      });
+    }
+    return replies.map((reply) => reply.value as Awaited<Out>);
   }
 
   /**

@@ -29,6 +29,9 @@ import type {
 import { findUncloneable } from '../pool/clone.js';
 import {
   type BatchResponse,
+  type Broadcast,
+  type BroadcastReply,
+  type ChildMessage,
   ControlBlock,
   type ControlRef,
   type Hello,
@@ -110,6 +113,9 @@ export class ThreadPoolExecutor implements Executor {
   private readonly control: ControlBlock;
   private readonly freeRows: number[] = [];
 
+  /** Broadcasts out: what takes each worker's reply, by broadcast id. */
+  private readonly broadcasts = new Map<number, (reply: BroadcastReply) => void>();
+  private nextBroadcast = 0;
   /** ms an aborted task has to settle before its worker is stopped (`abortGrace`). */
   private readonly abortGrace: number;
 
@@ -157,6 +163,9 @@ export class ThreadPoolExecutor implements Executor {
           batch.unsent = error;
           return true;
         },
+        heard: (message) => {
+          if (message.__rxpool__ === 'broadcast') this.broadcasts.get(message.broadcast)?.(message);
+        },
       },
     );
   }
@@ -179,6 +188,57 @@ export class ThreadPoolExecutor implements Executor {
     let busy = 0;
     for (const link of this.links.values()) if (link.held > 0) busy++;
     return { busy, queued };
+  }
+
+  /**
+   * Runs `work` once on every worker, starting workers up to `size` first (`pool.broadcast`): one
+   * host task a worker, each held until all have answered, so that each worker takes one; a
+   * worker runs its task after the batches it holds. Resolves with the replies, in `workerId`
+   * order; rejects when a task of the host fails (the pool is closed, a worker cannot start).
+   */
+  broadcast(work: WorkSpec, input: unknown): Promise<BroadcastReply[]> {
+    const id = this.nextBroadcast++;
+    const { size, threads } = this;
+    return new Promise((resolve, reject) => {
+      const replies: BroadcastReply[] = [];
+      const ports: MessagePort[] = [];
+      let failed = false;
+      const release = () => {
+        this.broadcasts.delete(id);
+        for (const port of ports) port.postMessage({ release: true } satisfies Release);
+        for (const child of this.host.children()) {
+          this.host.tell(child, { __rxpool__: 'release', broadcast: id } satisfies ChildMessage);
+        }
+      };
+      const take = (reply: BroadcastReply) => {
+        replies.push(reply);
+        if (replies.length < size || failed) return;
+        release();
+        resolve(replies.sort((a, b) => a.workerId - b.workerId));
+      };
+      this.broadcasts.set(id, take);
+      const request = { id, work, input, setup: this.options.setup };
+      for (let i = 0; i < size; i++) {
+        let port: MessagePort | undefined;
+        if (threads) {
+          const { port1, port2 } = new MessageChannel();
+          port1.once('message', (reply: BroadcastReply) => take(reply));
+          port1.unref();
+          ports.push(port1);
+          port = port2;
+        }
+        this.host
+          .run({ broadcast: request, port } satisfies Broadcast, {
+            transferList: port ? [port] : [],
+          })
+          .catch((error: unknown) => {
+            if (failed) return;
+            failed = true;
+            release();
+            reject(error);
+          });
+      }
+    });
   }
 
   /** No new batches come (the pool waited for those out): stops the workers. */

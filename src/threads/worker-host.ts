@@ -33,6 +33,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { Tinypool } from 'tinypool';
+import type { ParentMessage } from '../pool/messages.js';
 
 /**
  * The worker-side entry (src/worker/host.ts, built). This module's folder depth is kept where it is
@@ -69,6 +70,8 @@ export interface WorkerHostEvents {
    * Returns whether the task is the executor's (then it is answered in the child's place).
    */
   unsent(taskId: number, error: unknown): boolean;
+  /** Process runtime: a message of rxpool's own from a child (workaround 8). */
+  heard?(message: ParentMessage): void;
 }
 
 type TinypoolWorker = Tinypool['threads'][number];
@@ -127,6 +130,16 @@ export class WorkerHost {
     } catch {
       return false;
     }
+  }
+
+  /** The child processes alive now (process runtime). */
+  children(): ChildProcess[] {
+    const children: ChildProcess[] = [];
+    for (const worker of this.pool?.threads ?? []) {
+      const child = (worker as { process?: ChildProcess }).process;
+      if (child) children.push(child);
+    }
+    return children;
   }
 
   /** A task failed because tinypool gave it to a worker it was terminating: it never ran. */
@@ -232,14 +245,15 @@ export class WorkerHost {
     if (typeof send !== 'function' || !child) return;
     // Workaround 8: the worker side says when it listens to rxpool's messages.
     this.unready.set(child, []);
-    const listen = (message: { __rxpool__?: string } | undefined) => {
-      if (message?.__rxpool__ !== 'listening') return;
-      child.off('message', listen);
-      const waiting = this.unready.get(child) ?? [];
-      this.unready.delete(child);
-      for (const queued of waiting) this.tell(child, queued);
-    };
-    child.on('message', listen);
+    child.on('message', (message: ParentMessage | undefined) => {
+      if (message?.__rxpool__ === 'listening') {
+        const waiting = this.unready.get(child) ?? [];
+        this.unready.delete(child);
+        for (const queued of waiting) this.tell(child, queued);
+      } else if (message?.__rxpool__ !== undefined) {
+        this.events.heard?.(message);
+      }
+    });
     processWorker.send = (message) => {
       const taskId = message?.task?.id;
       try {

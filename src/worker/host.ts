@@ -21,7 +21,10 @@ import { type MessagePort, threadId, workerData } from 'node:worker_threads';
 import type {
   Abort,
   BatchRequest,
+  Broadcast,
+  BroadcastReply,
   ChildMessage,
+  ParentMessage,
   Hello,
   HelloReply,
   LinkBatch,
@@ -30,7 +33,7 @@ import type {
 } from '../pool/messages.js';
 import { ControlBlock } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
-import { context, hostRunner, runBatch } from './runner.js';
+import { context, hostRunner, runBatch, runOnce } from './runner.js';
 import { serializeError } from './wire-error.js';
 
 const isChildProcess = Boolean(
@@ -53,11 +56,18 @@ if (isChildProcess) {
   // Workaround 8: rxpool's messages on tinypool's channel.
   process.on('message', (message: ChildMessage | undefined) => {
     if (message?.__rxpool__ === 'abort') context.abort(message.abort, message.reason);
+    else if (message?.__rxpool__ === 'release') {
+      released.get(message.broadcast)?.();
+      released.delete(message.broadcast);
+    }
   });
   // Messages sent before this module loaded would have been lost: the main side holds them
   // until it hears this.
-  process.send?.({ __rxpool__: 'listening' });
+  process.send?.({ __rxpool__: 'listening' } satisfies ParentMessage);
 }
+
+/** Child process: settles a held broadcast task, by broadcast id. */
+const released = new Map<number, () => void>();
 
 /** This worker's link (thread runtime), once a {@link Hello} gave it one. */
 let link: MessagePort | undefined;
@@ -71,9 +81,36 @@ let previous: Promise<void> = Promise.resolve();
  * A batch on the link costs a message each way and nothing more, where a tinypool task also costs
  * its bookkeeping on both sides (tens of microseconds).
  */
-export default function handle(request: BatchRequest | Hello): Promise<unknown> {
+export default function handle(request: BatchRequest | Hello | Broadcast): Promise<unknown> {
   if ('hello' in request) return greet(request.hello);
+  if ('broadcast' in request) return broadcast(request);
   return runBatch(request).then(({ response }) => response);
+}
+
+/**
+ * Runs a broadcast's work after the batches this worker holds (later ones wait for it: a change
+ * it makes to the state holds for them), answers, and holds the task until released.
+ */
+function broadcast(request: Broadcast): Promise<void> {
+  const ran = previous.then(() => runOnce(request.broadcast));
+  previous = ran.then(() => {});
+  return ran.then(
+    (outcome) =>
+      new Promise<void>((resolve) => {
+        const reply: BroadcastReply = { broadcast: request.broadcast.id, workerId, ...outcome };
+        const { port } = request;
+        if (port) {
+          port.once('message', () => {
+            port.close();
+            resolve();
+          });
+          port.postMessage(reply);
+        } else {
+          released.set(request.broadcast.id, resolve);
+          process.send?.({ __rxpool__: 'broadcast', ...reply } satisfies ParentMessage);
+        }
+      }),
+  );
 }
 
 /** Takes `port` as this worker's link if it has none; settles once the main side releases it. */

@@ -11,6 +11,7 @@ import { ExactJson, isExactNumber } from '../pool/exact-json.js';
 import {
   type BatchRequest,
   type BatchResponse,
+  type Broadcast,
   ControlBlock,
   MOVE_BRAND,
   ResultList,
@@ -221,6 +222,28 @@ function runItems(run: Running, from: number): number {
     }
   }
   return count;
+}
+
+/**
+ * Runs `pool.broadcast`'s work once in this worker (after its setup), with the context of a
+ * lone item; never throws: a failure comes back as a `WireError`.
+ */
+export async function runOnce(
+  broadcast: Broadcast['broadcast'],
+): Promise<{ value?: unknown; error?: WireError }> {
+  context.begin(-1, undefined);
+  if (broadcast.setup) {
+    const failure = await setupOnce(broadcast.setup, context);
+    if (failure) return { error: failure };
+  }
+  try {
+    const fn = await load(broadcast.work);
+    const value = await fn(broadcast.input, context);
+    const problem = findUncloneable(value, 'the result');
+    return problem ? { error: cloneFailure(problem) } : { value };
+  } catch (error) {
+    return { error: serializeError(error, broadcast.work) };
+  }
 }
 
 /** Keeps an item's result: its `move()` list joins the batch's, and it must be cloneable. */

@@ -8,9 +8,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { lastValueFrom, of, toArray } from 'rxjs';
-import { createPool, type Pool, type TaskContext, TaskTimeoutError, task } from 'rxpool';
+import {
+  createPool,
+  type Executor,
+  type Pool,
+  type TaskContext,
+  TaskError,
+  TaskTimeoutError,
+  task,
+} from 'rxpool';
 import { parallelMap } from 'rxpool/operators';
-import { barrier, fixture, rejection, shared, waitForCell } from './_helpers.js';
+import {
+  barrier,
+  fixture,
+  hold,
+  rejection,
+  release,
+  STARTED,
+  shared,
+  waitForCell,
+} from './_helpers.js';
 
 const T = { timeout: 60_000 };
 const RUNTIMES = ['thread', 'process'] as const;
@@ -327,5 +344,97 @@ describe('cooperative cancellation (signal, abortGrace)', () => {
       await waitForCell(cells, 2, 2);
       assert.equal(Atomics.load(cells, 2), 2, "the signal's reason is an AbortError");
     });
+  });
+});
+
+describe('pool.broadcast', () => {
+  for (const runtime of RUNTIMES) {
+    it(`${runtime}: starts workers up to size, runs once on each, results in workerId order`, T, async () => {
+      await using(createPool({ size: 3, runtime, setup: () => ({ threshold: 0.5 }) }), async (pool) => {
+        const ids = await pool.broadcast((_: undefined, { workerId }: TaskContext) => workerId);
+        assert.equal(ids.length, 3);
+        assert.equal(new Set(ids).size, 3, 'three workers, each once');
+        assert.deepEqual(
+          ids,
+          [...ids].sort((a, b) => a - b),
+        );
+        // A change to the state holds for later items on every worker.
+        const before = await pool.broadcast(
+          (value: number, { state }: TaskContext<{ threshold: number }>) => {
+            const old = state.threshold;
+            state.threshold = value;
+            return old;
+          },
+          0.9,
+        );
+        assert.deepEqual(before, [0.5, 0.5, 0.5]);
+        const seen = await pool.map(
+          (_: number, { state }: TaskContext<{ threshold: number }>) => state.threshold,
+          Array.from({ length: 60 }, (_, i) => i),
+          { batchSize: 1 },
+        );
+        assert.ok(seen.every((t) => t === 0.9));
+        assert.deepEqual(
+          await pool.broadcast((_: undefined, { workerId }: TaskContext) => workerId),
+          ids,
+          'the same workers',
+        );
+      });
+    });
+
+    it(`${runtime}: a failure in a worker rejects with a TaskError`, T, async () => {
+      await using(createPool({ size: 2, runtime }), async (pool) => {
+        await assert.rejects(
+          pool.broadcast((name: string) => {
+            throw new RangeError(`no ${name}`);
+          }, 'model'),
+          (error: Error) =>
+            error instanceof TaskError &&
+            error.cause.name === 'RangeError' &&
+            error.cause.message === 'no model',
+        );
+        assert.deepEqual(await pool.broadcast(() => 1), [1, 1]);
+      });
+    });
+  }
+
+  it('thread: a worker busy with an item finishes it first', T, async () => {
+    const { shared: buffer, cells } = shared();
+    await using(createPool({ size: 1 }), async (pool) => {
+      const held = pool.run(hold, { shared: buffer, value: 'item' });
+      await waitForCell(cells, STARTED, 1);
+      const order: string[] = [];
+      const item = held.then((value) => order.push(value));
+      const told = pool.broadcast(() => 'broadcast').then(([value]) => order.push(value!));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(order, [], 'the broadcast waits for the item');
+      release(cells);
+      await Promise.all([item, told]);
+      assert.deepEqual(order, ['item', 'broadcast']);
+    });
+  });
+
+  it('process: a worker busy with an item finishes it first', T, async () => {
+    await using(createPool({ size: 1, runtime: 'process' }), async (pool) => {
+      const item = pool.run(async (ms: number) => {
+        await new Promise((resolve) => setTimeout(resolve, ms));
+        return Date.now();
+      }, 500);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const [told] = await pool.broadcast(() => Date.now());
+      assert.ok(told! >= (await item));
+    });
+  });
+
+  it('rejects on a custom executor, and on a closed pool', T, async () => {
+    const { MainThreadExecutor } = (await import(fixture('main-thread-executor.mjs').href)) as {
+      MainThreadExecutor: new () => Executor;
+    };
+    const custom = createPool({ executor: new MainThreadExecutor() });
+    await assert.rejects(custom.broadcast(() => 1), /^TypeError: pool\.broadcast runs work on each/);
+    await custom.close();
+    const closed = createPool({ size: 1 });
+    await closed.close();
+    await assert.rejects(closed.broadcast(() => 1), /The pool is closed/);
   });
 });
