@@ -29,6 +29,10 @@ export interface BatchRequest {
   readonly setup: WorkSpec | undefined;
   /** The worker retires after this many items (`maxTasksPerWorker`); 0 for never. */
   readonly maxItems: number;
+  /** Run in the worker, with its state, before it stops (the pool's `teardown`). */
+  readonly teardown: WorkSpec | undefined;
+  /** The worker retires after a batch that leaves its heap above this many bytes; 0 for never. */
+  readonly maxHeapBytes: number;
   /** The batch's cells in a shared {@link ControlBlock} (thread runtime). */
   readonly control: ControlRef | undefined;
   /**
@@ -67,6 +71,22 @@ export interface Release {
 /** A batch on a link. */
 export type LinkBatch = BatchRequest;
 
+/** `pool.broadcast` on a thread's link: run `work` once, after the batches it holds. */
+export interface LinkBroadcast {
+  readonly broadcastNow: Broadcast['broadcast'];
+}
+
+/** Run the teardown now: the worker is about to be stopped (thread runtime, on the link). */
+export interface TearDown {
+  readonly tearDownNow: true;
+}
+
+/** The worker's answer to a {@link TearDown}: done, and why it failed if it did. */
+export interface TornDown {
+  readonly tornDown: true;
+  readonly error: WireError | undefined;
+}
+
 /** Stop a batch (it is the one running, or comes later): its tasks' `signal` fires. */
 export interface Abort {
   readonly abort: number;
@@ -74,10 +94,10 @@ export interface Abort {
 }
 
 /**
- * A task of the worker host that runs `work` once on the worker that takes it (`pool.broadcast`),
- * after the batches it holds. It answers with a {@link BroadcastReply} (on `port`, or, in a child
- * process, on tinypool's IPC channel), and settles when the main side releases it: held until
- * every worker has answered, each of the pool's workers takes one.
+ * A task of the worker host that runs `work` once on the child process that takes it
+ * (`pool.broadcast`, process runtime). It answers with a {@link BroadcastReply} on tinypool's IPC
+ * channel, and settles when the main side releases it: held until every worker has answered, each
+ * of the pool's workers takes one. (Thread workers take a {@link LinkBroadcast} on their link.)
  */
 export interface Broadcast {
   readonly broadcast: {
@@ -85,9 +105,8 @@ export interface Broadcast {
     readonly work: WorkSpec;
     readonly input: unknown;
     readonly setup: WorkSpec | undefined;
+    readonly teardown: WorkSpec | undefined;
   };
-  /** Thread runtime: where to answer, and where the release comes. */
-  readonly port: MessagePort | undefined;
 }
 
 export interface BroadcastReply {
@@ -106,6 +125,7 @@ export type ChildMessage =
 /** A message of rxpool's own from a child process, on tinypool's IPC channel. */
 export type ParentMessage =
   | { readonly __rxpool__: 'listening' }
+  | { readonly __rxpool__: 'tornDown'; readonly error: WireError }
   | ({ readonly __rxpool__: 'broadcast' } & BroadcastReply);
 
 /** The worker's answer to a {@link LinkBatch}: its reply, or why the reply could not be sent. */
@@ -237,8 +257,13 @@ export interface BatchResponse {
   readonly count: number;
   /** Time spent running the items, in ms. */
   readonly ms: number;
-  /** The worker asks to be replaced (it reached `maxItems`, or its setup failed). */
+  /**
+   * The worker asks to be replaced (it reached `maxItems`, its heap is past `maxHeapBytes`, or its
+   * setup failed); its teardown has run.
+   */
   readonly retire: boolean;
+  /** Why its teardown failed, when it retires and its teardown failed. */
+  readonly teardownError?: WireError;
   /** `threadId` (thread runtime) or `pid` (process runtime) of the worker that answered. */
   readonly workerId: number;
 }

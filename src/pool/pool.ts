@@ -118,10 +118,32 @@ export interface PoolOptions<State = any> {
    */
   readonly abortGrace?: number;
   /**
+   * Runs in each worker before it stops, for any reason but a crash (`close()`,
+   * `maxTasksPerWorker`, `idleTimeout`, `recycleMemoryMb`): a {@link Task} or a self-contained
+   * function, called with the worker's `state` (what `setup` returned) and its context, and
+   * awaited: close a connection, flush a buffer. It has at most 900 ms
+   * (`TEARDOWN_MS`); past it, or when it throws, the worker stops anyway, `close()` goes on, and
+   * the failure is reported as a process warning of type `RxpoolTeardownWarning`.
+   *
+   * @default `undefined`: no teardown
+   */
+  readonly teardown?:
+    | Task<State, unknown, State>
+    | ((state: State, context: TaskContext<State>) => unknown);
+  /**
+   * Replace a worker whose JavaScript heap in use is above this many MB after a batch, between
+   * items: its teardown runs, nothing fails, the next items go to its replacement (Jest's
+   * `workerIdleMemoryLimit`). A number above 0. Unlike `maxHeapMb`, which kills a worker
+   * mid-item, it never fails an item, but it does not bound what one item allocates.
+   *
+   * @default `undefined`: never
+   */
+  readonly recycleMemoryMb?: number;
+  /**
    * What runs the batches, instead of the default worker threads: any object that implements
    * {@link Executor} (see the README's "Custom executors"). `size`, `runtime`, `idleTimeout`,
-   * `maxTasksPerWorker`, `setup`, `maxHeapMb`, `env` and `abortGrace` configure the default
-   * executor: none of them may
+   * `maxTasksPerWorker`, `setup`, `maxHeapMb`, `env`, `abortGrace`, `teardown` and
+   * `recycleMemoryMb` configure the default executor: none of them may
    * come with `executor`.
    *
    * @default worker threads (or processes, `runtime`)
@@ -208,6 +230,8 @@ const defaultExecutorKeys = [
   'maxHeapMb',
   'env',
   'abortGrace',
+  'teardown',
+  'recycleMemoryMb',
 ];
 const poolKeys = [...defaultExecutorKeys, 'executor'];
 
@@ -301,6 +325,15 @@ export class Pool<State = any> {
       fail('abortGrace', 'a number of ms from 0 up to 2147483647', abortGrace);
     }
     const setup = options.setup === undefined ? undefined : toWorkSpec(options.setup, '`setup`');
+    const teardown =
+      options.teardown === undefined ? undefined : toWorkSpec(options.teardown, '`teardown`');
+    const { recycleMemoryMb } = options;
+    if (
+      recycleMemoryMb !== undefined &&
+      !(typeof recycleMemoryMb === 'number' && recycleMemoryMb > 0 && recycleMemoryMb < Infinity)
+    ) {
+      fail('recycleMemoryMb', 'a number of MB above 0', recycleMemoryMb);
+    }
     this.dispatcher = new Dispatcher(
       new ThreadPoolExecutor({
         size,
@@ -311,6 +344,8 @@ export class Pool<State = any> {
         maxHeapMb,
         env,
         abortGrace,
+        teardown,
+        recycleMemoryMb,
       }),
     );
   }

@@ -39,10 +39,12 @@ import {
   type LinkReply,
   packNumbers,
   type Release,
+  type TornDown,
   type WireError,
   type WorkSpec,
 } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
+import { TEARDOWN_MS } from '../worker/load.js';
 import { reviveError, reviveLoose } from '../worker/wire-error.js';
 import { finish, type InFlightBatch } from './in-flight.js';
 import { DEPTH, Placement, STEAL_AFTER_MS } from './placement.js';
@@ -64,6 +66,10 @@ export interface ThreadPoolOptions {
   readonly env?: Readonly<Record<string, string>> | undefined;
   /** ms an aborted task has to settle before its worker is stopped. */
   readonly abortGrace?: number;
+  /** Run in each worker, with its state, before it stops (not after a crash). */
+  readonly teardown?: WorkSpec | undefined;
+  /** A worker whose heap is above this many MB after a batch is replaced. */
+  readonly recycleMemoryMb?: number | undefined;
 }
 
 /** The default of the `abortGrace` pool option, in ms. */
@@ -102,8 +108,12 @@ export class ThreadPoolExecutor implements Executor {
   private readonly inFlight = new Map<number, InFlightBatch>();
   /** Thread workers' links, by thread id. */
   private readonly links = new Map<number, WorkerLink>();
+  /** Links of idle workers that run their teardown before they are stopped (no new batches). */
+  private readonly retiring = new Map<number, WorkerLink>();
   /** A round of hellos is out (see `greet`). */
   private greeting = false;
+  /** What waits for the round of hellos to end (see `linked`). */
+  private readonly greeted: (() => void)[] = [];
   /** Looks for batches to move while some wait behind others (see `steal`). */
   private stealTimer: ReturnType<typeof setTimeout> | undefined;
   /** Batches that wait for a link to have room (long ones wait for an idle link). */
@@ -165,6 +175,7 @@ export class ThreadPoolExecutor implements Executor {
         },
         heard: (message) => {
           if (message.__rxpool__ === 'broadcast') this.broadcasts.get(message.broadcast)?.(message);
+          else if (message.__rxpool__ === 'tornDown') reportTeardown(reviveError(message.error));
         },
       },
     );
@@ -191,21 +202,39 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   /**
-   * Runs `work` once on every worker, starting workers up to `size` first (`pool.broadcast`): one
-   * host task a worker, each held until all have answered, so that each worker takes one; a
-   * worker runs its task after the batches it holds. Resolves with the replies, in `workerId`
+   * Runs `work` once on every worker, starting workers up to `size` first (`pool.broadcast`); a
+   * worker runs it after the batches it holds. Resolves with the replies, in `workerId`
    * order; rejects when a task of the host fails (the pool is closed, a worker cannot start).
    */
-  broadcast(work: WorkSpec, input: unknown): Promise<BroadcastReply[]> {
+  async broadcast(work: WorkSpec, input: unknown): Promise<BroadcastReply[]> {
+    // The links and the workers hold nothing open: the process stays alive until it is done.
+    const hold = setInterval(() => {}, 2 ** 30);
+    try {
+      return await this.broadcastOn(work, input);
+    } finally {
+      clearInterval(hold);
+    }
+  }
+
+  private async broadcastOn(work: WorkSpec, input: unknown): Promise<BroadcastReply[]> {
     const id = this.nextBroadcast++;
     const { size, threads } = this;
+    const { setup, teardown } = this.options;
+    if (threads) {
+      // Every worker gets a link first (workers start up to `size`); then it goes on the links.
+      await this.linked();
+      if (!this.host.open) throw new Error('The pool is closed: it takes no new work');
+      const request = { id, work, input, setup, teardown };
+      const replies = await Promise.all([...this.links.values()].map((l) => l.broadcast(request)));
+      return replies.sort((a, b) => a.workerId - b.workerId);
+    }
+    // Processes: one host task a worker, each held until all have answered, so that each worker
+    // takes one (and missing ones start); answers come on tinypool's IPC channel.
     return new Promise((resolve, reject) => {
       const replies: BroadcastReply[] = [];
-      const ports: MessagePort[] = [];
       let failed = false;
       const release = () => {
         this.broadcasts.delete(id);
-        for (const port of ports) port.postMessage({ release: true } satisfies Release);
         for (const child of this.host.children()) {
           this.host.tell(child, { __rxpool__: 'release', broadcast: id } satisfies ChildMessage);
         }
@@ -217,34 +246,50 @@ export class ThreadPoolExecutor implements Executor {
         resolve(replies.sort((a, b) => a.workerId - b.workerId));
       };
       this.broadcasts.set(id, take);
-      const request = { id, work, input, setup: this.options.setup };
+      const request = { id, work, input, setup, teardown };
       for (let i = 0; i < size; i++) {
-        let port: MessagePort | undefined;
-        if (threads) {
-          const { port1, port2 } = new MessageChannel();
-          port1.once('message', (reply: BroadcastReply) => take(reply));
-          port1.unref();
-          ports.push(port1);
-          port = port2;
-        }
-        this.host
-          .run({ broadcast: request, port } satisfies Broadcast, {
-            transferList: port ? [port] : [],
-          })
-          .catch((error: unknown) => {
-            if (failed) return;
-            failed = true;
-            release();
-            reject(error);
-          });
+        this.host.run({ broadcast: request } satisfies Broadcast).catch((error: unknown) => {
+          if (failed) return;
+          failed = true;
+          release();
+          reject(error);
+        });
       }
     });
   }
 
-  /** No new batches come (the pool waited for those out): stops the workers. */
+  /** No new batches come (the pool waited for those out): stops the workers, after teardown. */
   async close(): Promise<void> {
     clearTimeout(this.stealTimer);
+    // Thread workers run their teardown on their links first (a child process runs it when
+    // tinypool stops it: src/worker/host.ts).
+    if (this.options.teardown) {
+      // The links hold nothing open: the process stays alive until every worker answered.
+      const hold = setInterval(() => {}, 2 ** 30);
+      await Promise.all([...this.links.values()].map((link) => this.tearDown(link)));
+      clearInterval(hold);
+    }
     await this.host.destroy();
+  }
+
+  /**
+   * Has a linked worker run its teardown (after the batches it holds); resolves when it has
+   * answered, or after the teardown's limit and a margin (a worker stuck in synchronous code
+   * never answers). A failure is reported (see `reportTeardown`).
+   */
+  private tearDown(link: WorkerLink): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        reportTeardown(new Error(`A worker's teardown did not finish within ${TEARDOWN_MS} ms`));
+        resolve();
+      }, TEARDOWN_MS + TEARDOWN_MARGIN_MS);
+      timer.unref();
+      link.tearDown((reply) => {
+        clearTimeout(timer);
+        if (reply.error) reportTeardown(reviveError(reply.error));
+        resolve();
+      });
+    });
   }
 
   /** Stops now: the batches out are reported 'aborted' (or as their workers' exits say). */
@@ -281,6 +326,8 @@ export class ThreadPoolExecutor implements Executor {
         inputs: packed ?? inputs,
         setup: this.options.setup,
         maxItems: Number.isFinite(maxTasksPerWorker) ? maxTasksPerWorker : 0,
+        teardown: this.options.teardown,
+        maxHeapBytes: (this.options.recycleMemoryMb ?? 0) * 1024 * 1024,
         control: ref,
         // The engine times items that have a timeout: the worker then records each one's start.
         timed: given.timeout !== undefined,
@@ -426,6 +473,15 @@ export class ThreadPoolExecutor implements Executor {
     if (this.parked.length > 0 && this.links.size < this.size) this.greet();
   }
 
+  /** Resolves once every worker has a link (after a round of hellos), or none can start. */
+  private linked(): Promise<void> {
+    if (this.links.size >= this.size && !this.greeting) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.greeted.push(resolve);
+      this.greet();
+    });
+  }
+
   /**
    * Sends a hello to every worker at once, each with a new port. The host gives each to a worker
    * that holds no task, and each worker holds its hello until all have answered: so every worker
@@ -433,7 +489,11 @@ export class ThreadPoolExecutor implements Executor {
    * wait), and the others just answer. Then all hellos are released.
    */
   private greet(): void {
-    if (this.greeting || !this.host.open) return;
+    if (!this.host.open) {
+      for (const resolve of this.greeted.splice(0)) resolve();
+      return;
+    }
+    if (this.greeting) return;
     this.greeting = true;
     const answered: MessagePort[] = [];
     let pending = this.size;
@@ -442,6 +502,7 @@ export class ThreadPoolExecutor implements Executor {
     const settled = () => {
       if (--pending > 0) return;
       this.greeting = false;
+      for (const resolve of this.greeted.splice(0)) resolve();
       for (const port of answered) port.postMessage({ release: true } satisfies Release);
       // Workers that cannot start: what waits for a link fails, rather than waiting forever.
       if (adopted === 0 && this.links.size === 0 && failure !== undefined) {
@@ -565,7 +626,15 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   /** A reply on a link. */
-  private answer(link: WorkerLink, reply: LinkReply): void {
+  private answer(link: WorkerLink, reply: LinkReply | TornDown | BroadcastReply): void {
+    if ('tornDown' in reply) {
+      link.answerTearDown(reply);
+      return;
+    }
+    if ('broadcast' in reply) {
+      link.answerBroadcast(reply);
+      return;
+    }
     const batch = link.batches.get(reply.id);
     if (!batch) {
       // A batch that moved to another link: this worker skipped it, and its row is free.
@@ -590,7 +659,16 @@ export class ThreadPoolExecutor implements Executor {
 
   /** With a finite `idleTimeout`, retires the worker of a link that has been idle that long. */
   private retireWhenIdle(link: WorkerLink): void {
-    link.retireWhenIdle(this.options.idleTimeout, () => this.host.stop(link.threadId, RETIRE));
+    link.retireWhenIdle(this.options.idleTimeout, () => {
+      if (!this.options.teardown) {
+        this.host.stop(link.threadId, RETIRE);
+        return;
+      }
+      // No new batch goes to it while its teardown runs.
+      this.links.delete(link.threadId);
+      this.retiring.set(link.threadId, link);
+      void this.tearDown(link).then(() => this.host.stop(link.threadId, RETIRE));
+    });
   }
 
   /**
@@ -598,9 +676,10 @@ export class ThreadPoolExecutor implements Executor {
    * they never started.
    */
   private unlink(threadId: number, reason: Error): void {
-    const link = this.links.get(threadId);
+    const link = this.links.get(threadId) ?? this.retiring.get(threadId);
     if (!link) return;
     this.links.delete(threadId);
+    this.retiring.delete(threadId);
     const { batches, moved } = link.close();
     for (const ref of moved) if (!ref.buffer) this.releaseRow(ref.row);
     this.placement.count(this.anyHeld());
@@ -665,6 +744,7 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   private read(response: BatchResponse): BatchOutcome {
+    if (response.teardownError) reportTeardown(reviveError(response.teardownError));
     if (response.retire) this.host.stop(response.workerId, RETIRE);
     let failures: (ItemFailure | undefined)[] | null = null;
     if (response.failures) {
@@ -763,6 +843,17 @@ function crashError(error: Error): Error {
     error.message = `The worker ran out of memory (maxHeapMb): ${error.message}`;
   }
   return error;
+}
+
+/** How long past a worker's own teardown limit the main side waits for its answer. */
+const TEARDOWN_MARGIN_MS = 100;
+
+/**
+ * A teardown failed (threw, or ran past its limit): reported as a process warning, since the
+ * worker is going and no item is to blame; `close()` goes on.
+ */
+function reportTeardown(error: Error): void {
+  process.emitWarning(error.message, { type: 'RxpoolTeardownWarning', detail: error.stack });
 }
 
 /** The default worker count: `os.availableParallelism()`. */

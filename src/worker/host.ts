@@ -16,6 +16,10 @@
  *   `__tinypool_worker_message__`: rxpool's own messages to a child (an abort of its batch) travel
  *   on it, marked `__rxpool__` (the main side sends them: src/threads/worker-host.ts, once this
  *   module said it listens).
+ * - (9) Tinypool 2.2.0 stops a child process with `kill()` (SIGTERM), and SIGKILLs it a second
+ *   later if it has not exited: a SIGTERM handler here runs the pool's teardown (bounded by
+ *   `TEARDOWN_MS`, under that second) and exits. Installed only with a teardown: without one, a
+ *   child that runs synchronous code would otherwise take that second to die.
  */
 import { type MessagePort, threadId, workerData } from 'node:worker_threads';
 import type {
@@ -24,15 +28,19 @@ import type {
   Broadcast,
   BroadcastReply,
   ChildMessage,
-  ParentMessage,
   Hello,
   HelloReply,
   LinkBatch,
+  LinkBroadcast,
   LinkReply,
+  ParentMessage,
   Release,
+  TearDown,
+  TornDown,
 } from '../pool/messages.js';
 import { ControlBlock } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
+import { hasTeardown, teardownOnce } from './load.js';
 import { context, hostRunner, runBatch, runOnce } from './runner.js';
 import { serializeError } from './wire-error.js';
 
@@ -66,6 +74,31 @@ if (isChildProcess) {
   process.send?.({ __rxpool__: 'listening' } satisfies ParentMessage);
 }
 
+/**
+ * (9) Tinypool stops a child process with SIGTERM (SIGKILL a second later): whatever the reason
+ * (close, idle timeout, a recycled worker), the teardown runs first, and what it threw goes to the
+ * main side; then the child dies of the signal, as it would have (its exit says it was stopped).
+ * Installed once a request names a teardown: without one, SIGTERM stops a busy child at once.
+ */
+let onSigterm: (() => void) | undefined;
+function dieOfSigterm(): void {
+  if (onSigterm) process.off('SIGTERM', onSigterm);
+  process.kill(process.pid, 'SIGTERM');
+}
+function listenForSigterm(): void {
+  if (!isChildProcess || onSigterm !== undefined || !hasTeardown()) return;
+  onSigterm = () => {
+    void teardownOnce(context).then((error) => {
+      if (error && process.send) {
+        process.send({ __rxpool__: 'tornDown', error } satisfies ParentMessage, dieOfSigterm);
+      } else {
+        dieOfSigterm();
+      }
+    });
+  };
+  process.on('SIGTERM', onSigterm);
+}
+
 /** Child process: settles a held broadcast task, by broadcast id. */
 const released = new Map<number, () => void>();
 
@@ -83,32 +116,26 @@ let previous: Promise<void> = Promise.resolve();
  */
 export default function handle(request: BatchRequest | Hello | Broadcast): Promise<unknown> {
   if ('hello' in request) return greet(request.hello);
-  if ('broadcast' in request) return broadcast(request);
-  return runBatch(request).then(({ response }) => response);
+  // (Both name the teardown before their first await: the SIGTERM handler can go in at once.)
+  const ran =
+    'broadcast' in request
+      ? broadcast(request)
+      : runBatch(request).then(({ response }) => response);
+  listenForSigterm();
+  return ran;
 }
 
 /**
- * Runs a broadcast's work after the batches this worker holds (later ones wait for it: a change
- * it makes to the state holds for them), answers, and holds the task until released.
+ * A child process's broadcast task (tinypool gives it one only while it runs no batch): runs the
+ * work, answers on the IPC channel, and holds the task until released.
  */
 function broadcast(request: Broadcast): Promise<void> {
-  const ran = previous.then(() => runOnce(request.broadcast));
-  previous = ran.then(() => {});
-  return ran.then(
+  return runOnce(request.broadcast).then(
     (outcome) =>
       new Promise<void>((resolve) => {
+        released.set(request.broadcast.id, resolve);
         const reply: BroadcastReply = { broadcast: request.broadcast.id, workerId, ...outcome };
-        const { port } = request;
-        if (port) {
-          port.once('message', () => {
-            port.close();
-            resolve();
-          });
-          port.postMessage(reply);
-        } else {
-          released.set(request.broadcast.id, resolve);
-          process.send?.({ __rxpool__: 'broadcast', ...reply } satisfies ParentMessage);
-        }
+        process.send?.({ __rxpool__: 'broadcast', ...reply } satisfies ParentMessage);
       }),
   );
 }
@@ -120,12 +147,27 @@ function greet(port: MessagePort): Promise<void> {
     if (adopted) {
       link = port;
       releaseLink = resolve;
-      port.on('message', (message: LinkBatch | Release | Abort) => {
+      port.on('message', (message: LinkBatch | Release | Abort | TearDown | LinkBroadcast) => {
         if ('release' in message) {
           releaseLink?.();
           releaseLink = undefined;
         } else if ('abort' in message) {
           context.abort(message.abort, message.reason);
+        } else if ('broadcastNow' in message) {
+          const request = message.broadcastNow;
+          const ran = previous.then(() => runOnce(request));
+          previous = ran.then((outcome) =>
+            port.postMessage({
+              broadcast: request.id,
+              workerId,
+              ...outcome,
+            } satisfies BroadcastReply),
+          );
+        } else if ('tearDownNow' in message) {
+          // After the batches it holds: the main side is about to stop this worker.
+          previous = previous
+            .then(() => teardownOnce(context))
+            .then((error) => port.postMessage({ tornDown: true, error } satisfies TornDown));
         } else {
           run(port, message);
         }

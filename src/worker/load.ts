@@ -49,6 +49,68 @@ async function runSetup(spec: WorkSpec, context: WorkerContext): Promise<void> {
   }
 }
 
+/**
+ * The longest a teardown may take, in ms; past it the worker stops anyway and the teardown is
+ * reported as failed. Under tinypool's second before it kills a child process that does not exit.
+ */
+export const TEARDOWN_MS = 900;
+
+/** The teardown to run before this worker stops (the latest a request named). */
+let teardownSpec: WorkSpec | undefined;
+let tornDown: Promise<WireError | undefined> | undefined;
+
+/** Remembers the pool's teardown (every request names it). */
+export function knowTeardown(spec: WorkSpec | undefined): void {
+  teardownSpec = spec;
+}
+
+/** Whether a teardown is to run before this worker stops. */
+export function hasTeardown(): boolean {
+  return teardownSpec !== undefined;
+}
+
+/**
+ * Runs the pool's teardown once, with the worker's state, bounded by {@link TEARDOWN_MS};
+ * resolves with why it failed, if it did. Not after a setup that failed (there is no state).
+ */
+export function teardownOnce(context: WorkerContext): Promise<WireError | undefined> {
+  tornDown ??= runTeardown(context);
+  return tornDown;
+}
+
+async function runTeardown(context: WorkerContext): Promise<WireError | undefined> {
+  const spec = teardownSpec;
+  if (spec === undefined || setupFailure !== undefined) return undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new Error(`The pool's teardown did not finish within ${TEARDOWN_MS} ms`);
+      error.name = 'TeardownTimeout';
+      reject(error);
+    }, TEARDOWN_MS);
+  });
+  try {
+    await Promise.race([
+      (async () => {
+        const teardown = await load(spec);
+        await teardown(context.state, context);
+      })(),
+      late,
+    ]);
+    return undefined;
+  } catch (error) {
+    const cause = serializeError(error, spec);
+    return {
+      ...cause,
+      name: 'TeardownError',
+      message: `The pool's teardown failed in worker ${context.workerId}: ${cause.name}: ${cause.message}`,
+      cause,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The function of `spec`: at once once loaded, else a promise. */
 export function load(spec: WorkSpec): Fn | Promise<Fn> {
   const named = spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.name}`;

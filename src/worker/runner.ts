@@ -20,7 +20,7 @@ import {
 } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
 import { WorkerContext } from './context.js';
-import { type Fn, load, NotArguments, setupOnce } from './load.js';
+import { type Fn, knowTeardown, load, NotArguments, setupOnce, teardownOnce } from './load.js';
 import { cloneFailure, serializeError } from './wire-error.js';
 
 /** What the host tells the runner about this worker. */
@@ -78,6 +78,7 @@ export async function runBatch(
   const n = inputs.length;
   const start = now();
   context.begin(request.id, request.spans);
+  knowTeardown(request.teardown);
 
   let fn: Fn | undefined;
   let loadFailure: WireError | undefined;
@@ -141,7 +142,13 @@ export async function runBatch(
     }
     ({ failures, transferList, retire } = run);
     json = run.json;
+    // Memory recycling: a worker whose heap grew past the limit is replaced between items.
+    if (request.maxHeapBytes > 0 && process.memoryUsage().heapUsed > request.maxHeapBytes) {
+      retire = true;
+    }
   }
+  // It is about to be replaced: its teardown runs now, before its answer.
+  const teardownError = retire ? await teardownOnce(context) : undefined;
   control?.moveTo(row, n);
   const taken = results.take(count);
   const { buffer } = taken;
@@ -163,6 +170,7 @@ export async function runBatch(
     ms: now() - start,
     retire,
     workerId,
+    ...(teardownError && { teardownError }),
   };
   return { response, transferList };
 }
@@ -232,6 +240,7 @@ export async function runOnce(
   broadcast: Broadcast['broadcast'],
 ): Promise<{ value?: unknown; error?: WireError }> {
   context.begin(-1, undefined);
+  knowTeardown(broadcast.teardown);
   if (broadcast.setup) {
     const failure = await setupOnce(broadcast.setup, context);
     if (failure) return { error: failure };

@@ -181,6 +181,17 @@ describe('the main-side door (WorkerHost)', () => {
 });
 
 describe('the worker-side door (src/worker/host.ts)', () => {
+  it('9. tinypool stops a child process with SIGTERM, and SIGKILLs it a second later (the teardown fits in between)', async () => {
+    const source = await readFile(fileURLToPath(import.meta.resolve('tinypool')), 'utf8');
+    assert.match(source, /const SIGKILL_TIMEOUT = 1e3;/);
+    assert.match(
+      source,
+      /setTimeout\(\(\) => this\.process\.kill\("SIGKILL"\), SIGKILL_TIMEOUT\);\s*this\.process\.kill\(\);/,
+    );
+    const { TEARDOWN_MS } = await import('../../dist/src/worker/load.js');
+    assert.ok(TEARDOWN_MS < 1000);
+  });
+
   it(
     "6. a thread worker finds the shared control block in tinypool's workerData[1]",
     T,

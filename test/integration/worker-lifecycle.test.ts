@@ -349,38 +349,45 @@ describe('cooperative cancellation (signal, abortGrace)', () => {
 
 describe('pool.broadcast', () => {
   for (const runtime of RUNTIMES) {
-    it(`${runtime}: starts workers up to size, runs once on each, results in workerId order`, T, async () => {
-      await using(createPool({ size: 3, runtime, setup: () => ({ threshold: 0.5 }) }), async (pool) => {
-        const ids = await pool.broadcast((_: undefined, { workerId }: TaskContext) => workerId);
-        assert.equal(ids.length, 3);
-        assert.equal(new Set(ids).size, 3, 'three workers, each once');
-        assert.deepEqual(
-          ids,
-          [...ids].sort((a, b) => a - b),
-        );
-        // A change to the state holds for later items on every worker.
-        const before = await pool.broadcast(
-          (value: number, { state }: TaskContext<{ threshold: number }>) => {
-            const old = state.threshold;
-            state.threshold = value;
-            return old;
+    it(
+      `${runtime}: starts workers up to size, runs once on each, results in workerId order`,
+      T,
+      async () => {
+        await using(
+          createPool({ size: 3, runtime, setup: () => ({ threshold: 0.5 }) }),
+          async (pool) => {
+            const ids = await pool.broadcast((_: undefined, { workerId }: TaskContext) => workerId);
+            assert.equal(ids.length, 3);
+            assert.equal(new Set(ids).size, 3, 'three workers, each once');
+            assert.deepEqual(
+              ids,
+              [...ids].sort((a, b) => a - b),
+            );
+            // A change to the state holds for later items on every worker.
+            const before = await pool.broadcast(
+              (value: number, { state }: TaskContext<{ threshold: number }>) => {
+                const old = state.threshold;
+                state.threshold = value;
+                return old;
+              },
+              0.9,
+            );
+            assert.deepEqual(before, [0.5, 0.5, 0.5]);
+            const seen = await pool.map(
+              (_: number, { state }: TaskContext<{ threshold: number }>) => state.threshold,
+              Array.from({ length: 60 }, (_, i) => i),
+              { batchSize: 1 },
+            );
+            assert.ok(seen.every((t) => t === 0.9));
+            assert.deepEqual(
+              await pool.broadcast((_: undefined, { workerId }: TaskContext) => workerId),
+              ids,
+              'the same workers',
+            );
           },
-          0.9,
         );
-        assert.deepEqual(before, [0.5, 0.5, 0.5]);
-        const seen = await pool.map(
-          (_: number, { state }: TaskContext<{ threshold: number }>) => state.threshold,
-          Array.from({ length: 60 }, (_, i) => i),
-          { batchSize: 1 },
-        );
-        assert.ok(seen.every((t) => t === 0.9));
-        assert.deepEqual(
-          await pool.broadcast((_: undefined, { workerId }: TaskContext) => workerId),
-          ids,
-          'the same workers',
-        );
-      });
-    });
+      },
+    );
 
     it(`${runtime}: a failure in a worker rejects with a TaskError`, T, async () => {
       await using(createPool({ size: 2, runtime }), async (pool) => {
@@ -431,10 +438,183 @@ describe('pool.broadcast', () => {
       MainThreadExecutor: new () => Executor;
     };
     const custom = createPool({ executor: new MainThreadExecutor() });
-    await assert.rejects(custom.broadcast(() => 1), /^TypeError: pool\.broadcast runs work on each/);
+    await assert.rejects(
+      custom.broadcast(() => 1),
+      /^TypeError: pool\.broadcast runs work on each/,
+    );
     await custom.close();
     const closed = createPool({ size: 1 });
     await closed.close();
-    await assert.rejects(closed.broadcast(() => 1), /The pool is closed/);
+    await assert.rejects(
+      closed.broadcast(() => 1),
+      /The pool is closed/,
+    );
+  });
+});
+
+/** A file that the `logTeardown` fixture appends to, and the pool's options for it. */
+function teardownLog() {
+  const dir = mkdtempSync(join(tmpdir(), 'rxpool-teardown-'));
+  const file = join(dir, 'log');
+  writeFileSync(file, '');
+  return {
+    lines: (): { workerId: number; state: { opened: number } }[] =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line)),
+    options: {
+      env: { ...(process.env as Record<string, string>), RXPOOL_LOG: file },
+      setup: task(fixture('lifecycle.mjs'), 'namedState'),
+      teardown: task(fixture('lifecycle.mjs'), 'logTeardown'),
+    },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Resolves once `check` holds, looking every 20 ms; fails after `ms`. */
+async function eventually(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The teardown warnings emitted while `body` runs. */
+async function warnings(body: () => Promise<void>): Promise<Error[]> {
+  const seen: Error[] = [];
+  const listen = (warning: Error) => {
+    if (warning.name === 'RxpoolTeardownWarning') seen.push(warning);
+  };
+  process.on('warning', listen);
+  try {
+    await body();
+    // Warnings are emitted on the next tick.
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', listen);
+  }
+  return seen;
+}
+
+describe('teardown', () => {
+  for (const runtime of RUNTIMES) {
+    it(`${runtime}: close() runs it in each worker, with that worker's state`, T, async () => {
+      const log = teardownLog();
+      try {
+        const pool = createPool({ size: 2, runtime, ...log.options });
+        const ids = await pool.broadcast((_: undefined, { workerId }: TaskContext) => workerId);
+        await pool.close();
+        const lines = log.lines();
+        assert.deepEqual(
+          lines.map((l) => l.workerId).sort((a, b) => a - b),
+          ids,
+        );
+        for (const line of lines) assert.equal(line.state.opened, line.workerId);
+      } finally {
+        log.remove();
+      }
+    });
+
+    it(`${runtime}: maxTasksPerWorker runs it before a worker is replaced`, T, async () => {
+      const log = teardownLog();
+      try {
+        await using(
+          createPool({ size: 1, runtime, maxTasksPerWorker: 2, ...log.options }),
+          async (pool) => {
+            const seen = await pool.map(
+              (n: number, { workerId }: TaskContext) => [n, workerId],
+              [1, 2, 3, 4, 5],
+              { batchSize: 1 },
+            );
+            const workers = [...new Set(seen.map(([, id]) => id))];
+            assert.equal(workers.length, 3);
+            await eventually(() => log.lines().length >= 2, 10_000, 'two teardowns');
+            assert.deepEqual(
+              log.lines().map((l) => l.workerId),
+              workers.slice(0, 2),
+            );
+          },
+        );
+      } finally {
+        log.remove();
+      }
+    });
+
+    it(`${runtime}: idleTimeout runs it before an idle worker stops`, T, async () => {
+      const log = teardownLog();
+      try {
+        await using(
+          createPool({ size: 1, runtime, idleTimeout: 100, ...log.options }),
+          async (pool) => {
+            const id = await pool.run((_: null, { workerId }: TaskContext) => workerId, null);
+            await eventually(() => log.lines().length === 1, 10_000, 'the idle teardown');
+            assert.equal(log.lines()[0]!.workerId, id);
+          },
+        );
+      } finally {
+        log.remove();
+      }
+    });
+
+    it(`${runtime}: one that throws or hangs is reported, and close() still ends`, T, async () => {
+      for (const name of ['throwingTeardown', 'hangingTeardown']) {
+        const pool = createPool({
+          size: 1,
+          runtime,
+          teardown: task(fixture('lifecycle.mjs'), name),
+        });
+        await pool.run((n: number) => n, 1);
+        const started = Date.now();
+        const seen = await warnings(() => pool.close());
+        assert.ok(Date.now() - started < 10_000, 'close() was not held up');
+        assert.equal(seen.length, 1, name);
+        assert.match(
+          seen[0]!.message,
+          name === 'throwingTeardown' ? /cannot close the connection/ : /within 900 ms/,
+        );
+      }
+    });
+  }
+});
+
+describe('recycleMemoryMb', () => {
+  for (const runtime of RUNTIMES) {
+    it(
+      `${runtime}: a worker whose heap grew past it is replaced between items; nothing fails; its teardown runs`,
+      T,
+      async () => {
+        const log = teardownLog();
+        try {
+          await using(
+            createPool({ size: 1, runtime, recycleMemoryMb: 64, ...log.options }),
+            async (pool) => {
+              const grow = task<number, number>(fixture('lifecycle.mjs'), 'grow');
+              const before = await pool.run((_: null, { workerId }: TaskContext) => workerId, null);
+              // 40 MB kept in the state each: past 64 MB after the second.
+              assert.deepEqual(await pool.map(grow, [40, 40, 40], { batchSize: 1 }), [40, 40, 40]);
+              const after = await pool.run((_: null, { workerId }: TaskContext) => workerId, null);
+              assert.notEqual(after, before, 'the worker was replaced');
+              await eventually(() => log.lines().length >= 1, 10_000, 'its teardown');
+              assert.equal(log.lines()[0]!.workerId, before);
+              assert.equal(pool.stats().failed, 0);
+            },
+          );
+        } finally {
+          log.remove();
+        }
+      },
+    );
+  }
+
+  it('without it, the same worker keeps its state', T, async () => {
+    await using(createPool({ size: 1, setup: () => ({}) }), async (pool) => {
+      const grow = task<number, number>(fixture('lifecycle.mjs'), 'grow');
+      const id = () => pool.run((_: null, { workerId }: TaskContext) => workerId, null);
+      const before = await id();
+      await pool.map(grow, [40, 40, 40], { batchSize: 1 });
+      assert.equal(await id(), before);
+    });
   });
 });

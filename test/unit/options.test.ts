@@ -131,6 +131,16 @@ describe('option validation', () => {
       { abortGrace: -1 },
       /^TypeError: Expected `abortGrace` to be a number of ms from 0 up to 2147483647, got `-1` \(number\)$/,
     ],
+    [
+      'teardown',
+      { teardown: 3 },
+      /^TypeError: Expected `teardown` to be a task\(module, exportName\) or a function, got `3` \(number\)$/,
+    ],
+    [
+      'recycleMemoryMb',
+      { recycleMemoryMb: 0 },
+      /^TypeError: Expected `recycleMemoryMb` to be a number of MB above 0, got `0` \(number\)$/,
+    ],
     ['unknown', { workers: 2 }, /^TypeError: Unknown option `workers` for createPool/],
   ];
   for (const [name, options, message] of poolCases) {
