@@ -33,7 +33,7 @@ const T = { timeout: 60_000 };
 const RUNTIMES = ['thread', 'process'] as const;
 const seeContext = task<number, any>(fixture('lifecycle.mjs'), 'seeContext');
 
-async function using<R>(pool: Pool, body: (pool: Pool) => Promise<R>): Promise<R> {
+async function using<P extends Pool<any>, R>(pool: P, body: (pool: P) => Promise<R>): Promise<R> {
   try {
     return await body(pool);
   } finally {
@@ -616,5 +616,34 @@ describe('recycleMemoryMb', () => {
       await pool.map(grow, [40, 40, 40], { batchSize: 1 });
       assert.equal(await id(), before);
     });
+  });
+});
+
+describe('types', () => {
+  it('context.state is typed from setup (checked by npm run typecheck)', T, async () => {
+    await using(
+      createPool({ size: 1, setup: () => ({ table: new Map([['a', 1]]), hits: 0 }) }),
+      async (pool) => {
+        const found = await pool.map(
+          (key: string, { state }) => {
+            state.hits++;
+            // @ts-expect-error: the state has no `tabel`
+            void state.tabel;
+            return state.table.get(key) ?? 0;
+          },
+          ['a', 'b'],
+        );
+        const typed: number[] = found;
+        assert.deepEqual(typed, [1, 0]);
+        const other = task<number, number, { other: true }>(fixture('lifecycle.mjs'), 'seeContext');
+        // @ts-expect-error: a task of another state does not fit this pool
+        assert.ok(typeof (() => pool.run(other, 1)) === 'function');
+        const matching = task<number, unknown, { table: Map<string, number>; hits: number }>(
+          fixture('lifecycle.mjs'),
+          'seeContext',
+        );
+        assert.equal(((await pool.run(matching, 1)) as { state: { hits: number } }).state.hits, 2);
+      },
+    );
   });
 });
