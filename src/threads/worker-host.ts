@@ -21,11 +21,11 @@
  *    answered in the child's place on that port (the task settles, the worker stays) and the
  *    executor is told what was thrown; a task it sends is reported with its child.
  *
- * (5 and 6 are the worker side's, in src/worker/host.ts.)
- * 7. Tinypool 2.2.0 forks a child process with `env: { ...options.env, TINYPOOL_WORKER_ID }`: with
+ * (5, 6 and 7 are the worker side's, in src/worker/host.ts.)
+ * 8. Tinypool 2.2.0 forks a child process with `env: { ...options.env, TINYPOOL_WORKER_ID }`: with
  *    no `env` option the child gets nothing of this process's environment (where
  *    `child_process.fork` inherits it). `env` is always given, `process.env` by default.
- * 8. A child process's IPC channel is tinypool's; its child entry (`entry/process.js`) ignores a
+ * 9. A child process's IPC channel is tinypool's; its child entry (`entry/process.js`) ignores a
  *    message without `__tinypool_worker_message__`, and its `ProcessWorker` hands such a message
  *    from the child to a channel it does not have here. rxpool's own messages (an abort of a
  *    batch, `tell`) travel on it, marked `__rxpool__`; the worker side listens for them.
@@ -53,7 +53,7 @@ export interface WorkerHostOptions {
   /** ms an idle worker lives (`Infinity`: keep `size` workers); `undefined`: never stopped here. */
   readonly idleTimeout: number | undefined;
   readonly maxHeapMb: number | undefined;
-  /** The workers' environment; `undefined`: this process's (workaround 7). */
+  /** The workers' environment; `undefined`: this process's (workaround 8). */
   readonly env: Readonly<Record<string, string>> | undefined;
   /** Given to every worker (src/worker/host.ts reads it). */
   readonly workerData: unknown;
@@ -70,7 +70,7 @@ export interface WorkerHostEvents {
    * Returns whether the task is the executor's (then it is answered in the child's place).
    */
   unsent(taskId: number, error: unknown): boolean;
-  /** Process runtime: a message of rxpool's own from a child (workaround 8). */
+  /** Process runtime: a message of rxpool's own from a child (workaround 9). */
   heard?(message: ParentMessage): void;
 }
 
@@ -80,7 +80,7 @@ export class WorkerHost {
   private pool: Tinypool | undefined;
   private destroyed = false;
   private readonly watched = new WeakSet<object>();
-  /** Messages for child processes whose worker side has not said it listens yet (workaround 8). */
+  /** Messages for child processes whose worker side has not said it listens yet (workaround 9). */
   private readonly unready = new WeakMap<ChildProcess, object[]>();
   /** Why a thread worker that is being stopped is stopped, by thread id. */
   private readonly stopping = new Map<number, Error>();
@@ -113,7 +113,7 @@ export class WorkerHost {
   }
 
   /**
-   * Workaround 8: sends a message of rxpool's own to a child process; `false` if it cannot. A
+   * Workaround 9: sends a message of rxpool's own to a child process; `false` if it cannot. A
    * message to a child whose worker side has not loaded yet waits until it says it has (its
    * listener would not be there: the message would be lost).
    */
@@ -175,7 +175,7 @@ export class WorkerHost {
       // Atomics.wait.
       useAtomics: !threads,
       workerData,
-      // Workaround 7: tinypool spreads it when it forks, so a child sees `process.env` as it is
+      // Workaround 8: tinypool spreads it when it forks, so a child sees `process.env` as it is
       // then (a thread worker copies it when it starts, Node's default).
       env: (env ?? process.env) as Record<string, string>,
       serialization: 'advanced',
@@ -243,7 +243,7 @@ export class WorkerHost {
     const send = processWorker.send;
     const child = processWorker.process;
     if (typeof send !== 'function' || !child) return;
-    // Workaround 8: the worker side says when it listens to rxpool's messages.
+    // Workaround 9: the worker side says when it listens to rxpool's messages.
     this.unready.set(child, []);
     child.on('message', (message: ParentMessage | undefined) => {
       if (message?.__rxpool__ === 'listening') {

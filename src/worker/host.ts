@@ -12,11 +12,11 @@
  *   buffers may move.
  * - `workerData[1]`: tinypool 2.2.0 passes `[its own data, the pool's workerData]` to a thread
  *   worker: the control block the executor shares with every thread worker is the second.
- * - (8) A child process's IPC channel is tinypool's, and its child entry ignores a message without
+ * - (9) A child process's IPC channel is tinypool's, and its child entry ignores a message without
  *   `__tinypool_worker_message__`: rxpool's own messages to a child (an abort of its batch) travel
  *   on it, marked `__rxpool__` (the main side sends them: src/threads/worker-host.ts, once this
  *   module said it listens).
- * - (9) Tinypool 2.2.0 stops a child process with `kill()` (SIGTERM), and SIGKILLs it a second
+ * - (10) Tinypool 2.2.0 stops a child process with `kill()` (SIGTERM), and SIGKILLs it a second
  *   later if it has not exited: a SIGTERM handler here runs the pool's teardown (bounded by
  *   `TEARDOWN_MS`, under that second) and exits. Installed only with a teardown: without one, a
  *   child that runs synchronous code would otherwise take that second to die.
@@ -69,7 +69,7 @@ hostRunner({
 });
 
 if (isChildProcess) {
-  // Workaround 8: rxpool's messages on tinypool's channel.
+  // Workaround 9: rxpool's messages on tinypool's channel.
   process.on('message', (message: ChildMessage | undefined) => {
     if (message?.__rxpool__ === 'abort') context.abort(message.abort, message.reason);
     else if (message?.__rxpool__ === 'release') {
@@ -83,7 +83,7 @@ if (isChildProcess) {
 }
 
 /**
- * (9) Tinypool stops a child process with SIGTERM (SIGKILL a second later): whatever the reason
+ * (10) Tinypool stops a child process with SIGTERM (SIGKILL a second later): whatever the reason
  * (close, idle timeout, a recycled worker), the teardown runs first, and what it threw goes to the
  * main side; then the child dies of the signal, as it would have (its exit says it was stopped).
  * Installed once a request names a teardown: without one, SIGTERM stops a busy child at once.

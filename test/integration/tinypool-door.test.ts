@@ -124,7 +124,7 @@ describe('the main-side door (WorkerHost)', () => {
   );
 
   it(
-    "7. process runtime: a child inherits this process's environment (tinypool gives it only TINYPOOL_WORKER_ID), and `env` replaces it",
+    "8. process runtime: a child inherits this process's environment (tinypool gives it only TINYPOOL_WORKER_ID), and `env` replaces it",
     T,
     async () => {
       const entry = fileURLToPath(import.meta.resolve('tinypool'));
@@ -148,7 +148,7 @@ describe('the main-side door (WorkerHost)', () => {
   );
 
   it(
-    "8. process runtime: rxpool's own message on tinypool's IPC channel reaches the child (tinypool's entry ignores it) and aborts its batch's signal",
+    "9. process runtime: rxpool's own message on tinypool's IPC channel reaches the child (tinypool's entry ignores it) and aborts its batch's signal",
     T,
     async () => {
       const entry = fileURLToPath(new URL('./entry/process.js', import.meta.resolve('tinypool')));
@@ -181,7 +181,7 @@ describe('the main-side door (WorkerHost)', () => {
 });
 
 describe('the worker-side door (src/worker/host.ts)', () => {
-  it('9. tinypool stops a child process with SIGTERM, and SIGKILLs it a second later (the teardown fits in between)', async () => {
+  it('10. tinypool stops a child process with SIGTERM, and SIGKILLs it a second later (the teardown fits in between)', async () => {
     const source = await readFile(fileURLToPath(import.meta.resolve('tinypool')), 'utf8');
     assert.match(source, /const SIGKILL_TIMEOUT = 1e3;/);
     assert.match(
