@@ -106,8 +106,10 @@ export interface ParallelOptions<In = any> {
    * How long each attempt of an item may run, in ms: a number above 0, or `Infinity` for none.
    *
    * The time counts from the item's own start, even inside a batch. Past it the attempt fails with
-   * a {@link TaskTimeoutError}, and the worker running it is stopped and replaced, so a runaway
-   * task really ends; the item's batch-mates run again.
+   * a {@link TaskTimeoutError}, however the task ends: its `context.signal` is aborted, and a task
+   * that settles within the pool's `abortGrace` keeps its worker; one that does not (or runs
+   * synchronously) is stopped with its worker, which is replaced, so a runaway task really ends.
+   * The item's batch-mates that had not run go again.
    *
    * @default `undefined`: no timeout
    */
