@@ -35,6 +35,7 @@ export type {
   ExecutorBatch,
   ExecutorTraits,
   ItemFailure,
+  ItemSpan,
   RunningBatch,
   TraceCarrier,
   WorkSpec,
@@ -46,6 +47,6 @@ export { DEFAULT_CONCURRENCY } from './options.js';
 export { move } from './pool/move.js';
 export type { PoolOptions, PoolStats } from './pool/pool.js';
 export { createPool, defaultPool, Pool } from './pool/pool.js';
-export type { StarWork, Work } from './pool/task.js';
+export type { StarWork, TaskContext, Work } from './pool/task.js';
 export { Task, task } from './pool/task.js';
 export type { Failure, Settled, Success } from './types.js';

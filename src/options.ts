@@ -106,8 +106,10 @@ export interface ParallelOptions<In = any> {
    * How long each attempt of an item may run, in ms: a number above 0, or `Infinity` for none.
    *
    * The time counts from the item's own start, even inside a batch. Past it the attempt fails with
-   * a {@link TaskTimeoutError}, and the worker running it is stopped and replaced, so a runaway
-   * task really ends; the item's batch-mates run again.
+   * a {@link TaskTimeoutError}, however the task ends: its `context.signal` is aborted, and a task
+   * that settles within the pool's `abortGrace` keeps its worker; one that does not (or runs
+   * synchronously) is stopped with its worker, which is replaced, so a runaway task really ends.
+   * The item's batch-mates that had not run go again.
    *
    * @default `undefined`: no timeout
    */
@@ -336,6 +338,7 @@ export function resolveParallel<In>(
       total: o.total,
       key: o.key && checkedKey(o.key),
       traces: (o as { [ITEM_TRACES]?: EngineConfig<In>['traces'] })[ITEM_TRACES],
+      origin: (o as { [ORIGIN]?: EngineConfig<In>['origin'] })[ORIGIN],
     },
     pool: o.pool,
     signal: checkSignal(o.signal),
@@ -448,6 +451,12 @@ function isPoolLike(value: unknown): boolean {
 }
 
 /** Throws the house-style message: what was expected and what came. */
+/**
+ * @internal An option key of the pool's iterating methods, for `rxpool worker`: the items are
+ * those of a remote batch, in these spans (`EngineConfig.origin`).
+ */
+export const ORIGIN: unique symbol = Symbol('rxpool.origin');
+
 export function fail(name: string, expected: string, got: unknown): never {
   throw new TypeError(`Expected \`${name}\` to be ${expected}, got ${describeValue(got)}`);
 }

@@ -18,7 +18,7 @@ import {
   task,
   WorkerCrashedError,
 } from '../index.js';
-import { ITEM_TRACES } from '../options.js';
+import { ITEM_TRACES, ORIGIN } from '../options.js';
 import { describeFunctions } from '../pool/exports.js';
 import { imapSettledSpread } from '../pool/pool.js';
 import {
@@ -333,8 +333,9 @@ export class BatchServer {
           retry: 0,
           timeout: batch.timeout,
           signal,
-          // Each item's caller's trace context, on to the thread that runs it.
-          ...({ [ITEM_TRACES]: batch.traces } as {}),
+          // Each item's caller's trace context, on to the thread that runs it; the producer's
+          // indexes and attempts, for each task's context.
+          ...({ [ITEM_TRACES]: batch.traces, [ORIGIN]: batch.spans } as {}),
         } as const;
         // A producer's `pool.starmap`: each input is spread into the call, as on its threads.
         const settled = batch.work.spread

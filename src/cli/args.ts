@@ -62,6 +62,8 @@ export interface WorkerCommand {
   /** Pool size; `undefined` for the default (`os.availableParallelism()`). */
   readonly threads: number | undefined;
   readonly allowInline: boolean;
+  /** `--setup MODULE#export`: run once in every worker; what it returns is the tasks' `state`. */
+  readonly setup: { readonly module: string; readonly name: string } | undefined;
   /** The task modules' paths, as given (read from the current directory). */
   readonly modules: readonly string[];
 }
@@ -77,7 +79,8 @@ const ON_ERROR: readonly OnError[] = ['fail', 'skip', 'settle'];
 
 /** The text of `rxpool --help`. */
 export const HELP = `Usage: rxpool map <module> [export] [options] < in.ndjson > out.ndjson
-       rxpool worker --redis URL --queue NAME [--threads N] [--allow-inline] <module>...
+       rxpool worker --redis URL --queue NAME [--threads N] [--allow-inline]
+                     [--setup MODULE#export] <module>...
 
 Runs a function exported by <module> on a pool of worker threads, once for each line of
 standard input (one JSON value per line), and writes one JSON line per result to standard
@@ -128,6 +131,10 @@ to the queue runs these modules with any input (with --allow-inline: any code).
   --queue NAME       the BullMQ queue to take batches from
   --threads N        worker threads (default: the number of CPUs)
   --allow-inline     also run inline functions (code sent through Redis)
+  --setup MODULE#export
+                     run this export once in every worker thread before its first batch; what
+                     it returns (or resolves to) is context.state in every task there
+                     (#export may be left out: the default export)
 
 SIGTERM or SIGINT: take no new batches, finish the running ones, exit 0.
 `;
@@ -241,12 +248,23 @@ function parseWorker(argv: readonly string[]): Command {
   }
   const empty = positionals.find((module) => module === '');
   if (empty !== undefined) throw new CliError('a task module path is empty', ExitCode.usage);
+  let setup: WorkerCommand['setup'];
+  if (values.setup !== undefined) {
+    const at = values.setup.lastIndexOf('#');
+    const module = at < 0 ? values.setup : values.setup.slice(0, at);
+    const name = at < 0 ? 'default' : values.setup.slice(at + 1);
+    if (module === '' || name === '') {
+      throw badValue('--setup', 'MODULE#export or MODULE (its default export)', values.setup);
+    }
+    setup = { module, name };
+  }
   return {
     kind: 'worker',
     redis,
     queue,
     threads: integer('--threads', values.threads, 1),
     allowInline,
+    setup,
     modules: positionals,
   };
 }
@@ -261,6 +279,7 @@ function parseWorkerArgs(argv: readonly string[]) {
       queue: { type: 'string' },
       threads: { type: 'string' },
       'allow-inline': { type: 'boolean' },
+      setup: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

@@ -9,6 +9,7 @@ import { AbortError, TaskError, TaskTimeoutError, WorkerCrashedError } from '../
 import type {
   BatchOutcome,
   ItemFailure,
+  ItemSpan,
   RunningBatch,
   TraceCarrier,
   WorkSpec,
@@ -45,6 +46,11 @@ export interface EngineConfig<In> {
   readonly total?: number | undefined;
   /** Per-key order (src/engine/keys.ts): throws for an input whose key cannot be had. */
   readonly key?: ((input: In) => Key) | undefined;
+  /**
+   * The source's items are themselves items of another stream, in these spans (a remote batch
+   * that `rxpool worker` runs): a task's `context.index` and `context.attempt` are theirs.
+   */
+  readonly origin?: readonly ItemSpan[] | undefined;
   /**
    * The trace context of the item pushed `i`-th at `traces[i]`, given with the items (a remote
    * worker passes on its job's), instead of the OpenTelemetry context active at each push.
@@ -500,6 +506,7 @@ export class Engine<In, Out> implements DispatchClient {
       {
         work: this.config.work,
         inputs: inputsOf(chunks),
+        spans: spansOf(chunks, this.config.origin),
         transferList,
         timeout,
         expectedMs: this.sizer.expectedMs(count),
@@ -622,7 +629,16 @@ export class Engine<In, Out> implements DispatchClient {
         }
         const { values, failures, count } = outcome;
         if (this.ending) for (const trace of this.ending) trace.workerId = outcome.workerId;
-        if (failures === null && count === batch.count) {
+        const culprit = outcome.stopped ? batch.timedOut : undefined;
+        if (culprit !== undefined && culprit < count) {
+          // It answered the timeout's abort: the item that ran past it fails as timed out.
+          this.routeReturned(
+            chunks,
+            (p) => (p === culprit ? FAIL : p >= count ? AGAIN : failures?.[p] ? FAIL : KEEP),
+            (p) => (p === culprit ? undefined : failures![p]),
+            values,
+          );
+        } else if (failures === null && count === batch.count) {
           // The common case: every item ran and succeeded.
           if (this.ending) this.traceResults(0, count, values);
           let at = 0;
@@ -1003,6 +1019,36 @@ function inputsOf<In>(chunks: Chunk<In>[]): unknown[] {
     for (let i = chunk.lo; i < chunk.hi; i++) inputs.push(chunk.inputs[i]);
   }
   return inputs;
+}
+
+/** The spans of a batch's items: one per chunk (their attempt is the one to come). */
+function spansOf<In>(chunks: Chunk<In>[], origin: readonly ItemSpan[] | undefined): ItemSpan[] {
+  const spans: ItemSpan[] = [];
+  for (const chunk of chunks) {
+    const span = { index: chunk.first, count: chunk.length, attempt: chunk.attempts + 1 };
+    if (origin === undefined) spans.push(span);
+    else spans.push(...within(origin, span));
+  }
+  return spans;
+}
+
+/** `span` (of a stream whose items are `origin`'s) as spans of `origin`'s items. */
+function within(origin: readonly ItemSpan[], span: ItemSpan): ItemSpan[] {
+  const spans: ItemSpan[] = [];
+  let skip = span.index;
+  let left = span.count;
+  for (const run of origin) {
+    if (left === 0) break;
+    if (skip >= run.count) {
+      skip -= run.count;
+      continue;
+    }
+    const count = Math.min(run.count - skip, left);
+    spans.push({ index: run.index + skip, count, attempt: run.attempt + span.attempt - 1 });
+    left -= count;
+    skip = 0;
+  }
+  return spans;
 }
 
 const noop = () => {};

@@ -37,6 +37,8 @@ export interface InFlightBatch {
   aborted: boolean;
   /** Timed out: its worker is stopped after the replies and exits waiting to be read. */
   stopping: boolean;
+  /** Its worker was asked to abort it (its tasks' `signal`), and why: its answer may still come. */
+  abortedFor?: 'cancel' | 'timeout';
 }
 
 /** Reports a batch's outcome, the first time only. */

@@ -29,6 +29,9 @@ import type {
 import { findUncloneable } from '../pool/clone.js';
 import {
   type BatchResponse,
+  type Broadcast,
+  type BroadcastReply,
+  type ChildMessage,
   ControlBlock,
   type ControlRef,
   type Hello,
@@ -36,10 +39,12 @@ import {
   type LinkReply,
   packNumbers,
   type Release,
+  type TornDown,
   type WireError,
   type WorkSpec,
 } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
+import { TEARDOWN_MS } from '../worker/load.js';
 import { reviveError, reviveLoose } from '../worker/wire-error.js';
 import { finish, type InFlightBatch } from './in-flight.js';
 import { DEPTH, Placement, STEAL_AFTER_MS } from './placement.js';
@@ -57,7 +62,18 @@ export interface ThreadPoolOptions {
   readonly maxTasksPerWorker: number;
   readonly setup: WorkSpec | undefined;
   readonly maxHeapMb: number | undefined;
+  /** The workers' environment; `undefined`: this process's. */
+  readonly env?: Readonly<Record<string, string>> | undefined;
+  /** ms an aborted task has to settle before its worker is stopped. */
+  readonly abortGrace?: number;
+  /** Run in each worker, with its state, before it stops (not after a crash). */
+  readonly teardown?: WorkSpec | undefined;
+  /** A worker whose heap is above this many MB after a batch is replaced. */
+  readonly recycleMemoryMb?: number | undefined;
 }
+
+/** The default of the `abortGrace` pool option, in ms. */
+export const DEFAULT_ABORT_GRACE_MS = 1000;
 
 const RETIRE = new Error('rxpool: worker retired');
 RETIRE.name = 'WorkerRetired';
@@ -92,8 +108,12 @@ export class ThreadPoolExecutor implements Executor {
   private readonly inFlight = new Map<number, InFlightBatch>();
   /** Thread workers' links, by thread id. */
   private readonly links = new Map<number, WorkerLink>();
+  /** Links of idle workers that run their teardown before they are stopped (no new batches). */
+  private readonly retiring = new Map<number, WorkerLink>();
   /** A round of hellos is out (see `greet`). */
   private greeting = false;
+  /** What waits for the round of hellos to end (see `linked`). */
+  private readonly greeted: (() => void)[] = [];
   /** Looks for batches to move while some wait behind others (see `steal`). */
   private stealTimer: ReturnType<typeof setTimeout> | undefined;
   /** Batches that wait for a link to have room (long ones wait for an idle link). */
@@ -103,8 +123,15 @@ export class ThreadPoolExecutor implements Executor {
   private readonly control: ControlBlock;
   private readonly freeRows: number[] = [];
 
+  /** Broadcasts out: what takes each worker's reply, by broadcast id. */
+  private readonly broadcasts = new Map<number, (reply: BroadcastReply) => void>();
+  private nextBroadcast = 0;
+  /** ms an aborted task has to settle before its worker is stopped (`abortGrace`). */
+  private readonly abortGrace: number;
+
   constructor(private readonly options: ThreadPoolOptions) {
-    const { size, runtime, idleTimeout, maxHeapMb } = options;
+    const { size, runtime, idleTimeout, maxHeapMb, env } = options;
+    this.abortGrace = options.abortGrace ?? DEFAULT_ABORT_GRACE_MS;
     this.size = size;
     this.threads = runtime === 'thread';
     this.placement = new Placement(size);
@@ -129,6 +156,7 @@ export class ThreadPoolExecutor implements Executor {
             ? undefined
             : idleTimeout,
         maxHeapMb,
+        env,
         workerData: { control: this.control.buffer, rows: this.control.rows },
       },
       {
@@ -144,6 +172,10 @@ export class ThreadPoolExecutor implements Executor {
           if (!batch) return false;
           batch.unsent = error;
           return true;
+        },
+        heard: (message) => {
+          if (message.__rxpool__ === 'broadcast') this.broadcasts.get(message.broadcast)?.(message);
+          else if (message.__rxpool__ === 'tornDown') reportTeardown(reviveError(message.error));
         },
       },
     );
@@ -169,15 +201,108 @@ export class ThreadPoolExecutor implements Executor {
     return { busy, queued };
   }
 
-  /** No new batches come (the pool waited for those out): stops the workers. */
+  /**
+   * Runs `work` once on every worker, starting workers up to `size` first (`pool.broadcast`); a
+   * worker runs it after the batches it holds. Resolves with the replies, in `workerId`
+   * order; rejects when a task of the host fails (the pool is closed, a worker cannot start).
+   */
+  async broadcast(work: WorkSpec, input: unknown): Promise<BroadcastReply[]> {
+    // The links and the workers hold nothing open: the process stays alive until it is done.
+    const hold = setInterval(() => {}, 2 ** 30);
+    try {
+      return await this.broadcastOn(work, input);
+    } finally {
+      clearInterval(hold);
+    }
+  }
+
+  private async broadcastOn(work: WorkSpec, input: unknown): Promise<BroadcastReply[]> {
+    const id = this.nextBroadcast++;
+    const { size, threads } = this;
+    const { setup, teardown } = this.options;
+    if (threads) {
+      // Every worker gets a link first (workers start up to `size`); then it goes on the links.
+      await this.linked();
+      if (!this.host.open) throw new Error('The pool is closed: it takes no new work');
+      const request = { id, work, input, setup, teardown };
+      const replies = await Promise.all([...this.links.values()].map((l) => l.broadcast(request)));
+      return replies.sort((a, b) => a.workerId - b.workerId);
+    }
+    // Processes: one host task a worker, each held until all have answered, so that each worker
+    // takes one (and missing ones start); answers come on tinypool's IPC channel.
+    return new Promise((resolve, reject) => {
+      const replies: BroadcastReply[] = [];
+      let failed = false;
+      const release = () => {
+        this.broadcasts.delete(id);
+        for (const child of this.host.children()) {
+          this.host.tell(child, { __rxpool__: 'release', broadcast: id } satisfies ChildMessage);
+        }
+      };
+      const take = (reply: BroadcastReply) => {
+        replies.push(reply);
+        if (replies.length < size || failed) return;
+        release();
+        resolve(replies.sort((a, b) => a.workerId - b.workerId));
+      };
+      this.broadcasts.set(id, take);
+      const request = { id, work, input, setup, teardown };
+      for (let i = 0; i < size; i++) {
+        this.host.run({ broadcast: request } satisfies Broadcast).catch((error: unknown) => {
+          if (failed) return;
+          failed = true;
+          release();
+          reject(error);
+        });
+      }
+    });
+  }
+
+  /** No new batches come (the pool waited for those out): stops the workers, after teardown. */
   async close(): Promise<void> {
     clearTimeout(this.stealTimer);
+    // Thread workers run their teardown on their links first (a child process runs it when
+    // tinypool stops it: src/worker/host.ts).
+    if (this.options.teardown) {
+      // The links hold nothing open: the process stays alive until every worker answered.
+      const hold = setInterval(() => {}, 2 ** 30);
+      await Promise.all([...this.links.values()].map((link) => this.tearDown(link)));
+      clearInterval(hold);
+    }
     await this.host.destroy();
+  }
+
+  /**
+   * Has a linked worker run its teardown (after the batches it holds); resolves when it has
+   * answered, or after the teardown's limit and a margin (a worker stuck in synchronous code
+   * never answers). A failure is reported (see `reportTeardown`).
+   */
+  private tearDown(link: WorkerLink): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        reportTeardown(new Error(`A worker's teardown did not finish within ${TEARDOWN_MS} ms`));
+        resolve();
+      }, TEARDOWN_MS + TEARDOWN_MARGIN_MS);
+      timer.unref();
+      link.tearDown((reply) => {
+        clearTimeout(timer);
+        if (reply.error) reportTeardown(reviveError(reply.error));
+        resolve();
+      });
+    });
   }
 
   /** Stops now: the batches out are reported 'aborted' (or as their workers' exits say). */
   async destroy(): Promise<void> {
     clearTimeout(this.stealTimer);
+    // The running tasks' signals fire first (their workers stop right after).
+    for (const batch of this.inFlight.values()) {
+      if (batch.child) {
+        this.host.tell(batch.child, { __rxpool__: 'abort', abort: batch.id, reason: 'cancel' });
+      } else if (batch.control) {
+        this.links.get(batch.control.thread(batch.row))?.abort(batch.id, 'cancel');
+      }
+    }
     const parked = this.parked;
     this.parked = [];
     for (const batch of parked) this.settle(batch, { type: 'aborted' });
@@ -197,9 +322,12 @@ export class ThreadPoolExecutor implements Executor {
       request: {
         id,
         work: given.work,
+        spans: given.spans,
         inputs: packed ?? inputs,
         setup: this.options.setup,
         maxItems: Number.isFinite(maxTasksPerWorker) ? maxTasksPerWorker : 0,
+        teardown: this.options.teardown,
+        maxHeapBytes: (this.options.recycleMemoryMb ?? 0) * 1024 * 1024,
         control: ref,
         // The engine times items that have a timeout: the worker then records each one's start.
         timed: given.timeout !== undefined,
@@ -225,9 +353,9 @@ export class ThreadPoolExecutor implements Executor {
     };
     this.inFlight.set(id, batch);
     if (!this.threads) {
-      return runInChild(this.host, batch, {
+      return runInChild(this.host, batch, this.abortGrace, {
         settle: (b, outcome) => this.settle(b, outcome),
-        done: (response) => this.done(response),
+        done: (response, b) => this.done(response, b),
         failure: (b, error) => this.failure(b, error),
       });
     }
@@ -263,28 +391,62 @@ export class ThreadPoolExecutor implements Executor {
     if (threadId === 0) {
       // Not started: the worker will skip it when it comes to it (and then free its row).
       queueMicrotask(() => finish(batch, { type: 'aborted' }));
-    } else if (reason === 'timeout') {
-      // Running (or done, its reply on the way): stop its worker; the batches behind it on its
-      // link go again. A reply or an exit of the worker that waits to be read (the main thread was
-      // busy, and timers come before I/O in the event loop) is read first: an item that ended in
-      // time, or took its worker down, is not reported as timed out. Two turns, as in
-      // runtime/process-worker.ts.
-      batch.aborted = false;
-      batch.stopping = true;
-      setImmediate(() =>
-        setImmediate(() => {
-          if (batch.finished || !this.inFlight.has(batch.id)) return;
-          batch.aborted = true;
-          this.host.stop(threadId, STOPPED);
-        }),
-      );
-    } else {
-      // Cancelled while running: the worker reads the cancel cell between items and answers; it
-      // is stopped only if the answer does not come within the grace.
-      const link = this.links.get(threadId);
-      if (link) link.cancelRunning(batch, CANCEL_GRACE_MS, () => this.host.stop(threadId, STOPPED));
-      else this.host.stop(threadId, STOPPED);
+      return;
     }
+    // Running (or done, its reply on the way). A reply or an exit of the worker that waits to be
+    // read (the main thread was busy, and timers come before I/O in the event loop) is read
+    // first: an item that ended in time, or took its worker down, is not reported as timed out.
+    // Two turns, as in runtime/process-worker.ts.
+    batch.aborted = false;
+    batch.stopping = true;
+    setImmediate(() =>
+      setImmediate(() => {
+        if (batch.finished || !this.inFlight.has(batch.id)) return;
+        batch.aborted = true;
+        this.abortRunning(batch, threadId, reason);
+      }),
+    );
+  }
+
+  /**
+   * Aborts a batch its worker runs: a task that awaits hears it (its signal fires) and keeps its
+   * worker if it settles within `abortGrace`; one that runs synchronously past its timeout cannot
+   * hear it, and its worker is stopped (after a short look again: a worker that the machine's load
+   * held up for a moment inside a task's synchronous part is not mistaken for it).
+   */
+  private abortRunning(
+    batch: InFlightBatch,
+    threadId: number,
+    reason: 'cancel' | 'timeout',
+    looked = false,
+  ): void {
+    if (batch.finished || !this.inFlight.has(batch.id)) return;
+    const stop = () => this.host.stop(threadId, STOPPED);
+    const link = this.links.get(threadId);
+    if (!link) {
+      stop();
+      return;
+    }
+    const { control, row } = batch;
+    if (reason === 'timeout' && control!.calling(row)) {
+      if (looked) {
+        stop();
+        return;
+      }
+      const position = control!.position(row);
+      const timer = setTimeout(() => {
+        if (control!.calling(row) && control!.position(row) === position) stop();
+        else this.abortRunning(batch, threadId, reason, true);
+      }, CANCEL_GRACE_MS);
+      timer.unref();
+      return;
+    }
+    batch.abortedFor = reason;
+    link.abort(batch.id, reason);
+    // A task that awaits (or a timed batch between its tasks' calls) gets the grace; a cancelled
+    // batch of synchronous items answers between items, or is stopped after a short grace.
+    const awaits = reason === 'timeout' || control!.awaiting(row);
+    link.cancelRunning(batch, awaits ? this.abortGrace : CANCEL_GRACE_MS, stop);
   }
 
   /**
@@ -312,6 +474,15 @@ export class ThreadPoolExecutor implements Executor {
     if (this.parked.length > 0 && this.links.size < this.size) this.greet();
   }
 
+  /** Resolves once every worker has a link (after a round of hellos), or none can start. */
+  private linked(): Promise<void> {
+    if (this.links.size >= this.size && !this.greeting) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.greeted.push(resolve);
+      this.greet();
+    });
+  }
+
   /**
    * Sends a hello to every worker at once, each with a new port. The host gives each to a worker
    * that holds no task, and each worker holds its hello until all have answered: so every worker
@@ -319,7 +490,11 @@ export class ThreadPoolExecutor implements Executor {
    * wait), and the others just answer. Then all hellos are released.
    */
   private greet(): void {
-    if (this.greeting || !this.host.open) return;
+    if (!this.host.open) {
+      for (const resolve of this.greeted.splice(0)) resolve();
+      return;
+    }
+    if (this.greeting) return;
     this.greeting = true;
     const answered: MessagePort[] = [];
     let pending = this.size;
@@ -328,6 +503,7 @@ export class ThreadPoolExecutor implements Executor {
     const settled = () => {
       if (--pending > 0) return;
       this.greeting = false;
+      for (const resolve of this.greeted.splice(0)) resolve();
       for (const port of answered) port.postMessage({ release: true } satisfies Release);
       // Workers that cannot start: what waits for a link fails, rather than waiting forever.
       if (adopted === 0 && this.links.size === 0 && failure !== undefined) {
@@ -451,7 +627,15 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   /** A reply on a link. */
-  private answer(link: WorkerLink, reply: LinkReply): void {
+  private answer(link: WorkerLink, reply: LinkReply | TornDown | BroadcastReply): void {
+    if ('tornDown' in reply) {
+      link.answerTearDown(reply);
+      return;
+    }
+    if ('broadcast' in reply) {
+      link.answerBroadcast(reply);
+      return;
+    }
     const batch = link.batches.get(reply.id);
     if (!batch) {
       // A batch that moved to another link: this worker skipped it, and its row is free.
@@ -467,7 +651,7 @@ export class ThreadPoolExecutor implements Executor {
     this.settle(
       batch,
       'response' in reply
-        ? this.done(reply.response)
+        ? this.done(reply.response, batch)
         : { type: 'crashed', error: reviveError(reply.broken), position: undefined },
     );
     this.retireWhenIdle(link);
@@ -476,7 +660,16 @@ export class ThreadPoolExecutor implements Executor {
 
   /** With a finite `idleTimeout`, retires the worker of a link that has been idle that long. */
   private retireWhenIdle(link: WorkerLink): void {
-    link.retireWhenIdle(this.options.idleTimeout, () => this.host.stop(link.threadId, RETIRE));
+    link.retireWhenIdle(this.options.idleTimeout, () => {
+      if (!this.options.teardown) {
+        this.host.stop(link.threadId, RETIRE);
+        return;
+      }
+      // No new batch goes to it while its teardown runs.
+      this.links.delete(link.threadId);
+      this.retiring.set(link.threadId, link);
+      void this.tearDown(link).then(() => this.host.stop(link.threadId, RETIRE));
+    });
   }
 
   /**
@@ -484,9 +677,10 @@ export class ThreadPoolExecutor implements Executor {
    * they never started.
    */
   private unlink(threadId: number, reason: Error): void {
-    const link = this.links.get(threadId);
+    const link = this.links.get(threadId) ?? this.retiring.get(threadId);
     if (!link) return;
     this.links.delete(threadId);
+    this.retiring.delete(threadId);
     const { batches, moved } = link.close();
     for (const ref of moved) if (!ref.buffer) this.releaseRow(ref.row);
     this.placement.count(this.anyHeld());
@@ -534,9 +728,13 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   /** The outcome of a batch that ran; a reply that cannot be read fails the batch as a crash. */
-  private done(response: BatchResponse): BatchOutcome {
+  private done(response: BatchResponse, batch: InFlightBatch): BatchOutcome {
     try {
-      return this.read(response);
+      const outcome = this.read(response);
+      // It answered the abort of its timeout: the item that ran past it fails as timed out.
+      return batch.abortedFor === 'timeout' && outcome.type === 'done'
+        ? { ...outcome, stopped: true }
+        : outcome;
     } catch (error) {
       return {
         type: 'crashed',
@@ -547,6 +745,7 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   private read(response: BatchResponse): BatchOutcome {
+    if (response.teardownError) reportTeardown(reviveError(response.teardownError));
     if (response.retire) this.host.stop(response.workerId, RETIRE);
     let failures: (ItemFailure | undefined)[] | null = null;
     if (response.failures) {
@@ -646,6 +845,17 @@ function crashError(error: Error): Error {
     error.message = `The worker ran out of memory (maxHeapMb): ${error.message}`;
   }
   return error;
+}
+
+/** How long past a worker's own teardown limit the main side waits for its answer. */
+const TEARDOWN_MARGIN_MS = 100;
+
+/**
+ * A teardown failed (threw, or ran past its limit): reported as a process warning, since the
+ * worker is going and no item is to blame; `close()` goes on.
+ */
+function reportTeardown(error: Error): void {
+  process.emitWarning(error.message, { type: 'RxpoolTeardownWarning', detail: error.stack });
 }
 
 /** The default worker count: `os.availableParallelism()`. */

@@ -20,10 +20,20 @@
  *    and takes this process down. Its `send` is wrapped (`relay`): a task it cannot send is
  *    answered in the child's place on that port (the task settles, the worker stays) and the
  *    executor is told what was thrown; a task it sends is reported with its child.
+ *
+ * (5, 6 and 7 are the worker side's, in src/worker/host.ts.)
+ * 8. Tinypool 2.2.0 forks a child process with `env: { ...options.env, TINYPOOL_WORKER_ID }`: with
+ *    no `env` option the child gets nothing of this process's environment (where
+ *    `child_process.fork` inherits it). `env` is always given, `process.env` by default.
+ * 9. A child process's IPC channel is tinypool's; its child entry (`entry/process.js`) ignores a
+ *    message without `__tinypool_worker_message__`, and its `ProcessWorker` hands such a message
+ *    from the child to a channel it does not have here. rxpool's own messages (an abort of a
+ *    batch, `tell`) travel on it, marked `__rxpool__`; the worker side listens for them.
  */
 import type { ChildProcess } from 'node:child_process';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { Tinypool } from 'tinypool';
+import type { ParentMessage } from '../pool/messages.js';
 
 /**
  * The worker-side entry (src/worker/host.ts, built). This module's folder depth is kept where it is
@@ -43,6 +53,8 @@ export interface WorkerHostOptions {
   /** ms an idle worker lives (`Infinity`: keep `size` workers); `undefined`: never stopped here. */
   readonly idleTimeout: number | undefined;
   readonly maxHeapMb: number | undefined;
+  /** The workers' environment; `undefined`: this process's (workaround 8). */
+  readonly env: Readonly<Record<string, string>> | undefined;
   /** Given to every worker (src/worker/host.ts reads it). */
   readonly workerData: unknown;
 }
@@ -58,6 +70,8 @@ export interface WorkerHostEvents {
    * Returns whether the task is the executor's (then it is answered in the child's place).
    */
   unsent(taskId: number, error: unknown): boolean;
+  /** Process runtime: a message of rxpool's own from a child (workaround 9). */
+  heard?(message: ParentMessage): void;
 }
 
 type TinypoolWorker = Tinypool['threads'][number];
@@ -66,6 +80,8 @@ export class WorkerHost {
   private pool: Tinypool | undefined;
   private destroyed = false;
   private readonly watched = new WeakSet<object>();
+  /** Messages for child processes whose worker side has not said it listens yet (workaround 9). */
+  private readonly unready = new WeakMap<ChildProcess, object[]>();
   /** Why a thread worker that is being stopped is stopped, by thread id. */
   private readonly stopping = new Map<number, Error>();
 
@@ -96,6 +112,36 @@ export class WorkerHost {
     this.watchNewWorkers();
   }
 
+  /**
+   * Workaround 9: sends a message of rxpool's own to a child process; `false` if it cannot. A
+   * message to a child whose worker side has not loaded yet waits until it says it has (its
+   * listener would not be there: the message would be lost).
+   */
+  tell(child: ChildProcess, message: object): boolean {
+    if (!child.connected) return false;
+    const waiting = this.unready.get(child);
+    if (waiting) {
+      waiting.push(message);
+      return true;
+    }
+    try {
+      child.send(message);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The child processes alive now (process runtime). */
+  children(): ChildProcess[] {
+    const children: ChildProcess[] = [];
+    for (const worker of this.pool?.threads ?? []) {
+      const child = (worker as { process?: ChildProcess }).process;
+      if (child) children.push(child);
+    }
+    return children;
+  }
+
   /** A task failed because tinypool gave it to a worker it was terminating: it never ran. */
   isTerminationError(error: unknown): boolean {
     return error instanceof Error && error.message === 'Terminating worker thread';
@@ -116,7 +162,7 @@ export class WorkerHost {
 
   private ensurePool(): Tinypool {
     if (this.pool) return this.pool;
-    const { size, runtime, idleTimeout, maxHeapMb, workerData } = this.options;
+    const { size, runtime, idleTimeout, maxHeapMb, env, workerData } = this.options;
     const keep = idleTimeout === Infinity;
     const threads = runtime === 'thread';
     const pool = new Tinypool({
@@ -129,6 +175,9 @@ export class WorkerHost {
       // Atomics.wait.
       useAtomics: !threads,
       workerData,
+      // Workaround 8: tinypool spreads it when it forks, so a child sees `process.env` as it is
+      // then (a thread worker copies it when it starts, Node's default).
+      env: (env ?? process.env) as Record<string, string>,
       serialization: 'advanced',
       resourceLimits:
         threads && maxHeapMb !== undefined ? { maxOldGenerationSizeMb: maxHeapMb } : undefined,
@@ -194,6 +243,17 @@ export class WorkerHost {
     const send = processWorker.send;
     const child = processWorker.process;
     if (typeof send !== 'function' || !child) return;
+    // Workaround 9: the worker side says when it listens to rxpool's messages.
+    this.unready.set(child, []);
+    child.on('message', (message: ParentMessage | undefined) => {
+      if (message?.__rxpool__ === 'listening') {
+        const waiting = this.unready.get(child) ?? [];
+        this.unready.delete(child);
+        for (const queued of waiting) this.tell(child, queued);
+      } else if (message?.__rxpool__ !== undefined) {
+        this.events.heard?.(message);
+      }
+    });
     processWorker.send = (message) => {
       const taskId = message?.task?.id;
       try {

@@ -6,6 +6,7 @@
  * Worker-side: nothing of the main side is loaded here.
  */
 import { MOVE_BRAND } from '../pool/messages.js';
+import type { WorkerContext } from './context.js';
 
 /**
  * `value`: each input is a line, its result the value's JSON text; `settle`: the end of a settled
@@ -34,7 +35,7 @@ export interface Many {
 /** What the main side gets for a line: its JSON text, or its values' texts, or why there is none. */
 export type LineResult = string | Many | NotJson | Unwritable;
 
-type Fn = (input: unknown) => unknown;
+type Fn = (input: unknown, context: WorkerContext) => unknown;
 
 /**
  * `fn` over lines: parses the line, calls `fn`, and stringifies what it returns (`undefined` as
@@ -51,7 +52,7 @@ export function jsonLines(fn: Fn, mode: LineMode, flat = false): Fn {
   if (mode === 'block-fail' || mode === 'block-skip') {
     return jsonBlocks(fn, mode === 'block-fail', flat);
   }
-  return (line) => {
+  return (line, context) => {
     let input: unknown;
     try {
       input = JSON.parse(line as string);
@@ -59,7 +60,7 @@ export function jsonLines(fn: Fn, mode: LineMode, flat = false): Fn {
       return { notJson: (error as Error).message } satisfies NotJson;
     }
     const inputText = mode === 'settle' ? JSON.stringify(input) : undefined;
-    const value = fn(input);
+    const value = fn(input, context);
     if (value !== null && typeof value === 'object' && typeof (value as any).then === 'function') {
       return Promise.resolve(value).then((settled) => written(settled, inputText, flat));
     }
@@ -124,6 +125,7 @@ export interface BlockResult {
 
 interface BlockRun {
   readonly fn: Fn;
+  readonly context: WorkerContext;
   /** Each line's parsed value, {@link BLANK}, or a {@link NotParsed}. */
   readonly inputs: unknown[];
   readonly stop: boolean;
@@ -149,13 +151,13 @@ const encoder = new TextEncoder();
  * still stringified as soon as its task returns, before the next line runs.
  */
 export function jsonBlocks(fn: Fn, stop: boolean, flat = false): Fn {
-  return (input) => {
+  return (input, context) => {
     const whole = decoder.decode((input as LineBlock).bytes);
     const lines = whole.includes('\r') ? whole.split(/\r?\n|\r/) : whole.split('\n');
     // the empty rest after the last line end
     if (lines[lines.length - 1] === '') lines.pop();
     const inputs = parseLines(lines);
-    return runBlock({ fn, inputs, stop, flat, text: '', done: 0, failures: undefined }, 0);
+    return runBlock({ fn, context, inputs, stop, flat, text: '', done: 0, failures: undefined }, 0);
   };
 }
 
@@ -187,7 +189,7 @@ function parseLines(lines: readonly string[]): unknown[] {
 }
 
 function runBlock(run: BlockRun, from: number): BlockResult | Promise<BlockResult> {
-  const { fn, inputs } = run;
+  const { fn, inputs, context } = run;
   for (let i = from; i < inputs.length; i++) {
     const input = inputs[i];
     if (input === BLANK) continue;
@@ -198,7 +200,7 @@ function runBlock(run: BlockRun, from: number): BlockResult | Promise<BlockResul
     }
     let value: unknown;
     try {
-      value = fn(input);
+      value = fn(input, context);
     } catch (error) {
       if (blockFailed(run, { line: i + 1, error: wireError(error) })) break;
       continue;

@@ -11,6 +11,7 @@ import { ExactJson, isExactNumber } from '../pool/exact-json.js';
 import {
   type BatchRequest,
   type BatchResponse,
+  type Broadcast,
   ControlBlock,
   MOVE_BRAND,
   ResultList,
@@ -19,7 +20,8 @@ import {
 } from '../pool/messages.js';
 import { inTraceContext, type TraceCarrier } from '../pool/trace-context.js';
 import type { Transferable } from '../types.js';
-import { type Fn, load, NotArguments, setupOnce } from './load.js';
+import { WorkerContext } from './context.js';
+import { type Fn, knowTeardown, load, NotArguments, setupOnce, teardownOnce } from './load.js';
 import { type Carrier, cloneCarrier, cloneFailure, serializeError } from './wire-error.js';
 
 /** What the host tells the runner about this worker. */
@@ -36,6 +38,8 @@ export interface RunnerHost {
 }
 
 let host: RunnerHost = { workerId: 0, sharedControl: undefined, sharesMemory: true };
+/** The second argument of every task in this worker (one object, see ./context.ts). */
+export let context = new WorkerContext(0);
 /** What may travel to the main side as it is, in a thrown error's properties. */
 let carries: Carrier = cloneCarrier(true);
 let itemsRun = 0;
@@ -45,6 +49,7 @@ const now = () => timeOrigin + performance.now();
 /** Called once by the host glue, before any batch. */
 export function hostRunner(given: RunnerHost): void {
   host = given;
+  context = new WorkerContext(given.workerId);
   carries = cloneCarrier(given.sharesMemory);
 }
 
@@ -83,10 +88,12 @@ export async function runBatch(
   control?.took(row, workerId);
   const n = inputs.length;
   const start = now();
+  context.begin(request.id, request.spans);
+  knowTeardown(request.teardown);
 
   let fn: Fn | undefined;
   let loadFailure: WireError | undefined;
-  const setupFailure = request.setup ? await setupOnce(request.setup) : undefined;
+  const setupFailure = request.setup ? await setupOnce(request.setup, context) : undefined;
   if (setupFailure) {
     loadFailure = setupFailure;
   } else {
@@ -129,20 +136,32 @@ export async function runBatch(
     // Synchronous items run in one plain loop; an item that returns a promise is awaited here,
     // and the loop goes on after it.
     for (;;) {
+      // Aborted before it started (the abort came first): nothing runs.
+      if (context.aborted !== undefined) break;
       count = run.traces === undefined ? runItems(run, count) : runTraced(run, count);
       const pending = run.pending;
       if (pending === undefined) break;
       run.pending = undefined;
+      control?.setAwaiting(row, true);
       try {
         keep(run, count, await pending);
       } catch (error) {
         fail(run, count, error);
       }
+      control?.setAwaiting(row, false);
       count++;
+      // Aborted, or cancelled, while it awaited: the items after it do not start.
+      if (context.aborted !== undefined || control?.cancelled(row)) break;
     }
     ({ failures, transferList, retire } = run);
     json = run.json;
+    // Memory recycling: a worker whose heap grew past the limit is replaced between items.
+    if (request.maxHeapBytes > 0 && process.memoryUsage().heapUsed > request.maxHeapBytes) {
+      retire = true;
+    }
   }
+  // It is about to be replaced: its teardown runs now, before its answer.
+  const teardownError = retire ? await teardownOnce(context) : undefined;
   control?.moveTo(row, n);
   const taken = results.take(count);
   const { buffer } = taken;
@@ -164,6 +183,7 @@ export async function runBatch(
     ms: now() - start,
     retire,
     workerId,
+    ...(teardownError && { teardownError }),
   };
   return { response, transferList };
 }
@@ -185,14 +205,25 @@ function runItems(run: Running, from: number): number {
     if (control) {
       // Cancelled while it waited in this worker's queue: it goes unrun. (Once it runs, a cancel
       // stops this worker; looking now and then only spares the work until that lands.)
-      if ((count === from || (count & 63) === 0) && control.cancelled(row)) break;
+      // (A timed batch looks before each item: it may have been aborted for a timeout.)
+      if ((timed || count === from || (count & 63) === 0) && control.cancelled(row)) break;
       if (timed || count === 0) control.running(row, count, now());
       else control.moveTo(row, count);
     }
     itemsRun++;
+    context.at = count;
     let value: unknown;
     try {
-      value = fn(inputs[count]);
+      if (timed && control) {
+        control.setCalling(row, 1);
+        try {
+          value = fn(inputs[count], context);
+        } finally {
+          control.setCalling(row, 0);
+        }
+      } else {
+        value = fn(inputs[count], context);
+      }
       if (typeof value === 'number') {
         values.set(count, value);
         if (run.json?.ok && !isExactNumber(value)) run.json.ok = false;
@@ -212,6 +243,29 @@ function runItems(run: Running, from: number): number {
     }
   }
   return count;
+}
+
+/**
+ * Runs `pool.broadcast`'s work once in this worker (after its setup), with the context of a
+ * lone item; never throws: a failure comes back as a `WireError`.
+ */
+export async function runOnce(
+  broadcast: Broadcast['broadcast'],
+): Promise<{ value?: unknown; error?: WireError }> {
+  context.begin(-1, undefined);
+  knowTeardown(broadcast.teardown);
+  if (broadcast.setup) {
+    const failure = await setupOnce(broadcast.setup, context);
+    if (failure) return { error: failure };
+  }
+  try {
+    const fn = await load(broadcast.work);
+    const value = await fn(broadcast.input, context);
+    const problem = findUncloneable(value, 'the result', { shared: host.sharesMemory });
+    return problem ? { error: cloneFailure(problem) } : { value };
+  } catch (error) {
+    return { error: serializeError(error, broadcast.work, carries) };
+  }
 }
 
 /** Keeps an item's result: its `move()` list joins the batch's, and it must be cloneable. */

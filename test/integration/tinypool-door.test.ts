@@ -30,9 +30,10 @@ function host(
   runtime: 'thread' | 'process',
   events: Partial<WorkerHostEvents> = {},
   workerData: unknown = undefined,
+  env: Record<string, string> | undefined = undefined,
 ) {
   return new WorkerHost(
-    { size: 1, runtime, idleTimeout: Infinity, maxHeapMb: undefined, workerData },
+    { size: 1, runtime, idleTimeout: Infinity, maxHeapMb: undefined, env, workerData },
     { exited: () => {}, sent: () => {}, unsent: () => false, ...events },
   );
 }
@@ -121,9 +122,76 @@ describe('the main-side door (WorkerHost)', () => {
       }
     },
   );
+
+  it(
+    "8. process runtime: a child inherits this process's environment (tinypool gives it only TINYPOOL_WORKER_ID), and `env` replaces it",
+    T,
+    async () => {
+      const entry = fileURLToPath(import.meta.resolve('tinypool'));
+      assert.match(await readFile(entry, 'utf8'), /env: \{\s*\.\.\.options\.env,/);
+      process.env.RXPOOL_DOOR_TEST = 'inherited';
+      const read = '() => [process.env.RXPOOL_DOOR_TEST ?? null, process.env.PATH ?? null]';
+      const inherits = host('process');
+      const replaced = host('process', {}, undefined, { ONLY: 'this' });
+      try {
+        const got = (await inherits.run(batch(read, [1]))) as BatchResponse;
+        assert.deepEqual(got.values, [['inherited', process.env.PATH ?? null]]);
+        const only = (await replaced.run(
+          batch('() => Object.keys(process.env).filter((k) => k !== "TINYPOOL_WORKER_ID")', [1]),
+        )) as BatchResponse;
+        assert.deepEqual(only.values, [['ONLY']]);
+      } finally {
+        delete process.env.RXPOOL_DOOR_TEST;
+        await Promise.all([inherits.destroy(), replaced.destroy()]);
+      }
+    },
+  );
+
+  it(
+    "9. process runtime: rxpool's own message on tinypool's IPC channel reaches the child (tinypool's entry ignores it) and aborts its batch's signal",
+    T,
+    async () => {
+      const entry = fileURLToPath(new URL('./entry/process.js', import.meta.resolve('tinypool')));
+      const source = await readFile(entry, 'utf8');
+      assert.match(source, /if \(!message \|\| !message\.__tinypool_worker_message__\) return;/);
+      let child: ChildProcess | undefined;
+      const h = host('process', {
+        sent: (_, c) => {
+          child = c;
+        },
+      });
+      try {
+        const running = h.run({
+          ...batch(
+            '(n, { signal }) => new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))',
+            [1],
+          ),
+          id: 5,
+        });
+        while (child === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+        assert.equal(h.tell(child, { __rxpool__: 'abort', abort: 5, reason: 'cancel' }), true);
+        const response = (await running) as BatchResponse;
+        assert.equal(response.count, 1);
+        assert.equal(response.failures?.[0]?.name, 'AbortError');
+      } finally {
+        await h.destroy();
+      }
+    },
+  );
 });
 
 describe('the worker-side door (src/worker/host.ts)', () => {
+  it('10. tinypool stops a child process with SIGTERM, and SIGKILLs it a second later (the teardown fits in between)', async () => {
+    const source = await readFile(fileURLToPath(import.meta.resolve('tinypool')), 'utf8');
+    assert.match(source, /const SIGKILL_TIMEOUT = 1e3;/);
+    assert.match(
+      source,
+      /setTimeout\(\(\) => this\.process\.kill\("SIGKILL"\), SIGKILL_TIMEOUT\);\s*this\.process\.kill\(\);/,
+    );
+    const { TEARDOWN_MS } = await import('../../dist/src/worker/load.js');
+    assert.ok(TEARDOWN_MS < 1000);
+  });
+
   it(
     "6. a thread worker finds the shared control block in tinypool's workerData[1]",
     T,

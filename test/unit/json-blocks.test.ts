@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { WorkerContext } from '../../src/worker/context.js';
 import { type BlockResult, jsonBlocks } from '../../src/worker/lines.js';
 
 const encoder = new TextEncoder();
@@ -17,7 +18,10 @@ async function runBlock(
   text: string,
   stop: boolean,
 ): Promise<{ out: string; result: BlockResult }> {
-  const result = (await jsonBlocks(fn, stop)({ bytes: encoder.encode(text) })) as BlockResult;
+  const result = (await jsonBlocks(fn, stop)(
+    { bytes: encoder.encode(text) },
+    new WorkerContext(1),
+  )) as BlockResult;
   return { out: decoder.decode(result.bytes), result };
 }
 
@@ -157,7 +161,7 @@ describe('many values a line (iterators; arrays with flat)', () => {
             fn,
             stop,
             flat,
-          )({ bytes: encoder.encode(text) })) as BlockResult;
+          )({ bytes: encoder.encode(text) }, new WorkerContext(1))) as BlockResult;
           let expected = '';
           const failed: number[] = [];
           for (const [id, l] of lines.entries()) {
@@ -194,7 +198,7 @@ describe('many values a line (iterators; arrays with flat)', () => {
           closed = true;
         }
       })();
-    }, false)({ bytes: encoder.encode('1\n2\n3\n') })) as BlockResult;
+    }, false)({ bytes: encoder.encode('1\n2\n3\n') }, new WorkerContext(1))) as BlockResult;
     assert.equal(decoder.decode(result.bytes), '{}\n"text"\n');
     assert.equal(result.failures?.[0]?.line, 3);
     assert.match(result.failures?.[0]?.unwritable ?? '', /BigInt/);

@@ -125,6 +125,27 @@ describe('option validation', () => {
       { setup: 'x' },
       /^TypeError: Expected `setup` to be a task\(module, exportName\) or a function/,
     ],
+    ['env', { env: 'A=1' }, /^TypeError: Expected `env` to be an object of strings, got `'A=1'`/],
+    [
+      'env value',
+      { env: { A: 1 } },
+      /^TypeError: Expected `env.A` to be a string, got `1` \(number\)$/,
+    ],
+    [
+      'abortGrace',
+      { abortGrace: -1 },
+      /^TypeError: Expected `abortGrace` to be a number of ms from 0 up to 2147483647, got `-1` \(number\)$/,
+    ],
+    [
+      'teardown',
+      { teardown: 3 },
+      /^TypeError: Expected `teardown` to be a task\(module, exportName\) or a function, got `3` \(number\)$/,
+    ],
+    [
+      'recycleMemoryMb',
+      { recycleMemoryMb: 0 },
+      /^TypeError: Expected `recycleMemoryMb` to be a number of MB above 0, got `0` \(number\)$/,
+    ],
     ['unknown', { workers: 2 }, /^TypeError: Unknown option `workers` for createPool/],
   ];
   for (const [name, options, message] of poolCases) {

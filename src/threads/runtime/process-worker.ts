@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { BatchOutcome, RunningBatch } from '../../executor/contract.js';
-import type { BatchResponse } from '../../pool/messages.js';
+import type { BatchResponse, ChildMessage } from '../../pool/messages.js';
 import type { InFlightBatch } from '../in-flight.js';
 import type { WorkerHost } from '../worker-host.js';
 
@@ -14,7 +14,7 @@ export interface ChildOutcomes {
   /** The batch is over (its outcome goes to the engine, once). */
   settle(batch: InFlightBatch, outcome: BatchOutcome): void;
   /** The outcome of a batch that ran. */
-  done(response: BatchResponse): BatchOutcome;
+  done(response: BatchResponse, batch: InFlightBatch): BatchOutcome;
   /** What became of a batch whose task failed. */
   failure(batch: InFlightBatch, error: unknown): BatchOutcome;
 }
@@ -22,12 +22,13 @@ export interface ChildOutcomes {
 export function runInChild(
   host: WorkerHost,
   batch: InFlightBatch,
+  abortGrace: number,
   outcomes: ChildOutcomes,
 ): RunningBatch {
   const controller = new AbortController();
   let stopping = false;
   host.run(batch.request, { signal: controller.signal, transferList: batch.transferList }).then(
-    (response) => outcomes.settle(batch, outcomes.done(response as BatchResponse)),
+    (response) => outcomes.settle(batch, outcomes.done(response as BatchResponse, batch)),
     (error: unknown) => {
       const { child } = batch;
       if (batch.aborted && child && !batch.finished) {
@@ -44,8 +45,10 @@ export function runInChild(
       batch.count === 1 && batch.handedAt !== 0
         ? { position: 0, elapsedMs: performance.now() - batch.handedAt }
         : undefined,
-    // No cancel cell in a child process: a cancel stops it as a timeout does.
-    abort: () => {
+    // No cancel cell in a child process: its tasks' signal fires there (an abort message on
+    // tinypool's channel), and the child is stopped if the batch does not answer within the
+    // grace. One not handed to a child yet leaves the host's queue at once.
+    abort: (reason) => {
       if (stopping || batch.finished) return;
       stopping = true;
       // A child's reply or exit that waits to be read (the main thread was busy, and timers come
@@ -55,7 +58,17 @@ export function runInChild(
         setImmediate(() => {
           if (batch.finished) return;
           batch.aborted = true;
-          controller.abort();
+          const { child } = batch;
+          const message = { __rxpool__: 'abort', abort: batch.id, reason } as const;
+          if (!child || !host.tell(child, message satisfies ChildMessage)) {
+            controller.abort();
+            return;
+          }
+          batch.abortedFor = reason;
+          const timer = setTimeout(() => {
+            if (!batch.finished) controller.abort();
+          }, abortGrace);
+          timer.unref();
         }),
       );
     },
