@@ -489,8 +489,20 @@ export class ThreadPoolExecutor implements Executor {
     const { batches, moved } = link.close();
     for (const ref of moved) if (!ref.buffer) this.releaseRow(ref.row);
     this.placement.count(this.anyHeld());
-    for (const batch of batches) this.settle(batch, this.failure(batch, reason));
+    // A worker that died with no batch of its link started was killed by the first one on its way
+    // in (an input too large for `maxHeapMb`, read before the worker can say it took it): that one
+    // is charged as a crash. Were it called lost, it would be sent again, and kill again, forever.
+    const suspect =
+      !this.stoppedHere(reason) && !batches.some((b) => b.control!.thread(b.row) !== 0)
+        ? batches[0]
+        : undefined;
+    for (const batch of batches) this.settle(batch, this.failure(batch, reason, batch === suspect));
     this.unpark();
+  }
+
+  /** Whether a worker went because this pool stopped it (retired, stopped, being terminated). */
+  private stoppedHere(reason: unknown): boolean {
+    return reason === RETIRE || reason === STOPPED || this.host.isTerminationError(reason);
   }
 
   /**
@@ -503,8 +515,11 @@ export class ThreadPoolExecutor implements Executor {
     finish(batch, outcome);
   }
 
-  /** What became of a batch whose task failed, or whose worker went under it. */
-  private failure(batch: InFlightBatch, error: unknown): BatchOutcome {
+  /**
+   * What became of a batch whose task failed, or whose worker went under it. `arriving`: its worker
+   * died while it was on its way in (see `unlink`).
+   */
+  private failure(batch: InFlightBatch, error: unknown, arriving = false): BatchOutcome {
     if (batch.aborted) return { type: 'aborted' };
     if (error === RETIRE || error === STOPPED) return { type: 'lost' };
     // Given to a worker that was being stopped: it never ran there, so it goes again.
@@ -523,7 +538,7 @@ export class ThreadPoolExecutor implements Executor {
     }
     const { control, row } = batch;
     // Its worker died while it waited behind another batch: it never ran, so it goes again.
-    if (control && control.thread(row) === 0) return { type: 'lost' };
+    if (control && control.thread(row) === 0 && !arriving) return { type: 'lost' };
     const position = control && control.startedAt(row) !== 0 ? control.position(row) : undefined;
     return {
       type: 'crashed',

@@ -1,0 +1,60 @@
+/**
+ * Workers that die, hang or cannot start, held to every face of the pool (test/support/faces.ts):
+ * each fault fails its items within a bound, with the error that names it, and the pool serves
+ * the next call. Under both runtimes where a fault applies.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { createPool, type Pool, type PoolOptions, task, WorkerCrashedError } from 'rxpool';
+import { FACES, through } from '../support/faces.js';
+import { fixture, serves, within } from './_helpers.js';
+
+const T = { timeout: 180_000 };
+const RUNTIMES = ['thread', 'process'] as const;
+
+const pools: Pool[] = [];
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.destroy()));
+});
+
+function pool(options: PoolOptions): Pool {
+  const made = createPool(options);
+  pools.push(made);
+  return made;
+}
+
+const faults = fixture('faults.mjs');
+const size = task<unknown, number>(faults, 'size');
+
+describe('an input that kills its worker on arrival (maxHeapMb)', () => {
+  // Far more than a 16 MB heap holds once read: the worker dies reading it, before it can say
+  // that it took the batch.
+  const huge = Array.from({ length: 40 }, (_, i) => String(i).repeat(1 << 20));
+  const inputs = [['a'], huge, ['a', 'b']];
+  for (const runtime of RUNTIMES) {
+    for (const face of FACES) {
+      it(
+        `${runtime}, ${face}: WorkerCrashedError after the retry budget, never sent forever`,
+        T,
+        async () => {
+          const target = pool({ size: 1, runtime, maxHeapMb: 16 });
+          const { values, failures } = await within(
+            through(face, target, size, inputs, { retry: 1, batchSize: 1 }),
+            120_000,
+            face,
+          );
+          assert.equal(failures.length, 1, `failures: ${failures.map((f) => f.message)}`);
+          const [failure] = failures;
+          assert.ok(failure instanceof WorkerCrashedError, `${failure!.name}: ${failure!.message}`);
+          assert.equal(failure.input, huge);
+          if (face !== 'run') assert.equal(failure.index, 1);
+          assert.equal(failure.attempts, 2);
+          if (face === 'run' || face.includes('Settled') || face === 'parallelSettle') {
+            assert.deepEqual([...values].sort(), [1, 2]);
+          }
+          assert.equal(await serves(target), 42);
+        },
+      );
+    }
+  }
+});
