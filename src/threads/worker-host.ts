@@ -20,6 +20,11 @@
  *    and takes this process down. Its `send` is wrapped (`relay`): a task it cannot send is
  *    answered in the child's place on that port (the task settles, the worker stays) and the
  *    executor is told what was thrown; a task it sends is reported with its child.
+ * 5. Tinypool 2.2.0's `destroy` waits for each worker with `events.once(record, 'exit')`, whose
+ *    handler of an `error` event calls `record.removeListener`, which its worker records lack: a
+ *    worker whose error lands during `destroy` (one running out of memory) threw there, uncaught,
+ *    and took this process down. Every record gets a `removeListener` (its thread's or child's),
+ *    and `destroy` settles once every worker has exited, whatever `destroy` of tinypool threw.
  */
 import type { ChildProcess } from 'node:child_process';
 import type { MessagePort, Worker } from 'node:worker_threads';
@@ -111,7 +116,13 @@ export class WorkerHost {
     this.destroyed = true;
     const pool = this.pool;
     this.pool = undefined;
-    await pool?.destroy();
+    if (!pool) return;
+    this.watchNewWorkers(pool);
+    const exits = pool.threads.map(exited);
+    // Workaround 5: a worker's error during tinypool's destroy rejects it (the error is the
+    // worker's, already reported to its batch); every worker is still waited for.
+    await pool.destroy().catch(() => {});
+    await Promise.all(exits);
   }
 
   private ensurePool(): Tinypool {
@@ -149,11 +160,17 @@ export class WorkerHost {
    * starts workers when it likes (a replacement, a worker for a waiting task): the executor calls
    * this too when a worker it did not know answers (a new link), before giving it a batch.
    */
-  watchNewWorkers(): void {
-    if (!this.pool) return;
-    for (const worker of this.pool.threads) {
+  watchNewWorkers(pool = this.pool): void {
+    if (!pool) return;
+    for (const worker of pool.threads) {
       if (this.watched.has(worker)) continue;
       this.watched.add(worker);
+      // Workaround 5.
+      const emitter = hostOf(worker);
+      (worker as { removeListener?: unknown }).removeListener ??= (
+        event: string,
+        listener: (...args: unknown[]) => void,
+      ) => emitter?.removeListener(event, listener);
       const thread = (worker as { thread?: Worker }).thread;
       if (!thread) {
         this.relay(worker);
@@ -212,4 +229,22 @@ export class WorkerHost {
       if (typeof taskId === 'number') this.events.sent(taskId, child);
     };
   }
+}
+
+/** The thread or child process behind a tinypool worker record. */
+function hostOf(worker: TinypoolWorker): Worker | ChildProcess | undefined {
+  const record = worker as { thread?: Worker; process?: ChildProcess };
+  return record.thread ?? record.process;
+}
+
+/** Resolves once the worker behind `worker` has exited (at once if it has). */
+function exited(worker: TinypoolWorker): Promise<void> {
+  const host = hostOf(worker);
+  if (!host) return Promise.resolve();
+  const gone =
+    'threadId' in host && !('pid' in host)
+      ? host.threadId === -1
+      : (host as ChildProcess).exitCode !== null || (host as ChildProcess).signalCode !== null;
+  if (gone) return Promise.resolve();
+  return new Promise((resolve) => host.once('exit', () => resolve()));
 }

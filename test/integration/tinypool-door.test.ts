@@ -121,6 +121,41 @@ describe('the main-side door (WorkerHost)', () => {
       }
     },
   );
+
+  it(
+    "5. destroy settles, and this process lives, when a worker's out-of-memory error lands during tinypool's destroy",
+    T,
+    async () => {
+      const entry = fileURLToPath(import.meta.resolve('tinypool'));
+      assert.match(await readFile(entry, 'utf8'), /once\(workerInfo\.worker, "exit"\)/);
+      const h = new WorkerHost(
+        { size: 1, runtime: 'thread', idleTimeout: Infinity, maxHeapMb: 16, workerData: undefined },
+        { exited: () => {}, sent: () => {}, unsent: () => false },
+      );
+      const shared = new SharedArrayBuffer(4);
+      const cells = new Int32Array(shared);
+      const running = h.run(
+        batch(
+          `(shared) => {
+            const cells = new Int32Array(shared);
+            Atomics.store(cells, 0, 1);
+            Atomics.notify(cells, 0);
+            const kept = [];
+            for (;;) kept.push(new Array(100_000).fill(1));
+          }`,
+          [shared],
+        ),
+      );
+      running.catch(() => {});
+      // The worker runs out of memory while this thread neither turns its event loop nor has
+      // begun destroy: its error is read after destroy has begun.
+      Atomics.wait(cells, 0, 0, 10_000);
+      const until = Date.now() + 1_000;
+      while (Date.now() < until);
+      await h.destroy();
+      assert.equal(h.open, false);
+    },
+  );
 });
 
 describe('the worker-side door (src/worker/host.ts)', () => {

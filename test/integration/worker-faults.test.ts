@@ -4,7 +4,9 @@
  * the next call. Under both runtimes where a fault applies.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { afterEach, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { createPool, type Pool, type PoolOptions, task, WorkerCrashedError } from 'rxpool';
 import { FACES, through } from '../support/faces.js';
 import { fixture, serves, within } from './_helpers.js';
@@ -56,5 +58,29 @@ describe('an input that kills its worker on arrival (maxHeapMb)', () => {
         },
       );
     }
+  }
+});
+
+describe('destroy() while a worker runs out of memory (maxHeapMb)', () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const script = fileURLToPath(fixture('destroy-oom.ts'));
+  for (const runtime of RUNTIMES) {
+    it(`${runtime}: destroy settles and the host lives, through every face`, T, () => {
+      // In a child process: before the fix, the host died of it.
+      const child = spawnSync(process.execPath, ['--import', 'tsx', script, runtime], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 120_000,
+        killSignal: 'SIGKILL',
+      });
+      assert.equal(child.signal, null, `the script hung and was killed; stderr: ${child.stderr}`);
+      assert.equal(
+        child.status,
+        0,
+        `exit code ${child.status}; stderr: ${child.stderr.slice(-2000)}`,
+      );
+      const lines = child.stdout.trim().split('\n');
+      assert.deepEqual(lines, [...FACES.map((face) => `${face}: AbortError`), 'alive']);
+    });
   }
 });
