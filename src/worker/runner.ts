@@ -72,6 +72,10 @@ export async function runBatch(
   control?.took(row, workerId);
   const n = inputs.length;
   const start = now();
+  // A timed batch's first item is timed from here: loading its module and the pool's setup count
+  // in its time, as they do for a child process (timed from when it was handed the batch), so an
+  // import or a setup that never ends runs into the timeout instead of hanging the call.
+  if (request.timed) control?.running(row, 0, start);
 
   let fn: Fn | undefined;
   let loadFailure: WireError | undefined;

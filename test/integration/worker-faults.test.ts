@@ -7,7 +7,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createPool, type Pool, type PoolOptions, task, WorkerCrashedError } from 'rxpool';
+import {
+  createPool,
+  type Pool,
+  type PoolOptions,
+  TaskTimeoutError,
+  task,
+  WorkerCrashedError,
+} from 'rxpool';
 import { FACES, through } from '../support/faces.js';
 import { fixture, serves, within } from './_helpers.js';
 
@@ -82,5 +89,36 @@ describe('destroy() while a worker runs out of memory (maxHeapMb)', () => {
       const lines = child.stdout.trim().split('\n');
       assert.deepEqual(lines, [...FACES.map((face) => `${face}: AbortError`), 'alive']);
     });
+  }
+});
+
+describe('timeout covers a task module whose import hangs, and a setup that hangs', () => {
+  const hangImport = task<number, number>(fixture('hang-import.mjs'));
+  const hangingSetup = task<void, void>(faults, 'hangingSetup');
+  const half = task<number, number>(faults, 'size');
+  const cases = [
+    { title: 'an import that hangs', work: hangImport, setup: undefined },
+    { title: 'a setup that hangs', work: half, setup: hangingSetup },
+  ];
+  for (const c of cases) {
+    for (const runtime of RUNTIMES) {
+      for (const face of FACES) {
+        it(`${runtime}, ${face}: ${c.title} fails with TaskTimeoutError`, T, async () => {
+          const target = pool({ size: 1, runtime, setup: c.setup });
+          const { values, failures } = await within(
+            through(face, target, c.work, [[1], [2]], { timeout: 300, batchSize: 1 }),
+            60_000,
+            face,
+          );
+          assert.deepEqual(values, []);
+          assert.ok(failures.length > 0);
+          for (const failure of failures) {
+            assert.ok(failure instanceof TaskTimeoutError, `${failure.name}: ${failure.message}`);
+            assert.equal(failure.attempts, 1);
+          }
+          if (!c.setup) assert.equal(await serves(target), 42);
+        });
+      }
+    }
   }
 });
