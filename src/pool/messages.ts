@@ -82,14 +82,26 @@ export interface ControlRef {
 }
 
 /**
- * Shared cells that both sides read and write while a batch runs, four per row (one row a batch):
+ * What a child process's worker side sends, outside tinypool's messages, when it calls
+ * `process.exit` (from its `exit` listener, before any of the task's own): the main side then
+ * knows the child went on its own, however long it takes to go.
+ */
+export interface ExitNotice {
+  readonly rxpoolExit: number;
+}
+
+/**
+ * Shared cells that both sides read and write while a batch runs, five per row (one row a batch):
  * - the index in `inputs` of the item running now (`inputs.length` once all ran), and when it
  *   started (when the batch started, unless the request is `timed`), in ms since the epoch
  *   (`performance.timeOrigin + performance.now()`), 0 before;
  * - the `threadId` of the worker that took the batch, 0 before (stored before it reads the
  *   cancel flag), and the cancel flag, 1 once the main side cancelled the batch (stored before it
  *   reads the thread). With both sides storing before they load, at least one sees the other:
- *   either the worker skips the batch, or the main side knows which worker to stop.
+ *   either the worker skips the batch, or the main side knows which worker to stop;
+ * - the exit code + 1 of a worker that called `process.exit` while it held the batch (stored from
+ *   its first `exit` listener, which a `terminate` from the main side never runs), 0 before: a
+ *   worker that went on its own is a crash, even when its exit is seen after a timeout was due.
  */
 export class ControlBlock {
   private readonly timing: Float64Array;
@@ -100,11 +112,11 @@ export class ControlBlock {
     readonly rows: number,
   ) {
     this.timing = new Float64Array(buffer, 0, 2 * rows);
-    this.flags = new Int32Array(buffer, 16 * rows, 2 * rows);
+    this.flags = new Int32Array(buffer, 16 * rows, 4 * rows);
   }
 
   static create(rows: number): ControlBlock {
-    return new ControlBlock(new SharedArrayBuffer(24 * rows), rows);
+    return new ControlBlock(new SharedArrayBuffer(32 * rows), rows);
   }
 
   position(row: number): number {
@@ -127,27 +139,38 @@ export class ControlBlock {
   }
 
   thread(row: number): number {
-    return Atomics.load(this.flags, 2 * row);
+    return Atomics.load(this.flags, 4 * row);
   }
 
   took(row: number, threadId: number): void {
-    Atomics.store(this.flags, 2 * row, threadId);
+    Atomics.store(this.flags, 4 * row, threadId);
   }
 
   cancelled(row: number): boolean {
-    return Atomics.load(this.flags, 2 * row + 1) === 1;
+    return Atomics.load(this.flags, 4 * row + 1) === 1;
   }
 
   cancel(row: number): void {
-    Atomics.store(this.flags, 2 * row + 1, 1);
+    Atomics.store(this.flags, 4 * row + 1, 1);
+  }
+
+  /** The code its worker called `process.exit` with while it held the batch, if it did. */
+  exitCode(row: number): number | undefined {
+    const cell = Atomics.load(this.flags, 4 * row + 2);
+    return cell === 0 ? undefined : cell - 1;
+  }
+
+  exited(row: number, code: number): void {
+    Atomics.store(this.flags, 4 * row + 2, code + 1);
   }
 
   /** Clears a row for its next batch. */
   reset(row: number): void {
     this.timing[2 * row] = 0;
     this.timing[2 * row + 1] = 0;
-    Atomics.store(this.flags, 2 * row, 0);
-    Atomics.store(this.flags, 2 * row + 1, 0);
+    Atomics.store(this.flags, 4 * row, 0);
+    Atomics.store(this.flags, 4 * row + 1, 0);
+    Atomics.store(this.flags, 4 * row + 2, 0);
   }
 }
 

@@ -45,3 +45,11 @@ export function finish(batch: InFlightBatch, outcome: BatchOutcome): void {
   batch.finished = true;
   batch.report(outcome);
 }
+
+/** Why an item failed when its worker exited on its own with `code` (`process.exit`). */
+export function exitError(code: number, worker = 'worker'): Error {
+  const error = new Error(`The ${worker} exited with code ${code} while running this item`);
+  error.name = 'WorkerExit';
+  Object.assign(error, { exitCode: code });
+  return error;
+}

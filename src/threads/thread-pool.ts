@@ -41,7 +41,7 @@ import {
 } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
 import { reviveError, reviveLoose } from '../worker/wire-error.js';
-import { finish, type InFlightBatch } from './in-flight.js';
+import { exitError, finish, type InFlightBatch } from './in-flight.js';
 import { DEPTH, Placement, STEAL_AFTER_MS } from './placement.js';
 import { runInChild } from './runtime/process-worker.js';
 import { WorkerLink } from './runtime/thread-worker.js';
@@ -273,6 +273,8 @@ export class ThreadPoolExecutor implements Executor {
       setImmediate(() =>
         setImmediate(() => {
           if (batch.finished || !this.inFlight.has(batch.id)) return;
+          // Its worker is exiting on its own (however long it takes to go): its exit tells.
+          if (batch.control!.exitCode(batch.row) !== undefined) return;
           batch.aborted = true;
           this.host.stop(threadId, STOPPED);
         }),
@@ -520,6 +522,17 @@ export class ThreadPoolExecutor implements Executor {
    * died while it was on its way in (see `unlink`).
    */
   private failure(batch: InFlightBatch, error: unknown, arriving = false): BatchOutcome {
+    const { control, row } = batch;
+    const exitCode = control?.exitCode(row);
+    if (exitCode !== undefined && (!batch.aborted || batch.stopping)) {
+      // Its worker called process.exit under it: a crash, even if a timeout stopped it since.
+      const position = control!.position(row);
+      return {
+        type: 'crashed',
+        error: exitError(exitCode),
+        position: position < batch.count ? position : undefined,
+      };
+    }
     if (batch.aborted) return { type: 'aborted' };
     if (error === RETIRE || error === STOPPED) return { type: 'lost' };
     // Given to a worker that was being stopped: it never ran there, so it goes again.
@@ -536,7 +549,6 @@ export class ThreadPoolExecutor implements Executor {
       const blamed = culprits(batch.inputs, true);
       if (blamed.size > 0) return { type: 'unsendable', blamed };
     }
-    const { control, row } = batch;
     // Its worker died while it waited behind another batch: it never ran, so it goes again.
     if (control && control.thread(row) === 0 && !arriving) return { type: 'lost' };
     const position = control && control.startedAt(row) !== 0 ? control.position(row) : undefined;

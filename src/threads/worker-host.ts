@@ -25,10 +25,15 @@
  *    worker whose error lands during `destroy` (one running out of memory) threw there, uncaught,
  *    and took this process down. Every record gets a `removeListener` (its thread's or child's),
  *    and `destroy` settles once every worker has exited, whatever `destroy` of tinypool threw.
+ * 6. Tinypool 2.2.0 drops a child process's messages that are not its own (its `ProcessWorker`
+ *    hands them to a channel it does not have): the notice a child sends when it calls
+ *    `process.exit` (src/worker/host.ts) is read from the child process itself (`exitCodeOf`).
  */
 import type { ChildProcess } from 'node:child_process';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { Tinypool } from 'tinypool';
+import type { ExitNotice } from '../pool/messages.js';
+import { exitError } from './in-flight.js';
 
 /**
  * The worker-side entry (src/worker/host.ts, built). This module's folder depth is kept where it is
@@ -73,6 +78,8 @@ export class WorkerHost {
   private readonly watched = new WeakSet<object>();
   /** Why a thread worker that is being stopped is stopped, by thread id. */
   private readonly stopping = new Map<number, Error>();
+  /** Child processes that said they are exiting on their own, with their exit codes. */
+  private readonly exits = new WeakMap<ChildProcess, number>();
 
   constructor(
     private readonly options: WorkerHostOptions,
@@ -104,6 +111,11 @@ export class WorkerHost {
   /** A task failed because tinypool gave it to a worker it was terminating: it never ran. */
   isTerminationError(error: unknown): boolean {
     return error instanceof Error && error.message === 'Terminating worker thread';
+  }
+
+  /** The code a child process said it exits with on its own (`process.exit`), if it did. */
+  exitCodeOf(child: ChildProcess): number | undefined {
+    return this.exits.get(child);
   }
 
   /** Whether workers may run tasks (they start on first use): `false` once destroyed. */
@@ -190,9 +202,7 @@ export class WorkerHost {
       thread.once('exit', (code) => {
         const stopped = this.stopping.get(threadId);
         this.stopping.delete(threadId);
-        const error = new Error(`The worker exited with code ${code} while running this item`);
-        error.name = 'WorkerExit';
-        Object.assign(error, { exitCode: code });
+        const error = exitError(code);
         this.events.exited(threadId, stopped ?? lastError ?? error);
         if (terminated) return;
         worker.emit('error', error);
@@ -211,6 +221,10 @@ export class WorkerHost {
     const send = processWorker.send;
     const child = processWorker.process;
     if (typeof send !== 'function' || !child) return;
+    // Not tinypool's: the child's own word that it exits (src/worker/host.ts).
+    child.on('message', (message: Partial<ExitNotice> | null) => {
+      if (typeof message?.rxpoolExit === 'number') this.exits.set(child, message.rxpoolExit);
+    });
     processWorker.send = (message) => {
       const taskId = message?.task?.id;
       try {

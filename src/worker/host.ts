@@ -16,6 +16,7 @@
 import { type MessagePort, threadId, workerData } from 'node:worker_threads';
 import type {
   BatchRequest,
+  ExitNotice,
   Hello,
   HelloReply,
   LinkBatch,
@@ -24,7 +25,7 @@ import type {
 } from '../pool/messages.js';
 import { ControlBlock } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
-import { hostRunner, runBatch } from './runner.js';
+import { exiting, hostRunner, runBatch } from './runner.js';
 import { serializeError } from './wire-error.js';
 
 const isChildProcess = Boolean(
@@ -41,6 +42,14 @@ hostRunner({
   sharedControl: shared?.control && new ControlBlock(shared.control, shared.rows),
   // A child process's pipe copies everything: no buffers move there.
   movesBuffers: !isChildProcess,
+});
+
+// A worker that calls `process.exit` says so first (this listener comes before any task's): in
+// its batch's control row (thread), or in a message to the main side (child process), which
+// gets out at once, however long the child then takes to go.
+process.on('exit', (code) => {
+  if (isChildProcess) process.send?.({ rxpoolExit: code } satisfies ExitNotice);
+  else exiting(code);
 });
 
 /** This worker's link (thread runtime), once a {@link Hello} gave it one. */

@@ -36,9 +36,20 @@ let itemsRun = 0;
 const timeOrigin = performance.timeOrigin;
 const now = () => timeOrigin + performance.now();
 
+/** The control row of the batch this worker runs now, if any. */
+let holding: { control: ControlBlock; row: number } | undefined;
+
 /** Called once by the host glue, before any batch. */
 export function hostRunner(given: RunnerHost): void {
   host = given;
+}
+
+/**
+ * The worker is exiting on its own (`process.exit`): the row of the batch it holds says so, for
+ * the main side to tell the death from a stop (see `ControlBlock.exited`).
+ */
+export function exiting(code: number): void {
+  holding?.control.exited(holding.row, code);
 }
 
 /** A batch as it runs: what {@link runItems} reads, and what it fills in. */
@@ -70,6 +81,8 @@ export async function runBatch(
   const row = ref?.row ?? 0;
   const { workerId } = host;
   control?.took(row, workerId);
+  const held = control && { control, row };
+  holding = held;
   const n = inputs.length;
   const start = now();
   // A timed batch's first item is timed from here: loading its module and the pool's setup count
@@ -135,6 +148,7 @@ export async function runBatch(
     json = run.json;
   }
   control?.moveTo(row, n);
+  if (holding === held) holding = undefined;
   const taken = results.take(count);
   const { buffer } = taken;
   let { values } = taken;

@@ -156,6 +156,36 @@ describe('the main-side door (WorkerHost)', () => {
       assert.equal(h.open, false);
     },
   );
+
+  it(
+    '6. process runtime: the notice of a child that calls process.exit is read from the child',
+    T,
+    async () => {
+      const sent: ChildProcess[] = [];
+      const h = host('process', { sent: (_, child) => sent.push(child) });
+      try {
+        await assert.rejects(
+          h.run({
+            ...batch(
+              `() => {
+              process.on('exit', () => {
+                const until = Date.now() + 300;
+                while (Date.now() < until);
+              });
+              process.exit(7);
+            }`,
+              [1],
+            ),
+            id: 1,
+          }),
+        );
+        assert.equal(sent.length, 1);
+        assert.equal(h.exitCodeOf(sent[0]!), 7);
+      } finally {
+        await h.destroy();
+      }
+    },
+  );
 });
 
 describe('the worker-side door (src/worker/host.ts)', () => {

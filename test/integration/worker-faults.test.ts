@@ -93,9 +93,9 @@ describe('destroy() while a worker runs out of memory (maxHeapMb)', () => {
 });
 
 describe('timeout covers a task module whose import hangs, and a setup that hangs', () => {
-  const hangImport = task<number, number>(fixture('hang-import.mjs'));
+  const hangImport = task<number[], number>(fixture('hang-import.mjs'));
   const hangingSetup = task<void, void>(faults, 'hangingSetup');
-  const half = task<number, number>(faults, 'size');
+  const half = task<number[], number>(faults, 'size');
   const cases = [
     { title: 'an import that hangs', work: hangImport, setup: undefined },
     { title: 'a setup that hangs', work: half, setup: hangingSetup },
@@ -119,6 +119,45 @@ describe('timeout covers a task module whose import hangs, and a setup that hang
           if (!c.setup) assert.equal(await serves(target), 42);
         });
       }
+    }
+  }
+});
+
+describe('a worker that exits is a crash, not a timeout, whatever the timing', () => {
+  const exitSlowly = task<{ n: number; exitAfter?: number }, number>(faults, 'exitSlowly');
+  for (const runtime of RUNTIMES) {
+    for (const face of FACES) {
+      it(
+        `${runtime}, ${face}: an exit seen after the timeout is due is WorkerCrashedError`,
+        T,
+        async () => {
+          const target = pool({ size: 2, runtime });
+          // Both workers have loaded the task module: an item runs at once once sent.
+          assert.deepEqual(
+            await target.map(exitSlowly, [{ n: 1 }, { n: 2 }], { batchSize: 1 }),
+            [10, 20],
+          );
+          // Items 0 and 2 exit at once, but their workers take longer to go than the timeout: their
+          // exits are seen here only after it is due.
+          const inputs = [0, 1, 2, 3].map((n) => (n % 2 === 0 ? { n, exitAfter: 1_500 } : { n }));
+          const { values, failures } = await within(
+            through(face, target, exitSlowly, inputs, { timeout: 300, batchSize: 1 }),
+            60_000,
+            face,
+          );
+          assert.ok(failures.length > 0);
+          for (const failure of failures) {
+            assert.ok(failure instanceof WorkerCrashedError, `${failure.name}: ${failure.message}`);
+            assert.equal((failure.input as { n: number }).n % 2, 0);
+          }
+          for (const value of values) assert.equal((value as number) % 20, 10);
+          if (face === 'run' || face === 'imapSettled' || face === 'parallelSettle') {
+            assert.equal(failures.length, 2);
+            assert.equal(values.length, 2);
+          }
+          assert.equal(await serves(target), 42);
+        },
+      );
     }
   }
 });
