@@ -41,7 +41,7 @@ import {
 } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
 import { reviveError, reviveLoose } from '../worker/wire-error.js';
-import { exitError, finish, type InFlightBatch } from './in-flight.js';
+import { cannotStart, exitError, finish, type InFlightBatch } from './in-flight.js';
 import { DEPTH, Placement, STEAL_AFTER_MS } from './placement.js';
 import { runInChild } from './runtime/process-worker.js';
 import { WorkerLink } from './runtime/thread-worker.js';
@@ -94,6 +94,10 @@ export class ThreadPoolExecutor implements Executor {
   private readonly links = new Map<number, WorkerLink>();
   /** A round of hellos is out (see `greet`). */
   private greeting = false;
+  /** Stops the hellos of the round out that no worker has answered (see `cannotStart`). */
+  private readonly unanswered = new Set<AbortController>();
+  /** Why a worker of the round out could not start, if one could not. */
+  private startFailure: Error | undefined;
   /** Looks for batches to move while some wait behind others (see `steal`). */
   private stealTimer: ReturnType<typeof setTimeout> | undefined;
   /** Batches that wait for a link to have room (long ones wait for an idle link). */
@@ -133,6 +137,7 @@ export class ThreadPoolExecutor implements Executor {
       },
       {
         exited: (threadId, reason) => this.unlink(threadId, reason),
+        startFailed: (error, anyReady) => this.cannotStart(error, anyReady),
         sent: (id, child) => {
           const batch = this.inFlight.get(id);
           if (!batch) return;
@@ -217,6 +222,7 @@ export class ThreadPoolExecutor implements Executor {
       child: undefined,
       handedAt: 0,
       unsent: undefined,
+      cancel: undefined,
       report,
       finished: false,
       aborted: false,
@@ -330,19 +336,32 @@ export class ThreadPoolExecutor implements Executor {
       if (--pending > 0) return;
       this.greeting = false;
       for (const port of answered) port.postMessage({ release: true } satisfies Release);
+      const startFailure = this.startFailure;
+      this.startFailure = undefined;
       // Workers that cannot start: what waits for a link fails, rather than waiting forever.
-      if (adopted === 0 && this.links.size === 0 && failure !== undefined) {
+      if (adopted === 0 && this.links.size === 0 && (failure !== undefined || startFailure)) {
         const parked = this.parked;
         this.parked = [];
-        for (const batch of parked) this.settle(batch, this.failure(batch, failure));
-      } else {
+        for (const batch of parked) {
+          this.settle(
+            batch,
+            startFailure ? cannotStart(batch, startFailure) : this.failure(batch, failure),
+          );
+        }
+      } else if (!startFailure) {
         this.unpark();
+      } else {
+        // Some workers have links: the batches that wait go to them as they have room, and no
+        // new round is started for them until a new batch comes (each start would fail again).
+        while (this.parked.length > 0 && this.tryPost(this.parked[0]!)) this.parked.shift();
       }
     };
     for (let i = 0; i < this.size; i++) {
       const { port1, port2 } = new MessageChannel();
       let link: WorkerLink | undefined;
       let replied = false;
+      const stop = new AbortController();
+      this.unanswered.add(stop);
       port1.on('message', (message: HelloReply | LinkReply) => {
         if (link) {
           this.answer(link, message as LinkReply);
@@ -350,6 +369,7 @@ export class ThreadPoolExecutor implements Executor {
         }
         if (replied) return;
         replied = true;
+        this.unanswered.delete(stop);
         answered.push(port1);
         const hello = message as HelloReply;
         if (hello.adopted) {
@@ -365,16 +385,43 @@ export class ThreadPoolExecutor implements Executor {
         settled();
       });
       port1.unref();
-      this.host.run({ hello: port2 } satisfies Hello, { transferList: [port2] }).then(
-        () => {},
-        (error: unknown) => {
-          if (replied) return;
-          replied = true;
-          failure = error;
-          port1.close();
-          settled();
-        },
-      );
+      this.host
+        .run({ hello: port2 } satisfies Hello, { transferList: [port2], signal: stop.signal })
+        .then(
+          () => {},
+          (error: unknown) => {
+            if (replied) return;
+            replied = true;
+            this.unanswered.delete(stop);
+            failure = error;
+            port1.close();
+            settled();
+          },
+        );
+    }
+  }
+
+  /**
+   * A worker died before it was ready (its entry file is missing, a preload throws): tinypool
+   * starts no other for what waits. Thread runtime: the hellos no worker answered are stopped, and
+   * once the round is over, the batches that wait for a link fail with `error` if no worker has
+   * one. Process runtime: with no worker ready, the batches not handed to a child fail with it.
+   */
+  private cannotStart(error: Error, anyReady: boolean): void {
+    if (this.threads) {
+      if (!this.greeting) return;
+      this.startFailure ??= error;
+      const stops = [...this.unanswered];
+      this.unanswered.clear();
+      for (const stop of stops) stop.abort();
+      return;
+    }
+    if (anyReady) return;
+    for (const batch of [...this.inFlight.values()]) {
+      if (batch.child !== undefined || batch.finished) continue;
+      batch.aborted = true;
+      this.settle(batch, cannotStart(batch, error));
+      batch.cancel?.();
     }
   }
 

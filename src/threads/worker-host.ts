@@ -28,6 +28,12 @@
  * 6. Tinypool 2.2.0 drops a child process's messages that are not its own (its `ProcessWorker`
  *    hands them to a channel it does not have): the notice a child sends when it calls
  *    `process.exit` (src/worker/host.ts) is read from the child process itself (`exitCodeOf`).
+ * 7. A worker that dies before it is ready (its entry file is missing, as in a bundled app; a
+ *    `--import` preload that throws in workers) makes tinypool 2.2.0 start no replacement and emit
+ *    a pool `error`, while the tasks that wait for a worker wait forever. A worker is ready when
+ *    tinypool's `{ ready: true }` message comes from it (a thread's `message`, a child's); one that
+ *    dies on its own before is reported (`startFailed`) with why: its error (thread), or the end
+ *    of what it wrote to stderr (child process), so that what waits fails, loudly.
  */
 import type { ChildProcess } from 'node:child_process';
 import type { MessagePort, Worker } from 'node:worker_threads';
@@ -43,6 +49,9 @@ export const workerFile = new URL('../worker/host.js', import.meta.url);
 
 /** Stack frames in tinypool's own code (for the CLI, which hides them under a task's error). */
 export const HOST_FRAMES = '/tinypool/';
+
+/** How much of a child's stderr is kept until it is ready, to say why it died if it does. */
+const STDERR_KEPT = 2_000;
 
 /** The longest timer delay: "never", where tinypool takes a number of ms. */
 const NEVER_MS = 2 ** 31 - 1;
@@ -64,6 +73,11 @@ export interface WorkerHostEvents {
   /** Process runtime: the task `taskId` was handed to the child process `child`. */
   sent(taskId: number, child: ChildProcess): void;
   /**
+   * A worker died before it was ready (see workaround 7): `error` says why; `anyReady`: whether
+   * some worker is ready now.
+   */
+  startFailed(error: Error, anyReady: boolean): void;
+  /**
    * Process runtime: the task `taskId` could not be passed to its child (`error`, what was thrown).
    * Returns whether the task is the executor's (then it is answered in the child's place).
    */
@@ -80,6 +94,10 @@ export class WorkerHost {
   private readonly stopping = new Map<number, Error>();
   /** Child processes that said they are exiting on their own, with their exit codes. */
   private readonly exits = new WeakMap<ChildProcess, number>();
+  /** Workers that said they are ready (workaround 7). */
+  private readonly ready = new WeakSet<object>();
+  /** Why a child process that died before it was ready could not start (workaround 7). */
+  private readonly startErrors = new WeakMap<ChildProcess, Error>();
 
   constructor(
     private readonly options: WorkerHostOptions,
@@ -111,6 +129,11 @@ export class WorkerHost {
   /** A task failed because tinypool gave it to a worker it was terminating: it never ran. */
   isTerminationError(error: unknown): boolean {
     return error instanceof Error && error.message === 'Terminating worker thread';
+  }
+
+  /** Why `child` could not start, if it died before it was ready. */
+  startErrorOf(child: ChildProcess): Error | undefined {
+    return this.startErrors.get(child);
   }
 
   /** The code a child process said it exits with on its own (`process.exit`), if it did. */
@@ -189,6 +212,9 @@ export class WorkerHost {
         continue;
       }
       const threadId = thread.threadId;
+      thread.on('message', (message: { ready?: unknown } | null) => {
+        if (message?.ready === true) this.ready.add(worker);
+      });
       let terminated = false;
       let lastError: Error | undefined;
       const terminate = worker.terminate.bind(worker);
@@ -204,11 +230,24 @@ export class WorkerHost {
         this.stopping.delete(threadId);
         const error = exitError(code);
         this.events.exited(threadId, stopped ?? lastError ?? error);
+        const cause = lastError ?? (terminated ? undefined : error);
+        if (!this.ready.has(worker) && !stopped && cause && !this.destroyed) {
+          this.startFailed(cause);
+        }
         if (terminated) return;
         worker.emit('error', error);
         this.watchNewWorkers();
       });
     }
+  }
+
+  /** Workaround 7: a worker died before it was ready, for `cause`. */
+  private startFailed(cause: Error): Error {
+    const error = new Error(`A worker could not start: ${cause.message}`, { cause });
+    error.name = 'WorkerStartError';
+    const anyReady = this.pool?.threads.some((w: TinypoolWorker) => this.ready.has(w)) ?? false;
+    this.events.startFailed(error, anyReady);
+    return error;
   }
 
   /** Workaround 4: the process runtime's `send`, wrapped. */
@@ -221,6 +260,25 @@ export class WorkerHost {
     const send = processWorker.send;
     const child = processWorker.process;
     if (typeof send !== 'function' || !child) return;
+    // Workaround 7: what the child wrote to stderr until it was ready says why it died, if it did.
+    let said = '';
+    const heard = (chunk: Buffer) => {
+      said = (said + chunk.toString()).slice(-STDERR_KEPT);
+    };
+    child.stderr?.on('data', heard);
+    child.on('message', (message: { ready?: unknown; __tinypool_worker_message__?: unknown }) => {
+      if (message?.ready !== true || !message.__tinypool_worker_message__) return;
+      this.ready.add(worker);
+      child.stderr?.off('data', heard);
+    });
+    child.once('exit', (code, signal) => {
+      if (this.ready.has(worker) || signal !== null || this.destroyed) return;
+      const error = new Error(
+        `The worker process exited with code ${code} before it was ready${said.trim() ? `; its stderr ended with:\n${said.trim()}` : ''}`,
+      );
+      error.name = 'WorkerExit';
+      this.startErrors.set(child, this.startFailed(error));
+    });
     // Not tinypool's: the child's own word that it exits (src/worker/host.ts).
     child.on('message', (message: Partial<ExitNotice> | null) => {
       if (typeof message?.rxpoolExit === 'number') this.exits.set(child, message.rxpoolExit);

@@ -33,7 +33,7 @@ function host(
 ) {
   return new WorkerHost(
     { size: 1, runtime, idleTimeout: Infinity, maxHeapMb: undefined, workerData },
-    { exited: () => {}, sent: () => {}, unsent: () => false, ...events },
+    { exited: () => {}, sent: () => {}, unsent: () => false, startFailed: () => {}, ...events },
   );
 }
 
@@ -130,7 +130,7 @@ describe('the main-side door (WorkerHost)', () => {
       assert.match(await readFile(entry, 'utf8'), /once\(workerInfo\.worker, "exit"\)/);
       const h = new WorkerHost(
         { size: 1, runtime: 'thread', idleTimeout: Infinity, maxHeapMb: 16, workerData: undefined },
-        { exited: () => {}, sent: () => {}, unsent: () => false },
+        { exited: () => {}, sent: () => {}, unsent: () => false, startFailed: () => {} },
       );
       const shared = new SharedArrayBuffer(4);
       const cells = new Int32Array(shared);
@@ -183,6 +183,32 @@ describe('the main-side door (WorkerHost)', () => {
         assert.equal(h.exitCodeOf(sent[0]!), 7);
       } finally {
         await h.destroy();
+      }
+    },
+  );
+
+  it(
+    "7. tinypool's workers still say { ready: true } once ready, and a ready one is seen so",
+    T,
+    async () => {
+      const entries = ['worker.js', 'process.js'].map((name) =>
+        fileURLToPath(new URL(`./entry/${name}`, import.meta.resolve('tinypool'))),
+      );
+      for (const entry of entries) {
+        assert.match(await readFile(entry, 'utf8'), /ready: true/, entry);
+      }
+      for (const runtime of ['thread', 'process'] as const) {
+        const failed: Error[] = [];
+        const h = host(runtime, { startFailed: (error) => failed.push(error) });
+        try {
+          const response = (await h.run({ ...batch('(n) => n', [1]), id: 1 })) as BatchResponse;
+          assert.equal(response.count, 1);
+          // A ready worker that then exits on its own is not a failure to start.
+          await assert.rejects(h.run({ ...batch('() => process.exit(3)', [1]), id: 2 }));
+          assert.deepEqual(failed, [], runtime);
+        } finally {
+          await h.destroy();
+        }
       }
     },
   );

@@ -5,7 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { afterEach, describe, it } from 'node:test';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   createPool,
@@ -158,6 +161,78 @@ describe('a worker that exits is a crash, not a timeout, whatever the timing', (
           assert.equal(await serves(target), 42);
         },
       );
+    }
+  }
+});
+
+describe('workers that cannot start fail the pending work, loudly and soon', () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const script = fileURLToPath(fixture('cannot-start.mjs'));
+  const preload = fileURLToPath(fixture('preload-refuses-workers.mjs'));
+  // A copy of the built package without the worker side's entry, as a bundled app that did not
+  // ship it.
+  let bundled: string;
+  before(() => {
+    bundled = mkdtempSync(join(tmpdir(), 'rxpool-no-entry-'));
+    cpSync(join(root, 'dist'), join(bundled, 'dist'), { recursive: true });
+    rmSync(join(bundled, 'dist/src/worker/host.js'));
+    symlinkSync(join(root, 'node_modules'), join(bundled, 'node_modules'));
+  });
+  after(() => rmSync(bundled, { recursive: true, force: true }));
+
+  interface Line {
+    face: string;
+    ms: number;
+    hung?: boolean;
+    name?: string;
+    message?: string;
+  }
+
+  const cases = [
+    {
+      title: 'a --import preload that throws in workers',
+      args: () => ['--import', preload, script, root],
+      names: /this preload refuses to run in workers/,
+    },
+    {
+      title: 'the worker entry file is missing',
+      args: () => [script, bundled],
+      names: /Cannot find module '[^']*dist\/src\/worker\/host\.js'/,
+    },
+  ];
+  for (const c of cases) {
+    for (const runtime of RUNTIMES) {
+      it(`${runtime}, ${c.title}: every face fails within seconds, naming the cause`, T, () => {
+        const child = spawnSync(process.execPath, [...c.args(), runtime], {
+          cwd: root,
+          encoding: 'utf8',
+          timeout: 150_000,
+          killSignal: 'SIGKILL',
+        });
+        assert.equal(child.signal, null, `the script hung and was killed; stdout: ${child.stdout}`);
+        assert.equal(
+          child.status,
+          0,
+          `exit code ${child.status}; stderr: ${child.stderr.slice(-2000)}`,
+        );
+        const lines = child.stdout
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as Line);
+        assert.equal(lines.length, 2 * FACES.length);
+        for (const [i, line] of lines.entries()) {
+          const first = i % 2 === 0;
+          assert.equal(line.face, first ? FACES[i / 2] : `${FACES[(i - 1) / 2]}, next call`);
+          assert.ok(!line.hung, `${line.face} did not settle`);
+          assert.equal(line.name, 'WorkerCrashedError', `${line.face}: ${line.message}`);
+          assert.ok(line.ms < 10_000, `${line.face} took ${line.ms} ms`);
+          // A child process without its entry dies while a call that follows at once may be
+          // handed to it: that call fails as a crash of a closed channel, soon, if not by name.
+          if (first || runtime === 'thread' || c.names.source.startsWith('this')) {
+            assert.match(line.message!, c.names, line.face);
+          }
+        }
+      });
     }
   }
 });

@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { BatchOutcome, RunningBatch } from '../../executor/contract.js';
 import type { BatchResponse } from '../../pool/messages.js';
-import { exitError, type InFlightBatch } from '../in-flight.js';
+import { cannotStart, exitError, type InFlightBatch } from '../in-flight.js';
 import type { WorkerHost } from '../worker-host.js';
 
 /** What the thread pool does with what the child process answers. */
@@ -25,13 +25,18 @@ export function runInChild(
   outcomes: ChildOutcomes,
 ): RunningBatch {
   const controller = new AbortController();
+  batch.cancel = () => controller.abort();
   let stopping = false;
   host.run(batch.request, { signal: controller.signal, transferList: batch.transferList }).then(
     (response) => outcomes.settle(batch, outcomes.done(response as BatchResponse)),
     (error: unknown) => {
       const { child } = batch;
       const code = child && host.exitCodeOf(child);
-      if (code !== undefined) {
+      const startError = child && host.startErrorOf(child);
+      if (startError) {
+        // Its child died before it was ready (tinypool handed it the batch all the same).
+        outcomes.settle(batch, cannotStart(batch, startError));
+      } else if (code !== undefined) {
         // Its child said it exits on its own: a crash, whatever stopped it since.
         outcomes.settle(batch, crashed(batch, exitError(code, 'worker process')));
       } else if (batch.aborted && child && !batch.finished) {
