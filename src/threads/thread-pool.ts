@@ -80,6 +80,16 @@ const CANCEL_GRACE_MS = 10;
  */
 export const wire = { jsonResults: true };
 
+/**
+ * Settings of the workers that no user sets. `spare`: once a thread worker has died or been
+ * stopped under a batch, one more worker is kept started, with its link, taking no batch: the
+ * next worker to go is replaced by it at once, and a new spare starts off the critical path. A
+ * pool that never loses a worker never starts one. Turned off only to measure what it gains
+ * (the `faults` bench case runs it both ways). Read when a pool is made (tinypool may then start
+ * one worker more than `size`) and when a worker goes.
+ */
+export const workers = { spare: true };
+
 export class ThreadPoolExecutor implements Executor {
   readonly size: number;
   readonly traits: ExecutorTraits;
@@ -92,6 +102,12 @@ export class ThreadPoolExecutor implements Executor {
   private readonly inFlight = new Map<number, InFlightBatch>();
   /** Thread workers' links, by thread id. */
   private readonly links = new Map<number, WorkerLink>();
+  /**
+   * A started worker with its link that takes no batch, to replace the next one that goes (see
+   * `workers.spare`); wanted once a worker has gone under a batch.
+   */
+  private spare: WorkerLink | undefined;
+  private wantSpare = false;
   /** A round of hellos is out (see `greet`). */
   private greeting = false;
   /** Stops the hellos of the round out that no worker has answered (see `cannotStart`). */
@@ -125,6 +141,7 @@ export class ThreadPoolExecutor implements Executor {
     this.host = new WorkerHost(
       {
         size,
+        extra: this.threads && workers.spare ? 1 : 0,
         runtime,
         // A linked worker looks idle to the host: its idleness is timed here (see `answer`).
         idleTimeout: !Number.isFinite(idleTimeout)
@@ -137,7 +154,15 @@ export class ThreadPoolExecutor implements Executor {
       },
       {
         exited: (threadId, reason) => this.unlink(threadId, reason),
-        startFailed: (error, anyReady) => this.cannotStart(error, anyReady),
+        startFailed: (error, anyReady, threadId) => {
+          // A worker with a link was ready: it did not fail to start.
+          if (
+            threadId !== undefined &&
+            (this.links.has(threadId) || this.spare?.threadId === threadId)
+          )
+            return;
+          this.cannotStart(error, anyReady);
+        },
         sent: (id, child) => {
           const batch = this.inFlight.get(id);
           if (!batch) return;
@@ -301,7 +326,7 @@ export class ThreadPoolExecutor implements Executor {
    */
   private place(batch: InFlightBatch): void {
     this.placement.placing(batch.short);
-    if (this.links.size < this.size) this.greet();
+    if (this.short()) this.greet();
     if (this.parked.length > 0 || !this.tryPost(batch)) this.parked.push(batch);
   }
 
@@ -316,7 +341,16 @@ export class ThreadPoolExecutor implements Executor {
   /** Posts the batches that wait, in order, as far as links have room. */
   private unpark(): void {
     while (this.parked.length > 0 && this.tryPost(this.parked[0]!)) this.parked.shift();
-    if (this.parked.length > 0 && this.links.size < this.size) this.greet();
+    if ((this.parked.length > 0 && this.links.size < this.size) || this.spareWanted()) this.greet();
+  }
+
+  /** Fewer workers have links than the pool needs: `size`, and a spare if one is wanted. */
+  private short(): boolean {
+    return this.links.size < this.size || this.spareWanted();
+  }
+
+  private spareWanted(): boolean {
+    return this.wantSpare && workers.spare && this.spare === undefined;
   }
 
   /**
@@ -329,7 +363,9 @@ export class ThreadPoolExecutor implements Executor {
     if (this.greeting || !this.host.open) return;
     this.greeting = true;
     const answered: MessagePort[] = [];
-    let pending = this.size;
+    // One hello a worker: `size`, and the spare's, if one is wanted.
+    const hellos = this.size + (this.spareWanted() ? 1 : 0);
+    let pending = hellos;
     let adopted = 0;
     let failure: unknown;
     const settled = () => {
@@ -356,7 +392,7 @@ export class ThreadPoolExecutor implements Executor {
         while (this.parked.length > 0 && this.tryPost(this.parked[0]!)) this.parked.shift();
       }
     };
-    for (let i = 0; i < this.size; i++) {
+    for (let i = 0; i < hellos; i++) {
       const { port1, port2 } = new MessageChannel();
       let link: WorkerLink | undefined;
       let replied = false;
@@ -378,9 +414,13 @@ export class ThreadPoolExecutor implements Executor {
           // before it gets a batch (a silent `process.exit` would hang it).
           this.host.watchNewWorkers();
           link = new WorkerLink(hello.threadId, port1, (l, reply) => this.answer(l, reply));
-          this.links.set(link.threadId, link);
+          if (this.links.size >= this.size && this.spareWanted()) {
+            this.spare = link;
+          } else {
+            this.links.set(link.threadId, link);
+            this.unpark();
+          }
           this.retireWhenIdle(link);
-          this.unpark();
         }
         settled();
       });
@@ -532,9 +572,22 @@ export class ThreadPoolExecutor implements Executor {
    * they never started.
    */
   private unlink(threadId: number, reason: Error): void {
+    if (this.spare?.threadId === threadId) {
+      this.spare.close();
+      this.spare = undefined;
+      return;
+    }
     const link = this.links.get(threadId);
     if (!link) return;
     this.links.delete(threadId);
+    if (reason !== RETIRE) {
+      // It went under its batches (a crash, a stop): the spare takes its place now, and another
+      // starts (in `unpark`); a worker retired when idle or after its items needs none.
+      this.wantSpare = true;
+      const spare = this.spare;
+      this.spare = undefined;
+      if (spare && this.host.open) this.links.set(spare.threadId, spare);
+    }
     const { batches, moved } = link.close();
     for (const ref of moved) if (!ref.buffer) this.releaseRow(ref.row);
     this.placement.count(this.anyHeld());

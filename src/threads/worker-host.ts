@@ -8,7 +8,9 @@
  * 1. A thread worker that calls `process.exit` is never noticed by tinypool 2.2.0 (its task would
  *    hang): every thread worker's `exit` is watched here (through the worker record's `thread`),
  *    and a silent exit becomes an `error` event on the record, which tinypool handles by failing
- *    the worker's task and replacing the worker. Its own `terminate` (wrapped) is told apart.
+ *    the worker's task and replacing the worker, before the executor hears of the exit (a hello
+ *    it then sends would otherwise be given to the dead worker). Its own `terminate` (wrapped) is
+ *    told apart.
  * 2. Tinypool has no public way to stop one worker: `stop` emits `error` on the worker record
  *    (the same handling: its task fails with the reason, and it is replaced).
  * 3. Tinypool can hand a task to a worker it is already terminating (a late reply marks the dying
@@ -58,6 +60,8 @@ const NEVER_MS = 2 ** 31 - 1;
 
 export interface WorkerHostOptions {
   readonly size: number;
+  /** Workers that may live beyond `size` (a spare kept started, see the thread pool). */
+  readonly extra?: number;
   readonly runtime: 'thread' | 'process';
   /** ms an idle worker lives (`Infinity`: keep `size` workers); `undefined`: never stopped here. */
   readonly idleTimeout: number | undefined;
@@ -74,9 +78,10 @@ export interface WorkerHostEvents {
   sent(taskId: number, child: ChildProcess): void;
   /**
    * A worker died before it was ready (see workaround 7): `error` says why; `anyReady`: whether
-   * some worker is ready now.
+   * some worker is ready now; `threadId`: the thread's, for a thread worker (a worker watched
+   * only after it said it was ready is told by its link, if it had one).
    */
-  startFailed(error: Error, anyReady: boolean): void;
+  startFailed(error: Error, anyReady: boolean, threadId?: number): void;
   /**
    * Process runtime: the task `taskId` could not be passed to its child (`error`, what was thrown).
    * Returns whether the task is the executor's (then it is answered in the child's place).
@@ -169,8 +174,10 @@ export class WorkerHost {
       filename: workerFile.href,
       runtime: threads ? 'worker_threads' : 'child_process',
       minThreads: keep ? size : 0,
-      maxThreads: size,
-      idleTimeout: keep ? 0 : (idleTimeout ?? NEVER_MS),
+      maxThreads: size + (this.options.extra ?? 0),
+      // With `keep`, `size` workers stay (tinypool's `minThreads`); one more (a spare) must not be
+      // stopped by tinypool for looking idle, as a linked worker always does.
+      idleTimeout: keep ? NEVER_MS : (idleTimeout ?? NEVER_MS),
       // A linked thread worker must listen to its link while it holds no task, not sleep in
       // Atomics.wait.
       useAtomics: !threads,
@@ -229,24 +236,27 @@ export class WorkerHost {
         const stopped = this.stopping.get(threadId);
         this.stopping.delete(threadId);
         const error = exitError(code);
-        this.events.exited(threadId, stopped ?? lastError ?? error);
-        const cause = lastError ?? (terminated ? undefined : error);
+        const reason = stopped ?? lastError ?? error;
+        const silent = !terminated;
+        const cause = lastError ?? (silent ? error : undefined);
         if (!this.ready.has(worker) && !stopped && cause && !this.destroyed) {
-          this.startFailed(cause);
+          this.startFailed(cause, threadId);
         }
-        if (terminated) return;
-        worker.emit('error', error);
-        this.watchNewWorkers();
+        // Tinypool forgets a silent exit's worker first: what the executor starts on hearing of
+        // it (a round of hellos) must not be given to that worker.
+        if (silent) worker.emit('error', error);
+        this.events.exited(threadId, reason);
+        if (silent) this.watchNewWorkers();
       });
     }
   }
 
   /** Workaround 7: a worker died before it was ready, for `cause`. */
-  private startFailed(cause: Error): Error {
+  private startFailed(cause: Error, threadId?: number): Error {
     const error = new Error(`A worker could not start: ${cause.message}`, { cause });
     error.name = 'WorkerStartError';
     const anyReady = this.pool?.threads.some((w: TinypoolWorker) => this.ready.has(w)) ?? false;
-    this.events.startFailed(error, anyReady);
+    this.events.startFailed(error, anyReady, threadId);
     return error;
   }
 

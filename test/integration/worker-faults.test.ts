@@ -236,3 +236,46 @@ describe('workers that cannot start fail the pending work, loudly and soon', () 
     }
   }
 });
+
+describe('a worker that goes is replaced by a spare started before', () => {
+  const faulty = task<{ n: number; fault?: 'exit'; clock?: SharedArrayBuffer }, number>(
+    faults,
+    'faulty',
+  );
+  const whoAmI = task<unknown, { thread: number; startedAt: number }>(faults, 'whoAmI');
+  for (const face of FACES) {
+    it(
+      `thread, ${face}: after the first crash, the next crash's item goes to a worker started before it`,
+      T,
+      async () => {
+        const target = pool({ size: 1 });
+        // The first crash makes the pool keep a spare.
+        const first = await within(
+          through(face, target, faulty, [{ n: 0, fault: 'exit', clock: new SharedArrayBuffer(8) }]),
+          30_000,
+          face,
+        );
+        assert.ok(first.failures[0] instanceof WorkerCrashedError);
+        const before = await target.run(whoAmI, null);
+        const clock = new SharedArrayBuffer(8);
+        const second = await within(
+          through(face, target, faulty, [{ n: 1 }, { n: 2, fault: 'exit', clock }, { n: 3 }], {
+            batchSize: 1,
+          }),
+          30_000,
+          face,
+        );
+        assert.ok(second.failures.length > 0);
+        for (const failure of second.failures) assert.ok(failure instanceof WorkerCrashedError);
+        const diedAt = new Float64Array(clock)[0]!;
+        assert.ok(diedAt > 0);
+        const after = await target.run(whoAmI, null);
+        assert.notEqual(after.thread, before.thread, 'the worker that died was replaced');
+        assert.ok(
+          after.startedAt < diedAt,
+          `the replacement started ${after.startedAt - diedAt} ms after the crash`,
+        );
+      },
+    );
+  }
+});
