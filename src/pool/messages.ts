@@ -82,7 +82,7 @@ export interface ControlRef {
 }
 
 /**
- * What a child process's worker side sends, outside tinypool's messages, when it calls
+ * What a child process's worker side sends, outside the worker host's messages, when it calls
  * `process.exit` (from its `exit` listener, before any of the task's own): the main side then
  * knows the child went on its own, however long it takes to go.
  */

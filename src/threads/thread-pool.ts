@@ -85,7 +85,7 @@ export const wire = { jsonResults: true };
  * stopped under a batch, one more worker is kept started, with its link, taking no batch: the
  * next worker to go is replaced by it at once, and a new spare starts off the critical path. A
  * pool that never loses a worker never starts one. Turned off only to measure what it gains
- * (the `faults` bench case runs it both ways). Read when a pool is made (tinypool may then start
+ * (the `faults` bench case runs it both ways). Read when a pool is made (the host may then start
  * one worker more than `size`) and when a worker goes.
  */
 export const workers = { spare: true };
@@ -442,7 +442,7 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   /**
-   * A worker died before it was ready (its entry file is missing, a preload throws): tinypool
+   * A worker died before it was ready (its entry file is missing, a preload throws): the host
    * starts no other for what waits. Thread runtime: the hellos no worker answered are stopped, and
    * once the round is over, the batches that wait for a link fail with `error` if no worker has
    * one. Process runtime: with no worker ready, the batches not handed to a child fail with it.

@@ -34,7 +34,7 @@ export function runInChild(
       const code = child && host.exitCodeOf(child);
       const startError = child && host.startErrorOf(child);
       if (startError) {
-        // Its child died before it was ready (tinypool handed it the batch all the same).
+        // Its child died before it was ready (the host handed it the batch all the same).
         outcomes.settle(batch, cannotStart(batch, startError));
       } else if (code !== undefined) {
         // Its child said it exits on its own: a crash, whatever stopped it since.
