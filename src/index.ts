@@ -24,9 +24,9 @@ export {
   skipFailures,
   throwFailures,
 } from '../operators/index.js';
+export type { Percentiles } from './engine/histogram.js';
 export type { Progress } from './engine/progress.js';
 export type { RetryConfig } from './engine/retry.js';
-export type { Percentiles } from './engine/samples.js';
 export type { TaskErrorDetails } from './errors.js';
 export { AbortError, TaskError, TaskTimeoutError, WorkerCrashedError } from './errors.js';
 export type {
@@ -36,8 +36,11 @@ export type {
   ExecutorTraits,
   ItemFailure,
   RunningBatch,
+  TraceCarrier,
   WorkSpec,
 } from './executor/contract.js';
+export type { ItemTrace } from './executor/item-channel.js';
+export { ITEM_CHANNEL } from './executor/item-channel.js';
 export type { MapOptions, ParallelOptions, RunOptions } from './options.js';
 export { DEFAULT_CONCURRENCY } from './options.js';
 export { move } from './pool/move.js';

@@ -241,6 +241,13 @@ export interface RunOptions<In = any> {
   readonly transfer?: readonly Transferable[] | ((input: In) => readonly Transferable[]);
 }
 
+/**
+ * An option that no user sets: the trace context of each item of the input, by position (an
+ * `rxpool worker` passes on its job's, src/bullmq/serve.ts), instead of the context active at
+ * each push. A symbol: not in the options a user sees, nor in the check of unknown ones.
+ */
+export const ITEM_TRACES: unique symbol = Symbol('rxpool.itemTraces');
+
 const parallelKeys = [
   'ordered',
   'concurrency',
@@ -307,6 +314,7 @@ export function resolveParallel<In>(
       transfer: o.transfer,
       progress: o.progress,
       total: o.total,
+      traces: (o as { [ITEM_TRACES]?: EngineConfig<In>['traces'] })[ITEM_TRACES],
     },
     pool: o.pool,
     signal: checkSignal(o.signal),

@@ -234,6 +234,7 @@ export class ThreadPoolExecutor implements Executor {
         // The engine times items that have a timeout: the worker then records each one's start.
         timed: given.timeout !== undefined,
         jsonResults: wire.jsonResults,
+        traces: given.traces,
       },
       inputs,
       transferList,
@@ -688,6 +689,7 @@ export class ThreadPoolExecutor implements Executor {
       failures,
       count: response.count,
       ms: response.ms,
+      workerId: response.workerId,
     };
   }
 
