@@ -150,7 +150,19 @@ export interface ControlRef {
 }
 
 /**
- * Shared cells that both sides read and write while a batch runs, six per row (one row a batch):
+ * What a child process's worker side sends, outside the worker host's messages, when it calls
+ * `process.exit` (from its `exit` listener, before any of the task's own): the main side then
+ * knows the child went on its own, however long it takes to go.
+ */
+export interface ExitNotice {
+  readonly rxpoolExit: number;
+}
+
+/** Flag cells (32-bit) a row: thread, cancel, awaiting, calling, exit code. */
+const F = 5;
+
+/**
+ * Shared cells that both sides read and write while a batch runs, seven per row (one row a batch):
  * - the index in `inputs` of the item running now (`inputs.length` once all ran), and when it
  *   started (when the batch started, unless the request is `timed`), in ms since the epoch
  *   (`performance.timeOrigin + performance.now()`), 0 before;
@@ -161,7 +173,10 @@ export interface ControlRef {
  * - 1 while the item running awaits the promise its task returned: the worker's event loop is
  *   free, so an abort message reaches its task's `signal`; and (a `timed` batch only) 1 while a
  *   task's function is being called: a task that runs synchronously cannot hear an abort, and is
- *   stopped with its worker when it runs past its timeout.
+ *   stopped with its worker when it runs past its timeout;
+ * - the exit code + 1 of a worker that called `process.exit` while it held the batch (stored from
+ *   its first `exit` listener, which a `terminate` from the main side never runs), 0 before: a
+ *   worker that went on its own is a crash, even when its exit is seen after a timeout was due.
  */
 export class ControlBlock {
   private readonly timing: Float64Array;
@@ -172,11 +187,11 @@ export class ControlBlock {
     readonly rows: number,
   ) {
     this.timing = new Float64Array(buffer, 0, 2 * rows);
-    this.flags = new Int32Array(buffer, 16 * rows, 4 * rows);
+    this.flags = new Int32Array(buffer, 16 * rows, F * rows);
   }
 
   static create(rows: number): ControlBlock {
-    return new ControlBlock(new SharedArrayBuffer(32 * rows), rows);
+    return new ControlBlock(new SharedArrayBuffer((16 + 4 * F) * rows), rows);
   }
 
   position(row: number): number {
@@ -199,48 +214,59 @@ export class ControlBlock {
   }
 
   thread(row: number): number {
-    return Atomics.load(this.flags, 4 * row);
+    return Atomics.load(this.flags, F * row);
   }
 
   took(row: number, threadId: number): void {
-    Atomics.store(this.flags, 4 * row, threadId);
+    Atomics.store(this.flags, F * row, threadId);
   }
 
   cancelled(row: number): boolean {
-    return Atomics.load(this.flags, 4 * row + 1) === 1;
+    return Atomics.load(this.flags, F * row + 1) === 1;
   }
 
   cancel(row: number): void {
-    Atomics.store(this.flags, 4 * row + 1, 1);
+    Atomics.store(this.flags, F * row + 1, 1);
   }
 
   /** Whether the item running awaits its task's promise (an abort message can reach it). */
   awaiting(row: number): boolean {
-    return Atomics.load(this.flags, 4 * row + 2) === 1;
+    return Atomics.load(this.flags, F * row + 2) === 1;
   }
 
   setAwaiting(row: number, awaiting: boolean): void {
-    Atomics.store(this.flags, 4 * row + 2, awaiting ? 1 : 0);
+    Atomics.store(this.flags, F * row + 2, awaiting ? 1 : 0);
   }
 
   /** Whether a task's function is being called now (a `timed` batch; else always `false`). */
   calling(row: number): boolean {
-    return Atomics.load(this.flags, 4 * row + 3) === 1;
+    return Atomics.load(this.flags, F * row + 3) === 1;
   }
 
   /** Per item of a timed batch: a plain store (the main side reads it when a timeout fires). */
   setCalling(row: number, calling: 0 | 1): void {
-    this.flags[4 * row + 3] = calling;
+    this.flags[F * row + 3] = calling;
+  }
+
+  /** The code its worker called `process.exit` with while it held the batch, if it did. */
+  exitCode(row: number): number | undefined {
+    const cell = Atomics.load(this.flags, F * row + 4);
+    return cell === 0 ? undefined : cell - 1;
+  }
+
+  exited(row: number, code: number): void {
+    Atomics.store(this.flags, F * row + 4, code + 1);
   }
 
   /** Clears a row for its next batch. */
   reset(row: number): void {
     this.timing[2 * row] = 0;
     this.timing[2 * row + 1] = 0;
-    Atomics.store(this.flags, 4 * row, 0);
-    Atomics.store(this.flags, 4 * row + 1, 0);
-    Atomics.store(this.flags, 4 * row + 2, 0);
-    Atomics.store(this.flags, 4 * row + 3, 0);
+    Atomics.store(this.flags, F * row, 0);
+    Atomics.store(this.flags, F * row + 1, 0);
+    Atomics.store(this.flags, F * row + 2, 0);
+    Atomics.store(this.flags, F * row + 3, 0);
+    Atomics.store(this.flags, F * row + 4, 0);
   }
 }
 

@@ -46,7 +46,7 @@ import {
 import type { Transferable } from '../types.js';
 import { TEARDOWN_MS } from '../worker/load.js';
 import { reviveError, reviveLoose } from '../worker/wire-error.js';
-import { finish, type InFlightBatch } from './in-flight.js';
+import { cannotStart, exitError, finish, type InFlightBatch } from './in-flight.js';
 import { DEPTH, Placement, STEAL_AFTER_MS } from './placement.js';
 import { runInChild } from './runtime/process-worker.js';
 import { WorkerLink } from './runtime/thread-worker.js';
@@ -96,6 +96,16 @@ const CANCEL_GRACE_MS = 10;
  */
 export const wire = { jsonResults: true };
 
+/**
+ * Settings of the workers that no user sets. `spare`: once a thread worker has died or been
+ * stopped under a batch, one more worker is kept started, with its link, taking no batch: the
+ * next worker to go is replaced by it at once, and a new spare starts off the critical path. A
+ * pool that never loses a worker never starts one. Turned off only to measure what it gains
+ * (the `faults` bench case runs it both ways). Read when a pool is made (the host may then start
+ * one worker more than `size`) and when a worker goes.
+ */
+export const workers = { spare: true };
+
 export class ThreadPoolExecutor implements Executor {
   readonly size: number;
   readonly traits: ExecutorTraits;
@@ -114,6 +124,16 @@ export class ThreadPoolExecutor implements Executor {
   private greeting = false;
   /** What waits for the round of hellos to end (see `linked`). */
   private readonly greeted: (() => void)[] = [];
+  /**
+   * A started worker with its link that takes no batch, to replace the next one that goes (see
+   * `workers.spare`); wanted once a worker has gone under a batch.
+   */
+  private spare: WorkerLink | undefined;
+  private wantSpare = false;
+  /** Stops the hellos of the round out that no worker has answered (see `cannotStart`). */
+  private readonly unanswered = new Set<AbortController>();
+  /** Why a worker of the round out could not start, if one could not. */
+  private startFailure: Error | undefined;
   /** Looks for batches to move while some wait behind others (see `steal`). */
   private stealTimer: ReturnType<typeof setTimeout> | undefined;
   /** Batches that wait for a link to have room (long ones wait for an idle link). */
@@ -148,6 +168,7 @@ export class ThreadPoolExecutor implements Executor {
     this.host = new WorkerHost(
       {
         size,
+        extra: this.threads && workers.spare ? 1 : 0,
         runtime,
         // A linked worker looks idle to the host: its idleness is timed here (see `answer`).
         idleTimeout: !Number.isFinite(idleTimeout)
@@ -161,6 +182,15 @@ export class ThreadPoolExecutor implements Executor {
       },
       {
         exited: (threadId, reason) => this.unlink(threadId, reason),
+        startFailed: (error, anyReady, threadId) => {
+          // A worker with a link was ready: it did not fail to start.
+          if (
+            threadId !== undefined &&
+            (this.links.has(threadId) || this.spare?.threadId === threadId)
+          )
+            return;
+          this.cannotStart(error, anyReady);
+        },
         sent: (id, child) => {
           const batch = this.inFlight.get(id);
           if (!batch) return;
@@ -346,6 +376,7 @@ export class ThreadPoolExecutor implements Executor {
       child: undefined,
       handedAt: 0,
       unsent: undefined,
+      cancel: undefined,
       report,
       finished: false,
       aborted: false,
@@ -402,6 +433,8 @@ export class ThreadPoolExecutor implements Executor {
     setImmediate(() =>
       setImmediate(() => {
         if (batch.finished || !this.inFlight.has(batch.id)) return;
+        // Its worker is exiting on its own (however long it takes to go): its exit tells.
+        if (batch.control!.exitCode(batch.row) !== undefined) return;
         batch.aborted = true;
         this.abortRunning(batch, threadId, reason);
       }),
@@ -456,7 +489,7 @@ export class ThreadPoolExecutor implements Executor {
    */
   private place(batch: InFlightBatch): void {
     this.placement.placing(batch.short);
-    if (this.links.size < this.size) this.greet();
+    if (this.short()) this.greet();
     if (this.parked.length > 0 || !this.tryPost(batch)) this.parked.push(batch);
   }
 
@@ -471,7 +504,16 @@ export class ThreadPoolExecutor implements Executor {
   /** Posts the batches that wait, in order, as far as links have room. */
   private unpark(): void {
     while (this.parked.length > 0 && this.tryPost(this.parked[0]!)) this.parked.shift();
-    if (this.parked.length > 0 && this.links.size < this.size) this.greet();
+    if ((this.parked.length > 0 && this.links.size < this.size) || this.spareWanted()) this.greet();
+  }
+
+  /** Fewer workers have links than the pool needs: `size`, and a spare if one is wanted. */
+  private short(): boolean {
+    return this.links.size < this.size || this.spareWanted();
+  }
+
+  private spareWanted(): boolean {
+    return this.wantSpare && workers.spare && this.spare === undefined;
   }
 
   /** Resolves once every worker has a link (after a round of hellos), or none can start. */
@@ -497,7 +539,9 @@ export class ThreadPoolExecutor implements Executor {
     if (this.greeting) return;
     this.greeting = true;
     const answered: MessagePort[] = [];
-    let pending = this.size;
+    // One hello a worker: `size`, and the spare's, if one is wanted.
+    const hellos = this.size + (this.spareWanted() ? 1 : 0);
+    let pending = hellos;
     let adopted = 0;
     let failure: unknown;
     const settled = () => {
@@ -505,19 +549,32 @@ export class ThreadPoolExecutor implements Executor {
       this.greeting = false;
       for (const resolve of this.greeted.splice(0)) resolve();
       for (const port of answered) port.postMessage({ release: true } satisfies Release);
+      const startFailure = this.startFailure;
+      this.startFailure = undefined;
       // Workers that cannot start: what waits for a link fails, rather than waiting forever.
-      if (adopted === 0 && this.links.size === 0 && failure !== undefined) {
+      if (adopted === 0 && this.links.size === 0 && (failure !== undefined || startFailure)) {
         const parked = this.parked;
         this.parked = [];
-        for (const batch of parked) this.settle(batch, this.failure(batch, failure));
-      } else {
+        for (const batch of parked) {
+          this.settle(
+            batch,
+            startFailure ? cannotStart(batch, startFailure) : this.failure(batch, failure),
+          );
+        }
+      } else if (!startFailure) {
         this.unpark();
+      } else {
+        // Some workers have links: the batches that wait go to them as they have room, and no
+        // new round is started for them until a new batch comes (each start would fail again).
+        while (this.parked.length > 0 && this.tryPost(this.parked[0]!)) this.parked.shift();
       }
     };
-    for (let i = 0; i < this.size; i++) {
+    for (let i = 0; i < hellos; i++) {
       const { port1, port2 } = new MessageChannel();
       let link: WorkerLink | undefined;
       let replied = false;
+      const stop = new AbortController();
+      this.unanswered.add(stop);
       port1.on('message', (message: HelloReply | LinkReply) => {
         if (link) {
           this.answer(link, message as LinkReply);
@@ -525,6 +582,7 @@ export class ThreadPoolExecutor implements Executor {
         }
         if (replied) return;
         replied = true;
+        this.unanswered.delete(stop);
         answered.push(port1);
         const hello = message as HelloReply;
         if (hello.adopted) {
@@ -533,23 +591,54 @@ export class ThreadPoolExecutor implements Executor {
           // before it gets a batch (a silent `process.exit` would hang it).
           this.host.watchNewWorkers();
           link = new WorkerLink(hello.threadId, port1, (l, reply) => this.answer(l, reply));
-          this.links.set(link.threadId, link);
+          if (this.links.size >= this.size && this.spareWanted()) {
+            this.spare = link;
+          } else {
+            this.links.set(link.threadId, link);
+            this.unpark();
+          }
           this.retireWhenIdle(link);
-          this.unpark();
         }
         settled();
       });
       port1.unref();
-      this.host.run({ hello: port2 } satisfies Hello, { transferList: [port2] }).then(
-        () => {},
-        (error: unknown) => {
-          if (replied) return;
-          replied = true;
-          failure = error;
-          port1.close();
-          settled();
-        },
-      );
+      this.host
+        .run({ hello: port2 } satisfies Hello, { transferList: [port2], signal: stop.signal })
+        .then(
+          () => {},
+          (error: unknown) => {
+            if (replied) return;
+            replied = true;
+            this.unanswered.delete(stop);
+            failure = error;
+            port1.close();
+            settled();
+          },
+        );
+    }
+  }
+
+  /**
+   * A worker died before it was ready (its entry file is missing, a preload throws): the host
+   * starts no other for what waits. Thread runtime: the hellos no worker answered are stopped, and
+   * once the round is over, the batches that wait for a link fail with `error` if no worker has
+   * one. Process runtime: with no worker ready, the batches not handed to a child fail with it.
+   */
+  private cannotStart(error: Error, anyReady: boolean): void {
+    if (this.threads) {
+      if (!this.greeting) return;
+      this.startFailure ??= error;
+      const stops = [...this.unanswered];
+      this.unanswered.clear();
+      for (const stop of stops) stop.abort();
+      return;
+    }
+    if (anyReady) return;
+    for (const batch of [...this.inFlight.values()]) {
+      if (batch.child !== undefined || batch.finished) continue;
+      batch.aborted = true;
+      this.settle(batch, cannotStart(batch, error));
+      batch.cancel?.();
     }
   }
 
@@ -677,15 +766,40 @@ export class ThreadPoolExecutor implements Executor {
    * they never started.
    */
   private unlink(threadId: number, reason: Error): void {
+    if (this.spare?.threadId === threadId) {
+      this.spare.close();
+      this.spare = undefined;
+      return;
+    }
     const link = this.links.get(threadId) ?? this.retiring.get(threadId);
     if (!link) return;
     this.links.delete(threadId);
     this.retiring.delete(threadId);
+    if (reason !== RETIRE) {
+      // It went under its batches (a crash, a stop): the spare takes its place now, and another
+      // starts (in `unpark`); a worker retired when idle or after its items needs none.
+      this.wantSpare = true;
+      const spare = this.spare;
+      this.spare = undefined;
+      if (spare && this.host.open) this.links.set(spare.threadId, spare);
+    }
     const { batches, moved } = link.close();
     for (const ref of moved) if (!ref.buffer) this.releaseRow(ref.row);
     this.placement.count(this.anyHeld());
-    for (const batch of batches) this.settle(batch, this.failure(batch, reason));
+    // A worker that died with no batch of its link started was killed by the first one on its way
+    // in (an input too large for `maxHeapMb`, read before the worker can say it took it): that one
+    // is charged as a crash. Were it called lost, it would be sent again, and kill again, forever.
+    const suspect =
+      !this.stoppedHere(reason) && !batches.some((b) => b.control!.thread(b.row) !== 0)
+        ? batches[0]
+        : undefined;
+    for (const batch of batches) this.settle(batch, this.failure(batch, reason, batch === suspect));
     this.unpark();
+  }
+
+  /** Whether a worker went because this pool stopped it (retired, stopped, being terminated). */
+  private stoppedHere(reason: unknown): boolean {
+    return reason === RETIRE || reason === STOPPED || this.host.isTerminationError(reason);
   }
 
   /**
@@ -698,8 +812,22 @@ export class ThreadPoolExecutor implements Executor {
     finish(batch, outcome);
   }
 
-  /** What became of a batch whose task failed, or whose worker went under it. */
-  private failure(batch: InFlightBatch, error: unknown): BatchOutcome {
+  /**
+   * What became of a batch whose task failed, or whose worker went under it. `arriving`: its worker
+   * died while it was on its way in (see `unlink`).
+   */
+  private failure(batch: InFlightBatch, error: unknown, arriving = false): BatchOutcome {
+    const { control, row } = batch;
+    const exitCode = control?.exitCode(row);
+    if (exitCode !== undefined && (!batch.aborted || batch.stopping)) {
+      // Its worker called process.exit under it: a crash, even if a timeout stopped it since.
+      const position = control!.position(row);
+      return {
+        type: 'crashed',
+        error: exitError(exitCode),
+        position: position < batch.count ? position : undefined,
+      };
+    }
     if (batch.aborted) return { type: 'aborted' };
     if (error === RETIRE || error === STOPPED) return { type: 'lost' };
     // Given to a worker that was being stopped: it never ran there, so it goes again.
@@ -716,9 +844,8 @@ export class ThreadPoolExecutor implements Executor {
       const blamed = culprits(batch.inputs, true);
       if (blamed.size > 0) return { type: 'unsendable', blamed };
     }
-    const { control, row } = batch;
     // Its worker died while it waited behind another batch: it never ran, so it goes again.
-    if (control && control.thread(row) === 0) return { type: 'lost' };
+    if (control && control.thread(row) === 0 && !arriving) return { type: 'lost' };
     const position = control && control.startedAt(row) !== 0 ? control.position(row) : undefined;
     return {
       type: 'crashed',

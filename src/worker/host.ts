@@ -36,6 +36,7 @@ import type {
   Broadcast,
   BroadcastReply,
   ChildMessage,
+  ExitNotice,
   Hello,
   HelloReply,
   LinkBatch,
@@ -49,7 +50,7 @@ import type {
 import { ControlBlock } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
 import { hasTeardown, teardownOnce } from './load.js';
-import { context, hostRunner, runBatch, runOnce, sendable } from './runner.js';
+import { context, exiting, hostRunner, runBatch, runOnce, sendable } from './runner.js';
 import { serializeError } from './wire-error.js';
 
 const isChildProcess = Boolean(
@@ -109,6 +110,14 @@ function listenForSigterm(): void {
 
 /** Child process: settles a held broadcast task, by broadcast id. */
 const released = new Map<number, () => void>();
+
+// A worker that calls `process.exit` says so first (this listener comes before any task's): in
+// its batch's control row (thread), or in a message to the main side (child process), which
+// gets out at once, however long the child then takes to go.
+process.on('exit', (code) => {
+  if (isChildProcess) process.send?.({ rxpoolExit: code } satisfies ExitNotice);
+  else exiting(code);
+});
 
 /** This worker's link (thread runtime), once a {@link Hello} gave it one. */
 let link: MessagePort | undefined;

@@ -46,11 +46,22 @@ let itemsRun = 0;
 const timeOrigin = performance.timeOrigin;
 const now = () => timeOrigin + performance.now();
 
+/** The control row of the batch this worker runs now, if any. */
+let holding: { control: ControlBlock; row: number } | undefined;
+
 /** Called once by the host glue, before any batch. */
 export function hostRunner(given: RunnerHost): void {
   host = given;
   context = new WorkerContext(given.workerId);
   carries = cloneCarrier(given.sharesMemory);
+}
+
+/**
+ * The worker is exiting on its own (`process.exit`): the row of the batch it holds says so, for
+ * the main side to tell the death from a stop (see `ControlBlock.exited`).
+ */
+export function exiting(code: number): void {
+  holding?.control.exited(holding.row, code);
 }
 
 /** A batch as it runs: what {@link runItems} reads, and what it fills in. */
@@ -86,10 +97,16 @@ export async function runBatch(
   const row = ref?.row ?? 0;
   const { workerId } = host;
   control?.took(row, workerId);
+  const held = control && { control, row };
+  holding = held;
   const n = inputs.length;
   const start = now();
   context.begin(request.id, request.spans);
   knowTeardown(request.teardown);
+  // A timed batch's first item is timed from here: loading its module and the pool's setup count
+  // in its time, as they do for a child process (timed from when it was handed the batch), so an
+  // import or a setup that never ends runs into the timeout instead of hanging the call.
+  if (request.timed) control?.running(row, 0, start);
 
   let fn: Fn | undefined;
   let loadFailure: WireError | undefined;
@@ -163,6 +180,7 @@ export async function runBatch(
   // It is about to be replaced: its teardown runs now, before its answer.
   const teardownError = retire ? await teardownOnce(context) : undefined;
   control?.moveTo(row, n);
+  if (holding === held) holding = undefined;
   const taken = results.take(count);
   const { buffer } = taken;
   let { values } = taken;

@@ -34,7 +34,7 @@ function host(
 ) {
   return new WorkerHost(
     { size: 1, runtime, idleTimeout: Infinity, maxHeapMb: undefined, env, workerData },
-    { exited: () => {}, sent: () => {}, unsent: () => false, ...events },
+    { exited: () => {}, sent: () => {}, unsent: () => false, startFailed: () => {}, ...events },
   );
 }
 
@@ -148,6 +148,48 @@ describe('the main-side door (WorkerHost)', () => {
   );
 
   it(
+    "11. destroy settles, and this process lives, when a worker's out-of-memory error lands during tinypool's destroy",
+    T,
+    async () => {
+      const entry = fileURLToPath(import.meta.resolve('tinypool'));
+      assert.match(await readFile(entry, 'utf8'), /once\(workerInfo\.worker, "exit"\)/);
+      const h = new WorkerHost(
+        {
+          size: 1,
+          runtime: 'thread',
+          idleTimeout: Infinity,
+          maxHeapMb: 16,
+          env: undefined,
+          workerData: undefined,
+        },
+        { exited: () => {}, sent: () => {}, unsent: () => false, startFailed: () => {} },
+      );
+      const shared = new SharedArrayBuffer(4);
+      const cells = new Int32Array(shared);
+      const running = h.run(
+        batch(
+          `(shared) => {
+            const cells = new Int32Array(shared);
+            Atomics.store(cells, 0, 1);
+            Atomics.notify(cells, 0);
+            const kept = [];
+            for (;;) kept.push(new Array(100_000).fill(1));
+          }`,
+          [shared],
+        ),
+      );
+      running.catch(() => {});
+      // The worker runs out of memory while this thread neither turns its event loop nor has
+      // begun destroy: its error is read after destroy has begun.
+      Atomics.wait(cells, 0, 0, 10_000);
+      const until = Date.now() + 1_000;
+      while (Date.now() < until);
+      await h.destroy();
+      assert.equal(h.open, false);
+    },
+  );
+
+  it(
     "9. process runtime: rxpool's own message on tinypool's IPC channel reaches the child (tinypool's entry ignores it) and aborts its batch's signal",
     T,
     async () => {
@@ -175,6 +217,62 @@ describe('the main-side door (WorkerHost)', () => {
         assert.equal(response.failures?.[0]?.name, 'AbortError');
       } finally {
         await h.destroy();
+      }
+    },
+  );
+
+  it(
+    '12. process runtime: the notice of a child that calls process.exit is read from the child',
+    T,
+    async () => {
+      const sent: ChildProcess[] = [];
+      const h = host('process', { sent: (_, child) => sent.push(child) });
+      try {
+        await assert.rejects(
+          h.run({
+            ...batch(
+              `() => {
+              process.on('exit', () => {
+                const until = Date.now() + 300;
+                while (Date.now() < until);
+              });
+              process.exit(7);
+            }`,
+              [1],
+            ),
+            id: 1,
+          }),
+        );
+        assert.equal(sent.length, 1);
+        assert.equal(h.exitCodeOf(sent[0]!), 7);
+      } finally {
+        await h.destroy();
+      }
+    },
+  );
+
+  it(
+    "13. tinypool's workers still say { ready: true } once ready, and a ready one is seen so",
+    T,
+    async () => {
+      const entries = ['worker.js', 'process.js'].map((name) =>
+        fileURLToPath(new URL(`./entry/${name}`, import.meta.resolve('tinypool'))),
+      );
+      for (const entry of entries) {
+        assert.match(await readFile(entry, 'utf8'), /ready: true/, entry);
+      }
+      for (const runtime of ['thread', 'process'] as const) {
+        const failed: Error[] = [];
+        const h = host(runtime, { startFailed: (error) => failed.push(error) });
+        try {
+          const response = (await h.run({ ...batch('(n) => n', [1]), id: 1 })) as BatchResponse;
+          assert.equal(response.count, 1);
+          // A ready worker that then exits on its own is not a failure to start.
+          await assert.rejects(h.run({ ...batch('() => process.exit(3)', [1]), id: 2 }));
+          assert.deepEqual(failed, [], runtime);
+        } finally {
+          await h.destroy();
+        }
       }
     },
   );
