@@ -45,6 +45,14 @@
  *     tinypool's `{ ready: true }` message comes from it (a thread's `message`, a child's); one that
  *     dies on its own before is reported (`startFailed`) with why: its error (thread), or the end
  *     of what it wrote to stderr (child process), so that what waits fails, loudly.
+ * 14. Tinypool 2.2.0 has no public way to start a worker ahead of a task: a child process that
+ *     died was replaced only once it was gone, so after each crash of a fault storm the next batch
+ *     waited for a child to start. Tinypool starts workers up to its `options.minThreads` when a ready
+ *     worker dies (its `exit` becomes the worker's `error`); the host raises that number (through
+ *     the public `options` getter, whose object tinypool reads) by `extra` at the first such death,
+ *     in an `exit` listener that runs before tinypool's: a spare child then stays started, takes
+ *     the next batch at once when one dies, and tinypool replaces it off the critical path. Only
+ *     for a pool that keeps its workers (a spare of the others would look idle and be stopped).
  */
 import type { ChildProcess } from 'node:child_process';
 import type { MessagePort, Worker } from 'node:worker_threads';
@@ -69,7 +77,10 @@ const NEVER_MS = 2 ** 31 - 1;
 
 export interface WorkerHostOptions {
   readonly size: number;
-  /** Workers that may live beyond `size` (a spare kept started, see the thread pool). */
+  /**
+   * Workers that may live beyond `size` (a spare kept started once a worker has died: see the
+   * thread pool, and workaround 14 for child processes).
+   */
   readonly extra?: number;
   readonly runtime: 'thread' | 'process';
   /** ms an idle worker lives (`Infinity`: keep `size` workers); `undefined`: never stopped here. */
@@ -299,6 +310,14 @@ export class WorkerHost {
     }
   }
 
+  /** Workaround 14: child processes stay started up to `size + extra` from now on. */
+  private keepSpare(): void {
+    const { size, extra = 0, idleTimeout } = this.options;
+    const options = this.pool?.options as { minThreads: number } | undefined;
+    if (!options || extra === 0 || idleTimeout !== Infinity) return;
+    options.minThreads = Math.max(options.minThreads, size + extra);
+  }
+
   /** Workaround 13: a worker died before it was ready, for `cause`. */
   private startFailed(cause: Error, threadId?: number): Error {
     const error = new Error(`A worker could not start: ${cause.message}`, { cause });
@@ -318,6 +337,18 @@ export class WorkerHost {
     const send = processWorker.send;
     const child = processWorker.process;
     if (typeof send !== 'function' || !child) return;
+    // Workaround 14: a ready child that dies on its own (not stopped by tinypool) makes the pool
+    // keep a spare; this runs before tinypool's listener, which starts the missing workers.
+    let terminated = false;
+    const terminate = worker.terminate.bind(worker);
+    worker.terminate = () => {
+      terminated = true;
+      return terminate();
+    };
+    child.prependListener('exit', () => {
+      if (terminated || this.destroyed || !this.ready.has(worker)) return;
+      this.keepSpare();
+    });
     // Workaround 9: the worker side says when it listens to rxpool's messages.
     this.unready.set(child, []);
     child.on('message', (message: ParentMessage | undefined) => {

@@ -276,6 +276,48 @@ describe('the main-side door (WorkerHost)', () => {
       }
     },
   );
+
+  it(
+    '14. tinypool starts child processes up to its options.minThreads when a ready one dies: a spare is kept from the first death',
+    T,
+    async () => {
+      const h = new WorkerHost(
+        {
+          size: 1,
+          extra: 1,
+          runtime: 'process',
+          idleTimeout: Infinity,
+          maxHeapMb: undefined,
+          env: undefined,
+          workerData: undefined,
+        },
+        { exited: () => {}, sent: () => {}, unsent: () => false, startFailed: () => {} },
+      );
+      const pidOf = async (id: number) => {
+        const response = (await h.run({ ...batch('() => process.pid', [1]), id })) as BatchResponse;
+        return Array.from(response.values as ArrayLike<number>)[0]!;
+      };
+      try {
+        const first = await pidOf(1);
+        assert.deepEqual(
+          h.children().map((c) => c.pid),
+          [first],
+          'no spare before a death',
+        );
+        await assert.rejects(h.run({ ...batch('() => process.exit(3)', [1]), id: 2 }));
+        // Tinypool started them in its handler of the death, before it failed the task.
+        const started = h.children().map((c) => c.pid);
+        assert.equal(started.length, 2, 'a replacement and a spare');
+        assert.ok(!started.includes(first));
+        await assert.rejects(h.run({ ...batch('() => process.exit(3)', [1]), id: 3 }));
+        assert.equal(h.children().length, 2, 'the one that died is replaced at once');
+        // The next task goes to the child that was started before that death.
+        assert.ok(started.includes(await pidOf(4)));
+      } finally {
+        await h.destroy();
+      }
+    },
+  );
 });
 
 describe('the worker-side door (src/worker/host.ts)', () => {

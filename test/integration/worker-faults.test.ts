@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -238,44 +238,61 @@ describe('workers that cannot start fail the pending work, loudly and soon', () 
 });
 
 describe('a worker that goes is replaced by a spare started before', () => {
-  const faulty = task<{ n: number; fault?: 'exit'; clock?: SharedArrayBuffer }, number>(
+  const faulty = task<{ n: number; fault?: 'exit'; clock?: SharedArrayBuffer | string }, number>(
     faults,
     'faulty',
   );
-  const whoAmI = task<unknown, { thread: number; startedAt: number }>(faults, 'whoAmI');
-  for (const face of FACES) {
-    it(
-      `thread, ${face}: after the first crash, the next crash's item goes to a worker started before it`,
-      T,
-      async () => {
-        const target = pool({ size: 1 });
-        // The first crash makes the pool keep a spare.
-        const first = await within(
-          through(face, target, faulty, [{ n: 0, fault: 'exit', clock: new SharedArrayBuffer(8) }]),
-          30_000,
-          face,
-        );
-        assert.ok(first.failures[0] instanceof WorkerCrashedError);
-        const before = await target.run(whoAmI, null);
-        const clock = new SharedArrayBuffer(8);
-        const second = await within(
-          through(face, target, faulty, [{ n: 1 }, { n: 2, fault: 'exit', clock }, { n: 3 }], {
-            batchSize: 1,
-          }),
-          30_000,
-          face,
-        );
-        assert.ok(second.failures.length > 0);
-        for (const failure of second.failures) assert.ok(failure instanceof WorkerCrashedError);
-        const diedAt = new Float64Array(clock)[0]!;
-        assert.ok(diedAt > 0);
-        const after = await target.run(whoAmI, null);
-        assert.notEqual(after.thread, before.thread, 'the worker that died was replaced');
-        assert.ok(
-          after.startedAt < diedAt,
-          `the replacement started ${after.startedAt - diedAt} ms after the crash`,
-        );
-      },
-    );
+  const whoAmI = task<unknown, { thread: number; pid: number; startedAt: number }>(
+    faults,
+    'whoAmI',
+  );
+  // A worker is a thread, or a child process (all of whose thread ids are 0).
+  const worker = (me: { thread: number; pid: number }) => `${me.pid}/${me.thread}`;
+  // Where a dying worker writes when it died: shared memory, or a file (a child process).
+  const clocks = (runtime: string) => {
+    if (runtime === 'thread') {
+      const buffer = new SharedArrayBuffer(8);
+      return { clock: buffer, diedAt: () => new Float64Array(buffer)[0]! };
+    }
+    const file = join(mkdtempSync(join(tmpdir(), 'rxpool-clock-')), 'died-at');
+    writeFileSync(file, '0');
+    return { clock: file, diedAt: () => Number(readFileSync(file, 'utf8')) };
+  };
+  for (const runtime of RUNTIMES) {
+    for (const face of FACES) {
+      it(
+        `${runtime}, ${face}: after the first crash, the next crash's item goes to a worker started before it`,
+        T,
+        async () => {
+          const target = pool({ size: 1, runtime });
+          // The first crash makes the pool keep a spare.
+          const first = await within(
+            through(face, target, faulty, [{ n: 0, fault: 'exit', clock: clocks(runtime).clock }]),
+            30_000,
+            face,
+          );
+          assert.ok(first.failures[0] instanceof WorkerCrashedError);
+          const before = await target.run(whoAmI, null);
+          const { clock, diedAt: read } = clocks(runtime);
+          const second = await within(
+            through(face, target, faulty, [{ n: 1 }, { n: 2, fault: 'exit', clock }, { n: 3 }], {
+              batchSize: 1,
+            }),
+            30_000,
+            face,
+          );
+          assert.ok(second.failures.length > 0);
+          for (const failure of second.failures) assert.ok(failure instanceof WorkerCrashedError);
+          const diedAt = read();
+          assert.ok(diedAt > 0);
+          const after = await target.run(whoAmI, null);
+          assert.notEqual(worker(after), worker(before), 'the worker that died was replaced');
+          assert.ok(
+            after.startedAt < diedAt,
+            `the replacement started ${after.startedAt - diedAt} ms after the crash`,
+          );
+        },
+      );
+    }
   }
 });
