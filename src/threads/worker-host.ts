@@ -125,7 +125,7 @@ export class WorkerHost {
   private readonly stopping = new Map<number, Error>();
   /** Child processes that said they are exiting on their own, with their exit codes. */
   private readonly exits = new WeakMap<ChildProcess, number>();
-  /** Workers that said they are ready (workaround 13). */
+  /** Workers that said they are ready, and their child processes (workaround 13). */
   private readonly ready = new WeakSet<object>();
   /** Why a child process that died before it was ready could not start (workaround 13). */
   private readonly startErrors = new WeakMap<ChildProcess, Error>();
@@ -195,6 +195,15 @@ export class WorkerHost {
   /** Why `child` could not start, if it died before it was ready. */
   startErrorOf(child: ChildProcess): Error | undefined {
     return this.startErrors.get(child);
+  }
+
+  /**
+   * Whether `child` is alive and not ready yet (workaround 13): a task handed to it that fails
+   * now failed for its death on the way (a closed channel, a broken pipe), whose cause its exit
+   * tells (`startErrorOf`).
+   */
+  isStarting(child: ChildProcess): boolean {
+    return !this.ready.has(child) && child.exitCode === null && child.signalCode === null;
   }
 
   /** The code a child process said it exits with on its own (`process.exit`), if it did. */
@@ -369,6 +378,7 @@ export class WorkerHost {
     child.on('message', (message: { ready?: unknown; __tinypool_worker_message__?: unknown }) => {
       if (message?.ready !== true || !message.__tinypool_worker_message__) return;
       this.ready.add(worker);
+      this.ready.add(child);
       child.stderr?.off('data', heard);
     });
     child.once('exit', (code, signal) => {

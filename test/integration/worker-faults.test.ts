@@ -226,11 +226,7 @@ describe('workers that cannot start fail the pending work, loudly and soon', () 
           assert.ok(!line.hung, `${line.face} did not settle`);
           assert.equal(line.name, 'WorkerCrashedError', `${line.face}: ${line.message}`);
           assert.ok(line.ms < 10_000, `${line.face} took ${line.ms} ms`);
-          // A child process without its entry dies while a call that follows at once may be
-          // handed to it: that call fails as a crash of a closed channel, soon, if not by name.
-          if (first || runtime === 'thread' || c.names.source.startsWith('this')) {
-            assert.match(line.message!, c.names, line.face);
-          }
+          assert.match(line.message!, c.names, line.face);
         }
       });
     }
