@@ -346,8 +346,11 @@ export class WorkerHost {
     const send = processWorker.send;
     const child = processWorker.process;
     if (typeof send !== 'function' || !child) return;
-    // Workaround 14: a ready child that dies on its own (not stopped by tinypool) makes the pool
-    // keep a spare; this runs before tinypool's listener, which starts the missing workers.
+    // Workaround 14: a child that dies on its own (not stopped by tinypool) once it was ready or
+    // had a task makes the pool keep a spare; this runs before tinypool's listener, which starts
+    // the missing workers. (One of those tinypool starts with the pool gets a task before it is
+    // ready, and its exit may be seen before its ready message.)
+    let handed = false;
     let terminated = false;
     const terminate = worker.terminate.bind(worker);
     worker.terminate = () => {
@@ -355,7 +358,7 @@ export class WorkerHost {
       return terminate();
     };
     child.prependListener('exit', () => {
-      if (terminated || this.destroyed || !this.ready.has(worker)) return;
+      if (terminated || this.destroyed || !(handed || this.ready.has(worker))) return;
       this.keepSpare();
     });
     // Workaround 9: the worker side says when it listens to rxpool's messages.
@@ -408,6 +411,7 @@ export class WorkerHost {
         });
         return;
       }
+      handed = true;
       if (typeof taskId === 'number') this.events.sent(taskId, child);
     };
   }
