@@ -385,6 +385,10 @@ export class WorkerHost {
       child.stderr?.off('data', heard);
     });
     child.once('exit', (code, signal) => {
+      // Tinypool has just started what replaces it (its listener comes first): watched now, before
+      // their ready message, else a replacement that dies later would be taken for one that could
+      // not start (and its batch not retried).
+      this.watchNewWorkers();
       if (this.ready.has(worker) || signal !== null || this.destroyed) return;
       const error = new Error(
         `The worker process exited with code ${code} before it was ready${said.trim() ? `; its stderr ended with:\n${said.trim()}` : ''}`,

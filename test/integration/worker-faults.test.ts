@@ -325,3 +325,36 @@ describe('a worker that goes is replaced by a spare started before', () => {
     }
   }
 });
+
+describe('a child process that replaced one that died, and dies in its turn', () => {
+  const faulty = task<{ n: number; fault?: 'exit'; clock?: string }, number>(faults, 'faulty');
+  it('process: is a crash (retried), not a worker that could not start', T, async () => {
+    // Children say when they are ready (test/fixtures/mark-ready.mjs).
+    const ready = mkdtempSync(join(tmpdir(), 'rxpool-ready-'));
+    const clock = join(ready, '..', `${ready.split('/').pop()}-clock`);
+    const markReady = fileURLToPath(fixture('mark-ready.mjs'));
+    const env = {
+      ...process.env,
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${markReady}`,
+      RXPOOL_TEST_READY_DIR: ready,
+    } as Record<string, string>;
+    const target = pool({ size: 1, runtime: 'process', env });
+    await assert.rejects(target.run(faulty, { n: 0, fault: 'exit', clock }), WorkerCrashedError);
+    // Its replacements are ready before the next item comes (their ready message came first).
+    await until(() => readdirSync(ready).length >= 3, 20_000, 'the replacements are ready');
+    const failure = await within(
+      target.run(faulty, { n: 1, fault: 'exit', clock }, { retry: 1 }).then(
+        () => assert.fail('the item exits its worker'),
+        (error: unknown) => error,
+      ),
+      30_000,
+      'run',
+    );
+    assert.ok(failure instanceof WorkerCrashedError, String(failure));
+    assert.equal(failure.attempts, 2, failure.message);
+    assert.doesNotMatch(failure.message, /could not start/);
+    assert.equal(await serves(target), 42);
+    rmSync(ready, { recursive: true, force: true });
+    rmSync(clock, { force: true });
+  });
+});
