@@ -260,6 +260,10 @@ export class WorkerHost {
     });
     // Tinypool reports a worker that failed while idle (or that was stopped) as a pool error.
     pool.on('error', () => this.watchNewWorkers());
+    // Workaround 14: tinypool numbers workers up to the `maxThreads` it is made with, but a child
+    // process beyond `size` (the spare) may start only once one has died: before, a task that
+    // came while every child was busy (a broadcast) would start one.
+    if (!threads) (pool.options as { maxThreads: number }).maxThreads = size;
     this.pool = pool;
     this.watchNewWorkers();
     return pool;
@@ -322,9 +326,10 @@ export class WorkerHost {
   /** Workaround 14: child processes stay started up to `size + extra` from now on. */
   private keepSpare(): void {
     const { size, extra = 0, idleTimeout } = this.options;
-    const options = this.pool?.options as { minThreads: number } | undefined;
+    const options = this.pool?.options as { minThreads: number; maxThreads: number } | undefined;
     if (!options || extra === 0 || idleTimeout !== Infinity) return;
     options.minThreads = Math.max(options.minThreads, size + extra);
+    options.maxThreads = options.minThreads;
   }
 
   /** Workaround 13: a worker died before it was ready, for `cause`. */
