@@ -53,6 +53,10 @@
  *     in an `exit` listener that runs before tinypool's: a spare child then stays started, takes
  *     the next batch at once when one dies, and tinypool replaces it off the critical path. Only
  *     for a pool that keeps its workers (a spare of the others would look idle and be stopped).
+ *     Its `options.maxThreads` is held at `size` until then (tinypool is made with `size + extra`,
+ *     as it numbers workers up to it): it would start one more for a task that comes while every
+ *     child is busy. A child counts if it was ready or had a task: one that tinypool starts with
+ *     the pool gets tasks before it is ready, and its exit may come before its ready message.
  */
 import type { ChildProcess } from 'node:child_process';
 import type { MessagePort, Worker } from 'node:worker_threads';
