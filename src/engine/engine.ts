@@ -460,11 +460,12 @@ export class Engine<In, Out> implements DispatchClient {
           problem = movedError();
         } else {
           try {
-            const list = transfer(chunk.inputs[chunk.lo + k]!);
-            if (list.length > 0) {
+            for (const item of transfer(chunk.inputs[chunk.lo + k]!)) {
+              // Shared memory is not moved (postMessage refuses it in a transfer list).
+              if (item instanceof SharedArrayBuffer) continue;
               moved.add(index);
               transferList ??= [];
-              transferList.push(...list);
+              transferList.push(item);
             }
           } catch (error) {
             problem = asError(error);
