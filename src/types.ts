@@ -94,3 +94,6 @@ export type Settled<In, Out> = Success<In, Out> | Failure<In>;
  * `ArrayBufferLike` (5.7+: `Float64Array` is `Float64Array<ArrayBufferLike>`).
  */
 export type Transferable = import('node:worker_threads').TransferListItem | SharedArrayBuffer;
+
+/** A transfer list as it is posted: what {@link Transferable} names, shared memory left out. */
+export type TransferListItem = import('node:worker_threads').TransferListItem;

@@ -9,7 +9,7 @@ import { TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import type { BatchOutcome, ItemFailure, RunningBatch, WorkSpec } from '../executor/contract.js';
 import type { DispatchClient, Dispatcher } from '../executor/dispatcher.js';
 import { DEFAULT_CONCURRENCY } from '../options.js';
-import type { Transferable } from '../types.js';
+import type { Transferable, TransferListItem } from '../types.js';
 import { BatchSizer } from './batching.js';
 import type { Clock } from './clock.js';
 import { Deque } from './deque.js';
@@ -401,7 +401,7 @@ export class Engine<In, Out> implements DispatchClient {
   }
 
   private launch(chunks: Chunk<In>[], count: number): void {
-    let transferList: Transferable[] | undefined;
+    let transferList: TransferListItem[] | undefined;
     if (this.config.transfer) {
       const ready = this.transfer(chunks);
       ({ chunks, count, transferList } = ready);
@@ -444,12 +444,12 @@ export class Engine<In, Out> implements DispatchClient {
   private transfer(chunks: Chunk<In>[]): {
     chunks: Chunk<In>[];
     count: number;
-    transferList: Transferable[] | undefined;
+    transferList: TransferListItem[] | undefined;
   } {
     const transfer = this.config.transfer!;
     const moved = this.moved!;
     const kept: Chunk<In>[] = [];
-    let transferList: Transferable[] | undefined;
+    let transferList: TransferListItem[] | undefined;
     let count = 0;
     for (let chunk of chunks) {
       let k = 0;

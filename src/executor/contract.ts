@@ -6,7 +6,7 @@
  *
  * Everything here is a type: an executor inherits nothing.
  */
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 
 /**
  * What runs: a module export by reference, or an inline function's source text (serializable).
@@ -69,7 +69,7 @@ export interface ExecutorBatch {
   /** The items, in source order; results and failures come back by position in this array. */
   readonly inputs: readonly unknown[];
   /** Buffers of the inputs to move rather than copy (the `transfer` option), if any. */
-  readonly transferList: readonly Transferable[] | undefined;
+  readonly transferList: readonly TransferListItem[] | undefined;
   /**
    * Per attempt of an item, in ms, when the items have one. An executor that `enforcesTimeouts`
    * enforces it; for another the engine times the items, and it only says that they are timed

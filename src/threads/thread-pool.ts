@@ -39,7 +39,7 @@ import {
   type WireError,
   type WorkSpec,
 } from '../pool/messages.js';
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 import { reviveError, reviveLoose } from '../worker/wire-error.js';
 import { finish, type InFlightBatch } from './in-flight.js';
 import { DEPTH, Placement, STEAL_AFTER_MS } from './placement.js';
@@ -186,7 +186,7 @@ export class ThreadPoolExecutor implements Executor {
 
   run(given: ExecutorBatch, report: (outcome: BatchOutcome) => void): RunningBatch {
     const inputs = given.inputs as unknown[];
-    let transferList = given.transferList as Transferable[] | undefined;
+    let transferList = given.transferList as TransferListItem[] | undefined;
     const ref = this.threads ? this.takeRow() : undefined;
     const packed = packNumbers(inputs);
     if (packed && this.threads) transferList = [...(transferList ?? []), packed.buffer];

@@ -23,7 +23,7 @@ import type {
   Release,
 } from '../pool/messages.js';
 import { ControlBlock } from '../pool/messages.js';
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 import { hostRunner, runBatch } from './runner.js';
 import { serializeError } from './wire-error.js';
 
@@ -109,7 +109,7 @@ function run(port: MessagePort, batch: LinkBatch): void {
     turned = false;
     setImmediate(turn);
     let reply: LinkReply;
-    let transferList: Transferable[] | undefined;
+    let transferList: TransferListItem[] | undefined;
     try {
       const ran = await runBatch(batch);
       reply = { id: batch.id, response: ran.response };

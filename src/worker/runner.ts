@@ -17,7 +17,7 @@ import {
   type WireError,
   type WorkSpec,
 } from '../pool/messages.js';
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 import { type Fn, load, NotArguments, setupOnce } from './load.js';
 import { cloneFailure, serializeError } from './wire-error.js';
 
@@ -54,7 +54,7 @@ interface Running {
   /** Whether the results so far can travel as JSON text; absent when the request does not ask. */
   readonly json: ExactJson | undefined;
   failures: (WireError | undefined)[] | null;
-  transferList: Transferable[] | undefined;
+  transferList: TransferListItem[] | undefined;
   retire: boolean;
   /** What the item at the position `runItems` returned gave: a promise, to be awaited. */
   pending: PromiseLike<unknown> | undefined;
@@ -63,7 +63,7 @@ interface Running {
 /** Runs one batch. Never throws for an item: failures are reported per item. */
 export async function runBatch(
   request: BatchRequest,
-): Promise<{ response: BatchResponse; transferList: Transferable[] | undefined }> {
+): Promise<{ response: BatchResponse; transferList: TransferListItem[] | undefined }> {
   const { inputs } = request;
   const ref = request.control;
   const control = ref && (ref.buffer ? new ControlBlock(ref.buffer, 1) : host.sharedControl);
@@ -89,7 +89,7 @@ export async function runBatch(
 
   const results = new ResultList(n);
   let failures: (WireError | undefined)[] | null = null;
-  let transferList: Transferable[] | undefined;
+  let transferList: TransferListItem[] | undefined;
   let retire = setupFailure !== undefined;
   let count = 0;
   let json: ExactJson | undefined;
@@ -204,7 +204,7 @@ function runItems(run: Running, from: number): number {
 /** Keeps an item's result: its `move()` list joins the batch's, and it must be cloneable. */
 function keep(run: Running, at: number, value: unknown): void {
   if (value !== null && typeof value === 'object' && MOVE_BRAND in value) {
-    const list = (value as Record<symbol, Transferable[]>)[MOVE_BRAND]!;
+    const list = (value as Record<symbol, TransferListItem[]>)[MOVE_BRAND]!;
     delete (value as Record<symbol, unknown>)[MOVE_BRAND];
     if (host.movesBuffers) {
       run.transferList ??= [];
