@@ -521,6 +521,9 @@ export class ThreadPoolExecutor implements Executor {
       const blamed = culprits(batch.inputs, true);
       if (blamed.size > 0) return { type: 'unsendable', blamed };
     }
+    // No worker can start: the batch fails, rather than waiting for a worker again and again.
+    if (this.host.isStartError(failure))
+      return { type: 'crashed', error: failure, position: undefined };
     const { control, row } = batch;
     // Its worker died while it waited behind another batch: it never ran, so it goes again.
     if (control && control.thread(row) === 0) return { type: 'lost' };

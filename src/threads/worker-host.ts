@@ -20,16 +20,63 @@
  *    and takes this process down. Its `send` is wrapped (`relay`): a task it cannot send is
  *    answered in the child's place on that port (the task settles, the worker stays) and the
  *    executor is told what was thrown; a task it sends is reported with its child.
+ * 5. Tinypool 2.2.0 starts its workers from files next to its own module (`import.meta.url +
+ *    "/../entry/worker.js"`, and `entry/process.js` for child processes): in an app's bundle that
+ *    holds tinypool, next to the bundle. {@link bundledWorkerFiles} names them, with rxpool's
+ *    worker side, for the build to bundle into dist/src/bundled/ (scripts/bundle.mjs) and for
+ *    `rxpool/esbuild` to copy next to an app's bundle; {@link workerFile} finds rxpool's there.
  */
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { Tinypool } from 'tinypool';
 
 /**
- * The worker-side entry (src/worker/host.ts, built). This module's folder depth is kept where it is
- * bundled (scripts/bundle.mjs), so the path holds there too.
+ * The worker-side entry in rxpool's package (src/worker/host.ts, built). This module's folder
+ * depth is kept where it is bundled (scripts/bundle.mjs), so the path holds there too.
  */
-export const workerFile = new URL('../worker/host.js', import.meta.url);
+export const packagedWorkerFile = new URL('../worker/host.js', import.meta.url);
+
+/** rxpool's worker side next to an app's bundle that holds rxpool (written by `rxpool/esbuild`). */
+export const BUNDLED_WORKER = 'rxpool-worker.mjs';
+
+/**
+ * The files that workers start from, for an app's bundle: `from` (a file of rxpool's or
+ * tinypool's package) is bundled into `to`, a path relative to the bundle's folder (workaround 5).
+ */
+export function bundledWorkerFiles(): { from: URL; to: string }[] {
+  const tinypool = new URL(import.meta.resolve('tinypool'));
+  return [
+    { from: packagedWorkerFile, to: BUNDLED_WORKER },
+    { from: new URL('./entry/worker.js', tinypool), to: 'entry/worker.js' },
+    { from: new URL('./entry/process.js', tinypool), to: 'entry/process.js' },
+  ];
+}
+
+let found: URL | undefined;
+
+/** No worker can start: the worker side's file is missing (an app bundled without it). */
+class WorkerFileMissing extends Error {
+  override name = 'WorkerFileMissing';
+}
+
+/**
+ * The worker side's file: next to this module when an app's bundle holds rxpool (where
+ * `rxpool/esbuild` writes it), else in rxpool's package. Neither there: an app bundled without
+ * the worker files, which would otherwise wait for workers that never start.
+ */
+export function workerFile(): URL {
+  if (found) return found;
+  const bundled = new URL(`./${BUNDLED_WORKER}`, import.meta.url);
+  found = [bundled, packagedWorkerFile].find((file) => existsSync(file));
+  if (found) return found;
+  throw new WorkerFileMissing(
+    `rxpool cannot start workers: its worker file is not at ${bundled.pathname} nor at ` +
+      `${packagedWorkerFile.pathname}. An app that bundles rxpool must ship the worker files next ` +
+      `to its bundle: build with rxpoolEsbuildPlugin() from 'rxpool/esbuild', or call ` +
+      `copyWorkerFiles(dir) from it after another bundler (README: Bundling)`,
+  );
+}
 
 /** Stack frames in tinypool's own code (for the CLI, which hides them under a task's error). */
 export const HOST_FRAMES = '/tinypool/';
@@ -81,7 +128,12 @@ export class WorkerHost {
   ): Promise<unknown> {
     if (this.destroyed)
       return Promise.reject(new Error('The pool is closed: it takes no new work'));
-    const pool = this.ensurePool();
+    let pool: Tinypool;
+    try {
+      pool = this.ensurePool();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const result = pool.run(task, options as never) as Promise<unknown>;
     this.watchNewWorkers();
     return result;
@@ -99,6 +151,11 @@ export class WorkerHost {
   /** A task failed because tinypool gave it to a worker it was terminating: it never ran. */
   isTerminationError(error: unknown): boolean {
     return error instanceof Error && error.message === 'Terminating worker thread';
+  }
+
+  /** No worker can start (see {@link workerFile}): trying again cannot help. */
+  isStartError(error: unknown): boolean {
+    return error instanceof WorkerFileMissing;
   }
 
   /** Whether workers may run tasks (they start on first use): `false` once destroyed. */
@@ -119,8 +176,9 @@ export class WorkerHost {
     const { size, runtime, idleTimeout, maxHeapMb, workerData } = this.options;
     const keep = idleTimeout === Infinity;
     const threads = runtime === 'thread';
+    const filename = workerFile().href;
     const pool = new Tinypool({
-      filename: workerFile.href,
+      filename,
       runtime: threads ? 'worker_threads' : 'child_process',
       minThreads: keep ? size : 0,
       maxThreads: size,
