@@ -19,6 +19,7 @@ import { bullmqExecutor } from 'rxpool/bullmq';
 import { parallelMap } from 'rxpool/operators';
 import { startRedis } from '../../scripts/redis-server.js';
 import { startWorker, type WorkerProcess } from '../../scripts/rxpool-worker.js';
+import { plural } from '../plural.js';
 import { fib } from './fib.mjs';
 
 const { values } = parseArgs({
@@ -33,7 +34,9 @@ const redis = await startRedis();
 const workers: WorkerProcess[] = [];
 const pool = createPool({ executor: bullmqExecutor({ connection: redis.url, queue: 'cluster' }) });
 try {
-  console.log(`redis-server on ${redis.url}; starting two workers of ${threads} thread(s) each`);
+  console.log(
+    `redis-server on ${redis.url}; starting two workers of ${plural(threads, 'thread')} each`,
+  );
   for (let i = 0; i < 2; i++) {
     workers.push(
       await startWorker({

@@ -80,7 +80,9 @@ export async function runWorker(
   });
   const served = modules.map((module) => module.given).join(', ') || 'none';
   const inline = command.allowInline ? ', inline functions allowed' : '';
-  log(`ready: queue '${command.queue}', ${threads} threads, modules: ${served}${inline}`);
+  log(
+    `ready: queue '${command.queue}', ${threads} ${threads === 1 ? 'thread' : 'threads'}, modules: ${served}${inline}`,
+  );
   return stopped;
 }
 
