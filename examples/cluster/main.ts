@@ -4,7 +4,7 @@
  * workload across them through `createPool({ executor: bullmqExecutor(...) })` and the
  * `parallelMap` operator, and prints the speedup over one thread.
  *
- *   npm run example:cluster -- [--items 200] [--n 27]
+ *   npm run example:cluster -- [--items 2000] [--n 27]
  *
  * redis-server and the workers are started on this machine by scripts/redis-server.ts and
  * scripts/rxpool-worker.ts (the helpers the tests use too).
@@ -23,7 +23,7 @@ import { plural } from '../plural.js';
 import { fib } from './fib.mjs';
 
 const { values } = parseArgs({
-  options: { items: { type: 'string', default: '200' }, n: { type: 'string', default: '27' } },
+  options: { items: { type: 'string', default: '2000' }, n: { type: 'string', default: '27' } },
 });
 const items = Number(values.items);
 const n = Number(values.n);
