@@ -180,6 +180,13 @@ const defaultExecutorKeys = [
 const poolKeys = [...defaultExecutorKeys, 'executor'];
 
 /**
+ * The key of {@link Pool}'s `imapSettled` with `starmap`'s spreading, for `rxpool worker`
+ * (src/bullmq/serve.ts), which runs a producer's `pool.starmap` jobs on its local pool. Not
+ * exported from `rxpool`: no user calls it.
+ */
+export const imapSettledSpread: unique symbol = Symbol('rxpool.imapSettledSpread');
+
+/**
  * A pool of workers that runs {@link Work} over items, like Python's `multiprocessing.Pool`.
  *
  * _Send work to other threads: one item, a whole list, or a lazy stream of results._
@@ -499,6 +506,21 @@ export class Pool {
     );
   }
 
+  /** @internal {@link Pool.imapSettled} with each item's arguments spread into the call (`starmap`). */
+  [imapSettledSpread]<In, Out>(
+    work: Work<In, Out>,
+    items: Iterable<In> | AsyncIterable<In>,
+    options?: ParallelOptions<In>,
+  ): AsyncIterableIterator<Settled<In, Awaited<Out>>> {
+    return engineIterable<In, Awaited<Out>, Settled<In, Awaited<Out>>>(
+      items,
+      this.resolveIterable(work, items, options, 'pool.starmap', true),
+      () => this.dispatcher,
+      realClock,
+      true,
+    );
+  }
+
   /**
    * Validates the options of the iterating methods; an array's length is the progress total.
    * `spread`: each item is an array of arguments for the work (`starmap`).
@@ -566,7 +588,10 @@ export class Pool {
    * _Let the work in hand finish, then shut down._
    *
    * A closed pool refuses new work for good. When it is the {@link defaultPool}, the next call
-   * that names no pool gets a fresh default pool.
+   * that names no pool gets a fresh default pool. It waits for every stream under way, a
+   * `for await` loop over {@link Pool.imap} included; a loop that awaits `close()` before it has
+   * taken every result gets them after `close()` resolves (it resolves when nothing else is left
+   * to wait for), and the workers stop once that loop is done.
    *
    * ## Example
    * ```ts
@@ -579,7 +604,8 @@ export class Pool {
    * ```
    *
    * @see {@link Pool.destroy}
-   * @returns Resolves once every worker has stopped.
+   * @returns Resolves once every worker has stopped (or, see above, once only a loop that awaits
+   *   it is left).
    */
   close(): Promise<void> {
     forget(this);

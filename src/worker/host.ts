@@ -12,10 +12,18 @@
  *   buffers may move.
  * - `workerData[1]`: tinypool 2.2.0 passes `[its own data, the pool's workerData]` to a thread
  *   worker: the control block the executor shares with every thread worker is the second.
+ * - A child process's reply: tinypool 2.2.0's child entry (`entry/process.js`) sends a task's
+ *   result with `process.send` outside any `try`, so a result that its channel's serializer
+ *   (`serialization: 'advanced'`, v8's) refuses throws uncaught there and kills the child: a
+ *   `SharedArrayBuffer`, or a getter that throws when read again. A reply that is not all JSON
+ *   text or packed numbers is serialized here first the same way (`channelCopy`); if that throws,
+ *   the items at fault fail alone (`sendable`), and the child lives.
  */
+import { DefaultSerializer } from 'node:v8';
 import { type MessagePort, threadId, workerData } from 'node:worker_threads';
 import type {
   BatchRequest,
+  BatchResponse,
   Hello,
   HelloReply,
   LinkBatch,
@@ -24,7 +32,7 @@ import type {
 } from '../pool/messages.js';
 import { ControlBlock } from '../pool/messages.js';
 import type { TransferListItem } from '../types.js';
-import { hostRunner, runBatch } from './runner.js';
+import { hostRunner, runBatch, sendable } from './runner.js';
 import { serializeError } from './wire-error.js';
 
 const isChildProcess = Boolean(
@@ -39,8 +47,8 @@ const workerId = isChildProcess ? process.pid : threadId;
 hostRunner({
   workerId,
   sharedControl: shared?.control && new ControlBlock(shared.control, shared.rows),
-  // A child process's pipe copies everything: no buffers move there.
-  movesBuffers: !isChildProcess,
+  // A child process's pipe copies everything: no buffers move there, and no memory is shared.
+  sharesMemory: !isChildProcess,
 });
 
 /** This worker's link (thread runtime), once a {@link Hello} gave it one. */
@@ -57,7 +65,54 @@ let previous: Promise<void> = Promise.resolve();
  */
 export default function handle(request: BatchRequest | Hello): Promise<unknown> {
   if ('hello' in request) return greet(request.hello);
-  return runBatch(request).then(({ response }) => response);
+  return runBatch(request).then(({ response }) => (isChildProcess ? checked(response) : response));
+}
+
+/**
+ * What tinypool's child entry serializes a reply with (Node's `ChildProcessSerializer` for
+ * `serialization: 'advanced'`): v8's serializer, views written by value, other host objects as
+ * plain objects.
+ */
+class ChannelCopy extends DefaultSerializer {
+  /** v8's hook for host objects (Node's serializers define it; its types do not name it). */
+  _writeHostObject(object: object): void {
+    if (ArrayBuffer.isView(object)) {
+      (DefaultSerializer.prototype as unknown as HostObjects)._writeHostObject.call(this, object);
+    } else {
+      this.writeValue({ ...object });
+    }
+  }
+}
+
+interface HostObjects {
+  _writeHostObject(object: object): void;
+}
+
+/** Serializes `value` as the child's channel will; throws what that throws. */
+function channelCopy(value: unknown): void {
+  const serializer = new ChannelCopy();
+  serializer.writeHeader();
+  serializer.writeValue(value);
+  serializer.releaseBuffer();
+}
+
+/**
+ * A child process's reply, as its channel can send it (see the header). JSON text and packed
+ * numbers cannot fail: a reply of those alone is not serialized twice.
+ */
+function checked(response: BatchResponse): BatchResponse {
+  if (
+    response.failures === null &&
+    (response.json !== undefined || !Array.isArray(response.values))
+  ) {
+    return response;
+  }
+  try {
+    channelCopy(response);
+    return response;
+  } catch {
+    return sendable(response, channelCopy);
+  }
 }
 
 /** Takes `port` as this worker's link if it has none; settles once the main side releases it. */
@@ -121,6 +176,19 @@ function run(port: MessagePort, batch: LinkBatch): void {
     }
     try {
       port.postMessage(reply, transferList ?? []);
+      return;
+    } catch (error) {
+      if (!('response' in reply)) {
+        port.postMessage({ id: batch.id, broken: serializeError(error, undefined) });
+        return;
+      }
+    }
+    // A result that failed to copy only now (a getter that throws when the copy reads it): the
+    // items at fault fail alone. Each is copied alone to find them; an item that moves a
+    // MessagePort would be blamed too, as it cannot be copied without its transfer list.
+    const response = sendable(reply.response, structuredClone);
+    try {
+      port.postMessage({ id: batch.id, response } satisfies LinkReply, transferList ?? []);
     } catch (error) {
       port.postMessage({
         id: batch.id,
