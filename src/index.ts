@@ -24,9 +24,9 @@ export {
   skipFailures,
   throwFailures,
 } from '../operators/index.js';
+export type { Percentiles } from './engine/histogram.js';
 export type { Progress } from './engine/progress.js';
 export type { RetryConfig } from './engine/retry.js';
-export type { Percentiles } from './engine/samples.js';
 export type { TaskErrorDetails } from './errors.js';
 export { AbortError, TaskError, TaskTimeoutError, WorkerCrashedError } from './errors.js';
 export type {
@@ -35,14 +35,18 @@ export type {
   ExecutorBatch,
   ExecutorTraits,
   ItemFailure,
+  ItemSpan,
   RunningBatch,
+  TraceCarrier,
   WorkSpec,
 } from './executor/contract.js';
+export type { ItemTrace } from './executor/item-channel.js';
+export { ITEM_CHANNEL } from './executor/item-channel.js';
 export type { MapOptions, ParallelOptions, RunOptions } from './options.js';
 export { DEFAULT_CONCURRENCY } from './options.js';
 export { move } from './pool/move.js';
 export type { PoolOptions, PoolStats } from './pool/pool.js';
 export { createPool, defaultPool, Pool } from './pool/pool.js';
-export type { StarWork, Work } from './pool/task.js';
+export type { StarWork, TaskContext, Work } from './pool/task.js';
 export { Task, task } from './pool/task.js';
 export type { Failure, Settled, Success, Transferable } from './types.js';

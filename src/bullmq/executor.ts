@@ -433,7 +433,9 @@ export class BullmqExecutor implements Executor {
           stream,
           work: batch.work,
           timeout: batch.timeout,
+          spans: batch.spans,
           inputs: count === inputs.length ? inputs : inputs.slice(0, count),
+          traces: count === inputs.length ? batch.traces : batch.traces?.slice(0, count),
         });
       } catch {
         return { outcome: blameUnserializable(inputs.slice(0, count)) };
@@ -551,7 +553,7 @@ export class BullmqExecutor implements Executor {
       failures ??= new Array<ItemFailure | undefined>(launch.count);
       failures[item.index] = itemFailure(item);
     }
-    const ms = (result as { ms?: unknown }).ms;
+    const { ms, worker } = result as { ms?: unknown; worker?: unknown };
     const took = typeof ms === 'number' && ms >= 0 ? ms : 0;
     this.counts[by === 'event' ? 'byEvent' : 'byReconcile']++;
     this.settle(launch, {
@@ -561,6 +563,7 @@ export class BullmqExecutor implements Executor {
       count: launch.count,
       ms: took,
       waitedMs: Math.max(0, performance.now() - launch.sentAt - took),
+      ...(typeof worker === 'string' ? { workerId: worker } : {}),
     });
   }
 

@@ -63,13 +63,15 @@
  * itself.
  */
 import { deserialize, serialize } from 'node:v8';
+import type { ItemSpan } from '../executor/contract.js';
 import type { WireError, WorkSpec } from '../pool/messages.js';
+import type { TraceCarrier } from '../pool/trace-context.js';
 import { describe, serializeError } from '../worker/wire-error.js';
 
 export type { WireError, WorkSpec } from '../pool/messages.js';
 
 /** The version of this format; a worker refuses jobs of another ({@link FormatError}). */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 
 /**
  * The largest job data `rxpool worker` takes, in bytes of its JSON text as Redis holds it: a
@@ -108,8 +110,19 @@ export interface BatchJobData {
   readonly timeout: number | null;
   /** How many items {@link BatchJobData.inputs} holds. */
   readonly count: number;
+  /**
+   * Where the items come from in the producer's stream (source index and attempt of runs of
+   * them), for each task's `context.index` and `context.attempt`.
+   */
+  readonly spans: readonly ItemSpan[];
   /** The items, an array, `v8.serialize`d, base64 ({@link encodeValues}). */
   readonly inputs: string;
+  /**
+   * The caller's trace context of each item (W3C `traceparent`/`tracestate` headers, an object
+   * for item `i` at `i`, shared by items with the same), `v8.serialize`d, base64; absent when no
+   * item has one. A worker without it runs the items without their callers' context.
+   */
+  readonly traces?: string;
 }
 
 /** What happened to an item that failed. */
@@ -210,16 +223,47 @@ export function encodeBatch(batch: {
   readonly stream: string;
   readonly work: WorkSpec;
   readonly timeout: number | undefined;
+  /** Where the items come from; default: one run from index 0, first attempt. */
+  readonly spans?: readonly ItemSpan[];
   readonly inputs: readonly unknown[];
+  readonly traces?: readonly (TraceCarrier | undefined)[] | undefined;
 }): BatchJobData {
-  return {
+  const data: BatchJobData = {
     v: FORMAT_VERSION,
     stream: batch.stream,
     work: batch.work,
     timeout: batch.timeout ?? null,
     count: batch.inputs.length,
+    spans: firstSpans(
+      batch.spans ?? [{ index: 0, count: batch.inputs.length, attempt: 1 }],
+      batch.inputs.length,
+    ),
     inputs: encodeValues(batch.inputs),
   };
+  return batch.traces ? { ...data, traces: encodeValues(batch.traces) } : data;
+}
+
+/** The spans of the first `count` items. */
+function firstSpans(spans: readonly ItemSpan[], count: number): ItemSpan[] {
+  const first: ItemSpan[] = [];
+  for (const span of spans) {
+    if (count <= 0) break;
+    first.push(span.count <= count ? span : { ...span, count });
+    count -= span.count;
+  }
+  return first;
+}
+
+function isSpans(value: unknown, count: number): value is ItemSpan[] {
+  if (!Array.isArray(value)) return false;
+  let total = 0;
+  for (const span of value as Partial<ItemSpan>[]) {
+    const { index, count: n, attempt } = span ?? {};
+    if (!(Number.isInteger(index) && index! >= 0 && Number.isInteger(n) && n! >= 1)) return false;
+    if (!(Number.isInteger(attempt) && attempt! >= 1)) return false;
+    total += n!;
+  }
+  return total === count;
 }
 
 /** A batch job's data, checked and decoded; throws a {@link FormatError} when it is not one. */
@@ -227,7 +271,9 @@ export function decodeBatch(data: unknown): {
   readonly stream: string;
   readonly work: WorkSpec;
   readonly timeout: number | undefined;
+  readonly spans: readonly ItemSpan[];
   readonly inputs: unknown[];
+  readonly traces?: (TraceCarrier | undefined)[];
 } {
   const d = data as Partial<BatchJobData> | null;
   if (d === null || typeof d !== 'object') throw new FormatError('the job data is not an object');
@@ -260,7 +306,19 @@ export function decodeBatch(data: unknown): {
     throw new FormatError("the job's count is not an integer >= 0");
   }
   const inputs = decodeValues(d.inputs, d.count);
-  return { stream: d.stream, work, timeout: d.timeout ?? undefined, inputs };
+  if (!isSpans(d.spans, inputs.length)) {
+    throw new FormatError(`the job's spans do not describe its ${inputs.length} inputs`);
+  }
+  const batch = {
+    stream: d.stream,
+    work,
+    timeout: d.timeout ?? undefined,
+    spans: d.spans,
+    inputs,
+  };
+  return typeof d.traces === 'string'
+    ? { ...batch, traces: decodeValues(d.traces) as (TraceCarrier | undefined)[] }
+    : batch;
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   task,
   WorkerCrashedError,
 } from '../index.js';
+import { ITEM_TRACES, ORIGIN } from '../options.js';
 import { describeFunctions } from '../pool/exports.js';
 import { imapSettledSpread } from '../pool/pool.js';
 import {
@@ -327,7 +328,15 @@ export class BatchServer {
       this.running.set(job.id!, batch.stream);
       try {
         const { pool } = this.options;
-        const options = { ordered: false, retry: 0, timeout: batch.timeout, signal } as const;
+        const options = {
+          ordered: false,
+          retry: 0,
+          timeout: batch.timeout,
+          signal,
+          // Each item's caller's trace context, on to the thread that runs it; the producer's
+          // indexes and attempts, for each task's context.
+          ...({ [ITEM_TRACES]: batch.traces, [ORIGIN]: batch.spans } as {}),
+        } as const;
         // A producer's `pool.starmap`: each input is spread into the call, as on its threads.
         const settled = batch.work.spread
           ? pool[imapSettledSpread](resolved.work as Task, batch.inputs, options)

@@ -5,14 +5,23 @@
  * `pool.imap`, `pool.map`, `pool.run`) feed it and listen to it, and an executor runs the items.
  */
 
-import { TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
-import type { BatchOutcome, ItemFailure, RunningBatch, WorkSpec } from '../executor/contract.js';
+import { AbortError, TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
+import type {
+  BatchOutcome,
+  ItemFailure,
+  ItemSpan,
+  RunningBatch,
+  TraceCarrier,
+  WorkSpec,
+} from '../executor/contract.js';
 import type { DispatchClient, Dispatcher } from '../executor/dispatcher.js';
+import type { ItemTrace } from '../executor/item-channel.js';
 import { DEFAULT_CONCURRENCY } from '../options.js';
 import type { Transferable, TransferListItem } from '../types.js';
 import { BatchSizer } from './batching.js';
 import type { Clock } from './clock.js';
 import { Deque } from './deque.js';
+import { type Key, KeyLines } from './keys.js';
 import { type Progress, ProgressMeter } from './progress.js';
 import type { RetryPolicy } from './retry.js';
 
@@ -35,6 +44,18 @@ export interface EngineConfig<In> {
   readonly progress?: ((progress: Progress) => void) | undefined;
   /** How many items the source will give, when known (for the progress ETA). */
   readonly total?: number | undefined;
+  /** Per-key order (src/engine/keys.ts): throws for an input whose key cannot be had. */
+  readonly key?: ((input: In) => Key) | undefined;
+  /**
+   * The source's items are themselves items of another stream, in these spans (a remote batch
+   * that `rxpool worker` runs): a task's `context.index` and `context.attempt` are theirs.
+   */
+  readonly origin?: readonly ItemSpan[] | undefined;
+  /**
+   * The trace context of the item pushed `i`-th at `traces[i]`, given with the items (a remote
+   * worker passes on its job's), instead of the OpenTelemetry context active at each push.
+   */
+  readonly traces?: readonly (TraceCarrier | undefined)[] | undefined;
 }
 
 /** How the engine talks to its face. */
@@ -56,7 +77,7 @@ export interface EngineHooks<In, Out> {
 
 const QUEUED = 0;
 const RUNNING = 1;
-const WAITING = 2; // a retry's delay
+const WAITING = 2; // a retry's delay, or its key's turn (`key`)
 const DONE = 3; // every item succeeded
 const FAILED = 4; // its one item failed for good
 
@@ -117,6 +138,8 @@ interface Batch<In> {
   cancelTimer: (() => void) | undefined;
   /** Position of the item that ran past the timeout, once the batch was stopped for it. */
   timedOut: number | undefined;
+  /** Each item's `rxpool:item` trace, by position, when the channel had subscribers at launch. */
+  readonly traces: ItemTrace[] | undefined;
 }
 
 // What becomes of an item of a batch that came back (see `routeReturned`).
@@ -155,12 +178,20 @@ export class Engine<In, Out> implements DispatchClient {
   /** With `transfer`: indexes of the items whose buffers went to a worker (they cannot go again). */
   private readonly moved: Set<number> | undefined;
   private readonly sizer: BatchSizer;
+  /** With `key`: whose turn it is per key, and the items waiting for theirs. */
+  private readonly keys: KeyLines<Chunk<In>> | undefined;
   /** The most items admitted and not yet emitted (the config's, or the executor's default). */
   private readonly concurrency: number;
   private readonly meter: ProgressMeter | undefined;
   private readonly detach: () => void;
   /** This stream's id for the executor. */
   private readonly stream: string;
+  /** The trace context of the item pushed `index`-th, when there may be one. */
+  private readonly capture: ((index: number) => TraceCarrier | undefined) | undefined;
+  /** Trace contexts of the items of a page, by their place in it (pages that have some). */
+  private traced: WeakMap<In[], (TraceCarrier | undefined)[]> | undefined;
+  /** The traces of the batch being settled, while it is. */
+  private ending: ItemTrace[] | undefined;
   private held = 0;
   /** Items out in running batches. */
   private out = 0;
@@ -184,6 +215,9 @@ export class Engine<In, Out> implements DispatchClient {
     this.stream = dispatcher.streamId();
     this.meter = config.progress && new ProgressMeter(config.progress, config.total, clock);
     this.moved = config.transfer ? new Set() : undefined;
+    this.keys = config.key && new KeyLines(config.key);
+    const { traces } = config;
+    this.capture = traces !== undefined ? (index) => traces[index] : dispatcher.captureTrace();
     this.detach = dispatcher.attach(this);
   }
 
@@ -206,6 +240,7 @@ export class Engine<In, Out> implements DispatchClient {
       this.page = page;
     }
     page.push(input);
+    if (this.capture !== undefined) this.keepTrace(page);
     if (this.held < this.concurrency && this.backlog === 0) {
       this.admit(page, page.length - 1, page.length);
       // The hot path of a fast push source: when the queue already waited for a slot, every slot
@@ -262,6 +297,7 @@ export class Engine<In, Out> implements DispatchClient {
     for (const batch of this.running) {
       batch.cancelTimer?.();
       batch.running.abort('cancel');
+      if (batch.traces) this.traceStopped(batch.traces);
     }
     for (const cancelDelay of this.delayed.values()) cancelDelay();
     this.running.clear();
@@ -272,6 +308,7 @@ export class Engine<In, Out> implements DispatchClient {
     this.queue.clear();
     this.finished.clear();
     this.moved?.clear();
+    this.keys?.clear();
     this.open = undefined;
     this.head = undefined;
     this.tail = undefined;
@@ -332,23 +369,65 @@ export class Engine<In, Out> implements DispatchClient {
   /** Admits the inputs `page[from..to)`: they join the open chunk, or a new one. */
   private admit(page: In[], from: number, to: number): void {
     if (this.nextIndex === 0) this.meter?.start();
+    if (this.keys) {
+      this.admitKeyed(page, from, to);
+      return;
+    }
     const chunk = this.open;
     if (chunk !== undefined && chunk.inputs === page && chunk.hi === from) {
       chunk.hi = to;
     } else {
-      const next = new Chunk<In>(this.nextIndex, page, from, to, 0, this.clock.now());
+      const next = this.chunk(page, from, to);
       this.open = next;
       this.queue.push(next);
-      if (this.config.ordered) {
-        if (this.tail) this.tail.next = next;
-        else this.head = next;
-        this.tail = next;
-      }
     }
     const count = to - from;
     this.nextIndex += count;
     this.queuedItems += count;
     this.held += count;
+  }
+
+  /** A new chunk of the inputs `page[from..to)`, the last in source order. */
+  private chunk(page: In[], from: number, to: number): Chunk<In> {
+    const chunk = new Chunk<In>(this.nextIndex, page, from, to, 0, this.clock.now());
+    if (this.config.ordered) {
+      if (this.tail) this.tail.next = chunk;
+      else this.head = chunk;
+      this.tail = chunk;
+    }
+    return chunk;
+  }
+
+  /**
+   * Admits inputs with `key`, each as a chunk of its own: it joins the queue if its key's turn is
+   * free; otherwise it waits in its key's line (in the ordered list, off the queue). An input
+   * whose key cannot be had fails alone.
+   */
+  private admitKeyed(page: In[], from: number, to: number): void {
+    const keys = this.keys!;
+    for (let i = from; i < to; i++) {
+      const key = keys.key(page[i]);
+      const chunk = this.chunk(page, i, i + 1);
+      this.nextIndex++;
+      this.held++;
+      if (typeof key === 'object') {
+        this.failItem(chunk, { error: key, kind: 'threw', retryable: false }, undefined);
+      } else if (keys.claim(key, chunk.first)) {
+        this.queue.push(chunk);
+        this.queuedItems++;
+      } else {
+        chunk.state = WAITING;
+        keys.wait(key, chunk);
+      }
+    }
+  }
+
+  /** Items of `chunk` are final: each passes its key's turn to the next in line, which is queued. */
+  private leave(chunk: Chunk<In>): void {
+    for (let k = 0; k < chunk.length; k++) {
+      const next = this.keys!.leave(chunk.first + k);
+      if (next !== undefined) this.requeue([next], false);
+    }
   }
 
   /** Admits from the backlog as much as the window has room for. */
@@ -413,6 +492,7 @@ export class Engine<In, Out> implements DispatchClient {
     for (const chunk of chunks) chunk.state = RUNNING;
     const { timeout } = this.config;
     const enforced = this.dispatcher.traits.enforcesTimeouts;
+    const traces = this.dispatcher.tracing() ? this.traceStart(chunks, count) : undefined;
     const batch: Batch<In> = {
       chunks,
       count,
@@ -420,18 +500,22 @@ export class Engine<In, Out> implements DispatchClient {
       sentAt: this.clock.now(),
       cancelTimer: undefined,
       timedOut: undefined,
+      traces,
     };
     batch.running = this.dispatcher.submit(
       {
         work: this.config.work,
         inputs: inputsOf(chunks),
+        spans: spansOf(chunks, this.config.origin),
         transferList,
         timeout,
         expectedMs: this.sizer.expectedMs(count),
+        traces: this.traced && this.tracesOf(chunks, count),
         stream: this.stream,
       },
       (outcome) => this.settle(batch, outcome),
     );
+    if (traces) for (const trace of traces) this.dispatcher.itemChannel.end.publish(trace);
     this.running.add(batch);
     this.out += count;
     if (timeout !== undefined && !enforced) this.armTimeout(batch, timeout);
@@ -525,6 +609,7 @@ export class Engine<In, Out> implements DispatchClient {
     this.out -= batch.count;
     batch.cancelTimer?.();
     const { chunks } = batch;
+    this.ending = batch.traces;
     switch (outcome.type) {
       case 'done': {
         this.sizer.observe(outcome.ms, outcome.count);
@@ -534,10 +619,29 @@ export class Engine<In, Out> implements DispatchClient {
           outcome.waitedMs !== undefined
             ? batch.sentAt + outcome.waitedMs
             : this.clock.now() - outcome.ms;
-        this.dispatcher.waitTimes.add(Math.max(0, startedAt - chunks[0]!.queuedAt));
+        // Each chunk's items that ran waited from when it was queued (sent again: anew).
+        const { waitTimes } = this.dispatcher;
+        let ran = outcome.count;
+        for (let i = 0; i < chunks.length && ran > 0; i++) {
+          const chunk = chunks[i]!;
+          const k = Math.min(ran, chunk.length);
+          waitTimes.add(Math.max(0, startedAt - chunk.queuedAt), k);
+          ran -= k;
+        }
         const { values, failures, count } = outcome;
-        if (failures === null && count === batch.count) {
+        if (this.ending) for (const trace of this.ending) trace.workerId = outcome.workerId;
+        const culprit = outcome.stopped ? batch.timedOut : undefined;
+        if (culprit !== undefined && culprit < count) {
+          // It answered the timeout's abort: the item that ran past it fails as timed out.
+          this.routeReturned(
+            chunks,
+            (p) => (p === culprit ? FAIL : p >= count ? AGAIN : failures?.[p] ? FAIL : KEEP),
+            (p) => (p === culprit ? undefined : failures![p]),
+            values,
+          );
+        } else if (failures === null && count === batch.count) {
           // The common case: every item ran and succeeded.
+          if (this.ending) this.traceResults(0, count, values);
           let at = 0;
           for (const chunk of chunks) {
             this.succeeded(chunk, values, at);
@@ -586,6 +690,7 @@ export class Engine<In, Out> implements DispatchClient {
         this.routeReturned(chunks, () => AGAIN);
         break;
     }
+    this.ending = undefined;
     this.pump();
   }
 
@@ -616,9 +721,12 @@ export class Engine<In, Out> implements DispatchClient {
         const rest = k < length ? this.split(chunk, k) : undefined;
         if (what === KEEP) {
           this.succeeded(chunk, values!, p);
+          if (this.ending) this.traceResults(p, k, values!);
         } else if (what === FAIL) {
-          this.failItem(chunk, failure?.(p), again);
+          const error = this.failItem(chunk, failure?.(p), again);
+          if (this.ending) this.traceEnd(this.ending[p]!, error);
         } else {
+          if (this.ending) for (let i = p; i < p + k; i++) this.traceEnd(this.ending[i]!);
           if (what === ALONE) chunk.cap = 1;
           else if (cap !== undefined) chunk.cap = Math.min(chunk.cap, cap);
           again.push(chunk);
@@ -631,8 +739,8 @@ export class Engine<In, Out> implements DispatchClient {
     this.requeue(again);
   }
 
-  /** Puts chunks back at the head of the queue, in the order given. */
-  private requeue(chunks: Chunk<In>[]): void {
+  /** Puts chunks back at the head of the queue, in the order given (`!head`: one chunk, at its end). */
+  private requeue(chunks: Chunk<In>[], head = true): void {
     if (chunks.length === 0) return;
     const now = this.clock.now();
     for (let i = chunks.length - 1; i >= 0; i--) {
@@ -640,7 +748,8 @@ export class Engine<In, Out> implements DispatchClient {
       chunk.state = QUEUED;
       chunk.queuedAt = now;
       this.queuedItems += chunk.length;
-      this.queue.unshift(chunk);
+      if (head) this.queue.unshift(chunk);
+      else this.queue.push(chunk);
     }
   }
 
@@ -649,6 +758,7 @@ export class Engine<In, Out> implements DispatchClient {
     chunk.values = values;
     chunk.at = at;
     if (!this.config.ordered) this.finished.push(chunk);
+    if (this.keys) this.leave(chunk);
   }
 
   /**
@@ -660,7 +770,7 @@ export class Engine<In, Out> implements DispatchClient {
     chunk: Chunk<In>,
     failure: ItemFailure | undefined,
     again: Chunk<In>[] | undefined,
-  ): void {
+  ): TaskError<In> {
     chunk.attempts++;
     this.dispatcher.failedAttempts++;
     const kind = failure === undefined ? 'timeout' : failure.kind;
@@ -691,7 +801,8 @@ export class Engine<In, Out> implements DispatchClient {
         chunk.state = FAILED;
         chunk.error = error;
         if (!this.config.ordered) this.finished.push(chunk);
-        return;
+        if (this.keys) this.leave(chunk);
+        return error;
       }
       // An item that crashed its worker goes again alone: if it does it again, it takes no
       // batch-mates down with it.
@@ -712,11 +823,94 @@ export class Engine<In, Out> implements DispatchClient {
       } else {
         this.requeue([chunk]);
       }
-      return;
+      return error;
     }
     chunk.state = FAILED;
     chunk.error = error;
     if (!this.config.ordered) this.finished.push(chunk);
+    if (this.keys) this.leave(chunk);
+    return error;
+  }
+
+  // Tracing: each attempt on the `rxpool:item` channel, and the items' trace contexts
+
+  /** Keeps the trace context of the input just pushed into `page`, if it has one. */
+  private keepTrace(page: In[]): void {
+    const carrier = this.capture!(this.nextIndex + this.backlog);
+    let list = this.traced?.get(page);
+    if (list === undefined) {
+      if (carrier === undefined) return;
+      list = [];
+      this.traced ??= new WeakMap();
+      this.traced.set(page, list);
+    }
+    list[page.length - 1] = carrier;
+  }
+
+  /** The trace contexts of a batch's items, by position; `undefined` when none has one. */
+  private tracesOf(chunks: Chunk<In>[], count: number): (TraceCarrier | undefined)[] | undefined {
+    let traces: (TraceCarrier | undefined)[] | undefined;
+    let p = 0;
+    for (const chunk of chunks) {
+      const list = this.traced!.get(chunk.inputs);
+      if (list !== undefined) {
+        for (let i = chunk.lo; i < chunk.hi; i++) {
+          const carrier = list[i];
+          if (carrier === undefined) continue;
+          traces ??= new Array(count);
+          traces[p + i - chunk.lo] = carrier;
+        }
+      }
+      p += chunk.length;
+    }
+    return traces;
+  }
+
+  /** Publishes `start` for each item of a batch about to be launched; returns their traces. */
+  private traceStart(chunks: Chunk<In>[], count: number): ItemTrace[] {
+    const { start } = this.dispatcher.itemChannel;
+    const traces: ItemTrace[] = new Array(count);
+    let p = 0;
+    for (const chunk of chunks) {
+      const attempt = chunk.attempts + 1;
+      for (let k = 0; k < chunk.length; k++) {
+        const trace: ItemTrace = { index: chunk.first + k, attempt, workerId: undefined };
+        traces[p++] = trace;
+        start.publish(trace);
+      }
+    }
+    return traces;
+  }
+
+  /** The items at positions `[p, p + k)` of the batch being settled succeeded. */
+  private traceResults(p: number, k: number, values: ArrayLike<unknown>): void {
+    const traces = this.ending!;
+    for (let i = p; i < p + k; i++) {
+      const trace = traces[i]!;
+      trace.result = values[i];
+      this.traceEnd(trace);
+    }
+  }
+
+  /** An attempt is over: failed with `error`, succeeded (`result` set), or to go again. */
+  private traceEnd(trace: ItemTrace, error?: unknown): void {
+    const channel = this.dispatcher.itemChannel;
+    if (error !== undefined) {
+      trace.error = error;
+      channel.error.publish(trace);
+    } else if (!('result' in trace)) {
+      trace.again = true;
+    }
+    channel.asyncStart.publish(trace);
+    channel.asyncEnd.publish(trace);
+  }
+
+  /** The attempts of a batch still out when the stream stopped. */
+  private traceStopped(traces: ItemTrace[]): void {
+    const error = new AbortError(
+      'The attempt was stopped: its stream was unsubscribed, or its pool destroyed, while it was out',
+    );
+    for (const trace of traces) this.traceEnd(trace, error);
   }
 
   /**
@@ -826,6 +1020,36 @@ function inputsOf<In>(chunks: Chunk<In>[]): unknown[] {
     for (let i = chunk.lo; i < chunk.hi; i++) inputs.push(chunk.inputs[i]);
   }
   return inputs;
+}
+
+/** The spans of a batch's items: one per chunk (their attempt is the one to come). */
+function spansOf<In>(chunks: Chunk<In>[], origin: readonly ItemSpan[] | undefined): ItemSpan[] {
+  const spans: ItemSpan[] = [];
+  for (const chunk of chunks) {
+    const span = { index: chunk.first, count: chunk.length, attempt: chunk.attempts + 1 };
+    if (origin === undefined) spans.push(span);
+    else spans.push(...within(origin, span));
+  }
+  return spans;
+}
+
+/** `span` (of a stream whose items are `origin`'s) as spans of `origin`'s items. */
+function within(origin: readonly ItemSpan[], span: ItemSpan): ItemSpan[] {
+  const spans: ItemSpan[] = [];
+  let skip = span.index;
+  let left = span.count;
+  for (const run of origin) {
+    if (left === 0) break;
+    if (skip >= run.count) {
+      skip -= run.count;
+      continue;
+    }
+    const count = Math.min(run.count - skip, left);
+    spans.push({ index: run.index + skip, count, attempt: run.attempt + span.attempt - 1 });
+    left -= count;
+    skip = 0;
+  }
+  return spans;
 }
 
 const noop = () => {};

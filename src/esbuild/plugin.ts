@@ -1,7 +1,7 @@
 /**
  * `rxpool/esbuild`: what an app that bundles rxpool ships next to its bundle. rxpool's worker side
  * and the pool library's worker entries are files that workers start from, found next to the module that
- * starts them (src/threads/worker-host.ts, workaround 5): in a bundle, next to the bundle. The
+ * starts them (src/threads/worker-host.ts, workaround 14): in a bundle, next to the bundle. The
  * build bundles them once into dist/src/bundled/ (scripts/bundle.mjs); this copies that folder.
  * It loads neither esbuild nor the pool library.
  */

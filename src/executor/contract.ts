@@ -39,6 +39,8 @@ export type WorkSpec = (
   readonly spread?: true;
   /** rxpool's command line: inputs are lines of JSON text (an executor passes it on as it is). */
   readonly lines?: 'value' | 'settle' | 'block-fail' | 'block-skip';
+  /** With `lines`: a returned array is many values, one line each (`rxpool map --flat`). */
+  readonly flat?: true;
 };
 
 /** What the engine plans with; fixed for an executor's life. */
@@ -68,12 +70,39 @@ export interface ExecutorTraits {
   readonly concurrency?: number;
 }
 
+/**
+ * A run of items of a batch that are consecutive in their source and on the same attempt: what a
+ * task's `context.index` and `context.attempt` are read from.
+ */
+export interface ItemSpan {
+  /** The source index of the run's first item. */
+  readonly index: number;
+  /** How many items the run holds. */
+  readonly count: number;
+  /** Which attempt of its items this is, from 1. */
+  readonly attempt: number;
+}
+
+/**
+ * The trace context of an item's caller, as W3C Trace Context headers (`traceparent`, and
+ * `tracestate` when there is one), plus what other propagators the caller's OpenTelemetry setup
+ * registered put there (`baggage`, say). An executor that runs items elsewhere carries it to
+ * where the item runs; rxpool's worker side makes it the active context while the task runs.
+ */
+export type TraceCarrier = Readonly<Record<string, string>>;
+
 /** One batch: consecutive items of one stream, all of the same work. */
 export interface ExecutorBatch {
   /** What to run on every input. */
   readonly work: WorkSpec;
   /** The items, in source order; results and failures come back by position in this array. */
   readonly inputs: readonly unknown[];
+  /**
+   * Where the inputs come from, in order: runs of items consecutive in the source, on the same
+   * attempt (their counts add up to the number of inputs). An executor passes them on to what
+   * runs the items, for each task's `context.index` and `context.attempt`.
+   */
+  readonly spans: readonly ItemSpan[];
   /** Buffers of the inputs to move rather than copy (the `transfer` option), if any. */
   readonly transferList: readonly TransferListItem[] | undefined;
   /**
@@ -84,6 +113,13 @@ export interface ExecutorBatch {
   readonly timeout: number | undefined;
   /** What the engine expects the batch to take, in ms, when it has measured the stream. */
   readonly expectedMs: number | undefined;
+  /**
+   * The trace context of item `i` at `traces[i]` (items with the same context share one object);
+   * `undefined` when no item has one (no OpenTelemetry span was active where they were pushed).
+   * An executor passes it on with the items (see {@link TraceCarrier}); one that ignores it only
+   * loses the link between its tasks' spans and the caller's.
+   */
+  readonly traces?: readonly (TraceCarrier | undefined)[] | undefined;
   /**
    * A stable id of the stream, unique among the streams of this executor's pool only (a remote
    * executor whose workers serve other producers too qualifies it before it names it to them).
@@ -122,6 +158,16 @@ export type BatchOutcome =
       readonly ms: number;
       /** How long the batch waited in the executor before it started, in ms, when known. */
       readonly waitedMs?: number;
+      /**
+       * The batch answered an `abort('timeout')`: it stopped after the item running then (its
+       * task settled within the grace), and that item fails as timed out whatever it gave.
+       */
+      readonly stopped?: boolean;
+      /**
+       * Which worker ran it, when known (`threadId`, a process's `pid`, a remote worker's
+       * `<hostname>:<pid>`): the `workerId` of the `rxpool:item` trace events.
+       */
+      readonly workerId?: number | string;
     }
   /** The worker died. `position` is the item it died under, when known. */
   | {

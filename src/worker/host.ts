@@ -12,6 +12,14 @@
  *   buffers may move.
  * - `workerData[1]`: tinypool 2.2.0 passes `[its own data, the pool's workerData]` to a thread
  *   worker: the control block the executor shares with every thread worker is the second.
+ * - (9) A child process's IPC channel is tinypool's, and its child entry ignores a message without
+ *   `__tinypool_worker_message__`: rxpool's own messages to a child (an abort of its batch) travel
+ *   on it, marked `__rxpool__` (the main side sends them: src/threads/worker-host.ts, once this
+ *   module said it listens).
+ * - (10) Tinypool 2.2.0 stops a child process with `kill()` (SIGTERM), and SIGKILLs it a second
+ *   later if it has not exited: a SIGTERM handler here runs the pool's teardown (bounded by
+ *   `TEARDOWN_MS`, under that second) and exits. Installed only with a teardown: without one, a
+ *   child that runs synchronous code would otherwise take that second to die.
  * - A child process's reply: tinypool 2.2.0's child entry (`entry/process.js`) sends a task's
  *   result with `process.send` outside any `try`, so a result that its channel's serializer
  *   (`serialization: 'advanced'`, v8's) refuses throws uncaught there and kills the child: a
@@ -22,17 +30,27 @@
 import { DefaultSerializer } from 'node:v8';
 import { type MessagePort, threadId, workerData } from 'node:worker_threads';
 import type {
+  Abort,
   BatchRequest,
   BatchResponse,
+  Broadcast,
+  BroadcastReply,
+  ChildMessage,
+  ExitNotice,
   Hello,
   HelloReply,
   LinkBatch,
+  LinkBroadcast,
   LinkReply,
+  ParentMessage,
   Release,
+  TearDown,
+  TornDown,
 } from '../pool/messages.js';
 import { ControlBlock } from '../pool/messages.js';
 import type { TransferListItem } from '../types.js';
-import { hostRunner, runBatch, sendable } from './runner.js';
+import { hasTeardown, teardownOnce } from './load.js';
+import { context, exiting, hostRunner, runBatch, runOnce, sendable } from './runner.js';
 import { serializeError } from './wire-error.js';
 
 const isChildProcess = Boolean(
@@ -51,6 +69,56 @@ hostRunner({
   sharesMemory: !isChildProcess,
 });
 
+if (isChildProcess) {
+  // Workaround 9: rxpool's messages on tinypool's channel.
+  process.on('message', (message: ChildMessage | undefined) => {
+    if (message?.__rxpool__ === 'abort') context.abort(message.abort, message.reason);
+    else if (message?.__rxpool__ === 'release') {
+      released.get(message.broadcast)?.();
+      released.delete(message.broadcast);
+    }
+  });
+  // Messages sent before this module loaded would have been lost: the main side holds them
+  // until it hears this.
+  process.send?.({ __rxpool__: 'listening' } satisfies ParentMessage);
+}
+
+/**
+ * (10) Tinypool stops a child process with SIGTERM (SIGKILL a second later): whatever the reason
+ * (close, idle timeout, a recycled worker), the teardown runs first, and what it threw goes to the
+ * main side; then the child dies of the signal, as it would have (its exit says it was stopped).
+ * Installed once a request names a teardown: without one, SIGTERM stops a busy child at once.
+ */
+let onSigterm: (() => void) | undefined;
+function dieOfSigterm(): void {
+  if (onSigterm) process.off('SIGTERM', onSigterm);
+  process.kill(process.pid, 'SIGTERM');
+}
+function listenForSigterm(): void {
+  if (!isChildProcess || onSigterm !== undefined || !hasTeardown()) return;
+  onSigterm = () => {
+    void teardownOnce(context).then((error) => {
+      if (error && process.send) {
+        process.send({ __rxpool__: 'tornDown', error } satisfies ParentMessage, dieOfSigterm);
+      } else {
+        dieOfSigterm();
+      }
+    });
+  };
+  process.on('SIGTERM', onSigterm);
+}
+
+/** Child process: settles a held broadcast task, by broadcast id. */
+const released = new Map<number, () => void>();
+
+// A worker that calls `process.exit` says so first (this listener comes before any task's): in
+// its batch's control row (thread), or in a message to the main side (child process), which
+// gets out at once, however long the child then takes to go.
+process.on('exit', (code) => {
+  if (isChildProcess) process.send?.({ rxpoolExit: code } satisfies ExitNotice);
+  else exiting(code);
+});
+
 /** This worker's link (thread runtime), once a {@link Hello} gave it one. */
 let link: MessagePort | undefined;
 /** Settles the hello task that gave the link, when the main side releases it. */
@@ -63,9 +131,30 @@ let previous: Promise<void> = Promise.resolve();
  * A batch on the link costs a message each way and nothing more, where a tinypool task also costs
  * its bookkeeping on both sides (tens of microseconds).
  */
-export default function handle(request: BatchRequest | Hello): Promise<unknown> {
+export default function handle(request: BatchRequest | Hello | Broadcast): Promise<unknown> {
   if ('hello' in request) return greet(request.hello);
-  return runBatch(request).then(({ response }) => (isChildProcess ? checked(response) : response));
+  // (Both name the teardown before their first await: the SIGTERM handler can go in at once.)
+  const ran =
+    'broadcast' in request
+      ? broadcast(request)
+      : runBatch(request).then(({ response }) => (isChildProcess ? checked(response) : response));
+  listenForSigterm();
+  return ran;
+}
+
+/**
+ * A child process's broadcast task (tinypool gives it one only while it runs no batch): runs the
+ * work, answers on the IPC channel, and holds the task until released.
+ */
+function broadcast(request: Broadcast): Promise<void> {
+  return runOnce(request.broadcast).then(
+    (outcome) =>
+      new Promise<void>((resolve) => {
+        released.set(request.broadcast.id, resolve);
+        const reply: BroadcastReply = { broadcast: request.broadcast.id, workerId, ...outcome };
+        process.send?.({ __rxpool__: 'broadcast', ...reply } satisfies ParentMessage);
+      }),
+  );
 }
 
 /**
@@ -122,10 +211,27 @@ function greet(port: MessagePort): Promise<void> {
     if (adopted) {
       link = port;
       releaseLink = resolve;
-      port.on('message', (message: LinkBatch | Release) => {
+      port.on('message', (message: LinkBatch | Release | Abort | TearDown | LinkBroadcast) => {
         if ('release' in message) {
           releaseLink?.();
           releaseLink = undefined;
+        } else if ('abort' in message) {
+          context.abort(message.abort, message.reason);
+        } else if ('broadcastNow' in message) {
+          const request = message.broadcastNow;
+          const ran = previous.then(() => runOnce(request));
+          previous = ran.then((outcome) =>
+            port.postMessage({
+              broadcast: request.id,
+              workerId,
+              ...outcome,
+            } satisfies BroadcastReply),
+          );
+        } else if ('tearDownNow' in message) {
+          // After the batches it holds: the main side is about to stop this worker.
+          previous = previous
+            .then(() => teardownOnce(context))
+            .then((error) => port.postMessage({ tornDown: true, error } satisfies TornDown));
         } else {
           run(port, message);
         }

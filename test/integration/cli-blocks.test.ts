@@ -39,6 +39,7 @@ const COMMAND: MapCommand = {
   timeout: undefined,
   retry: 0,
   onError: 'fail',
+  flat: false,
   workers: 2,
 };
 

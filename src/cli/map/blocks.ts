@@ -98,7 +98,11 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
     'rxpool map',
   );
   const mode = onError === 'fail' ? 'block-fail' : 'block-skip';
-  const work: WorkSpec = { ...(resolved.config.work as WorkSpec), lines: mode };
+  const work: WorkSpec = {
+    ...(resolved.config.work as WorkSpec),
+    lines: mode,
+    ...(command.flat ? { flat: true as const } : {}),
+  };
 
   /** Handles a block's result. */
   const blockDone = (result: BlockResult, firstLine: number) => {
@@ -144,7 +148,9 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
           doneLines++;
           const line = numbers[index]!;
           if (typeof result === 'string') output.write(`${result}\n`);
-          else if ('notJson' in result) failed(line, new SyntaxError(result.notJson));
+          else if ('many' in result) {
+            if (result.many.length > 0) output.write(`${result.many.join('\n')}\n`);
+          } else if ('notJson' in result) failed(line, new SyntaxError(result.notJson));
           else {
             failed(
               line,

@@ -124,6 +124,7 @@ export function mapLines(command: MapCommand, pool: Pool, url: string, io: Io): 
   const work: WorkSpec = {
     ...(resolved.config.work as WorkSpec),
     lines: settle ? 'settle' : 'value',
+    ...(command.flat ? { flat: true as const } : {}),
   };
   const engine: Engine<string, LineResult> = new Engine<string, LineResult>(
     { ...resolved.config, work },
@@ -134,6 +135,9 @@ export function mapLines(command: MapCommand, pool: Pool, url: string, io: Io): 
         if (notJson !== undefined && index > notJson.index) return;
         if (typeof result === 'string') {
           write(settle ? `{"ok":true,"index":${index},"line":${lineAt(index)},${result}` : result);
+        } else if ('many' in result) {
+          const head = settle ? `{"ok":true,"index":${index},"line":${lineAt(index)},` : '';
+          for (const text of result.many) write(head + text);
         } else if ('notJson' in result) {
           if (onError === 'fail') {
             // The lines before it still finish and are written; then the run ends with this.

@@ -5,8 +5,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { BatchOutcome, RunningBatch } from '../../executor/contract.js';
-import type { BatchResponse } from '../../pool/messages.js';
-import type { InFlightBatch } from '../in-flight.js';
+import type { BatchResponse, ChildMessage } from '../../pool/messages.js';
+import { cannotStart, exitError, type InFlightBatch } from '../in-flight.js';
 import type { WorkerHost } from '../worker-host.js';
 
 /** What the thread pool does with what the child process answers. */
@@ -14,7 +14,7 @@ export interface ChildOutcomes {
   /** The batch is over (its outcome goes to the engine, once). */
   settle(batch: InFlightBatch, outcome: BatchOutcome): void;
   /** The outcome of a batch that ran. */
-  done(response: BatchResponse): BatchOutcome;
+  done(response: BatchResponse, batch: InFlightBatch): BatchOutcome;
   /** What became of a batch whose task failed. */
   failure(batch: InFlightBatch, error: unknown): BatchOutcome;
 }
@@ -22,18 +22,28 @@ export interface ChildOutcomes {
 export function runInChild(
   host: WorkerHost,
   batch: InFlightBatch,
+  abortGrace: number,
   outcomes: ChildOutcomes,
 ): RunningBatch {
   const controller = new AbortController();
+  batch.cancel = () => controller.abort();
   let stopping = false;
   host.run(batch.request, { signal: controller.signal, transferList: batch.transferList }).then(
-    (response) => outcomes.settle(batch, outcomes.done(response as BatchResponse)),
+    (response) => outcomes.settle(batch, outcomes.done(response as BatchResponse, batch)),
     (error: unknown) => {
       const { child } = batch;
-      if (batch.aborted && child && !batch.finished) {
+      const code = child && host.exitCodeOf(child);
+      const startError = child && host.startErrorOf(child);
+      if (startError) {
+        // Its child died before it was ready (the host handed it the batch all the same).
+        outcomes.settle(batch, cannotStart(batch, startError));
+      } else if (code !== undefined) {
+        // Its child said it exits on its own: a crash, whatever stopped it since.
+        outcomes.settle(batch, crashed(batch, exitError(code, 'worker process')));
+      } else if (batch.aborted && child && !batch.finished) {
         // Stopped (a timeout): its child may have died on its own first, its exit not yet seen.
         // How the child ended tells: a death is a crash, not a timeout.
-        exited(child).then(() => outcomes.settle(batch, ended(batch, child)));
+        exited(child).then(() => outcomes.settle(batch, ended(batch, child, host)));
       } else {
         outcomes.settle(batch, outcomes.failure(batch, error));
       }
@@ -44,8 +54,10 @@ export function runInChild(
       batch.count === 1 && batch.handedAt !== 0
         ? { position: 0, elapsedMs: performance.now() - batch.handedAt }
         : undefined,
-    // No cancel cell in a child process: a cancel stops it as a timeout does.
-    abort: () => {
+    // No cancel cell in a child process: its tasks' signal fires there (an abort message on
+    // tinypool's channel), and the child is stopped if the batch does not answer within the
+    // grace. One not handed to a child yet leaves the host's queue at once.
+    abort: (reason) => {
       if (stopping || batch.finished) return;
       stopping = true;
       // A child's reply or exit that waits to be read (the main thread was busy, and timers come
@@ -54,8 +66,20 @@ export function runInChild(
       setImmediate(() =>
         setImmediate(() => {
           if (batch.finished) return;
+          // Its child is exiting on its own (however long it takes to go): its exit tells.
+          if (batch.child && host.exitCodeOf(batch.child) !== undefined) return;
           batch.aborted = true;
-          controller.abort();
+          const { child } = batch;
+          const message = { __rxpool__: 'abort', abort: batch.id, reason } as const;
+          if (!child || !host.tell(child, message satisfies ChildMessage)) {
+            controller.abort();
+            return;
+          }
+          batch.abortedFor = reason;
+          const timer = setTimeout(() => {
+            if (!batch.finished) controller.abort();
+          }, abortGrace);
+          timer.unref();
         }),
       );
     },
@@ -66,13 +90,14 @@ export function runInChild(
  * A batch stopped while its child process ran it, once that child has exited: it was stopped, or
  * it had died on its own (a crash, reported as such).
  */
-function ended(batch: InFlightBatch, child: ChildProcess): BatchOutcome {
+function ended(batch: InFlightBatch, child: ChildProcess, host: WorkerHost): BatchOutcome {
+  const said = host.exitCodeOf(child);
+  if (said !== undefined) return crashed(batch, exitError(said, 'worker process'));
   if (child.signalCode !== null || child.exitCode === null) return { type: 'aborted' };
-  const error = new Error(
-    `The worker process exited with code ${child.exitCode} while running this item`,
-  );
-  error.name = 'WorkerExit';
-  Object.assign(error, { exitCode: child.exitCode });
+  return crashed(batch, exitError(child.exitCode, 'worker process'));
+}
+
+function crashed(batch: InFlightBatch, error: Error): BatchOutcome {
   return { type: 'crashed', error, position: batch.count === 1 ? 0 : undefined };
 }
 
