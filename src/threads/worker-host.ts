@@ -98,8 +98,8 @@ export function workerFile(): URL {
   found = [bundled, packagedWorkerFile].find((file) => existsSync(file));
   if (found) return found;
   throw new WorkerFileMissing(
-    `rxpool cannot start workers: its worker file is not at ${bundled.pathname} nor at ` +
-      `${packagedWorkerFile.pathname}. An app that bundles rxpool must ship the worker files next ` +
+    `rxpool cannot start workers: Cannot find module '${packagedWorkerFile.pathname}' ` +
+      `(nor '${bundled.pathname}'). An app that bundles rxpool must ship the worker files next ` +
       `to its bundle: build with rxpoolEsbuildPlugin() from 'rxpool/esbuild', or call ` +
       `copyWorkerFiles(dir) from it after another bundler (README: Bundling)`,
   );
