@@ -49,4 +49,4 @@ export type { PoolOptions, PoolStats } from './pool/pool.js';
 export { createPool, defaultPool, Pool } from './pool/pool.js';
 export type { StarWork, TaskContext, Work } from './pool/task.js';
 export { Task, task } from './pool/task.js';
-export type { Failure, Settled, Success } from './types.js';
+export type { Failure, Settled, Success, Transferable } from './types.js';

@@ -48,7 +48,7 @@ import type {
   TornDown,
 } from '../pool/messages.js';
 import { ControlBlock } from '../pool/messages.js';
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 import { hasTeardown, teardownOnce } from './load.js';
 import { context, exiting, hostRunner, runBatch, runOnce, sendable } from './runner.js';
 import { serializeError } from './wire-error.js';
@@ -270,7 +270,7 @@ function run(port: MessagePort, batch: LinkBatch): void {
     turned = false;
     setImmediate(turn);
     let reply: LinkReply;
-    let transferList: Transferable[] | undefined;
+    let transferList: TransferListItem[] | undefined;
     try {
       const ran = await runBatch(batch);
       reply = { id: batch.id, response: ran.response };
