@@ -155,8 +155,10 @@ export class Dispatcher {
       this.idleWaiters.push(resolve);
       this.checkIdle();
     }).then(() => {
-      this.hold.unref();
-      return this.executor.close();
+      // The executor's close (a worker's bounded teardown, its exit) may wait on handles that
+      // hold nothing (tinypool's are unref'd): the process lives until it is done.
+      this.hold.ref();
+      return this.executor.close().finally(() => this.hold.unref());
     });
     const closing = this.closing;
     if (this.clients.size === 0) return closing;
