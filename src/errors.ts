@@ -38,6 +38,13 @@ export interface TaskErrorDetails<In = unknown> {
    * @default `undefined`: no advice
    */
   readonly hint?: string | undefined;
+  /**
+   * Flat tasks (`parallelFlatMap`, `pool.imapFlat`): how many of the item's values were emitted
+   * downstream before its failure.
+   *
+   * @default 0
+   */
+  readonly emitted?: number | undefined;
 }
 
 /**
@@ -77,6 +84,12 @@ export class TaskError<In = unknown> extends Error {
   /** How many attempts ran: 1 + the retries. */
   readonly attempts: number;
   /**
+   * How many of the item's values were emitted downstream before this failure: 0 but for a flat
+   * task (`parallelFlatMap`, `pool.imapFlat`), whose values come out while it runs. An attempt
+   * that emitted any is not retried.
+   */
+  readonly emitted: number;
+  /**
    * The error thrown in the worker, rebuilt on this side with the worker's `name`, `message`,
    * `stack`, `code` and other own enumerable properties.
    */
@@ -95,6 +108,7 @@ export class TaskError<In = unknown> extends Error {
     this.index = details.index;
     this.input = details.input;
     this.attempts = details.attempts;
+    this.emitted = details.emitted ?? 0;
   }
 
   /**

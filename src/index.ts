@@ -17,6 +17,8 @@
  * @module rxpool
  */
 export {
+  parallelFlatMap,
+  parallelFlatSettle,
   parallelMap,
   parallelSettle,
   recoverFailures,
@@ -24,6 +26,7 @@ export {
   skipFailures,
   throwFailures,
 } from '../operators/index.js';
+export { DEFAULT_HIGH_WATER_MARK } from './engine/flat.js';
 export type { Progress } from './engine/progress.js';
 export type { RetryConfig } from './engine/retry.js';
 export type { Percentiles } from './engine/samples.js';
@@ -34,15 +37,23 @@ export type {
   Executor,
   ExecutorBatch,
   ExecutorTraits,
+  FlatBatch,
   ItemFailure,
   RunningBatch,
+  ValuesListener,
   WorkSpec,
 } from './executor/contract.js';
-export type { MapOptions, ParallelOptions, RunOptions } from './options.js';
+export type { FlatOptions, MapOptions, ParallelOptions, RunOptions } from './options.js';
 export { DEFAULT_CONCURRENCY } from './options.js';
 export { move } from './pool/move.js';
 export type { PoolOptions, PoolStats } from './pool/pool.js';
 export { createPool, defaultPool, Pool } from './pool/pool.js';
-export type { StarWork, Work } from './pool/task.js';
+export type {
+  FlatResult,
+  FlatWork,
+  StarWork,
+  SubscribableValues,
+  Work,
+} from './pool/task.js';
 export { Task, task } from './pool/task.js';
 export type { Failure, Settled, Success } from './types.js';

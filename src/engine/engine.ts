@@ -13,6 +13,7 @@ import type { Transferable } from '../types.js';
 import { BatchSizer } from './batching.js';
 import type { Clock } from './clock.js';
 import { Deque } from './deque.js';
+import { cannotStream, FlatItem } from './flat.js';
 import { type Progress, ProgressMeter } from './progress.js';
 import type { RetryPolicy } from './retry.js';
 
@@ -35,11 +36,19 @@ export interface EngineConfig<In> {
   readonly progress?: ((progress: Progress) => void) | undefined;
   /** How many items the source will give, when known (for the progress ETA). */
   readonly total?: number | undefined;
+  /**
+   * Flat items (./flat.ts): each item's work gives many values, which come while it runs; the
+   * most of one item's values held here and not emitted.
+   */
+  readonly flat?: { readonly highWaterMark: number } | undefined;
 }
 
 /** How the engine talks to its face. */
 export interface EngineHooks<In, Out> {
-  /** An item succeeded (in source order when `ordered`). */
+  /**
+   * An item succeeded (in source order when `ordered`); a flat item's values, one call each, as
+   * they come (all of an item's before the next item's when `ordered`).
+   */
   value(value: Out, index: number, input: In): void;
   /** An item failed for good (after its retries). */
   failure(error: TaskError<In>): void;
@@ -88,6 +97,8 @@ class Chunk<In> {
   emitted = 0;
   /** The next chunk in source order (ordered mode). */
   next: Chunk<In> | undefined = undefined;
+  /** A flat stream's item (a chunk of one): its values that came, and its credit. */
+  flat: FlatItem | undefined = undefined;
 
   constructor(
     /** The source index of its first item. */
@@ -179,6 +190,7 @@ export class Engine<In, Out> implements DispatchClient {
     private readonly clock: Clock,
     private hooks: EngineHooks<In, Out>,
   ) {
+    if (config.flat && !dispatcher.traits.streams) throw cannotStream();
     this.sizer = new BatchSizer(config.batchSize, dispatcher.traits.targetBatchMs);
     this.concurrency = config.concurrency ?? dispatcher.traits.concurrency ?? DEFAULT_CONCURRENCY;
     this.stream = dispatcher.streamId();
@@ -326,6 +338,8 @@ export class Engine<In, Out> implements DispatchClient {
    */
   private get oneByOne(): boolean {
     const { traits } = this.dispatcher;
+    // A flat item's values and credit are its own: one a batch, so its batch's end is its end.
+    if (this.config.flat) return true;
     return this.config.timeout !== undefined && !traits.knowsPosition && !traits.enforcesTimeouts;
   }
 
@@ -333,22 +347,35 @@ export class Engine<In, Out> implements DispatchClient {
   private admit(page: In[], from: number, to: number): void {
     if (this.nextIndex === 0) this.meter?.start();
     const chunk = this.open;
-    if (chunk !== undefined && chunk.inputs === page && chunk.hi === from) {
+    const { flat } = this.config;
+    if (flat) {
+      // A chunk of one each: a flat item keeps its own values.
+      for (let i = from; i < to; i++) {
+        const next = this.newChunk(this.nextIndex + i - from, page, i, i + 1);
+        next.flat = new FlatItem(flat.highWaterMark, next.queuedAt);
+      }
+      this.open = undefined;
+    } else if (chunk !== undefined && chunk.inputs === page && chunk.hi === from) {
       chunk.hi = to;
     } else {
-      const next = new Chunk<In>(this.nextIndex, page, from, to, 0, this.clock.now());
-      this.open = next;
-      this.queue.push(next);
-      if (this.config.ordered) {
-        if (this.tail) this.tail.next = next;
-        else this.head = next;
-        this.tail = next;
-      }
+      this.open = this.newChunk(this.nextIndex, page, from, to);
     }
     const count = to - from;
     this.nextIndex += count;
     this.queuedItems += count;
     this.held += count;
+  }
+
+  /** A chunk of newly admitted items, at the tail of the queue (and of the order). */
+  private newChunk(first: number, page: In[], from: number, to: number): Chunk<In> {
+    const next = new Chunk<In>(first, page, from, to, 0, this.clock.now());
+    this.queue.push(next);
+    if (this.config.ordered) {
+      if (this.tail) this.tail.next = next;
+      else this.head = next;
+      this.tail = next;
+    }
+    return next;
   }
 
   /** Admits from the backlog as much as the window has room for. */
@@ -429,9 +456,15 @@ export class Engine<In, Out> implements DispatchClient {
         timeout,
         expectedMs: this.sizer.expectedMs(count),
         stream: this.stream,
+        flat: this.config.flat,
       },
       (outcome) => this.settle(batch, outcome),
+      this.config.flat && ((position, values) => this.flatValues(batch, position, values)),
     );
+    if (this.config.flat) {
+      const now = this.clock.now();
+      for (let p = 0; p < chunks.length; p++) chunks[p]!.flat!.start(batch.running, p, now);
+    }
     this.running.add(batch);
     this.out += count;
     if (timeout !== undefined && !enforced) this.armTimeout(batch, timeout);
@@ -508,7 +541,17 @@ export class Engine<In, Out> implements DispatchClient {
       this.armTimeout(batch, timeout);
       return;
     }
-    const elapsed = current.elapsedMs;
+    let elapsed = current.elapsedMs;
+    const flat = batch.chunks[current.position]?.flat;
+    if (flat) {
+      // A flat item's timeout bounds each wait for its next value, not counting a pause for credit.
+      const waited = flat.waited(elapsed, this.clock.now());
+      if (waited === undefined) {
+        this.armTimeout(batch, timeout);
+        return;
+      }
+      elapsed = waited;
+    }
     // Timers may fire up to a millisecond early against a sub-millisecond clock.
     if (elapsed >= timeout - 1) {
       batch.timedOut = current.position;
@@ -524,6 +567,7 @@ export class Engine<In, Out> implements DispatchClient {
     this.out -= batch.count;
     batch.cancelTimer?.();
     const { chunks } = batch;
+    if (this.config.flat) for (const chunk of chunks) chunk.flat!.stop();
     switch (outcome.type) {
       case 'done': {
         this.sizer.observe(outcome.ms, outcome.count);
@@ -617,6 +661,9 @@ export class Engine<In, Out> implements DispatchClient {
           this.succeeded(chunk, values!, p);
         } else if (what === FAIL) {
           this.failItem(chunk, failure?.(p), again);
+        } else if (chunk.flat && chunk.flat.emitted > 0) {
+          // Its values were emitted: running it again would emit them twice.
+          this.failItem(chunk, { error: stoppedError(), kind: 'threw', retryable: false }, again);
         } else {
           if (what === ALONE) chunk.cap = 1;
           else if (cap !== undefined) chunk.cap = Math.min(chunk.cap, cap);
@@ -647,7 +694,27 @@ export class Engine<In, Out> implements DispatchClient {
     chunk.state = DONE;
     chunk.values = values;
     chunk.at = at;
-    if (!this.config.ordered) this.finished.push(chunk);
+    if (!this.config.ordered) this.ready(chunk);
+  }
+
+  /** Unordered mode: the chunk has something to emit (once in the deque). */
+  private ready(chunk: Chunk<In>): void {
+    const { flat } = chunk;
+    if (flat) {
+      if (flat.ready) return;
+      flat.ready = true;
+    }
+    this.finished.push(chunk);
+  }
+
+  /** Values of a running flat item came. */
+  private flatValues(batch: Batch<In>, position: number, values: ArrayLike<unknown>): void {
+    if (this.closed || !this.running.has(batch) || values.length === 0) return;
+    const chunk = batch.chunks[position];
+    if (!chunk) return;
+    chunk.flat!.add(values, this.clock.now());
+    if (!this.config.ordered) this.ready(chunk);
+    this.pump();
   }
 
   /**
@@ -663,10 +730,13 @@ export class Engine<In, Out> implements DispatchClient {
     chunk.attempts++;
     this.dispatcher.failedAttempts++;
     const kind = failure === undefined ? 'timeout' : failure.kind;
+    const { flat } = chunk;
     const details = {
       index: chunk.first,
       input: chunk.inputs[chunk.lo]!,
       attempts: chunk.attempts,
+      // Its values that came are emitted before its failure.
+      emitted: flat && flat.emitted + flat.pending,
     };
     const make = (hint?: string): TaskError<In> => {
       if (kind === 'timeout') {
@@ -680,7 +750,8 @@ export class Engine<In, Out> implements DispatchClient {
     };
     let error = make();
     // `retryable: false`: trying again cannot help (a result that cannot be cloned, a failed setup).
-    const retryable = failure?.retryable ?? true;
+    // A flat item whose values were emitted cannot run again: they would be emitted twice.
+    const retryable = (failure?.retryable ?? true) && !(flat && flat.emitted > 0);
     const { retry } = this.config;
     if (retryable && chunk.attempts <= retry.count && retry.retryIf(error, chunk.attempts)) {
       if (this.moved?.has(chunk.first)) {
@@ -689,7 +760,7 @@ export class Engine<In, Out> implements DispatchClient {
         error = make(NOT_RETRIED);
         chunk.state = FAILED;
         chunk.error = error;
-        if (!this.config.ordered) this.finished.push(chunk);
+        if (!this.config.ordered) this.ready(chunk);
         return;
       }
       // An item that crashed its worker goes again alone: if it does it again, it takes no
@@ -715,7 +786,7 @@ export class Engine<In, Out> implements DispatchClient {
     }
     chunk.state = FAILED;
     chunk.error = error;
-    if (!this.config.ordered) this.finished.push(chunk);
+    if (!this.config.ordered) this.ready(chunk);
   }
 
   /**
@@ -771,6 +842,7 @@ export class Engine<In, Out> implements DispatchClient {
 
   /** Emits what is ready; returns whether anything was emitted. */
   private emit(): boolean {
+    if (this.config.flat) return this.emitFlat();
     const { ordered } = this.config;
     let emitted = false;
     while (!this.paused && !this.closed) {
@@ -809,6 +881,62 @@ export class Engine<In, Out> implements DispatchClient {
     }
     return emitted;
   }
+
+  /**
+   * Emits what is ready of a flat stream: the values that came, one item after the other in source
+   * order (ordered: only the head item's, while those behind it gather theirs, up to their mark),
+   * or as they came (unordered); an item leaves the window once it ended and all its values are out.
+   */
+  private emitFlat(): boolean {
+    const { ordered } = this.config;
+    let emitted = false;
+    while (!this.paused && !this.closed) {
+      const chunk = ordered ? this.head : this.finished.peek();
+      if (!chunk) break;
+      const flat = chunk.flat!;
+      if (flat.pending > 0) {
+        emitted = true;
+        const value = flat.take(this.clock.now());
+        this.hooks.value(value as Out, chunk.first, chunk.inputs[chunk.lo]!);
+        continue;
+      }
+      if (chunk.state < DONE) {
+        // Running (or queued again) with nothing to emit now.
+        if (ordered) break;
+        this.finished.shift();
+        flat.ready = false;
+        continue;
+      }
+      emitted = true;
+      if (ordered) {
+        this.head = chunk.next;
+        if (!this.head) this.tail = undefined;
+      } else {
+        this.finished.shift();
+        flat.ready = false;
+      }
+      this.held--;
+      chunk.inputs[chunk.lo] = undefined as In;
+      this.moved?.delete(chunk.first);
+      if (chunk.state === DONE) {
+        this.meter?.emitted(false);
+      } else {
+        this.meter?.emitted(true);
+        this.hooks.failure(chunk.error!);
+      }
+    }
+    return emitted;
+  }
+}
+
+/** The cause of a flat item whose worker stopped under it after some of its values were out. */
+function stoppedError(): Error {
+  const error = new Error(
+    'The item stopped after some of its values were emitted, and cannot run again without ' +
+      'emitting them twice',
+  );
+  error.name = 'StoppedError';
+  return error;
 }
 
 /**

@@ -1,6 +1,6 @@
 /** A batch of the thread pool, from `run` until its outcome is reported and its worker is done. */
 import type { ChildProcess } from 'node:child_process';
-import type { BatchOutcome } from '../executor/contract.js';
+import type { BatchOutcome, ValuesListener } from '../executor/contract.js';
 import type { ControlBlock, ControlRef, LinkBatch } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
 
@@ -29,6 +29,8 @@ export interface InFlightBatch {
   handedAt: number;
   /** Process runtime: what passing it to the child threw (see the worker host's relay). */
   unsent: unknown;
+  /** A flat batch: where its values go as they come. */
+  readonly values: ValuesListener | undefined;
   /** Where its outcome goes (the Dispatcher), once: see `finish`. */
   readonly report: (outcome: BatchOutcome) => void;
   /** Its outcome was reported. */

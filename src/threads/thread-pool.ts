@@ -25,14 +25,18 @@ import type {
   ExecutorTraits,
   ItemFailure,
   RunningBatch,
+  ValuesListener,
 } from '../executor/contract.js';
 import { findUncloneable } from '../pool/clone.js';
 import {
   type BatchResponse,
   ControlBlock,
   type ControlRef,
+  type FlatControl,
+  type FlatValues,
   type Hello,
   type HelloReply,
+  isFlatMessage,
   type LinkReply,
   packNumbers,
   type Release,
@@ -70,6 +74,12 @@ STOPPED.name = 'WorkerStopped';
  * within a message's round trip, and its worker is kept.
  */
 const CANCEL_GRACE_MS = 10;
+
+/**
+ * The same for a flat batch, which is told to stop (its iterator's `return()` runs in the worker,
+ * and a generator's `finally` blocks with it) and answers when that is done.
+ */
+export const FLAT_CANCEL_GRACE_MS = 1_000;
 
 /**
  * Settings of the wire that no user sets. `jsonResults`: a batch whose results are all JSON-exact
@@ -112,6 +122,7 @@ export class ThreadPoolExecutor implements Executor {
       targetBatchMs: TARGET_BATCH_MS,
       enforcesTimeouts: false,
       knowsPosition: this.threads,
+      streams: true,
     };
     // Room for every batch out twice over: a batch's row stays taken until its worker is done
     // with it.
@@ -184,7 +195,11 @@ export class ThreadPoolExecutor implements Executor {
     await this.host.destroy();
   }
 
-  run(given: ExecutorBatch, report: (outcome: BatchOutcome) => void): RunningBatch {
+  run(
+    given: ExecutorBatch,
+    report: (outcome: BatchOutcome) => void,
+    values?: ValuesListener,
+  ): RunningBatch {
     const inputs = given.inputs as unknown[];
     let transferList = given.transferList as Transferable[] | undefined;
     const ref = this.threads ? this.takeRow() : undefined;
@@ -204,6 +219,7 @@ export class ThreadPoolExecutor implements Executor {
         // The engine times items that have a timeout: the worker then records each one's start.
         timed: given.timeout !== undefined,
         jsonResults: wire.jsonResults,
+        flat: given.flat && { key: id, highWaterMark: given.flat.highWaterMark },
       },
       inputs,
       transferList,
@@ -212,11 +228,13 @@ export class ThreadPoolExecutor implements Executor {
       row: ref?.row ?? 0,
       ref,
       short: this.placement.isShort(given.expectedMs),
-      movable: (given.transferList?.length ?? 0) === 0,
+      // A flat batch's credit goes to the link it was posted to.
+      movable: (given.transferList?.length ?? 0) === 0 && given.flat === undefined,
       postedAt: 0,
       child: undefined,
       handedAt: 0,
       unsent: undefined,
+      values: given.flat ? values : undefined,
       report,
       finished: false,
       aborted: false,
@@ -228,6 +246,7 @@ export class ThreadPoolExecutor implements Executor {
         settle: (b, outcome) => this.settle(b, outcome),
         done: (response) => this.done(response),
         failure: (b, error) => this.failure(b, error),
+        values: (message) => this.flatValues(message),
       });
     }
     this.place(batch);
@@ -244,7 +263,23 @@ export class ThreadPoolExecutor implements Executor {
             };
       },
       abort: (reason) => this.abort(batch, reason),
+      grant: (position, count) => this.tell(batch, { flatKey: id, position, grant: count }),
     };
+  }
+
+  /** A flat batch's values came: they go to the engine, unless the batch is over. */
+  private flatValues(message: FlatValues): void {
+    const batch = this.inFlight.get(message.flatKey);
+    if (!batch || batch.finished || batch.aborted) return;
+    const values = message.json === undefined ? message.values : JSON.parse(message.json);
+    batch.values?.(message.position, values);
+  }
+
+  /** Thread runtime: a flat message to the worker that took the batch. */
+  private tell(batch: InFlightBatch, message: FlatControl): void {
+    if (batch.finished) return;
+    const threadId = batch.control!.thread(batch.row);
+    this.links.get(threadId)?.send(message);
   }
 
   /** Thread runtime: `RunningBatch.abort`. */
@@ -279,9 +314,13 @@ export class ThreadPoolExecutor implements Executor {
       );
     } else {
       // Cancelled while running: the worker reads the cancel cell between items and answers; it
-      // is stopped only if the answer does not come within the grace.
+      // is stopped only if the answer does not come within the grace. A flat item is told to
+      // stop, which it hears between values.
       const link = this.links.get(threadId);
-      if (link) link.cancelRunning(batch, CANCEL_GRACE_MS, () => this.host.stop(threadId, STOPPED));
+      const flat = batch.request.flat !== undefined;
+      if (flat) link?.send({ flatKey: batch.id, stop: true });
+      const grace = flat ? FLAT_CANCEL_GRACE_MS : CANCEL_GRACE_MS;
+      if (link) link.cancelRunning(batch, grace, () => this.host.stop(threadId, STOPPED));
       else this.host.stop(threadId, STOPPED);
     }
   }
@@ -343,7 +382,7 @@ export class ThreadPoolExecutor implements Executor {
       let replied = false;
       port1.on('message', (message: HelloReply | LinkReply) => {
         if (link) {
-          this.answer(link, message as LinkReply);
+          this.answer(link, message as LinkReply | FlatValues);
           return;
         }
         if (replied) return;
@@ -450,7 +489,11 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   /** A reply on a link. */
-  private answer(link: WorkerLink, reply: LinkReply): void {
+  private answer(link: WorkerLink, reply: LinkReply | FlatValues): void {
+    if (isFlatMessage(reply)) {
+      this.flatValues(reply);
+      return;
+    }
     const batch = link.batches.get(reply.id);
     if (!batch) {
       // A batch that moved to another link: this worker skipped it, and its row is free.

@@ -12,19 +12,26 @@
  *   buffers may move.
  * - `workerData[1]`: tinypool 2.2.0 passes `[its own data, the pool's workerData]` to a thread
  *   worker: the control block the executor shares with every thread worker is the second.
+ *
+ * A flat batch's values (./flat.ts) go back while it runs: on the link (thread runtime), or with
+ * `process.send` on the child's IPC channel (process runtime), which tinypool 2.2.0 leaves to the
+ * task's `channel` on the main side (its public `run` option: a message without its own mark goes
+ * there), and credit and stops come back the same ways.
  */
 import { type MessagePort, threadId, workerData } from 'node:worker_threads';
 import type {
   BatchRequest,
+  FlatControl,
   Hello,
   HelloReply,
   LinkBatch,
   LinkReply,
   Release,
 } from '../pool/messages.js';
-import { ControlBlock } from '../pool/messages.js';
+import { ControlBlock, isFlatMessage } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
-import { hostRunner, runBatch } from './runner.js';
+import { FlatGate, type FlatPost } from './flat.js';
+import { type FlatIo, hostRunner, runBatch } from './runner.js';
 import { serializeError } from './wire-error.js';
 
 const isChildProcess = Boolean(
@@ -57,7 +64,61 @@ let previous: Promise<void> = Promise.resolve();
  */
 export default function handle(request: BatchRequest | Hello): Promise<unknown> {
   if ('hello' in request) return greet(request.hello);
+  if (request.flat && isChildProcess) {
+    listenToParent();
+    const io = flatIo(request, (message) => process.send!(message));
+    return runBatch(request, io).then(({ response }) => {
+      finishFlat(io);
+      return response;
+    });
+  }
   return runBatch(request).then(({ response }) => response);
+}
+
+/** Flat batches on this worker, by key, from when they came until they end. */
+const gates = new Map<number, FlatGate>();
+/** The highest key of a flat batch that ended here: a later message for it is late. */
+let lastEnded = -1;
+
+function flatIo(request: BatchRequest, post: FlatPost): FlatIo {
+  const { key, highWaterMark } = request.flat!;
+  let gate = gates.get(key);
+  if (gate) {
+    // Made by a stop that came before the batch ran.
+    gate.highWaterMark = highWaterMark;
+  } else {
+    gate = new FlatGate(key, highWaterMark);
+    gates.set(key, gate);
+  }
+  return { gate, post };
+}
+
+function finishFlat(io: FlatIo): void {
+  gates.delete(io.gate.key);
+  if (io.gate.key > lastEnded) lastEnded = io.gate.key;
+}
+
+/** Credit or a stop for a flat batch (it may come before the batch, in a child process). */
+function control(message: FlatControl): void {
+  let gate = gates.get(message.flatKey);
+  if (!gate) {
+    if (message.flatKey <= lastEnded) return;
+    gate = new FlatGate(message.flatKey, 0);
+    gates.set(message.flatKey, gate);
+  }
+  if (message.stop) gate.stop();
+  else if (message.grant !== undefined) gate.grant(message.position ?? 0, message.grant);
+}
+
+let listening = false;
+
+/** Child process: the main side's flat messages come on the IPC channel, beside tinypool's. */
+function listenToParent(): void {
+  if (listening) return;
+  listening = true;
+  process.on('message', (message: unknown) => {
+    if (isFlatMessage(message)) control(message as FlatControl);
+  });
 }
 
 /** Takes `port` as this worker's link if it has none; settles once the main side releases it. */
@@ -67,8 +128,10 @@ function greet(port: MessagePort): Promise<void> {
     if (adopted) {
       link = port;
       releaseLink = resolve;
-      port.on('message', (message: LinkBatch | Release) => {
-        if ('release' in message) {
+      port.on('message', (message: LinkBatch | Release | FlatControl) => {
+        if (isFlatMessage(message)) {
+          control(message);
+        } else if ('release' in message) {
           releaseLink?.();
           releaseLink = undefined;
         } else {
@@ -110,8 +173,10 @@ function run(port: MessagePort, batch: LinkBatch): void {
     setImmediate(turn);
     let reply: LinkReply;
     let transferList: Transferable[] | undefined;
+    const io =
+      batch.flat && flatIo(batch, (message, list) => port.postMessage(message, list ?? []));
     try {
-      const ran = await runBatch(batch);
+      const ran = await runBatch(batch, io);
       reply = { id: batch.id, response: ran.response };
       transferList = ran.transferList;
     } catch (error) {
@@ -119,6 +184,7 @@ function run(port: MessagePort, batch: LinkBatch): void {
       // as a whole, and the link goes on with the next.
       reply = { id: batch.id, broken: serializeError(error, undefined) };
     }
+    if (io) finishFlat(io);
     try {
       port.postMessage(reply, transferList ?? []);
     } catch (error) {

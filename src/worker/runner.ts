@@ -18,6 +18,7 @@ import {
   type WorkSpec,
 } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
+import { type FlatGate, type FlatPost, streamItem } from './flat.js';
 import { type Fn, load, NotArguments, setupOnce } from './load.js';
 import { cloneFailure, serializeError } from './wire-error.js';
 
@@ -60,9 +61,16 @@ interface Running {
   pending: PromiseLike<unknown> | undefined;
 }
 
+/** How a flat batch's values leave the worker, and the credit they go under (host.ts). */
+export interface FlatIo {
+  readonly gate: FlatGate;
+  readonly post: FlatPost;
+}
+
 /** Runs one batch. Never throws for an item: failures are reported per item. */
 export async function runBatch(
   request: BatchRequest,
+  flat?: FlatIo,
 ): Promise<{ response: BatchResponse; transferList: Transferable[] | undefined }> {
   const { inputs } = request;
   const ref = request.control;
@@ -97,6 +105,8 @@ export async function runBatch(
     // Nothing can run: every item fails with why.
     failures = new Array(n).fill(loadFailure);
     count = n;
+  } else if (flat !== undefined) {
+    ({ count, failures, retire } = await runFlat(request, fn, flat, control, row));
   } else {
     const run: Running = {
       fn,
@@ -153,6 +163,51 @@ export async function runBatch(
     workerId,
   };
   return { response, transferList };
+}
+
+/**
+ * Runs the items of a flat batch one after the other, each streaming its values (./flat.ts). A
+ * stop leaves the item it stopped unfinished: it and those after it count as not run.
+ */
+async function runFlat(
+  request: BatchRequest,
+  fn: Fn,
+  { gate, post }: FlatIo,
+  control: ControlBlock | undefined,
+  row: number,
+): Promise<{ count: number; failures: (WireError | undefined)[] | null; retire: boolean }> {
+  const { inputs, maxItems, work } = request;
+  const n = inputs.length;
+  let failures: (WireError | undefined)[] | null = null;
+  let retire = false;
+  let count = 0;
+  const failure = (error: unknown): WireError =>
+    error instanceof NotArguments
+      ? { ...serializeError(error, undefined), fatal: 'arguments' }
+      : serializeError(error, work);
+  for (; count < n; count++) {
+    if (maxItems > 0 && itemsRun >= maxItems) {
+      retire = true;
+      break;
+    }
+    if (gate.stopped || control?.cancelled(row)) break;
+    control?.running(row, count, now());
+    itemsRun++;
+    let result: unknown;
+    let failed: WireError | undefined;
+    try {
+      result = fn(inputs[count]);
+    } catch (error) {
+      failed = failure(error);
+    }
+    failed ??= await streamItem(result, count, gate, post, host.movesBuffers, failure);
+    if (gate.stopped) break;
+    if (failed) {
+      failures ??= new Array(n);
+      failures[count] = failed;
+    }
+  }
+  return { count, failures, retire };
 }
 
 /**

@@ -5,7 +5,7 @@
  * pool decides what goes where (see Placement); a link only carries it.
  */
 import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
-import type { ControlRef, LinkReply } from '../../pool/messages.js';
+import type { ControlRef, FlatControl, FlatValues, LinkReply } from '../../pool/messages.js';
 import type { InFlightBatch } from '../in-flight.js';
 
 export class WorkerLink {
@@ -23,7 +23,7 @@ export class WorkerLink {
     readonly threadId: number,
     private readonly port: MessagePort,
     /** Handles a reply on the link. */
-    private readonly answer: (link: WorkerLink, reply: LinkReply) => void,
+    private readonly answer: (link: WorkerLink, reply: LinkReply | FlatValues) => void,
   ) {
     // A link never holds the process open: the pool's Dispatcher does, while batches are out.
     port.unref();
@@ -41,6 +41,11 @@ export class WorkerLink {
     this.batches.set(batch.id, batch);
   }
 
+  /** Credit or a stop for a flat batch it holds. */
+  send(message: FlatControl): void {
+    if (!this.closed) this.port.postMessage(message);
+  }
+
   /** Reads the replies that arrived and were not read yet (the main thread was busy). */
   readQueued(until?: () => boolean): void {
     for (
@@ -48,7 +53,7 @@ export class WorkerLink {
       queued;
       queued = receiveMessageOnPort(this.port)
     ) {
-      this.answer(this, queued.message as LinkReply);
+      this.answer(this, queued.message as LinkReply | FlatValues);
       if (until?.()) return;
     }
   }

@@ -1,0 +1,298 @@
+/**
+ * Flat items in the worker: a task that returns many values (an array, a sync or async iterable, an
+ * Observable) has them pulled one by one, gathered for a few ms or up to a count, and posted to the
+ * main side while it runs, under credit: the item may have sent at most `highWaterMark` values
+ * more than the main side has granted back, and is not pulled while it has none. A stop (the
+ * stream was cancelled) calls the iterator's `return()`, so a generator's `finally` blocks run
+ * here. The host glue (host.ts) gives each flat batch its {@link FlatGate} and a way to post.
+ */
+import { performance } from 'node:perf_hooks';
+import { findUncloneable } from '../pool/clone.js';
+import { ExactJson } from '../pool/exact-json.js';
+import { type FlatValues, MOVE_BRAND, type WireError } from '../pool/messages.js';
+import type { Transferable } from '../types.js';
+import { cloneFailure } from './wire-error.js';
+
+/** Most values in one message. */
+export const FLAT_MAX_VALUES = 1024;
+/** Values wait at most this long (ms) in the worker before they are posted. */
+export const FLAT_FLUSH_MS = 3;
+
+/** How values of a flat batch leave the worker. */
+export type FlatPost = (message: FlatValues, transferList: Transferable[] | undefined) => void;
+
+/**
+ * The credit of the item running in a flat batch, and its stop: what the main side's messages
+ * change, and what the item waits on when it has no credit.
+ */
+export class FlatGate {
+  /** Values the item at `position` may still send. */
+  credit: number;
+  position = 0;
+  stopped = false;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    readonly key: number,
+    public highWaterMark: number,
+  ) {
+    this.credit = highWaterMark;
+  }
+
+  /** The next item of the batch starts with a fresh credit. */
+  next(position: number): void {
+    this.position = position;
+    this.credit = this.highWaterMark;
+  }
+
+  grant(position: number, count: number): void {
+    // A grant for an item that ended already is late: its credit went with it.
+    if (position !== this.position) return;
+    this.credit += count;
+    this.wake?.();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  /** Resolves at the next grant or stop. */
+  waitForCredit(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = () => {
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+}
+
+/** What an item's values are read through, whatever the work returned. */
+interface Pull {
+  readonly sync: boolean;
+  next(): IteratorResult<unknown> | Promise<IteratorResult<unknown>>;
+  /** Stops the source early (a generator's `finally` blocks run). */
+  stop(): unknown;
+}
+
+/** The values gathered and not yet posted, and how they are checked for the trip. */
+class Gathered {
+  values: unknown[] = [];
+  json = new ExactJson();
+  transferList: Transferable[] | undefined;
+  since = 0;
+  timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly key: number,
+    private readonly position: number,
+    private readonly post: FlatPost,
+    private readonly movesBuffers: boolean,
+  ) {}
+
+  /** Keeps a value for the trip; returns why it cannot travel, if it cannot. */
+  add(value: unknown): WireError | undefined {
+    if (value !== null && typeof value === 'object' && MOVE_BRAND in value) {
+      const list = (value as Record<symbol, Transferable[]>)[MOVE_BRAND]!;
+      delete (value as Record<symbol, unknown>)[MOVE_BRAND];
+      if (this.movesBuffers) {
+        this.transferList ??= [];
+        this.transferList.push(...list);
+      }
+    }
+    if (!this.json.add(value)) {
+      const problem = findUncloneable(value, 'a value');
+      if (problem) return cloneFailure(problem);
+    }
+    if (this.values.length === 0) this.since = performance.now();
+    this.values.push(value);
+    return undefined;
+  }
+
+  /** Whether the values should go now: enough of them, or the first waited long enough. */
+  get due(): boolean {
+    const n = this.values.length;
+    return n >= FLAT_MAX_VALUES || (n > 0 && performance.now() - this.since >= FLAT_FLUSH_MS);
+  }
+
+  flush(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const { values } = this;
+    if (values.length === 0) return;
+    const json = this.json.encode(values);
+    this.post(
+      {
+        flatKey: this.key,
+        position: this.position,
+        values: json === undefined ? values : [],
+        json,
+      },
+      this.transferList,
+    );
+    this.values = [];
+    this.json = new ExactJson();
+    this.transferList = undefined;
+  }
+
+  /** An async source may wait long for its next value: what was gathered goes after a few ms. */
+  flushLater(): void {
+    if (this.timer !== undefined || this.values.length === 0) return;
+    const wait = Math.max(0, FLAT_FLUSH_MS - (performance.now() - this.since));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, wait);
+  }
+}
+
+/**
+ * Streams the values of what an item's work returned (`result`, awaited if it is a promise).
+ * Returns the item's failure, if it failed: what it threw, or a value that cannot travel. Values
+ * pulled before a failure are posted before it.
+ */
+export async function streamItem(
+  result: unknown,
+  position: number,
+  gate: FlatGate,
+  post: FlatPost,
+  movesBuffers: boolean,
+  fail: (error: unknown) => WireError,
+): Promise<WireError | undefined> {
+  gate.next(position);
+  const out = new Gathered(gate.key, position, post, movesBuffers);
+  let pull: Pull | undefined;
+  let ended = false;
+  try {
+    if (isThenable(result)) result = await result;
+    pull = pullFrom(result);
+    for (;;) {
+      if (gate.stopped) break;
+      if (gate.credit <= 0) {
+        out.flush();
+        await gate.waitForCredit();
+        continue;
+      }
+      let step = pull.next();
+      if (!pull.sync) {
+        out.flushLater();
+        step = await step;
+      }
+      const { done, value } = step as IteratorResult<unknown>;
+      if (done) {
+        ended = true;
+        break;
+      }
+      gate.credit--;
+      const problem = out.add(value);
+      if (problem) {
+        out.flush();
+        return problem;
+      }
+      if (out.due) {
+        out.flush();
+        // Lets the main side's grants and stop come in (a sync source never waits otherwise).
+        await new Promise(setImmediate);
+      }
+    }
+    out.flush();
+    return undefined;
+  } catch (error) {
+    ended = true;
+    out.flush();
+    return fail(error);
+  } finally {
+    if (!ended && pull) {
+      try {
+        await pull.stop();
+      } catch {
+        // The stream was cancelled: what its cleanup throws goes nowhere.
+      }
+    }
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/** Reads what the work returned, as RxJS's `from()` would. */
+function pullFrom(result: unknown): Pull {
+  if (result != null) {
+    const source = result as Record<symbol | string, any>;
+    if (typeof source[Symbol.asyncIterator] === 'function') {
+      const it = source[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+      return { sync: false, next: () => it.next(), stop: () => it.return?.() };
+    }
+    if (typeof source[Symbol.iterator] === 'function') {
+      const it = source[Symbol.iterator]() as Iterator<unknown>;
+      return { sync: true, next: () => it.next(), stop: () => it.return?.() };
+    }
+    if (typeof source.subscribe === 'function') {
+      return fromObservable(source as { subscribe: (observer: object) => unknown });
+    }
+  }
+  throw new TypeError(
+    `The task returned ${describe(result)}, not an array, an iterable, an async iterable or an ` +
+      'Observable: a flat task (parallelFlatMap, pool.imapFlat) returns the values of its item',
+  );
+}
+
+/**
+ * An Observable cannot be paused: its values wait here, in arrival order, until credit lets them
+ * go. Stopping it unsubscribes.
+ */
+function fromObservable(source: { subscribe: (observer: object) => unknown }): Pull {
+  const queue: IteratorResult<unknown>[] = [];
+  let failure: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const subscription = source.subscribe({
+    next: (value: unknown) => {
+      queue.push({ done: false, value });
+      wake?.();
+    },
+    error: (error: unknown) => {
+      failure = { error };
+      wake?.();
+    },
+    complete: () => {
+      queue.push({ done: true, value: undefined });
+      wake?.();
+    },
+  }) as { unsubscribe?: () => void } | undefined;
+  let head = 0;
+  const next = async (): Promise<IteratorResult<unknown>> => {
+    while (head === queue.length && failure === undefined) {
+      await new Promise<void>((resolve) => {
+        wake = () => {
+          wake = undefined;
+          resolve();
+        };
+      });
+    }
+    if (head < queue.length) {
+      const step = queue[head]!;
+      queue[head++] = undefined as never;
+      if (head > 1024 && head * 2 > queue.length) {
+        queue.splice(0, head);
+        head = 0;
+      }
+      return step;
+    }
+    throw failure!.error;
+  };
+  return { sync: false, next, stop: () => subscription?.unsubscribe?.() };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an object (${Object.prototype.toString.call(value)})`;
+  return `${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`}`;
+}
