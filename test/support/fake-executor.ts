@@ -4,6 +4,10 @@
  * time under `TestScheduler.run`). A work function that throws an error named `FakeCrash` crashes
  * its "worker". It records what happened so tests can check the window, the
  * batches and that aborted work really stopped.
+ *
+ * Flat batches (`parallelFlatMap`): the work returns an array or an iterable, whose values are
+ * pulled one every `duration(input)` ms while the item has credit, each reported at once through
+ * the values listener; a stop calls the iterator's `return()` (recorded in `returned`).
  */
 import type { Clock } from '../../src/engine/clock.js';
 import type {
@@ -13,6 +17,7 @@ import type {
   ExecutorTraits,
   ItemFailure,
   RunningBatch,
+  ValuesListener,
   WorkSpec,
 } from '../../src/executor/contract.js';
 import { Dispatcher } from '../../src/executor/dispatcher.js';
@@ -36,6 +41,10 @@ export class FakeExecutor implements Executor {
   readonly started: unknown[] = [];
   /** Inputs whose run was stopped by abort() before it ended. */
   readonly stopped: unknown[] = [];
+  /** Flat items whose iterator's `return()` was called by a stop, in order. */
+  readonly returned: unknown[] = [];
+  /** Flat items: values pulled so far, by input (over every attempt). */
+  readonly pulled = new Map<unknown, number>();
   /** The most batches running at once. */
   maxBusy = 0;
   /** Batches running now. */
@@ -48,7 +57,12 @@ export class FakeExecutor implements Executor {
     this.clock = options.clock;
     this.size = options.size ?? 2;
     this.knowsPosition = options.knowsPosition ?? true;
-    this.traits = { targetBatchMs: 8, enforcesTimeouts: false, knowsPosition: this.knowsPosition };
+    this.traits = {
+      targetBatchMs: 8,
+      enforcesTimeouts: false,
+      knowsPosition: this.knowsPosition,
+      streams: true,
+    };
     this.duration = options.duration ?? (() => 1);
   }
 
@@ -60,7 +74,12 @@ export class FakeExecutor implements Executor {
 
   async destroy(): Promise<void> {}
 
-  run(batch: ExecutorBatch, report: (outcome: BatchOutcome) => void): RunningBatch {
+  run(
+    batch: ExecutorBatch,
+    report: (outcome: BatchOutcome) => void,
+    listener?: ValuesListener,
+  ): RunningBatch {
+    if (batch.flat && listener) return this.runFlat(batch, report, listener);
     const inputs = batch.inputs as unknown[];
     this.batches.push(inputs);
     this.running++;
@@ -122,6 +141,115 @@ export class FakeExecutor implements Executor {
         cancel?.();
         if (position >= 0 && position < inputs.length) this.stopped.push(inputs[position]);
         cancel = this.clock.setTimeout(() => finish({ type: 'aborted' }), 0);
+      },
+    };
+  }
+
+  /** A flat batch of one item: its values one every `duration(input)` ms, under credit. */
+  private runFlat(
+    batch: ExecutorBatch,
+    report: (outcome: BatchOutcome) => void,
+    values: ValuesListener,
+  ): RunningBatch {
+    const inputs = batch.inputs as unknown[];
+    if (inputs.length !== 1) throw new Error('the fake executor runs flat batches of one item');
+    this.batches.push(inputs);
+    this.running++;
+    this.maxBusy = Math.max(this.maxBusy, this.running);
+    const input = inputs[0];
+    let credit = batch.flat!.highWaterMark;
+    let iterator: Iterator<unknown> | undefined;
+    let waiting = false;
+    let finished = false;
+    let cancel: (() => void) | undefined;
+    let startedAt = -1;
+    const start = this.clock.now();
+    const finish = (outcome: BatchOutcome) => {
+      if (finished) return;
+      finished = true;
+      cancel?.();
+      this.running--;
+      report(outcome);
+    };
+    const failed = (error: unknown) => {
+      if ((error as Error).name === 'FakeCrash') {
+        finish({ type: 'crashed', error: error as Error, position: 0 });
+        return;
+      }
+      finish({
+        type: 'done',
+        values: [],
+        failures: [{ error: error as Error, kind: 'threw', retryable: true }],
+        count: 1,
+        ms: this.clock.now() - start,
+      });
+    };
+    // Waits for a value's time, then pulls it (if there is credit; else waits for a grant).
+    const next = () => {
+      if (credit <= 0) {
+        waiting = true;
+        return;
+      }
+      cancel = this.clock.setTimeout(() => {
+        cancel = undefined;
+        let step: IteratorResult<unknown>;
+        try {
+          step = iterator!.next();
+        } catch (error) {
+          failed(error);
+          return;
+        }
+        if (step.done) {
+          finish({
+            type: 'done',
+            values: [],
+            failures: null,
+            count: 1,
+            ms: this.clock.now() - start,
+          });
+          return;
+        }
+        this.pulled.set(input, (this.pulled.get(input) ?? 0) + 1);
+        credit--;
+        values(0, [step.value]);
+        if (!finished) next();
+      }, this.duration(input));
+    };
+    cancel = this.clock.setTimeout(() => {
+      cancel = undefined;
+      startedAt = this.clock.now();
+      this.started.push(input);
+      try {
+        const result = compile(batch.work)(input) as Iterable<unknown>;
+        iterator = result[Symbol.iterator]();
+      } catch (error) {
+        failed(error);
+        return;
+      }
+      next();
+    }, 0);
+    return {
+      current: () =>
+        startedAt >= 0 ? { position: 0, elapsedMs: this.clock.now() - startedAt } : undefined,
+      abort: () => {
+        if (finished) return;
+        cancel?.();
+        cancel = undefined;
+        if (iterator) {
+          this.stopped.push(input);
+          this.returned.push(input);
+          iterator.return?.();
+        }
+        iterator = undefined;
+        cancel = this.clock.setTimeout(() => finish({ type: 'aborted' }), 0);
+      },
+      grant: (_position, count) => {
+        if (finished) return;
+        credit += count;
+        if (waiting && credit > 0) {
+          waiting = false;
+          next();
+        }
       },
     };
   }
