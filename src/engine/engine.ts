@@ -6,7 +6,13 @@
  */
 
 import { TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
-import type { BatchOutcome, ItemFailure, RunningBatch, WorkSpec } from '../executor/contract.js';
+import type {
+  BatchOutcome,
+  FlatEnd,
+  ItemFailure,
+  RunningBatch,
+  WorkSpec,
+} from '../executor/contract.js';
 import type { DispatchClient, Dispatcher } from '../executor/dispatcher.js';
 import { DEFAULT_CONCURRENCY } from '../options.js';
 import type { Transferable } from '../types.js';
@@ -338,8 +344,6 @@ export class Engine<In, Out> implements DispatchClient {
    */
   private get oneByOne(): boolean {
     const { traits } = this.dispatcher;
-    // A flat item's values and credit are its own: one a batch, so its batch's end is its end.
-    if (this.config.flat) return true;
     return this.config.timeout !== undefined && !traits.knowsPosition && !traits.enforcesTimeouts;
   }
 
@@ -459,11 +463,12 @@ export class Engine<In, Out> implements DispatchClient {
         flat: this.config.flat,
       },
       (outcome) => this.settle(batch, outcome),
-      this.config.flat && ((position, values) => this.flatValues(batch, position, values)),
+      this.config.flat &&
+        ((position, values, end) => this.flatValues(batch, position, values, end)),
     );
     if (this.config.flat) {
       const now = this.clock.now();
-      for (let p = 0; p < chunks.length; p++) chunks[p]!.flat!.start(batch.running, p, now);
+      for (let p = 0; p < chunks.length; p++) chunks[p]!.flat!.start(batch, batch.running, p, now);
     }
     this.running.add(batch);
     this.out += count;
@@ -567,7 +572,6 @@ export class Engine<In, Out> implements DispatchClient {
     this.out -= batch.count;
     batch.cancelTimer?.();
     const { chunks } = batch;
-    if (this.config.flat) for (const chunk of chunks) chunk.flat!.stop();
     switch (outcome.type) {
       case 'done': {
         this.sizer.observe(outcome.ms, outcome.count);
@@ -579,7 +583,8 @@ export class Engine<In, Out> implements DispatchClient {
             : this.clock.now() - outcome.ms;
         this.dispatcher.waitTimes.add(Math.max(0, startedAt - chunks[0]!.queuedAt));
         const { values, failures, count } = outcome;
-        if (failures === null && count === batch.count) {
+        // (A flat batch's items that ended told so as they did: see `routeReturned`.)
+        if (failures === null && count === batch.count && !this.config.flat) {
           // The common case: every item ran and succeeded.
           let at = 0;
           for (const chunk of chunks) {
@@ -588,7 +593,7 @@ export class Engine<In, Out> implements DispatchClient {
           }
         } else {
           this.routeReturned(
-            chunks,
+            batch,
             (p) => (p >= count ? AGAIN : failures?.[p] ? FAIL : KEEP),
             (p) => failures![p],
             values,
@@ -601,19 +606,19 @@ export class Engine<In, Out> implements DispatchClient {
         if (position !== undefined || batch.count === 1) {
           const culprit = position ?? 0;
           this.routeReturned(
-            chunks,
+            batch,
             (p) => (p === culprit ? FAIL : AGAIN),
             () => ({ error, kind: 'crashed', retryable: true }),
           );
         } else {
-          this.routeReturned(chunks, () => AGAIN, undefined, undefined, Math.ceil(batch.count / 2));
+          this.routeReturned(batch, () => AGAIN, undefined, undefined, Math.ceil(batch.count / 2));
         }
         break;
       }
       case 'unsendable': {
         const { blamed } = outcome;
         this.routeReturned(
-          chunks,
+          batch,
           (p) => (blamed === undefined ? ALONE : blamed.has(p) ? FAIL : AGAIN),
           (p) => ({ error: blamed!.get(p)!, kind: 'threw', retryable: false }),
         );
@@ -622,11 +627,11 @@ export class Engine<In, Out> implements DispatchClient {
       case 'aborted': {
         const culprit = batch.timedOut;
         // The item the engine stopped for its timeout fails (no failure given: a timeout).
-        this.routeReturned(chunks, (p) => (p === culprit ? FAIL : AGAIN));
+        this.routeReturned(batch, (p) => (p === culprit ? FAIL : AGAIN));
         break;
       }
       case 'lost':
-        this.routeReturned(chunks, () => AGAIN);
+        this.routeReturned(batch, () => AGAIN);
         break;
     }
     this.pump();
@@ -640,16 +645,25 @@ export class Engine<In, Out> implements DispatchClient {
    * did not count as run.
    */
   private routeReturned(
-    chunks: Chunk<In>[],
+    batch: Batch<In>,
     mark: (position: number) => number,
     failure?: (position: number) => ItemFailure | undefined,
     values?: ArrayLike<unknown>,
     /** The `cap` of the items that go AGAIN (a crash whose culprit is unknown: half the batch). */
     cap?: number,
   ): void {
+    const { chunks } = batch;
     const again: Chunk<In>[] = [];
     let p = 0;
     for (let chunk of chunks) {
+      if (chunk.flat) {
+        if (!chunk.flat.runsIn(batch)) {
+          // A flat item that ended already (its `end` came with its values).
+          p += chunk.length;
+          continue;
+        }
+        chunk.flat.stop();
+      }
       for (;;) {
         const length = chunk.length;
         const what = mark(p);
@@ -707,13 +721,30 @@ export class Engine<In, Out> implements DispatchClient {
     this.finished.push(chunk);
   }
 
-  /** Values of a running flat item came. */
-  private flatValues(batch: Batch<In>, position: number, values: ArrayLike<unknown>): void {
-    if (this.closed || !this.running.has(batch) || values.length === 0) return;
+  /** Values of a running flat item came, and maybe its end. */
+  private flatValues(
+    batch: Batch<In>,
+    position: number,
+    values: ArrayLike<unknown>,
+    end: FlatEnd | undefined,
+  ): void {
+    if (this.closed || !this.running.has(batch)) return;
+    // Chunks of one: the item at `position` is the chunk there.
     const chunk = batch.chunks[position];
-    if (!chunk) return;
-    chunk.flat!.add(values, this.clock.now());
-    if (!this.config.ordered) this.ready(chunk);
+    const flat = chunk?.flat;
+    if (!flat?.runsIn(batch)) return;
+    if (values.length > 0) {
+      flat.add(values, this.clock.now());
+      if (!this.config.ordered) this.ready(chunk!);
+      // Out first, where they can go: whether the item may run again depends on it.
+      if (end) this.pump();
+      if (this.closed || !flat.runsIn(batch)) return;
+    }
+    if (end) {
+      flat.stop();
+      if (end.failure) this.failItem(chunk!, end.failure, undefined);
+      else this.succeeded(chunk!, NO_VALUES, 0);
+    }
     this.pump();
   }
 
@@ -955,6 +986,7 @@ function inputsOf<In>(chunks: Chunk<In>[]): unknown[] {
   return inputs;
 }
 
+const NO_VALUES: readonly unknown[] = [];
 const noop = () => {};
 const closedHooks: EngineHooks<any, any> = {
   value: noop,

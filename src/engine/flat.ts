@@ -37,7 +37,8 @@ export class FlatItem {
   ready = false;
   /** When the item last got a value or credit (the engine's clock), for its timeout. */
   lastAt: number;
-  /** The batch that runs this attempt, and the item's position in it. */
+  /** The batch that runs this attempt (the engine's record, and the executor's), and the position. */
+  private batch: object | undefined;
   private running: Granting | undefined;
   private position = 0;
 
@@ -49,7 +50,8 @@ export class FlatItem {
   }
 
   /** An attempt starts: what the last one left is dropped (nothing of it was emitted). */
-  start(running: Granting, position: number, now: number): void {
+  start(batch: object, running: Granting, position: number, now: number): void {
+    this.batch = batch;
     this.buffer = [];
     this.head = 0;
     this.received = 0;
@@ -60,9 +62,15 @@ export class FlatItem {
     this.lastAt = now;
   }
 
-  /** The attempt is over: no more credit goes to it. */
+  /** The attempt is over (it ended, or its batch did): no more credit goes to it. */
   stop(): void {
     this.running = undefined;
+    this.batch = undefined;
+  }
+
+  /** Whether the item runs in `batch` and has not ended: its values and its end come from it. */
+  runsIn(batch: object): boolean {
+    return this.batch === batch;
   }
 
   /** Values that came and wait to be emitted. */

@@ -113,9 +113,18 @@ export interface ExecutorBatch {
 
 /**
  * Where a flat batch's values go, as they come: `values` of the item at `position`, in the order
- * the item gave them. Every call counts against the item's credit.
+ * the item gave them (every value counts against the item's credit); `end` once the item is over,
+ * with its failure if it failed (the values before it count). The items of a batch run one after
+ * the other; each item's `end` comes before any value of the next, and before the batch's outcome,
+ * which then only says what became of the items that did not end (not run, or stopped).
  */
-export type ValuesListener = (position: number, values: ArrayLike<unknown>) => void;
+export type ValuesListener = (position: number, values: ArrayLike<unknown>, end?: FlatEnd) => void;
+
+/** A flat item is over. */
+export interface FlatEnd {
+  /** How it failed, when it did. */
+  readonly failure?: ItemFailure | undefined;
+}
 
 /** How an item failed: the engine charges the right attempt whatever the executor. */
 export interface ItemFailure {

@@ -61,6 +61,10 @@ export interface FlatValues {
   readonly values: readonly unknown[];
   /** The values as JSON text, when every one is JSON-exact (src/pool/exact-json.ts). */
   readonly json: string | undefined;
+  /** The item is over (after these values): the next message is the next item's, or the reply. */
+  readonly end?: true;
+  /** With `end`: how the item failed. */
+  readonly failure?: WireError;
 }
 
 /** To the worker, about a flat batch: more credit for its item, or stop (cancelled). */

@@ -272,7 +272,12 @@ export class ThreadPoolExecutor implements Executor {
     const batch = this.inFlight.get(message.flatKey);
     if (!batch || batch.finished || batch.aborted) return;
     const values = message.json === undefined ? message.values : JSON.parse(message.json);
-    batch.values?.(message.position, values);
+    const { failure } = message;
+    batch.values?.(
+      message.position,
+      values,
+      message.end && { failure: failure === undefined ? undefined : toFailure(failure) },
+    );
   }
 
   /** Thread runtime: a flat message to the worker that took the batch. */

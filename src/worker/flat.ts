@@ -116,21 +116,27 @@ class Gathered {
     return n >= FLAT_MAX_VALUES || (n > 0 && performance.now() - this.since >= FLAT_FLUSH_MS);
   }
 
-  flush(): void {
+  /** Posts what was gathered; with `end`, also that the item is over (how, if it failed). */
+  flush(end?: { failure: WireError | undefined }): void {
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
     const { values } = this;
-    if (values.length === 0) return;
-    const json = this.json.encode(values);
+    if (values.length === 0 && end === undefined) return;
+    const json = values.length === 0 ? undefined : this.json.encode(values);
+    const message: FlatValues = {
+      flatKey: this.key,
+      position: this.position,
+      values: json === undefined ? values : [],
+      json,
+    };
     this.post(
-      {
-        flatKey: this.key,
-        position: this.position,
-        values: json === undefined ? values : [],
-        json,
-      },
+      end === undefined
+        ? message
+        : end.failure === undefined
+          ? { ...message, end: true }
+          : { ...message, end: true, failure: end.failure },
       this.transferList,
     );
     this.values = [];
@@ -150,12 +156,14 @@ class Gathered {
 }
 
 /**
- * Streams the values of what an item's work returned (`result`, awaited if it is a promise).
- * Returns the item's failure, if it failed: what it threw, or a value that cannot travel. Values
- * pulled before a failure are posted before it.
+ * Streams the values of what an item's work returned (`result`, awaited if it is a promise), and
+ * then its end. Returns the item's failure, if it failed: what it threw (`thrown`: the call itself
+ * threw), or a value that cannot travel. Values pulled before a failure are posted before it. A
+ * stopped item posts no end.
  */
 export async function streamItem(
   result: unknown,
+  thrown: WireError | undefined,
   position: number,
   gate: FlatGate,
   post: FlatPost,
@@ -164,6 +172,10 @@ export async function streamItem(
 ): Promise<WireError | undefined> {
   gate.next(position);
   const out = new Gathered(gate.key, position, post, movesBuffers);
+  if (thrown !== undefined) {
+    out.flush({ failure: thrown });
+    return thrown;
+  }
   let pull: Pull | undefined;
   let ended = false;
   try {
@@ -189,7 +201,7 @@ export async function streamItem(
       gate.credit--;
       const problem = out.add(value);
       if (problem) {
-        out.flush();
+        out.flush({ failure: problem });
         return problem;
       }
       if (out.due) {
@@ -198,12 +210,17 @@ export async function streamItem(
         await new Promise(setImmediate);
       }
     }
-    out.flush();
+    if (gate.stopped) {
+      out.flush();
+    } else {
+      out.flush({ failure: undefined });
+    }
     return undefined;
   } catch (error) {
     ended = true;
-    out.flush();
-    return fail(error);
+    const failure = fail(error);
+    out.flush({ failure });
+    return failure;
   } finally {
     if (!ended && pull) {
       try {

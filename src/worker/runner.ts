@@ -200,7 +200,7 @@ async function runFlat(
     } catch (error) {
       failed = failure(error);
     }
-    failed ??= await streamItem(result, count, gate, post, host.movesBuffers, failure);
+    failed = await streamItem(result, failed, count, gate, post, host.movesBuffers, failure);
     if (gate.stopped) break;
     if (failed) {
       failures ??= new Array(n);

@@ -145,19 +145,22 @@ export class FakeExecutor implements Executor {
     };
   }
 
-  /** A flat batch of one item: its values one every `duration(input)` ms, under credit. */
+  /**
+   * A flat batch: its items one after the other, each giving a value every `duration(input)` ms
+   * while it has credit, then its end.
+   */
   private runFlat(
     batch: ExecutorBatch,
     report: (outcome: BatchOutcome) => void,
     values: ValuesListener,
   ): RunningBatch {
     const inputs = batch.inputs as unknown[];
-    if (inputs.length !== 1) throw new Error('the fake executor runs flat batches of one item');
     this.batches.push(inputs);
     this.running++;
     this.maxBusy = Math.max(this.maxBusy, this.running);
-    const input = inputs[0];
-    let credit = batch.flat!.highWaterMark;
+    const fn = compile(batch.work);
+    let position = -1;
+    let credit = 0;
     let iterator: Iterator<unknown> | undefined;
     let waiting = false;
     let finished = false;
@@ -171,25 +174,49 @@ export class FakeExecutor implements Executor {
       this.running--;
       report(outcome);
     };
-    const failed = (error: unknown) => {
-      if ((error as Error).name === 'FakeCrash') {
-        finish({ type: 'crashed', error: error as Error, position: 0 });
-        return;
-      }
+    const done = () =>
       finish({
         type: 'done',
         values: [],
-        failures: [{ error: error as Error, kind: 'threw', retryable: true }],
-        count: 1,
+        failures: null,
+        count: inputs.length,
         ms: this.clock.now() - start,
       });
+    /** The item at `position` failed: its end says so, and the next one starts. */
+    const failed = (error: unknown) => {
+      iterator = undefined;
+      if ((error as Error).name === 'FakeCrash') {
+        finish({ type: 'crashed', error: error as Error, position });
+        return;
+      }
+      values(position, [], { failure: { error: error as Error, kind: 'threw', retryable: true } });
+      nextItem();
+    };
+    const nextItem = () => {
+      position++;
+      if (position === inputs.length) {
+        done();
+        return;
+      }
+      const input = inputs[position];
+      startedAt = this.clock.now();
+      this.started.push(input);
+      credit = batch.flat!.highWaterMark;
+      try {
+        iterator = (fn(input) as Iterable<unknown>)[Symbol.iterator]();
+      } catch (error) {
+        failed(error);
+        return;
+      }
+      nextValue();
     };
     // Waits for a value's time, then pulls it (if there is credit; else waits for a grant).
-    const next = () => {
+    const nextValue = () => {
       if (credit <= 0) {
         waiting = true;
         return;
       }
+      const input = inputs[position];
       cancel = this.clock.setTimeout(() => {
         cancel = undefined;
         let step: IteratorResult<unknown>;
@@ -200,42 +227,32 @@ export class FakeExecutor implements Executor {
           return;
         }
         if (step.done) {
-          finish({
-            type: 'done',
-            values: [],
-            failures: null,
-            count: 1,
-            ms: this.clock.now() - start,
-          });
+          iterator = undefined;
+          values(position, [], {});
+          nextItem();
           return;
         }
         this.pulled.set(input, (this.pulled.get(input) ?? 0) + 1);
         credit--;
-        values(0, [step.value]);
-        if (!finished) next();
+        values(position, [step.value]);
+        if (!finished) nextValue();
       }, this.duration(input));
     };
     cancel = this.clock.setTimeout(() => {
       cancel = undefined;
-      startedAt = this.clock.now();
-      this.started.push(input);
-      try {
-        const result = compile(batch.work)(input) as Iterable<unknown>;
-        iterator = result[Symbol.iterator]();
-      } catch (error) {
-        failed(error);
-        return;
-      }
-      next();
+      nextItem();
     }, 0);
     return {
       current: () =>
-        startedAt >= 0 ? { position: 0, elapsedMs: this.clock.now() - startedAt } : undefined,
+        startedAt >= 0 && position < inputs.length
+          ? { position, elapsedMs: this.clock.now() - startedAt }
+          : undefined,
       abort: () => {
         if (finished) return;
         cancel?.();
         cancel = undefined;
         if (iterator) {
+          const input = inputs[position];
           this.stopped.push(input);
           this.returned.push(input);
           iterator.return?.();
@@ -243,12 +260,12 @@ export class FakeExecutor implements Executor {
         iterator = undefined;
         cancel = this.clock.setTimeout(() => finish({ type: 'aborted' }), 0);
       },
-      grant: (_position, count) => {
-        if (finished) return;
+      grant: (at, count) => {
+        if (finished || at !== position) return;
         credit += count;
         if (waiting && credit > 0) {
           waiting = false;
-          next();
+          nextValue();
         }
       },
     };

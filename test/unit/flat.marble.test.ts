@@ -78,8 +78,37 @@ describe('parallelFlatMap in virtual time', () => {
           source.pipe(parallelFlatMap(twice, { pool, concurrency: 1, ordered })),
         ).toBe('-xy-zw-uv|', { x: 'a1', y: 'a2', z: 'b1', w: 'b2', u: 'c1', v: 'c2' });
       });
-      assert.equal(executor.maxBusy, 1);
+      // Each item started after the one before had ended (its batch may still be reporting).
+      assert.deepEqual(executor.started, ['a', 'b', 'c']);
     }
+  });
+
+  it('items travel several to a batch once workers are busy; each ends on its own', () => {
+    g.attempts = {};
+    const { scheduler, pool, executor } = setup({}, 1);
+    const out: string[] = [];
+    scheduler.run(() => {
+      cold$(scheduler, 'abcdef|')
+        .pipe(
+          parallelFlatMap(
+            function* (x: string) {
+              const n = ((globalThis as any).attempts[x] ?? 0) + 1;
+              (globalThis as any).attempts[x] = n;
+              // c fails before its first value on its first attempt, in the middle of a batch.
+              if (x === 'c' && n === 1) throw new Error('flaky');
+              yield `${x}1`;
+              yield `${x}2`;
+            },
+            { pool, retry: 1 },
+          ),
+        )
+        .subscribe((v) => out.push(v));
+    });
+    assert.deepEqual(out, ['a1', 'a2', 'b1', 'b2', 'c1', 'c2', 'd1', 'd2', 'e1', 'e2', 'f1', 'f2']);
+    assert.ok(
+      executor.batches.some((batch) => batch.length > 1),
+      `batches: ${JSON.stringify(executor.batches)}`,
+    );
   });
 
   it('highWaterMark: an item behind a slow head is not pulled past the mark', () => {
