@@ -156,6 +156,19 @@ export interface ParallelOptions<In = any> {
    */
   readonly progress?: (progress: Progress) => void;
   /**
+   * Per-key order (Akka's `mapAsyncPartitioned`): a function of an item that gives its key, a
+   * string or a number. Items with the same key never run at the same time, and run in source
+   * order; items with different keys run in parallel (for per-user or per-account streams of
+   * events). With `ordered: true` the output stays in source order; with `ordered: false` each
+   * key's results still come in that key's source order. A retried item keeps its key's turn until
+   * it is done for good. Items that wait for their key's turn count in `concurrency`: a key with
+   * many items in a row can fill the window. An item whose `key` throws (or gives neither a string
+   * nor a number) fails with a {@link TaskError} whose cause is what it threw, and never runs.
+   *
+   * @default `undefined`: every item may run at any time
+   */
+  readonly key?: (input: In) => string | number;
+  /**
    * How many items the source will give, an integer from 0 up, for {@link Progress.etaMs}.
    *
    * @default the length of an array given to `pool.map` or `pool.imap`; otherwise `undefined` (unknown)
@@ -282,6 +295,7 @@ const parallelKeys = [
   'signal',
   'progress',
   'total',
+  'key',
 ];
 const runKeys = ['signal', 'timeout', 'retry', 'transfer'];
 
@@ -335,6 +349,9 @@ export function resolveParallel<In>(
   if (o.total !== undefined && !(Number.isInteger(o.total) && o.total >= 0)) {
     fail('total', 'an integer from 0 up', o.total);
   }
+  if (o.key !== undefined && typeof o.key !== 'function') {
+    fail('key', 'a function (input) => string | number', o.key);
+  }
   return {
     config: {
       work: spec,
@@ -347,6 +364,7 @@ export function resolveParallel<In>(
       progress: o.progress,
       total: o.total,
       flat: flat ? { highWaterMark } : undefined,
+      key: o.key,
     },
     pool: o.pool,
     signal: checkSignal(o.signal),

@@ -20,6 +20,7 @@ import { BatchSizer } from './batching.js';
 import type { Clock } from './clock.js';
 import { Deque } from './deque.js';
 import { cannotStream, FlatItem } from './flat.js';
+import { KeyLines, keyOf } from './keys.js';
 import { type Progress, ProgressMeter } from './progress.js';
 import type { RetryPolicy } from './retry.js';
 
@@ -47,6 +48,11 @@ export interface EngineConfig<In> {
    * most of one item's values held here and not emitted.
    */
   readonly flat?: { readonly highWaterMark: number } | undefined;
+  /**
+   * Per-key order (./keys.ts): items with the same key run one at a time, in source order; items
+   * with different keys in parallel.
+   */
+  readonly key?: ((input: In) => string | number) | undefined;
 }
 
 /** How the engine talks to its face. */
@@ -105,6 +111,8 @@ class Chunk<In> {
   next: Chunk<In> | undefined = undefined;
   /** A flat stream's item (a chunk of one): its values that came, and its credit. */
   flat: FlatItem | undefined = undefined;
+  /** A keyed stream's item (a chunk of one): its key, once it holds its key's turn. */
+  key: string | number | undefined = undefined;
 
   constructor(
     /** The source index of its first item. */
@@ -171,6 +179,8 @@ export class Engine<In, Out> implements DispatchClient {
   private readonly delayed = new Map<Chunk<In>, () => void>();
   /** With `transfer`: indexes of the items whose buffers went to a worker (they cannot go again). */
   private readonly moved: Set<number> | undefined;
+  /** With `key`: each key's turn, and the items that wait for it. */
+  private readonly keys: KeyLines<Chunk<In>> | undefined;
   private readonly sizer: BatchSizer;
   /** The most items admitted and not yet emitted (the config's, or the executor's default). */
   private readonly concurrency: number;
@@ -202,6 +212,7 @@ export class Engine<In, Out> implements DispatchClient {
     this.stream = dispatcher.streamId();
     this.meter = config.progress && new ProgressMeter(config.progress, config.total, clock);
     this.moved = config.transfer ? new Set() : undefined;
+    this.keys = config.key ? new KeyLines() : undefined;
     this.detach = dispatcher.attach(this);
   }
 
@@ -288,6 +299,7 @@ export class Engine<In, Out> implements DispatchClient {
     this.page = undefined;
     this.backlog = 0;
     this.queue.clear();
+    this.keys?.clear();
     this.finished.clear();
     this.moved?.clear();
     this.open = undefined;
@@ -352,28 +364,66 @@ export class Engine<In, Out> implements DispatchClient {
     if (this.nextIndex === 0) this.meter?.start();
     const chunk = this.open;
     const { flat } = this.config;
-    if (flat) {
-      // A chunk of one each: a flat item keeps its own values.
+    const count = to - from;
+    const first = this.nextIndex;
+    this.nextIndex += count;
+    this.held += count;
+    if (flat || this.keys) {
+      // A chunk of one each: a flat item keeps its own values, a keyed item waits its own turn.
       for (let i = from; i < to; i++) {
-        const next = this.newChunk(this.nextIndex + i - from, page, i, i + 1);
-        next.flat = new FlatItem(flat.highWaterMark, next.queuedAt);
+        const next = this.newChunk(first + i - from, page, i, i + 1);
+        if (flat) next.flat = new FlatItem(flat.highWaterMark, next.queuedAt);
+        if (!this.keys || this.takeTurn(next)) {
+          this.queue.push(next);
+          this.queuedItems++;
+        }
       }
       this.open = undefined;
-    } else if (chunk !== undefined && chunk.inputs === page && chunk.hi === from) {
+      return;
+    }
+    if (chunk !== undefined && chunk.inputs === page && chunk.hi === from) {
       chunk.hi = to;
     } else {
-      this.open = this.newChunk(this.nextIndex, page, from, to);
+      this.open = this.newChunk(first, page, from, to);
+      this.queue.push(this.open);
     }
-    const count = to - from;
-    this.nextIndex += count;
     this.queuedItems += count;
-    this.held += count;
   }
 
-  /** A chunk of newly admitted items, at the tail of the queue (and of the order). */
+  /**
+   * A keyed item was admitted: whether its key's turn is free (it may go to the queue). When the
+   * key function throws, the item fails with what it threw (and never runs).
+   */
+  private takeTurn(chunk: Chunk<In>): boolean {
+    let key: string | number;
+    try {
+      key = this.config.key!(chunk.inputs[chunk.lo]!);
+      if (typeof key !== 'string' && typeof key !== 'number') {
+        throw new TypeError(`Expected \`key\` to return a string or a number, got ${typeof key}`);
+      }
+    } catch (error) {
+      this.failItem(chunk, { error: asError(error), kind: 'threw', retryable: false }, undefined);
+      return false;
+    }
+    chunk.key = keyOf(key);
+    return this.keys!.enter(chunk.key, chunk);
+  }
+
+  /** A keyed item is done for good: the next of its key goes to the queue. */
+  private passTurn(chunk: Chunk<In>): void {
+    if (chunk.key === undefined) return;
+    const next = this.keys!.leave(chunk.key);
+    chunk.key = undefined;
+    if (next) {
+      next.queuedAt = this.clock.now();
+      this.queue.push(next);
+      this.queuedItems++;
+    }
+  }
+
+  /** A chunk of newly admitted items, at the tail of the order (the caller queues it). */
   private newChunk(first: number, page: In[], from: number, to: number): Chunk<In> {
     const next = new Chunk<In>(first, page, from, to, 0, this.clock.now());
-    this.queue.push(next);
     if (this.config.ordered) {
       if (this.tail) this.tail.next = next;
       else this.head = next;
@@ -708,6 +758,7 @@ export class Engine<In, Out> implements DispatchClient {
     chunk.state = DONE;
     chunk.values = values;
     chunk.at = at;
+    if (this.keys) this.passTurn(chunk);
     if (!this.config.ordered) this.ready(chunk);
   }
 
@@ -791,6 +842,7 @@ export class Engine<In, Out> implements DispatchClient {
         error = make(NOT_RETRIED);
         chunk.state = FAILED;
         chunk.error = error;
+        if (this.keys) this.passTurn(chunk);
         if (!this.config.ordered) this.ready(chunk);
         return;
       }
@@ -817,6 +869,7 @@ export class Engine<In, Out> implements DispatchClient {
     }
     chunk.state = FAILED;
     chunk.error = error;
+    if (this.keys) this.passTurn(chunk);
     if (!this.config.ordered) this.ready(chunk);
   }
 

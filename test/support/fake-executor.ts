@@ -41,6 +41,8 @@ export class FakeExecutor implements Executor {
   readonly started: unknown[] = [];
   /** Inputs whose run was stopped by abort() before it ended. */
   readonly stopped: unknown[] = [];
+  /** Every run of an item (not flat): its input, and when it started and ended (frames). */
+  readonly spans: { input: unknown; start: number; end: number }[] = [];
   /** Flat items whose iterator's `return()` was called by a stop, in order. */
   readonly returned: unknown[] = [];
   /** Flat items: values pulled so far, by input (over every attempt). */
@@ -113,8 +115,11 @@ export class FakeExecutor implements Executor {
       const input = inputs[position];
       startedAt = this.clock.now();
       this.started.push(input);
+      const span = { input, start: startedAt, end: Number.POSITIVE_INFINITY };
+      this.spans.push(span);
       cancel = this.clock.setTimeout(() => {
         cancel = undefined;
+        span.end = this.clock.now();
         try {
           values[position] = fn(input);
         } catch (error) {
