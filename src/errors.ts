@@ -42,7 +42,7 @@ export interface TaskErrorDetails<In = unknown> {
    * Flat tasks (`parallelFlatMap`, `pool.imapFlat`): how many of the item's values were emitted
    * downstream before its failure.
    *
-   * @default 0
+   * @default `undefined`: not a flat task
    */
   readonly emitted?: number | undefined;
 }
@@ -84,11 +84,12 @@ export class TaskError<In = unknown> extends Error {
   /** How many attempts ran: 1 + the retries. */
   readonly attempts: number;
   /**
-   * How many of the item's values were emitted downstream before this failure: 0 but for a flat
-   * task (`parallelFlatMap`, `pool.imapFlat`), whose values come out while it runs. An attempt
-   * that emitted any is not retried.
+   * Flat tasks (`parallelFlatMap`, `parallelFlatSettle`, `pool.imapFlat`), whose values come out
+   * while they run: how many of the item's values were emitted downstream before this failure (an
+   * attempt that emitted any is not retried). `undefined` for the other faces (an own property
+   * only when set, so that the error's other faces serialize as before).
    */
-  readonly emitted: number;
+  declare readonly emitted?: number;
   /**
    * The error thrown in the worker, rebuilt on this side with the worker's `name`, `message`,
    * `stack`, `code` and other own enumerable properties.
@@ -108,7 +109,9 @@ export class TaskError<In = unknown> extends Error {
     this.index = details.index;
     this.input = details.input;
     this.attempts = details.attempts;
-    this.emitted = details.emitted ?? 0;
+    if (details.emitted !== undefined) {
+      (this as { emitted?: number }).emitted = details.emitted;
+    }
   }
 
   /**

@@ -49,6 +49,8 @@ export interface MapCommand {
   readonly onError: OnError;
   /** Pool size; `undefined` for the default (`os.availableParallelism()`). */
   readonly workers: number | undefined;
+  /** `--flat`: a returned array is written as a line per element. */
+  readonly flat: boolean;
 }
 
 /** The settings of `rxpool worker`. */
@@ -79,7 +81,8 @@ export const HELP = `Usage: rxpool map <module> [export] [options] < in.ndjson >
 
 Runs a function exported by <module> on a pool of worker threads, once for each line of
 standard input (one JSON value per line), and writes one JSON line per result to standard
-output, in input order unless --unordered. Blank lines are skipped. <module> is a path read
+output, in input order unless --unordered; a function that returns an iterable (a generator,
+an async generator) writes a line per value, none for an empty one. Blank lines are skipped. <module> is a path read
 from the current directory; [export] defaults to 'default'. Input is read only as fast as
 results are written, so inputs of any size run in constant memory.
 
@@ -96,6 +99,7 @@ Options:
                      with skip or settle, a line that is not JSON is a failed line too (never
                      run; in settle mode its "input" is the line's text, its error a SyntaxError)
   --workers N        worker threads (default: the number of CPUs)
+  --flat             a returned array is written as a line per element too
   -h, --help         show this help
   -v, --version      show the version
 
@@ -175,6 +179,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
     retry: integer('--retry', values.retry, 0) ?? 0,
     onError: onError as OnError,
     workers: integer('--workers', values.workers, 1),
+    flat: values.flat ?? false,
   };
 }
 
@@ -190,6 +195,7 @@ function parse(argv: readonly string[]) {
       retry: { type: 'string' },
       'on-error': { type: 'string' },
       workers: { type: 'string' },
+      flat: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

@@ -33,6 +33,8 @@ export type WorkSpec = (
   readonly spread?: true;
   /** rxpool's command line: inputs are lines of JSON text (an executor passes it on as it is). */
   readonly lines?: 'value' | 'settle' | 'block-fail' | 'block-skip';
+  /** rxpool's command line, `--flat`: a returned array gives a line per element. */
+  readonly splitArrays?: true;
 };
 
 /** What the engine plans with; fixed for an executor's life. */

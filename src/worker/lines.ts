@@ -23,8 +23,16 @@ export interface Unwritable {
   readonly unwritable: string;
 }
 
+/**
+ * A line whose task returned an iterable (a generator, an async iterable; an array with `--flat`):
+ * the JSON text of each of its values, one output line each (none for an empty one).
+ */
+export interface ManyLines {
+  readonly many: string[];
+}
+
 /** What the main side gets for a line: its JSON text, or why there is none. */
-export type LineResult = string | NotJson | Unwritable;
+export type LineResult = string | NotJson | Unwritable | ManyLines;
 
 type Fn = (input: unknown) => unknown;
 
@@ -34,8 +42,10 @@ type Fn = (input: unknown) => unknown;
  * the input stringified before the call (the task may change it). A result that cannot be cloned
  * is returned as it is, so the worker fails it as it fails any uncloneable result.
  */
-export function jsonLines(fn: Fn, mode: LineMode): Fn {
-  if (mode === 'block-fail' || mode === 'block-skip') return jsonBlocks(fn, mode === 'block-fail');
+export function jsonLines(fn: Fn, mode: LineMode, splitArrays = false): Fn {
+  if (mode === 'block-fail' || mode === 'block-skip') {
+    return jsonBlocks(fn, mode === 'block-fail', splitArrays);
+  }
   return (line) => {
     let input: unknown;
     try {
@@ -46,10 +56,51 @@ export function jsonLines(fn: Fn, mode: LineMode): Fn {
     const inputText = mode === 'settle' ? JSON.stringify(input) : undefined;
     const value = fn(input);
     if (value !== null && typeof value === 'object' && typeof (value as any).then === 'function') {
-      return Promise.resolve(value).then((settled) => written(settled, inputText));
+      return Promise.resolve(value).then((settled) => writtenAll(settled, inputText, splitArrays));
     }
-    return written(value, inputText);
+    return writtenAll(value, inputText, splitArrays);
   };
+}
+
+/** A result's text, or its values' texts when it is an iterable (what `many` says). */
+function writtenAll(value: unknown, inputText: string | undefined, splitArrays: boolean): unknown {
+  const values = valuesOf(value, splitArrays);
+  if (values === undefined) return written(value, inputText);
+  const each = (all: unknown[]): unknown => {
+    const many: string[] = [];
+    for (const v of all) {
+      const text = written(v, inputText);
+      if (typeof text !== 'string') return text;
+      many.push(text);
+    }
+    return { many } satisfies ManyLines;
+  };
+  return Array.isArray(values) ? each(values) : values.then(each);
+}
+
+/**
+ * The values of a result that gives a line per value: a generator or another iterator, an async
+ * iterable, and an array with `--flat`; `undefined` for any other result (one line). A string, a
+ * Map or a Set is one value, as before.
+ */
+function valuesOf(
+  value: unknown,
+  splitArrays: boolean,
+): unknown[] | Promise<unknown[]> | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) return splitArrays ? value : undefined;
+  const source = value as Record<symbol | string, any>;
+  if (typeof source[Symbol.asyncIterator] === 'function') {
+    return (async () => {
+      const all: unknown[] = [];
+      for await (const v of source as AsyncIterable<unknown>) all.push(v);
+      return all;
+    })();
+  }
+  if (typeof source[Symbol.iterator] === 'function' && typeof source.next === 'function') {
+    return Array.from(source as Iterable<unknown>);
+  }
+  return undefined;
 }
 
 function written(value: unknown, inputText: string | undefined): unknown {
@@ -97,6 +148,7 @@ export interface BlockResult {
 
 interface BlockRun {
   readonly fn: Fn;
+  readonly splitArrays: boolean;
   /** Each line's parsed value, {@link BLANK}, or a {@link NotParsed}. */
   readonly inputs: unknown[];
   readonly stop: boolean;
@@ -119,14 +171,14 @@ const encoder = new TextEncoder();
  * and `JSON.stringify` (bench/RESULTS.md). Parsing has no effect a task could see, and a result is
  * still stringified as soon as its task returns, before the next line runs.
  */
-export function jsonBlocks(fn: Fn, stop: boolean): Fn {
+export function jsonBlocks(fn: Fn, stop: boolean, splitArrays = false): Fn {
   return (input) => {
     const whole = decoder.decode((input as LineBlock).bytes);
     const lines = whole.includes('\r') ? whole.split(/\r?\n|\r/) : whole.split('\n');
     // the empty rest after the last line end
     if (lines[lines.length - 1] === '') lines.pop();
     const inputs = parseLines(lines);
-    return runBlock({ fn, inputs, stop, text: '', done: 0, failures: undefined }, 0);
+    return runBlock({ fn, splitArrays, inputs, stop, text: '', done: 0, failures: undefined }, 0);
   };
 }
 
@@ -170,11 +222,17 @@ function runBlock(run: BlockRun, from: number): BlockResult | Promise<BlockResul
     let value: unknown;
     try {
       value = fn(input);
+      if (!isThenable(value)) {
+        // An iterable's values, each a line (an async one is awaited below, as a promise is).
+        const values = valuesOf(value, run.splitArrays);
+        if (values !== undefined)
+          value = Array.isArray(values) ? new Many(values) : values.then((all) => new Many(all));
+      }
     } catch (error) {
       if (blockFailed(run, { line: i + 1, error: wireError(error) })) break;
       continue;
     }
-    if (value !== null && typeof value === 'object' && typeof (value as any).then === 'function') {
+    if (isThenable(value)) {
       return Promise.resolve(value).then(
         (settled) => {
           if (!blockValue(run, i, settled)) return finished(run);
@@ -199,21 +257,48 @@ function finished(run: BlockRun): BlockResult {
   return result;
 }
 
-/** Adds a line's value; false when the run stops (it could not be written). */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as any).then === 'function';
+}
+
+/** An iterable's values, which a block writes as a line each. */
+class Many {
+  constructor(readonly values: unknown[]) {}
+}
+
+/** Adds a line's value (or its values); false when the run stops (one could not be written). */
 function blockValue(run: BlockRun, i: number, value: unknown): boolean {
+  if (value instanceof Many) {
+    // All of the line's values, or none: a value that cannot be written fails the whole line.
+    const texts: string[] = [];
+    for (const v of value.values) {
+      const text = blockText(v);
+      if (typeof text !== 'string') return !blockFailed(run, { line: i + 1, ...text });
+      texts.push(text);
+    }
+    for (const text of texts) run.text += `${text}\n`;
+    return true;
+  }
+  const text = blockText(value);
+  if (typeof text !== 'string') return !blockFailed(run, { line: i + 1, ...text });
+  run.text += `${text}\n`;
+  return true;
+}
+
+/** A value's JSON text, or why it has none. */
+function blockText(
+  value: unknown,
+): string | Pick<BlockFailure, 'unwritable'> | Required<Pick<BlockFailure, 'error'>> {
   if (value === undefined) value = null;
   if (typeof value === 'function' || typeof value === 'symbol') {
     const message = `the result is a ${typeof value}, and ${typeof value}s cannot be cloned`;
-    return !blockFailed(run, { line: i + 1, error: { name: 'DataCloneError', message } });
+    return { error: { name: 'DataCloneError', message } };
   }
-  let text: string;
   try {
-    text = JSON.stringify(value);
+    return JSON.stringify(value);
   } catch (error) {
-    return !blockFailed(run, { line: i + 1, unwritable: (error as Error).message });
+    return { unwritable: (error as Error).message };
   }
-  run.text += `${text}\n`;
-  return true;
 }
 
 /** Records a failed line; true when the block stops there. */

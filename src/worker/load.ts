@@ -44,13 +44,17 @@ async function runSetup(spec: WorkSpec): Promise<void> {
 /** The function of `spec`: at once once loaded, else a promise. */
 export function load(spec: WorkSpec): Fn | Promise<Fn> {
   const named = spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.name}`;
-  const key = spec.lines ? `${spec.lines}:${named}` : spec.spread ? `...${named}` : named;
+  const key = spec.lines
+    ? `${spec.lines}${spec.splitArrays ? '+flat' : ''}:${named}`
+    : spec.spread
+      ? `...${named}`
+      : named;
   let entry = loaded.get(key);
   if (entry === undefined) {
     const fn = spec.kind === 'inline' ? compile(spec.source) : importExport(spec.url, spec.name);
     entry = spec.spread ? fn.then(spreading) : fn;
     // `rxpool map`: each input is a line (or a block of lines) of JSON text (see ./lines.ts).
-    if (spec.lines) entry = entry.then((f) => jsonLines(f, spec.lines!));
+    if (spec.lines) entry = entry.then((f) => jsonLines(f, spec.lines!, spec.splitArrays === true));
     loaded.set(key, entry);
     entry.then(
       (fn) => loaded.set(key, fn),

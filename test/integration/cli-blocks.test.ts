@@ -40,6 +40,7 @@ const COMMAND: MapCommand = {
   retry: 0,
   onError: 'fail',
   workers: 2,
+  flat: false,
 };
 
 /** A stream that keeps what is written to it, as text. */

@@ -98,7 +98,11 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
     'rxpool map',
   );
   const mode = onError === 'fail' ? 'block-fail' : 'block-skip';
-  const work: WorkSpec = { ...(resolved.config.work as WorkSpec), lines: mode };
+  const work: WorkSpec = {
+    ...(resolved.config.work as WorkSpec),
+    lines: mode,
+    ...(command.flat ? { splitArrays: true as const } : {}),
+  };
 
   /** Handles a block's result. */
   const blockDone = (result: BlockResult, firstLine: number) => {
@@ -144,7 +148,9 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
           doneLines++;
           const line = numbers[index]!;
           if (typeof result === 'string') output.write(`${result}\n`);
-          else if ('notJson' in result) failed(line, new SyntaxError(result.notJson));
+          else if ('many' in result) {
+            for (const text of result.many) output.write(`${text}\n`);
+          } else if ('notJson' in result) failed(line, new SyntaxError(result.notJson));
           else {
             failed(
               line,
