@@ -50,6 +50,7 @@ import type {
   ExecutorTraits,
   ItemFailure,
   RunningBatch,
+  ValuesListener,
 } from '../executor/contract.js';
 import { fail } from '../options.js';
 import { reviveError } from '../worker/wire-error.js';
@@ -136,6 +137,8 @@ interface Launch {
   readonly count: number;
   readonly sentAt: number;
   readonly report: (outcome: BatchOutcome) => void;
+  /** A flat batch: where each item's values go, all of them when its job completes. */
+  readonly values: ValuesListener | undefined;
   /** The job is in Redis (its `add` resolved). */
   added: boolean;
   /** A worker took it (an `active` event or its state). */
@@ -230,6 +233,8 @@ export class BullmqExecutor implements Executor {
       enforcesTimeouts: true,
       knowsPosition: false,
       concurrency: REMOTE_CONCURRENCY,
+      // Flat batches: an item's values come back with its job (no credit: see FLAT_JOB_MAX_VALUES).
+      streams: true,
     };
     this.url =
       typeof connection === 'string'
@@ -334,7 +339,11 @@ export class BullmqExecutor implements Executor {
     }
   }
 
-  run(batch: ExecutorBatch, report: (outcome: BatchOutcome) => void): RunningBatch {
+  run(
+    batch: ExecutorBatch,
+    report: (outcome: BatchOutcome) => void,
+    values?: ValuesListener,
+  ): RunningBatch {
     const later = (outcome: BatchOutcome) => {
       setImmediate(() => report(outcome));
       return { abort() {} };
@@ -356,6 +365,7 @@ export class BullmqExecutor implements Executor {
       count,
       sentAt: performance.now(),
       report,
+      values: batch.flat ? values : undefined,
       added: false,
       active: false,
       settled: false,
@@ -431,6 +441,7 @@ export class BullmqExecutor implements Executor {
           work: batch.work,
           timeout: batch.timeout,
           inputs: count === inputs.length ? inputs : inputs.slice(0, count),
+          flat: batch.flat !== undefined,
         });
       } catch {
         return { outcome: blameUnserializable(inputs.slice(0, count)) };
@@ -466,6 +477,13 @@ export class BullmqExecutor implements Executor {
     for (const item of outcomes.failures ?? []) {
       failures ??= new Array<ItemFailure | undefined>(launch.count);
       failures[item.index] = itemFailure(item);
+    }
+    if (launch.values) {
+      // A flat batch: each item's values, then its end, in order, before the outcome.
+      for (let p = 0; p < launch.count; p++) {
+        const given = values[p];
+        launch.values(p, Array.isArray(given) ? given : [], { failure: failures?.[p] });
+      }
     }
     const ms = (result as { ms?: unknown }).ms;
     const took = typeof ms === 'number' && ms >= 0 ? ms : 0;

@@ -96,7 +96,18 @@ export interface BatchJobData {
   readonly count: number;
   /** The items, an array, `v8.serialize`d, base64 ({@link encodeValues}). */
   readonly inputs: string;
+  /**
+   * A flat batch (`parallelFlatMap`): each item's result in the job's return value is the array of
+   * its values, at most `maxValues` of them (an item that gives more fails, after those).
+   */
+  readonly flat?: { readonly maxValues: number };
 }
+
+/**
+ * The most values one item of a flat batch may give in one job: they travel back together in the
+ * job's return value, through Redis (an endless generator must not fill the worker's memory).
+ */
+export const FLAT_JOB_MAX_VALUES = 100_000;
 
 /** What happened to an item that failed. */
 export type FailureKind = 'threw' | 'timeout' | 'crashed' | 'clone' | 'refused';
@@ -166,8 +177,9 @@ export function encodeBatch(batch: {
   readonly work: WorkSpec;
   readonly timeout: number | undefined;
   readonly inputs: readonly unknown[];
+  readonly flat?: boolean;
 }): BatchJobData {
-  return {
+  const data: BatchJobData = {
     v: FORMAT_VERSION,
     stream: batch.stream,
     work: batch.work,
@@ -175,6 +187,7 @@ export function encodeBatch(batch: {
     count: batch.inputs.length,
     inputs: encodeValues(batch.inputs),
   };
+  return batch.flat ? { ...data, flat: { maxValues: FLAT_JOB_MAX_VALUES } } : data;
 }
 
 /** A batch job's data, checked and decoded; throws a {@link FormatError} when it is not one. */
@@ -183,6 +196,7 @@ export function decodeBatch(data: unknown): {
   readonly work: WorkSpec;
   readonly timeout: number | undefined;
   readonly inputs: unknown[];
+  readonly flat: { readonly maxValues: number } | undefined;
 } {
   const d = data as Partial<BatchJobData> | null;
   if (d === null || typeof d !== 'object') throw new FormatError('the job data is not an object');
@@ -207,7 +221,11 @@ export function decodeBatch(data: unknown): {
   if (inputs.length !== d.count) {
     throw new FormatError(`the job holds ${inputs.length} inputs, its count says ${d.count}`);
   }
-  return { stream: d.stream, work, timeout: d.timeout ?? undefined, inputs };
+  const flat = d.flat;
+  if (flat !== undefined && !(Number.isInteger(flat?.maxValues) && flat.maxValues >= 1)) {
+    throw new FormatError("the job's flat.maxValues is not an integer from 1 up");
+  }
+  return { stream: d.stream, work, timeout: d.timeout ?? undefined, inputs, flat };
 }
 
 /**

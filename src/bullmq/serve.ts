@@ -10,15 +10,19 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { type Job, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { realClock } from '../engine/clock.js';
 import {
   type Pool,
+  type Settled,
   type Task,
   TaskError,
   TaskTimeoutError,
   task,
   WorkerCrashedError,
 } from '../index.js';
+import { resolveParallel } from '../options.js';
 import { describeFunctions } from '../pool/exports.js';
+import { engineIterable } from '../pool/imap.js';
 import {
   type BatchJobResult,
   CANCEL_MEMORY_MS,
@@ -247,6 +251,10 @@ export class BatchServer {
     } else {
       this.running.set(job.id!, batch.stream);
       try {
+        if (batch.flat) {
+          await this.flatItems(resolved.work as Task, batch, values, failures, signal);
+          return encodeResult({ values, failures }, performance.now() - started, this.id);
+        }
         const settled = this.options.pool.imapSettled(resolved.work as Task, batch.inputs, {
           ordered: false,
           retry: 0,
@@ -265,6 +273,63 @@ export class BatchServer {
       }
     }
     return encodeResult({ values, failures }, performance.now() - started, this.id);
+  }
+
+  /**
+   * A flat batch: each item's values (all of them, in order) into `values[i]`, its failure into
+   * `failures`. The items run side by side, each a flat stream of its own on the local pool, so
+   * that an item that gives more than the job's `maxValues` is stopped alone (its generator's
+   * `return()` runs) and fails after those values.
+   */
+  private async flatItems(
+    work: Task,
+    batch: ReturnType<typeof decodeBatch>,
+    values: unknown[],
+    failures: ItemFailureWire[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const { maxValues } = batch.flat!;
+    const { pool } = this.options;
+    const resolved = resolveParallel(
+      work,
+      { timeout: batch.timeout, retry: 0, signal },
+      'rxpool worker',
+      true,
+    );
+    await Promise.all(
+      batch.inputs.map(async (input, index) => {
+        const mine: unknown[] = [];
+        values[index] = mine;
+        const items = engineIterable<unknown, unknown, Settled<unknown, unknown>>(
+          [input],
+          resolved,
+          () => pool.dispatcher,
+          realClock,
+          true,
+        );
+        for await (const item of items) {
+          if (!item.ok) {
+            failures.push(failure(index, item.error));
+            return;
+          }
+          if (mine.length === maxValues) {
+            failures.push({
+              index,
+              kind: 'threw',
+              error: wireError(
+                'RangeError',
+                `The item gave more than ${maxValues} values, the most one job carries back ` +
+                  'through Redis (bullmqExecutor): split it into smaller items',
+                'clone',
+              ),
+            });
+            return; // stops its generator in its worker
+          }
+          mine.push(item.value);
+        }
+      }),
+    );
+    if (signal?.aborted) throw new Error(CANCELLED);
   }
 
   /** The work to run for `spec`: a served module's export, or (allowed) inline code. */
