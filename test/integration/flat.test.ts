@@ -85,6 +85,25 @@ for (const runtime of ['thread', 'process'] as const) {
       },
     );
 
+    it("an abort by imapFlat's signal returns the running iterator in its worker", T, async () => {
+      const a = name('a');
+      const controller = new AbortController();
+      const got: string[] = [];
+      await assert.rejects(
+        (async () => {
+          for await (const value of p.imapFlat(flat('endless'), [{ name: a, dir }], {
+            signal: controller.signal,
+          })) {
+            got.push(value);
+            if (got.length === 2) controller.abort(new Error('enough'));
+          }
+        })(),
+        (error: unknown) => (error as Error).name === 'AbortError',
+      );
+      assert.deepEqual(got, [`${a}:0`, `${a}:1`]);
+      await appears(join(dir, `ended-${a}`));
+    });
+
     it(
       'unsubscribing downstream (takeWhile) and an error downstream return every running iterator',
       T,
