@@ -57,10 +57,8 @@ export interface FlatValues {
   readonly flatKey: number;
   /** The item's position in its batch. */
   readonly position: number;
-  /** The values, unless they travel as `json` (then empty). */
+  /** The values, by structured clone. */
   readonly values: readonly unknown[];
-  /** The values as JSON text, when every one is JSON-exact (src/pool/exact-json.ts). */
-  readonly json: string | undefined;
   /** The item is over (after these values): the next message is the next item's, or the reply. */
   readonly end?: true;
   /** With `end`: how the item failed. */

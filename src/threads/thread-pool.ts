@@ -271,11 +271,10 @@ export class ThreadPoolExecutor implements Executor {
   private flatValues(message: FlatValues): void {
     const batch = this.inFlight.get(message.flatKey);
     if (!batch || batch.finished || batch.aborted) return;
-    const values = message.json === undefined ? message.values : JSON.parse(message.json);
     const { failure } = message;
     batch.values?.(
       message.position,
-      values,
+      message.values,
       message.end && { failure: failure === undefined ? undefined : toFailure(failure) },
     );
   }

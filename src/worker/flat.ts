@@ -8,7 +8,6 @@
  */
 import { performance } from 'node:perf_hooks';
 import { findUncloneable } from '../pool/clone.js';
-import { ExactJson } from '../pool/exact-json.js';
 import { type FlatValues, MOVE_BRAND, type WireError } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
 import { cloneFailure } from './wire-error.js';
@@ -76,13 +75,19 @@ interface Pull {
   stop(): unknown;
 }
 
-/** The values gathered and not yet posted, and how they are checked for the trip. */
+/**
+ * The values gathered and not yet posted. They travel by structured clone, unchecked: a check of
+ * every value (or JSON text, which needs one) costs the worker about as much as the clone itself,
+ * and the worker is what limits a stream of small values (bench/RESULTS.md). When posting throws,
+ * the value at fault is looked for then: the values before it go, and the item fails with why.
+ */
 class Gathered {
   values: unknown[] = [];
-  json = new ExactJson();
   transferList: Transferable[] | undefined;
   since = 0;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** A value could not be posted: the item failed with this (its end was posted with it). */
+  failed: WireError | undefined;
 
   constructor(
     private readonly key: number,
@@ -91,8 +96,8 @@ class Gathered {
     private readonly movesBuffers: boolean,
   ) {}
 
-  /** Keeps a value for the trip; returns why it cannot travel, if it cannot. */
-  add(value: unknown): WireError | undefined {
+  /** Keeps a value for the trip (its `move()` list joins the message's). */
+  add(value: unknown): void {
     if (value !== null && typeof value === 'object' && MOVE_BRAND in value) {
       const list = (value as Record<symbol, Transferable[]>)[MOVE_BRAND]!;
       delete (value as Record<symbol, unknown>)[MOVE_BRAND];
@@ -101,13 +106,8 @@ class Gathered {
         this.transferList.push(...list);
       }
     }
-    if (!this.json.add(value)) {
-      const problem = findUncloneable(value, 'a value');
-      if (problem) return cloneFailure(problem);
-    }
     if (this.values.length === 0) this.since = performance.now();
     this.values.push(value);
-    return undefined;
   }
 
   /** Whether the values should go now: enough of them, or the first waited long enough. */
@@ -122,26 +122,26 @@ class Gathered {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const { values } = this;
-    if (values.length === 0 && end === undefined) return;
-    const json = values.length === 0 ? undefined : this.json.encode(values);
-    const message: FlatValues = {
-      flatKey: this.key,
-      position: this.position,
-      values: json === undefined ? values : [],
-      json,
-    };
-    this.post(
-      end === undefined
-        ? message
-        : end.failure === undefined
-          ? { ...message, end: true }
-          : { ...message, end: true, failure: end.failure },
-      this.transferList,
-    );
+    const { values, transferList } = this;
+    if ((values.length === 0 && end === undefined) || this.failed) return;
     this.values = [];
-    this.json = new ExactJson();
     this.transferList = undefined;
+    try {
+      this.post(this.message(values, end), transferList);
+    } catch (error) {
+      // Its buffers did not move: the values before the one at fault go again, copied.
+      const { at, failure } = culprit(values, error);
+      this.failed = failure;
+      this.post(this.message(values.slice(0, at), { failure }), undefined);
+    }
+  }
+
+  private message(values: unknown[], end: { failure: WireError | undefined } | undefined) {
+    const message: FlatValues = { flatKey: this.key, position: this.position, values };
+    if (end === undefined) return message;
+    return end.failure === undefined
+      ? { ...message, end: true as const }
+      : { ...message, end: true as const, failure: end.failure };
   }
 
   /** An async source may wait long for its next value: what was gathered goes after a few ms. */
@@ -199,28 +199,26 @@ export async function streamItem(
         break;
       }
       gate.credit--;
-      const problem = out.add(value);
-      if (problem) {
-        out.flush({ failure: problem });
-        return problem;
-      }
+      out.add(value);
       if (out.due) {
         out.flush();
+        if (out.failed) return out.failed;
         // Lets the main side's grants and stop come in (a sync source never waits otherwise).
         await new Promise(setImmediate);
       }
+      if (out.failed) return out.failed;
     }
     if (gate.stopped) {
       out.flush();
     } else {
       out.flush({ failure: undefined });
     }
-    return undefined;
+    return out.failed;
   } catch (error) {
     ended = true;
     const failure = fail(error);
     out.flush({ failure });
-    return failure;
+    return out.failed ?? failure;
   } finally {
     if (!ended && pull) {
       try {
@@ -312,4 +310,22 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'object') return `an object (${Object.prototype.toString.call(value)})`;
   return `${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`}`;
+}
+
+/**
+ * Why posting `values` threw: the first value that cannot be cloned (or whose reading throws),
+ * and its position; when none is found, the position after them all and what posting threw.
+ */
+function culprit(values: unknown[], thrown: unknown): { at: number; failure: WireError } {
+  for (let at = 0; at < values.length; at++) {
+    let problem: string | undefined;
+    try {
+      problem = findUncloneable(values[at], 'a value');
+    } catch (error) {
+      problem = `a value cannot be read: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    if (problem) return { at, failure: cloneFailure(problem) };
+  }
+  const message = thrown instanceof Error ? thrown.message : String(thrown);
+  return { at: values.length, failure: cloneFailure(`the values cannot be sent: ${message}`) };
 }
