@@ -59,7 +59,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import type { WireError, WorkSpec } from '../pool/messages.js';
-import { serializeError } from '../worker/wire-error.js';
+import { describe, serializeError } from '../worker/wire-error.js';
 
 export type { WireError, WorkSpec } from '../pool/messages.js';
 
@@ -302,7 +302,9 @@ export function readResult(result: unknown, count: number): BatchOutcomes {
  */
 export function toWireError(thrown: unknown): WireError {
   // The worker side's own serialization; what travels as it is must survive v8's serializer.
-  return serializeError(thrown, undefined, serializable);
+  return serializeError(thrown, undefined, (value) =>
+    serializable(value) ? undefined : describe(value),
+  );
 }
 
 /** A {@link WireError} made here (not thrown by a task), with no stack of its own. */

@@ -27,6 +27,12 @@ export type WorkSpec = (
       readonly kind: 'inline';
       /** The function's source text. */
       readonly source: string;
+      /**
+       * The module that passed the function (a URL), when its source calls `import()`: an
+       * `import()` of a bare or relative specifier resolves from there, as in the caller's code
+       * (from the current directory when the caller is in no module file: a REPL, `node -e`).
+       */
+      readonly base?: string;
     }
 ) & {
   /** Each input is an array of arguments spread into the call (`pool.starmap`). */

@@ -56,6 +56,8 @@ export class Dispatcher {
   private readonly clients = new Set<DispatchClient>();
   private dispatching = false;
   private refused: Error | undefined;
+  /** The close under way: resolves once the streams are done and the executor is closed. */
+  private closing: Promise<void> | undefined;
   private idleWaiters: (() => void)[] = [];
   private nextStream = 0;
   /**
@@ -128,15 +130,33 @@ export class Dispatcher {
     return total;
   }
 
-  /** Refuses new streams, waits for those attached to finish, then closes the executor. */
-  async close(): Promise<void> {
+  /**
+   * Refuses new streams, waits for those attached to finish, then closes the executor; resolves
+   * then. Only if the process is about to exit while streams are still attached (nothing runs:
+   * they wait for consumers that wait for this, a `for await` loop over `pool.imap` that awaits
+   * `close()` before it has taken every result) does it resolve first, so that those consumers
+   * go on and take their results; the executor closes once they are done. Without that, the
+   * process would exit there, silently, with the results lost.
+   */
+  close(): Promise<void> {
     this.refused ??= new Error('The pool is closed: it takes no new work');
-    await new Promise<void>((resolve) => {
+    this.closing ??= new Promise<void>((resolve) => {
       this.idleWaiters.push(resolve);
       this.checkIdle();
+    }).then(() => {
+      this.hold.unref();
+      return this.executor.close();
     });
-    this.hold.unref();
-    await this.executor.close();
+    const closing = this.closing;
+    if (this.clients.size === 0) return closing;
+    return new Promise<void>((resolve, reject) => {
+      // 'beforeExit': the event loop is empty, so nothing that is waited for can come any more.
+      const stalled = () => {
+        if (this.clients.size > 0) resolve();
+      };
+      process.on('beforeExit', stalled);
+      closing.then(resolve, reject).finally(() => process.off('beforeExit', stalled));
+    });
   }
 
   /** Stops now: every stream fails with an `AbortError`, and the executor stops what is out. */

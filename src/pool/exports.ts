@@ -13,17 +13,29 @@ export type ExportLookup =
  * The function exported as `name` by a module, from its namespace. CommonJS exports are found
  * where Node puts them: `module.exports = { name: fn }` arrives as the default export, and
  * `module.exports = { default: fn }` (CommonJS compiled from `export default`) as a default
- * export whose own `default` is the function. When there is no such function, `problem` says why
+ * export whose own `default` is the function. A default export that is a function carrying the
+ * others (`module.exports = a; a.b = b`, as piscina's fixtures are written; Node finds no named
+ * export in it) is looked up by its own properties only, so that a function's `call` or `bind`
+ * is never taken for an export. When there is no such function, `problem` says why
  * (no such export, or an export that is not a function, with its type) and which functions the
  * module does export: `has no export named 'x'; its function exports are: a, b`.
  */
 export function findExport(namespace: Record<string, unknown>, name: string): ExportLookup {
-  const commonJs = isObject(namespace.default) ? namespace.default : undefined;
+  const commonJs = commonJsExports(namespace);
   let found = namespace[name];
   if (name === 'default' && commonJs && Object.hasOwn(commonJs, 'default')) {
     found = commonJs.default;
   }
-  if (found === undefined && name !== 'default' && commonJs) found = commonJs[name];
+  if (found === undefined && name !== 'default' && commonJs) {
+    // An object's methods may be inherited (an instance of a class); a function's are Function's,
+    // and its own `name`, `length` and `prototype` are no exports either.
+    found =
+      typeof commonJs !== 'function'
+        ? commonJs[name]
+        : Object.hasOwn(commonJs, name) && !FUNCTION_OWN.has(name)
+          ? commonJs[name]
+          : undefined;
+  }
   if (typeof found === 'function') return { fn: found as (input: unknown) => unknown };
   const problem =
     found === undefined
@@ -33,12 +45,13 @@ export function findExport(namespace: Record<string, unknown>, name: string): Ex
 }
 
 /**
- * The names under which a module exports functions, its CommonJS `module.exports` included; a
- * CommonJS default export that is a function (`exports.default = fn`) counts as `default`.
+ * The names under which a module exports functions, its CommonJS `module.exports` included (a
+ * function's own function properties too); a CommonJS default export that is a function
+ * (`exports.default = fn`) counts as `default`.
  */
 export function functionExports(namespace: Record<string, unknown>): string[] {
   const functions = Object.keys(namespace).filter((key) => typeof namespace[key] === 'function');
-  const commonJs = isObject(namespace.default) ? namespace.default : undefined;
+  const commonJs = commonJsExports(namespace);
   if (commonJs) {
     for (const key of Object.keys(commonJs)) {
       if (typeof commonJs[key] === 'function' && !functions.includes(key)) functions.push(key);
@@ -78,8 +91,15 @@ export async function checkExport({
   return { problem: findExport(namespace, name).problem, functions: functionExports(namespace) };
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object';
+/** The own properties every function has (`arguments` and `caller`: a sloppy-mode one's). */
+const FUNCTION_OWN = new Set(['name', 'length', 'prototype', 'arguments', 'caller']);
+
+/** A default export that may hold CommonJS exports: an object, or a function that carries them. */
+function commonJsExports(namespace: Record<string, unknown>): Record<string, unknown> | undefined {
+  const value = namespace.default;
+  return (value !== null && typeof value === 'object') || typeof value === 'function'
+    ? (value as Record<string, unknown>)
+    : undefined;
 }
 
 /** `an object`, `an array`, `a number`, `null`... */

@@ -613,7 +613,10 @@ export class Pool {
    * _Let the work in hand finish, then shut down._
    *
    * A closed pool refuses new work for good. When it is the {@link defaultPool}, the next call
-   * that names no pool gets a fresh default pool.
+   * that names no pool gets a fresh default pool. It waits for every stream under way, a
+   * `for await` loop over {@link Pool.imap} included; a loop that awaits `close()` before it has
+   * taken every result gets them after `close()` resolves (it resolves when nothing else is left
+   * to wait for), and the workers stop once that loop is done.
    *
    * ## Example
    * ```ts
@@ -626,7 +629,8 @@ export class Pool {
    * ```
    *
    * @see {@link Pool.destroy}
-   * @returns Resolves once every worker has stopped.
+   * @returns Resolves once every worker has stopped (or, see above, once only a loop that awaits
+   *   it is left).
    */
   close(): Promise<void> {
     forget(this);

@@ -3,7 +3,7 @@
  * wire form, with the errors that say why a value cannot be shipped.
  */
 import { existsSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { WorkSpec } from './messages.js';
 
@@ -55,7 +55,8 @@ export class Task<In = unknown, Out = unknown> {
  * An inline function is shipped to the workers as source text and compiled once per worker, so it
  * cannot close over variables: everything it uses comes from its input or from `import()` inside
  * it. When it reads a variable it does not have in the worker, the item fails with a
- * {@link TaskError} that says so. It may return a promise, which is awaited in the worker. For
+ * {@link TaskError} that says so. An `import()` in it resolves a package or a relative path as
+ * the module that passed it to rxpool would. It may return a promise, which is awaited in the worker. For
  * anything larger, export the function from a module and pass {@link task}`(module, name)`.
  *
  * ## Example
@@ -226,10 +227,50 @@ export function toWorkSpec(work: unknown, what = '`work`'): WorkSpec {
   }
   let spec = specs.get(work);
   if (!spec) {
-    spec = { kind: 'inline', source: inlineSource(work, what) };
+    const source = inlineSource(work, what);
+    // Only a function that imports needs to know where it came from: the stack is read then.
+    // From no module file (a REPL, `node -e`), from the current directory, as Node's own eval.
+    const base = /\bimport\s*\(/.test(source)
+      ? (callerModule() ?? pathToFileURL(join(process.cwd(), '/')).href)
+      : undefined;
+    spec = base === undefined ? { kind: 'inline', source } : { kind: 'inline', source, base };
     specs.set(work, spec);
   }
   return spec;
+}
+
+/** rxpool's own folders (built or not): their frames are not the caller's. */
+const OWN = [
+  new URL('../', import.meta.url).href,
+  new URL('../../operators/', import.meta.url).href,
+];
+
+/**
+ * The URL of the module that called into rxpool (the first frame of the stack in a file that is
+ * not rxpool's), or `undefined` when there is none (a REPL, `eval`).
+ */
+function callerModule(): string | undefined {
+  const { prepareStackTrace, stackTraceLimit } = Error;
+  const holder: { stack?: unknown } = {};
+  try {
+    Error.stackTraceLimit = 50;
+    Error.prepareStackTrace = (_, sites) => sites;
+    Error.captureStackTrace(holder, callerModule);
+    const sites = holder.stack as NodeJS.CallSite[] | undefined;
+    for (const site of Array.isArray(sites) ? sites : []) {
+      const file = site.getFileName();
+      if (!file) continue;
+      let url: string;
+      if (file.startsWith('file:')) url = file;
+      else if (isAbsolute(file)) url = pathToFileURL(file).href;
+      else continue;
+      if (!OWN.some((own) => url.startsWith(own))) return url;
+    }
+    return undefined;
+  } finally {
+    Error.prepareStackTrace = prepareStackTrace;
+    Error.stackTraceLimit = stackTraceLimit;
+  }
 }
 
 function inlineSource(fn: Function, what: string): string {

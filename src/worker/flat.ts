@@ -130,9 +130,14 @@ class Gathered {
       this.post(this.message(values, end), transferList);
     } catch (error) {
       // Its buffers did not move: the values before the one at fault go again, copied.
-      const { at, failure } = culprit(values, error);
+      const { at, failure } = culprit(values, error, this.movesBuffers);
       this.failed = failure;
-      this.post(this.message(values.slice(0, at), { failure }), undefined);
+      try {
+        this.post(this.message(values.slice(0, at), { failure }), undefined);
+      } catch {
+        // Those could not go either (a getter that throws only when copied): the end alone goes.
+        this.post(this.message([], { failure }), undefined);
+      }
     }
   }
 
@@ -316,16 +321,21 @@ function describe(value: unknown): string {
  * Why posting `values` threw: the first value that cannot be cloned (or whose reading throws),
  * and its position; when none is found, the position after them all and what posting threw.
  */
-function culprit(values: unknown[], thrown: unknown): { at: number; failure: WireError } {
+function culprit(
+  values: unknown[],
+  thrown: unknown,
+  shared: boolean,
+): { at: number; failure: WireError } {
   for (let at = 0; at < values.length; at++) {
     let problem: string | undefined;
     try {
-      problem = findUncloneable(values[at], 'a value');
+      // A child process's channel copies a SharedArrayBuffer no more than a function.
+      problem = findUncloneable(values[at], 'a value', { shared });
     } catch (error) {
       problem = `a value cannot be read: ${error instanceof Error ? error.message : String(error)}`;
     }
     if (problem) return { at, failure: cloneFailure(problem) };
   }
   const message = thrown instanceof Error ? thrown.message : String(thrown);
-  return { at: values.length, failure: cloneFailure(`the values cannot be sent: ${message}`) };
+  return { at: 0, failure: cloneFailure(`the values cannot be sent: ${message}`) };
 }

@@ -12,15 +12,23 @@
  *   buffers may move.
  * - `workerData[1]`: tinypool 2.2.0 passes `[its own data, the pool's workerData]` to a thread
  *   worker: the control block the executor shares with every thread worker is the second.
+ * - A child process's reply: tinypool 2.2.0's child entry (`entry/process.js`) sends a task's
+ *   result with `process.send` outside any `try`, so a result that its channel's serializer
+ *   (`serialization: 'advanced'`, v8's) refuses throws uncaught there and kills the child: a
+ *   `SharedArrayBuffer`, or a getter that throws when read again. A reply that is not all JSON
+ *   text or packed numbers is serialized here first the same way (`channelCopy`); if that throws,
+ *   the items at fault fail alone (`sendable`), and the child lives.
  *
  * A flat batch's values (./flat.ts) go back while it runs: on the link (thread runtime), or with
  * `process.send` on the child's IPC channel (process runtime), which tinypool 2.2.0 leaves to the
  * task's `channel` on the main side (its public `run` option: a message without its own mark goes
  * there), and credit and stops come back the same ways.
  */
+import { DefaultSerializer } from 'node:v8';
 import { type MessagePort, threadId, workerData } from 'node:worker_threads';
 import type {
   BatchRequest,
+  BatchResponse,
   FlatControl,
   Hello,
   HelloReply,
@@ -31,7 +39,7 @@ import type {
 import { ControlBlock, isFlatMessage } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
 import { FlatGate, type FlatPost } from './flat.js';
-import { type FlatIo, hostRunner, runBatch } from './runner.js';
+import { type FlatIo, hostRunner, runBatch, sendable } from './runner.js';
 import { serializeError } from './wire-error.js';
 
 const isChildProcess = Boolean(
@@ -46,8 +54,8 @@ const workerId = isChildProcess ? process.pid : threadId;
 hostRunner({
   workerId,
   sharedControl: shared?.control && new ControlBlock(shared.control, shared.rows),
-  // A child process's pipe copies everything: no buffers move there.
-  movesBuffers: !isChildProcess,
+  // A child process's pipe copies everything: no buffers move there, and no memory is shared.
+  sharesMemory: !isChildProcess,
 });
 
 /** This worker's link (thread runtime), once a {@link Hello} gave it one. */
@@ -69,10 +77,57 @@ export default function handle(request: BatchRequest | Hello): Promise<unknown> 
     const io = flatIo(request, (message) => process.send!(message));
     return runBatch(request, io).then(({ response }) => {
       finishFlat(io);
-      return response;
+      return checked(response);
     });
   }
-  return runBatch(request).then(({ response }) => response);
+  return runBatch(request).then(({ response }) => (isChildProcess ? checked(response) : response));
+}
+
+/**
+ * What tinypool's child entry serializes a reply with (Node's `ChildProcessSerializer` for
+ * `serialization: 'advanced'`): v8's serializer, views written by value, other host objects as
+ * plain objects.
+ */
+class ChannelCopy extends DefaultSerializer {
+  /** v8's hook for host objects (Node's serializers define it; its types do not name it). */
+  _writeHostObject(object: object): void {
+    if (ArrayBuffer.isView(object)) {
+      (DefaultSerializer.prototype as unknown as HostObjects)._writeHostObject.call(this, object);
+    } else {
+      this.writeValue({ ...object });
+    }
+  }
+}
+
+interface HostObjects {
+  _writeHostObject(object: object): void;
+}
+
+/** Serializes `value` as the child's channel will; throws what that throws. */
+function channelCopy(value: unknown): void {
+  const serializer = new ChannelCopy();
+  serializer.writeHeader();
+  serializer.writeValue(value);
+  serializer.releaseBuffer();
+}
+
+/**
+ * A child process's reply, as its channel can send it (see the header). JSON text and packed
+ * numbers cannot fail: a reply of those alone is not serialized twice.
+ */
+function checked(response: BatchResponse): BatchResponse {
+  if (
+    response.failures === null &&
+    (response.json !== undefined || !Array.isArray(response.values))
+  ) {
+    return response;
+  }
+  try {
+    channelCopy(response);
+    return response;
+  } catch {
+    return sendable(response, channelCopy);
+  }
 }
 
 /** Flat batches on this worker, by key, from when they came until they end. */
@@ -187,6 +242,19 @@ function run(port: MessagePort, batch: LinkBatch): void {
     if (io) finishFlat(io);
     try {
       port.postMessage(reply, transferList ?? []);
+      return;
+    } catch (error) {
+      if (!('response' in reply)) {
+        port.postMessage({ id: batch.id, broken: serializeError(error, undefined) });
+        return;
+      }
+    }
+    // A result that failed to copy only now (a getter that throws when the copy reads it): the
+    // items at fault fail alone. Each is copied alone to find them; an item that moves a
+    // MessagePort would be blamed too, as it cannot be copied without its transfer list.
+    const response = sendable(reply.response, structuredClone);
+    try {
+      port.postMessage({ id: batch.id, response } satisfies LinkReply, transferList ?? []);
     } catch (error) {
       port.postMessage({
         id: batch.id,

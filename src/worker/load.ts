@@ -4,10 +4,12 @@
  * check uses too), with `pool.starmap`'s spreading; and the pool's setup, once per worker. Nothing
  * here knows what hosts the worker.
  */
+import * as nodeModule from 'node:module';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { findExport } from '../pool/exports.js';
 import type { WireError, WorkSpec } from '../pool/messages.js';
+import { BASE_PARAMETER } from './import-hooks.js';
 import { jsonLines } from './lines.js';
 import { describe, serializeError } from './wire-error.js';
 
@@ -43,7 +45,12 @@ async function runSetup(spec: WorkSpec): Promise<void> {
 
 /** The function of `spec`: at once once loaded, else a promise. */
 export function load(spec: WorkSpec): Fn | Promise<Fn> {
-  const named = spec.kind === 'inline' ? spec.source : `${spec.url}#${spec.name}`;
+  const named =
+    spec.kind === 'inline'
+      ? spec.base === undefined
+        ? spec.source
+        : `${spec.base}|${spec.source}`
+      : `${spec.url}#${spec.name}`;
   const key = spec.lines
     ? `${spec.lines}${spec.splitArrays ? '+flat' : ''}:${named}`
     : spec.spread
@@ -51,7 +58,8 @@ export function load(spec: WorkSpec): Fn | Promise<Fn> {
       : named;
   let entry = loaded.get(key);
   if (entry === undefined) {
-    const fn = spec.kind === 'inline' ? compile(spec.source) : importExport(spec.url, spec.name);
+    const fn =
+      spec.kind === 'inline' ? compile(spec.source, spec.base) : importExport(spec.url, spec.name);
     entry = spec.spread ? fn.then(spreading) : fn;
     // `rxpool map`: each input is a line (or a block of lines) of JSON text (see ./lines.ts).
     if (spec.lines) entry = entry.then((f) => jsonLines(f, spec.lines!, spec.splitArrays === true));
@@ -82,15 +90,32 @@ function spreading(fn: Fn): Fn {
   };
 }
 
-async function compile(source: string): Promise<Fn> {
+async function compile(source: string, base: string | undefined): Promise<Fn> {
   // `__name` is the helper that esbuild (tsx) calls to keep function names; give it one here.
   const module =
     'const __name = (target, value) => Object.defineProperty(target, "name", { value, configurable: true });\n' +
     `export default (${source});`;
+  // An `import()` in it resolves from the module that passed it (see ./import-hooks.ts); from a
+  // TypeScript module, as under tsx there (`./x.js` finds x.ts).
+  if (base !== undefined && /\.[cm]?tsx?$/.test(base)) await registerTypeScript(base);
+  const from =
+    base !== undefined && hookImports() ? `${BASE_PARAMETER}${encodeURIComponent(base)}` : '';
   const namespace = await import(
-    `data:text/javascript;charset=utf-8,${encodeURIComponent(module)}`
+    `data:text/javascript${from};charset=utf-8,${encodeURIComponent(module)}`
   );
   return namespace.default as Fn;
+}
+
+let hooked: boolean | undefined;
+
+/** Registers ./import-hooks.js in this worker, once; `false` where Node cannot (before 20.6). */
+function hookImports(): boolean {
+  if (hooked === undefined) {
+    const { register } = nodeModule as { register?: (url: URL) => void };
+    hooked = typeof register === 'function';
+    if (hooked) register!(new URL('./import-hooks.js', import.meta.url));
+  }
+  return hooked;
 }
 
 async function importExport(url: string, name: string): Promise<Fn> {
@@ -118,8 +143,8 @@ let tsxProblem: string | undefined;
 
 /**
  * Node 20 does not hand the main thread's `--import tsx` hooks to worker threads, so before a `.ts`
- * task module is imported (a failed import would be cached), tsx is registered here too: found
- * from the module's folder, or from the current directory.
+ * task module is imported (a failed import would be cached), or an inline function passed from
+ * one, tsx is registered here too: found from the module's folder, or from the current directory.
  */
 function registerTypeScript(url: string): Promise<void> {
   tsxRegistered ??= (async () => {

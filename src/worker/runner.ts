@@ -20,7 +20,7 @@ import {
 import type { Transferable } from '../types.js';
 import { type FlatGate, type FlatPost, streamItem } from './flat.js';
 import { type Fn, load, NotArguments, setupOnce } from './load.js';
-import { cloneFailure, serializeError } from './wire-error.js';
+import { type Carrier, cloneCarrier, cloneFailure, serializeError } from './wire-error.js';
 
 /** What the host tells the runner about this worker. */
 export interface RunnerHost {
@@ -28,11 +28,16 @@ export interface RunnerHost {
   readonly workerId: number;
   /** The control block shared with every thread worker, if any. */
   readonly sharedControl: ControlBlock | undefined;
-  /** Results' buffers may move to the main side (not through a child process's pipe). */
-  readonly movesBuffers: boolean;
+  /**
+   * A thread worker: results' buffers may move to the main side, and a `SharedArrayBuffer` is
+   * shared with it. Not in a child process, whose pipe copies everything and shares no memory.
+   */
+  readonly sharesMemory: boolean;
 }
 
-let host: RunnerHost = { workerId: 0, sharedControl: undefined, movesBuffers: true };
+let host: RunnerHost = { workerId: 0, sharedControl: undefined, sharesMemory: true };
+/** What may travel to the main side as it is, in a thrown error's properties. */
+let carries: Carrier = cloneCarrier(true);
 let itemsRun = 0;
 const timeOrigin = performance.timeOrigin;
 const now = () => timeOrigin + performance.now();
@@ -40,6 +45,7 @@ const now = () => timeOrigin + performance.now();
 /** Called once by the host glue, before any batch. */
 export function hostRunner(given: RunnerHost): void {
   host = given;
+  carries = cloneCarrier(given.sharesMemory);
 }
 
 /** A batch as it runs: what {@link runItems} reads, and what it fills in. */
@@ -91,7 +97,7 @@ export async function runBatch(
       const entry = load(request.work);
       fn = typeof entry === 'function' ? entry : await entry;
     } catch (error) {
-      loadFailure = { ...serializeError(error, request.work), fatal: 'load' };
+      loadFailure = { ...serializeError(error, request.work, carries), fatal: 'load' };
     }
   }
 
@@ -144,7 +150,7 @@ export async function runBatch(
   const taken = results.take(count);
   const { buffer } = taken;
   let { values } = taken;
-  if (buffer && host.movesBuffers) {
+  if (buffer && host.sharesMemory) {
     transferList ??= [];
     transferList.push(buffer);
   }
@@ -200,7 +206,7 @@ async function runFlat(
     } catch (error) {
       failed = failure(error);
     }
-    failed = await streamItem(result, failed, count, gate, post, host.movesBuffers, failure);
+    failed = await streamItem(result, failed, count, gate, post, host.sharesMemory, failure);
     if (gate.stopped) break;
     if (failed) {
       failures ??= new Array(n);
@@ -261,7 +267,7 @@ function keep(run: Running, at: number, value: unknown): void {
   if (value !== null && typeof value === 'object' && MOVE_BRAND in value) {
     const list = (value as Record<symbol, Transferable[]>)[MOVE_BRAND]!;
     delete (value as Record<symbol, unknown>)[MOVE_BRAND];
-    if (host.movesBuffers) {
+    if (host.sharesMemory) {
       run.transferList ??= [];
       run.transferList.push(...list);
     }
@@ -271,7 +277,7 @@ function keep(run: Running, at: number, value: unknown): void {
     run.values.set(at, value);
     return;
   }
-  const problem = findUncloneable(value, 'the result');
+  const problem = findUncloneable(value, 'the result', { shared: host.sharesMemory });
   if (problem) {
     run.failures ??= new Array(run.inputs.length);
     run.failures[at] = cloneFailure(problem);
@@ -284,6 +290,71 @@ function fail(run: Running, at: number, error: unknown): void {
   run.failures ??= new Array(run.inputs.length);
   run.failures[at] =
     error instanceof NotArguments
-      ? { ...serializeError(error, undefined), fatal: 'arguments' }
-      : serializeError(error, run.work);
+      ? { ...serializeError(error, undefined, carries), fatal: 'arguments' }
+      : serializeError(error, run.work, carries);
+}
+
+/**
+ * A response as it can be sent, when `copy` (what sending it does to it: a structured clone, or a
+ * child process's serialization) threw for the whole of it. A result can pass every check and
+ * still fail to copy on the way out (a getter that gives a value when the check reads it and
+ * throws when the copy does; a value changed after it was checked): each result and failure is
+ * copied alone, and one that fails becomes its item's failure, with what the copy threw as its
+ * cause (not tried again, as a result that cannot be cloned); the other items' results stand. If
+ * the response still cannot be copied, every item fails with why.
+ */
+export function sendable(response: BatchResponse, copy: (value: unknown) => void): BatchResponse {
+  const { count } = response;
+  const values = ArrayBuffer.isView(response.values) ? response.values : [...response.values];
+  const failures: (WireError | undefined)[] = response.failures
+    ? [...response.failures]
+    : new Array(count);
+  for (let i = 0; i < count; i++) {
+    const failure = failures[i];
+    if (failure !== undefined) {
+      try {
+        copy(failure);
+      } catch {
+        failures[i] = plainFailure(failure);
+      }
+    } else if (Array.isArray(values)) {
+      try {
+        copy(values[i]);
+      } catch (error) {
+        failures[i] = copyFailure(error);
+        values[i] = undefined;
+      }
+    }
+  }
+  const repaired: BatchResponse = { ...response, values, failures };
+  try {
+    copy(repaired);
+    return repaired;
+  } catch (error) {
+    const why = copyFailure(error);
+    return { ...response, values: [], json: undefined, failures: new Array(count).fill(why) };
+  }
+}
+
+/** A result's copy threw `error`: that item's failure, not retried. */
+function copyFailure(error: unknown): WireError {
+  return { ...serializeError(error, undefined, carries), fatal: 'clone', hint: COPY_HINT };
+}
+
+const COPY_HINT =
+  'It was thrown while the result was copied to the main side, after the task returned: a ' +
+  'getter in the result threw, or the result held something that cannot be copied.';
+
+/** A failure reduced to text, which any copy takes. */
+function plainFailure(wire: WireError): WireError {
+  return {
+    name: String(wire.name),
+    message: String(wire.message),
+    stack: typeof wire.stack === 'string' ? wire.stack : undefined,
+    props: {},
+    nonError: Boolean(wire.nonError),
+    cause: undefined,
+    fatal: wire.fatal,
+    hint: typeof wire.hint === 'string' ? wire.hint : undefined,
+  };
 }

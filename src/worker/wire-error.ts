@@ -23,6 +23,31 @@ export function cloneFailure(problem: string): WireError {
 }
 
 /**
+ * Says whether a value (named `path` in a message) may travel as it is (`undefined`), or else
+ * what text travels in its place.
+ */
+export type Carrier = (value: unknown, path: string) => string | undefined;
+
+/**
+ * What structured clone carries: within this machine's threads (`shared`), or to a child process,
+ * which shares no memory (a `SharedArrayBuffer` cannot go there). A value that cannot go is
+ * replaced by a sentence that says why.
+ */
+export function cloneCarrier(shared: boolean): Carrier {
+  return (value, path) => {
+    let problem: string | undefined;
+    try {
+      problem = findUncloneable(value, path, { shared });
+    } catch (thrown) {
+      problem = `reading ${path} threw ${safeDescribe(thrown)}`;
+    }
+    return problem === undefined ? undefined : `[cannot be copied: ${problem}]`;
+  };
+}
+
+const cloneable = cloneCarrier(true);
+
+/**
  * Turns what a task threw into a `WireError`; `carries` says which values may travel as they are
  * (structured clone by default; JSON for a remote worker). Never throws: a getter that throws, or a thrown value
  * that cannot even be read, must fail the item with a `TaskError`, not the whole batch as a crash.
@@ -30,7 +55,7 @@ export function cloneFailure(problem: string): WireError {
 export function serializeError(
   thrown: unknown,
   work: WorkSpec | undefined,
-  carries: (value: unknown) => boolean = cloneable,
+  carries: Carrier = cloneable,
   depth = 0,
 ): WireError {
   try {
@@ -52,12 +77,12 @@ export function serializeError(
 function serializeThrown(
   thrown: unknown,
   work: WorkSpec | undefined,
-  carries: (value: unknown) => boolean,
+  carries: Carrier,
   depth: number,
 ): WireError {
   if (!isError(thrown)) {
     const props: Record<string, unknown> = {};
-    if (carries(thrown)) props.value = thrown;
+    if (carries(thrown, 'the thrown value') === undefined) props.value = thrown;
     return {
       name: 'NonError',
       message: describe(thrown),
@@ -78,7 +103,7 @@ function serializeThrown(
     } catch (problem) {
       value = `<reading it threw ${safeDescribe(problem)}>`;
     }
-    props[key] = carries(value) ? value : describe(value);
+    props[key] = carries(value, `the error's ${key}`) ?? value;
   }
   // `code` is part of an error's shape even where it is inherited (DOMException's is a getter).
   if (!('code' in props)) {
@@ -104,15 +129,6 @@ function serializeThrown(
 /** An `Error`, including one made in another realm (a `vm` context), where `instanceof` fails. */
 function isError(value: unknown): value is Error {
   return value instanceof Error || types.isNativeError(value);
-}
-
-/** Whether `value` can cross by structured clone; `false` too when looking at it throws. */
-function cloneable(value: unknown): boolean {
-  try {
-    return findUncloneable(value) === undefined;
-  } catch {
-    return false;
-  }
 }
 
 /** `describe`, for a value that may throw when read. */

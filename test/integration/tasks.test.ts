@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test';
 import { lastValueFrom, of, range, toArray } from 'rxjs';
 import { createPool, TaskError, task } from 'rxpool';
 import { parallelMap, parallelSettle } from 'rxpool/operators';
+import { FACES, runFace } from './_faces.js';
 import { fixture, rejection } from './_helpers.js';
 
 const pool = createPool({ size: 2 });
@@ -106,6 +107,45 @@ describe('task() references', () => {
       /Cannot find the task module .*does-not-exist\.mjs/,
     );
   });
+});
+
+describe("a CommonJS module whose export is a function carrying others (piscina's fixtures)", () => {
+  const url = fixture('common-fn-props.cjs');
+  for (const runtime of ['thread', 'process'] as const) {
+    describe(`runtime: '${runtime}'`, () => {
+      const target = createPool({ size: 2, runtime });
+      after(() => target.destroy());
+
+      for (const face of FACES) {
+        it(`${face}: task(url, 'double') finds the function's own property`, T, async () => {
+          const run = await runFace(face, target, task<number, number>(url, 'double'), [1, 2, 3]);
+          assert.deepEqual(run.errors, []);
+          assert.deepEqual(run.ordered ? run.values : run.values.sort(), [2, 4, 6]);
+        });
+      }
+
+      it(
+        "the default export is the function itself; a property that is not a function, or a function's own call/bind/name, is no export",
+        T,
+        async () => {
+          assert.equal(await target.run(task<number, number>(url), 1), 2);
+          assert.equal(await target.run(task<number, number>(url, 'default'), 1), 2);
+          const label = await rejection(target.run(task(url, 'label'), 1));
+          assert.match(label.cause.message, /exports 'label' as a string, not a function/);
+          for (const name of ['call', 'bind', 'apply', 'name', 'length', 'toString']) {
+            const error = await rejection(target.run(task(url, name), 1));
+            assert.match(
+              error.cause.message,
+              new RegExp(
+                `has no export named '${name}'; its function exports are: default, double$`,
+              ),
+            );
+          }
+          assert.equal(await target.run((x: number) => x * 2, 21), 42);
+        },
+      );
+    });
+  }
 });
 
 const objectWithMethods = {

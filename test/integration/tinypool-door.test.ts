@@ -141,4 +141,35 @@ describe('the worker-side door (src/worker/host.ts)', () => {
       }
     },
   );
+
+  it(
+    "7. a child process's reply that its channel would refuse is answered item by item; the child lives",
+    T,
+    async () => {
+      // Tinypool's child entry still sends a result outside any try: a refused one is uncaught.
+      const entry = fileURLToPath(new URL('./entry/process.js', import.meta.resolve('tinypool')));
+      assert.match(await readFile(entry, 'utf8'), /\n\tsend\(response\);\n\}/);
+      const h = host('process');
+      try {
+        // A getter that gives a value to the checks and throws when the channel reads it.
+        const late = `(n) => {
+          if (n !== 1) return n * 10;
+          let reads = 0;
+          return Object.defineProperty({ n }, 'late', {
+            enumerable: true,
+            get() { if (++reads > 1) throw new Error('broke on the way out'); return 1; },
+          });
+        }`;
+        const response = (await h.run(batch(late, [0, 1, 2]))) as BatchResponse;
+        assert.equal(response.count, 3);
+        assert.deepEqual([response.values[0], response.values[2]], [0, 20]);
+        assert.equal(response.failures?.[1]?.message, 'broke on the way out');
+        assert.equal(response.failures?.[1]?.fatal, 'clone');
+        const again = (await h.run(batch('(n) => n', [5]))) as BatchResponse;
+        assert.equal(again.workerId, response.workerId, 'the same child answered');
+      } finally {
+        await h.destroy();
+      }
+    },
+  );
 });
