@@ -280,6 +280,31 @@ for (const runtime of ['thread', 'process'] as const) {
       assert.equal(await serves(p), 42);
     });
 
+    it('a value its channel cannot copy fails the item after the values before it', T, async () => {
+      // A function goes nowhere; a SharedArrayBuffer goes to a thread but not to a child process.
+      const values: unknown[] = [];
+      let error: unknown;
+      try {
+        for await (const v of p.imapFlat(
+          function* (shared: boolean) {
+            yield 'a';
+            yield 'b';
+            yield shared ? new SharedArrayBuffer(8) : () => {};
+          },
+          [runtime === 'process'],
+        )) {
+          values.push(v);
+        }
+      } catch (e) {
+        error = e;
+      }
+      assert.deepEqual(values, ['a', 'b']);
+      assert.ok(error instanceof TaskError, String(error));
+      assert.equal(error.emitted, 2);
+      assert.match(error.message, runtime === 'process' ? /SharedArrayBuffer/ : /function/);
+      assert.equal(await serves(p), 42);
+    });
+
     it('the work must return values: a clear TaskError otherwise', T, async () => {
       await assert.rejects(
         lastValueFrom(from([1]).pipe(parallelFlatMap((n: number) => n as never, { pool: p }))),
