@@ -14,6 +14,7 @@ import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
+import { reapWith } from './reaper.js';
 
 const HOST = '127.0.0.1';
 const READY_MS = 10_000;
@@ -196,12 +197,17 @@ export async function startRedis(options: StartOptions = {}): Promise<RedisServe
       log = (log + chunk).slice(-4000);
     });
     exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    // A test process that ends without closing (an uncaught failure) takes its server along.
+    // A test process that ends without closing (an uncaught failure, a signal, SIGKILL) takes
+    // its server along: at once on a normal exit, through the watchdog otherwise.
+    const reaper = reapWith(proc.pid!);
     const reap = () => {
       if (proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid!, 'SIGKILL');
     };
     process.once('exit', reap);
-    proc.once('exit', () => process.removeListener('exit', reap));
+    proc.once('exit', () => {
+      process.removeListener('exit', reap);
+      reaper.release();
+    });
     // The tests must not keep the process alive through the server's handles.
     proc.unref();
     (proc.stdout as unknown as { unref?: () => void }).unref?.();

@@ -6,6 +6,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { reapWith } from './reaper.js';
 
 export const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const SAFETY_MS = 300_000;
@@ -63,8 +64,9 @@ export async function startWorker(spec: WorkerSpec): Promise<WorkerProcess> {
     stderr += chunk;
   });
   child.stdout.resume();
-  // A process that ends without killing it (an uncaught failure) takes it along, as with
-  // redis-server (scripts/redis-server.ts); by its pid.
+  // A process that ends without killing it (an uncaught failure, a signal, SIGKILL) takes it
+  // along, as with redis-server (scripts/redis-server.ts); by its pid.
+  const reaper = reapWith(child.pid!);
   const reap = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
@@ -73,6 +75,7 @@ export async function startWorker(spec: WorkerSpec): Promise<WorkerProcess> {
     child.on('exit', (code) => {
       clearTimeout(timer);
       process.removeListener('exit', reap);
+      reaper.release();
       resolve(code);
     }),
   );

@@ -7,7 +7,8 @@
  *
  * Every launch of a batch is a job of its own (`<executor>.<n>`): a late finish of an old launch
  * names an id that is no longer outstanding and is ignored. The outcome comes by two paths:
- * - the fast path: `QueueEvents` (`completed`, `failed`, `stalled`, `active`);
+ * - the fast path: the queue's BullMQ events stream (`completed`, `failed`, `stalled`, `active`),
+ *   read by this executor's own blocking reads (`readEvents`);
  * - the reconcile pass: every `reconcileMs` (and at once after every reconnect) the state of every
  *   outstanding job is read (`Job.fromId`). BullMQ's events stream is capped and drops events
  *   (issue 13 measured 117-2,133 lost completions of 10,000), and a Redis restart loses the
@@ -41,7 +42,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { serialize } from 'node:v8';
-import { type ConnectionOptions, Job, Queue, QueueEvents } from 'bullmq';
+import { type ConnectionOptions, Job, Queue } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type {
   BatchOutcome,
@@ -62,6 +63,7 @@ import {
   encodeCancel,
   type ItemFailureWire,
   JOB_NAME,
+  MAX_BATCH_BYTES,
   readResult,
 } from './job.js';
 
@@ -78,7 +80,7 @@ export interface BullmqExecutorOptions {
   readonly jobsPerWorker?: number;
   /** The run time a batch should aim for, in ms (default 200). */
   readonly targetBatchMs?: number;
-  /** The largest job, in bytes of encoded inputs (default 8 MiB). */
+  /** The largest job, in bytes of encoded inputs (default 8 MiB, at most 16 MiB). */
   readonly maxBatchBytes?: number;
   /** How often every outstanding job's state is read, in ms (default 1000). */
   readonly reconcileMs?: number;
@@ -108,6 +110,16 @@ export class RedisUnreachableError extends Error {
  * `removeOnFail` age).
  */
 const ORPHANS_MS = 3000;
+
+/** The server-side block of each read of the events stream, in ms. */
+const EVENTS_BLOCK_MS = 5000;
+
+/**
+ * The longest wait between two attempts to reconnect (ioredis' default strategy with 500 in
+ * place of 2000): a client that waits to reconnect ends only at its next attempt (see `end`),
+ * so this bounds how long closing takes while Redis is out of reach.
+ */
+const RETRY_MAX_MS = 500;
 
 /** The stalled reason of BullMQ 6.7 (`Worker.getUnrecoverableErrorMessage`'s text). */
 const STALLED_REASON = 'stalled more than allowable limit';
@@ -158,7 +170,6 @@ export interface BullmqExecutorCounters {
 export class BullmqExecutor implements Executor {
   readonly traits: ExecutorTraits;
   private readonly queue: Queue;
-  private readonly events: QueueEvents | undefined;
   private readonly redis: Redis;
   private readonly eventsClient: Redis | undefined;
   private readonly url: string;
@@ -185,6 +196,9 @@ export class BullmqExecutor implements Executor {
   private stopping = false;
   private idle: (() => void) | undefined;
   private counts = { byEvent: 0, byReconcile: 0, lost: 0, crashed: 0 };
+  /** When the PING still unanswered was sent (`performance.now()`), while one is out. */
+  private probing: number | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: BullmqExecutorOptions) {
     if (options === null || typeof options !== 'object') {
@@ -199,11 +213,20 @@ export class BullmqExecutor implements Executor {
       fail('connection', 'a redis:// or rediss:// URL, or ioredis options', connection);
     }
     if (typeof queue !== 'string' || queue === '') fail('queue', 'a non-empty string', queue);
-    const int = (name: keyof BullmqExecutorOptions, min: number) => {
+    const int = (name: keyof BullmqExecutorOptions, min: number, max?: number) => {
       const value = options[name];
       if (value === undefined) return undefined;
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-        fail(name, `an integer >= ${min}`, value);
+      if (
+        typeof value !== 'number' ||
+        !Number.isInteger(value) ||
+        value < min ||
+        (max !== undefined && value > max)
+      ) {
+        fail(
+          name,
+          max === undefined ? `an integer >= ${min}` : `an integer from ${min} to ${max}`,
+          value,
+        );
       }
       return value;
     };
@@ -222,7 +245,8 @@ export class BullmqExecutor implements Executor {
       capacity: int('capacity', 1),
       jobsPerWorker: int('jobsPerWorker', 1) ?? DEFAULTS.jobsPerWorker,
       targetBatchMs: int('targetBatchMs', 1) ?? DEFAULTS.targetBatchMs,
-      maxBatchBytes: int('maxBatchBytes', 1024) ?? DEFAULTS.maxBatchBytes,
+      // Under rxpool worker's limit on a job's data, which a larger job would pass.
+      maxBatchBytes: int('maxBatchBytes', 1024, MAX_BATCH_BYTES) ?? DEFAULTS.maxBatchBytes,
       reconcileMs: int('reconcileMs', 10) ?? DEFAULTS.reconcileMs,
       unreachableMs: int('unreachableMs', 100) ?? DEFAULTS.unreachableMs,
       events: options.events ?? true,
@@ -249,7 +273,7 @@ export class BullmqExecutor implements Executor {
     // connects again: BullMQ 6.7 calls `connect()` on a client that ended while it waits for it.
     const given = typeof connection === 'string' ? undefined : connection.retryStrategy;
     const retryStrategy = (times: number) =>
-      this.stopping ? null : given ? given(times) : Math.min(times * 50, 2000);
+      this.stopping ? null : given ? given(times) : Math.min(times * 50, RETRY_MAX_MS);
     const client = () =>
       typeof connection === 'string'
         ? new Redis(connection, { maxRetriesPerRequest: null, retryStrategy })
@@ -267,28 +291,7 @@ export class BullmqExecutor implements Executor {
     if (this.opts.events) {
       this.eventsClient = client();
       this.eventsClient.on('error', (error: Error) => this.problem(error));
-      this.events = new QueueEvents(queue, {
-        connection: this.eventsClient as unknown as ConnectionOptions,
-        prefix,
-      });
-      this.events.on('error', (error) => this.problem(error));
-      // An event may come before `add` resolves: the id is this launch's alone, so it counts.
-      this.events.on('completed', ({ jobId, returnvalue }) => {
-        const launch = this.out.get(jobId);
-        if (launch) this.completed(launch, returnvalue, 'event');
-      });
-      this.events.on('failed', ({ jobId, failedReason }) => {
-        const launch = this.out.get(jobId);
-        if (launch) this.failed(launch, failedReason, undefined, 'event');
-      });
-      this.events.on('stalled', ({ jobId }) => {
-        const launch = this.out.get(jobId);
-        if (launch) this.crashed(launch, undefined, 'event');
-      });
-      this.events.on('active', ({ jobId }) => {
-        const launch = this.out.get(jobId);
-        if (launch) launch.active = true;
-      });
+      void this.readEvents(this.eventsClient, `${prefix}:${queue}:events`);
     }
     this.timer = setInterval(() => this.tick(), this.opts.reconcileMs);
     this.timer.unref();
@@ -459,6 +462,87 @@ export class BullmqExecutor implements Executor {
     }
   }
 
+  // --- the events stream ---------------------------------------------------------------------
+
+  /**
+   * Reads the queue's events stream (BullMQ writes `completed`, `failed`, `stalled` and `active`
+   * there, with the job's id) until released. Our own blocking reads rather than BullMQ's
+   * `QueueEvents`: on a lost connection BullMQ 6.7's reader waits on timers of its own (a
+   * watchdog of its block time plus 1 s per read, 5 s between attempts) that keep a closed
+   * producer's process alive for seconds; ours hold nothing once the client has ended. Events
+   * missed while away are no loss: the reconcile pass after a reconnect reads every job.
+   */
+  private async readEvents(client: Redis, key: string): Promise<void> {
+    let last = '$';
+    while (!this.stopping) {
+      let reply: [string, [string, string[]][]][] | null;
+      try {
+        reply = (await client.xread(
+          'BLOCK',
+          EVENTS_BLOCK_MS,
+          'STREAMS',
+          key,
+          last,
+        )) as typeof reply;
+      } catch (error) {
+        if (this.stopping) return;
+        this.problem(error);
+        await new Promise((resolve) => setTimeout(resolve, 100).unref());
+        continue;
+      }
+      for (const [, entries] of reply ?? []) {
+        for (const [id, fields] of entries) {
+          last = id;
+          this.onEvent(fields);
+        }
+      }
+    }
+  }
+
+  private onEvent(fields: string[]): void {
+    let event: string | undefined;
+    let jobId: string | undefined;
+    let detail: string | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const name = fields[i];
+      if (name === 'event') event = fields[i + 1];
+      else if (name === 'jobId') jobId = fields[i + 1];
+      else if (name === 'failedReason') detail = fields[i + 1];
+    }
+    // An event may come before `add` resolves: the id is this launch's alone, so it counts.
+    const launch = jobId === undefined ? undefined : this.out.get(jobId);
+    if (!launch) return;
+    if (event === 'completed') {
+      // The outcomes are in the job's data (./job.ts), not in the event.
+      void this.fetchCompleted(launch);
+    } else if (event === 'failed') {
+      this.failed(launch, detail ?? '', undefined, 'event');
+    } else if (event === 'stalled') {
+      this.crashed(launch, undefined, 'event');
+    } else if (event === 'active') {
+      launch.active = true;
+    }
+  }
+
+  /** Reads a completed job's outcomes from its data and settles its launch. */
+  private async fetchCompleted(launch: Launch): Promise<void> {
+    let job: Job | undefined;
+    try {
+      job = await Job.fromId(this.queue, launch.id);
+    } catch (error) {
+      // Out of reach: the reconcile pass after the reconnect reads it.
+      this.problem(error);
+      return;
+    }
+    if (launch.settled) return;
+    if (job === undefined) {
+      this.counts.lost++;
+      this.settle(launch, { type: 'lost' });
+    } else {
+      this.completed(launch, job.data, 'event');
+    }
+  }
+
   // --- outcomes ------------------------------------------------------------------------------
 
   private completed(launch: Launch, result: unknown, by: 'event' | 'reconcile'): void {
@@ -563,13 +647,51 @@ export class BullmqExecutor implements Executor {
   // --- the reconcile pass --------------------------------------------------------------------
 
   private tick(): void {
-    if (!this.connected && performance.now() - this.downSince > this.opts.unreachableMs) {
-      const error = this.unreachable();
-      for (const launch of [...this.out.values()])
-        this.settle(launch, blameAll(launch.count, error));
+    if (!this.connected && performance.now() - this.downSince >= this.opts.unreachableMs) {
+      this.failAll();
       return;
     }
+    this.probe();
     void this.reconcile();
+  }
+
+  /** Every batch out ends `unsendable`, with a {@link RedisUnreachableError} on each item. */
+  private failAll(): void {
+    const error = this.unreachable();
+    for (const launch of [...this.out.values()]) this.settle(launch, blameAll(launch.count, error));
+  }
+
+  /**
+   * Sends a PING, unless one is out: a Redis that is frozen (SIGSTOP, a stalled host) or cut off
+   * by the network keeps its connection open and answers nothing, so no 'close' ever tells; its
+   * commands would wait for ever. A PING unanswered for `unreachableMs` counts as the connection
+   * lost at the time it was sent, and ends the batches out as a dead Redis does.
+   */
+  private probe(): void {
+    if (!this.connected || this.probing !== undefined || this.stopping) return;
+    const sent = performance.now();
+    this.probing = sent;
+    const answered = () => {
+      if (this.probing !== sent) return false;
+      this.probing = undefined;
+      clearTimeout(this.probeTimer);
+      return true;
+    };
+    this.probeTimer = setTimeout(() => {
+      if (this.probing !== sent || !this.connected) return;
+      this.down(sent);
+      this.lastError =
+        `Redis has not answered a PING for ${this.opts.unreachableMs} ms ` +
+        '(the server is frozen or the network is cut)';
+      this.failAll();
+    }, this.opts.unreachableMs);
+    this.probeTimer.unref();
+    this.redis.ping().then(
+      () => {
+        if (answered()) this.up();
+      },
+      () => answered(),
+    );
   }
 
   private reconcile(): Promise<void> {
@@ -606,7 +728,7 @@ export class BullmqExecutor implements Executor {
         this.settle(launch, { type: 'lost' });
       } else if (job.finishedOn) {
         if (job.failedReason) this.failed(launch, job.failedReason, job.processedBy, 'reconcile');
-        else this.completed(launch, job.returnvalue, 'reconcile');
+        else this.completed(launch, job.data, 'reconcile');
       } else if (job.stalledCounter > 0) {
         this.crashed(launch, job.processedBy, 'reconcile');
       } else if (job.processedOn) {
@@ -635,10 +757,10 @@ export class BullmqExecutor implements Executor {
     if (!this.released) void this.reconcile();
   }
 
-  private down(): void {
+  private down(since = performance.now()): void {
     if (!this.connected) return;
     this.connected = false;
-    this.downSince = performance.now();
+    this.downSince = since;
   }
 
   private problem(error: unknown): void {
@@ -677,20 +799,33 @@ export class BullmqExecutor implements Executor {
     this.stopping = true;
     this.released ??= (async () => {
       clearInterval(this.timer);
-      await this.reconciling?.catch(() => {});
+      clearTimeout(this.probeTimer);
+      // A pass on a frozen Redis never ends: its commands fail once the clients have ended.
+      if (this.reconciling)
+        await within(
+          this.reconciling.catch(() => {}),
+          1000,
+        );
       if (this.connected && this.orphans.size > 0) {
         await within(
           this.removeOrphans(ORPHANS_MS).catch(() => {}),
           ORPHANS_MS + 500,
         );
       }
-      const closing = Promise.all(
-        [this.events?.close(), this.queue.close()].map((p) => p?.catch(() => {})),
-      );
       const clients = [this.redis, this.eventsClient].filter((c) => c !== undefined);
-      if (this.connected) await within(closing, 2000);
-      await Promise.all(clients.map(end));
-      await within(closing, 1000);
+      const close = () => this.queue.close().catch(() => {});
+      if (this.connected) {
+        const closing = close();
+        await within(closing, 2000);
+        await Promise.all(clients.map(end));
+        await within(closing, 1000);
+      } else {
+        // Out of reach: our clients end first, so that BullMQ's close finds them ended and does
+        // not `disconnect()` one that waits to reconnect (ioredis then keeps a 2 s timer for the
+        // old socket, which holds the process).
+        await Promise.all(clients.map(end));
+        await within(close(), 1000);
+      }
     })();
     return this.released;
   }

@@ -8,8 +8,13 @@
  * One job carries one batch: several items of the same work. Every launch of a batch, a retry
  * too, is a job of its own with its own job id (the producer chooses it, for example
  * `<stream>.<batch>.<launch>`): a late finish of an old launch can then never be mistaken for the
- * new one. The job's name is {@link JOB_NAME}; its data is a {@link BatchJobData}; the worker's
- * return value is a {@link BatchJobResult}. A job completes (BullMQ's `completed`) whenever the
+ * new one. The job's name is {@link JOB_NAME}; its data is a {@link BatchJobData}. The worker
+ * writes the batch's {@link BatchJobResult} into the job's data in place of the inputs, then
+ * completes the job with a small {@link BatchJobDone} as its return value: BullMQ copies a
+ * completed job's return value into the queue's events stream, which keeps it until the stream
+ * is trimmed (by thousands of events, approximately), so results returned there piled up in
+ * Redis from run to run; the job's data goes when the producer removes the job. A job completes
+ * (BullMQ's `completed`) whenever the
  * worker ran it, whatever its items did: failures are per item, in the result. A job fails
  * (BullMQ's `failed`) only when it could not be run as a batch at all: data of another format
  * version ({@link FormatError}), cancelled through the {@link cancelChannel}, or stalled.
@@ -64,7 +69,16 @@ import { describe, serializeError } from '../worker/wire-error.js';
 export type { WireError, WorkSpec } from '../pool/messages.js';
 
 /** The version of this format; a worker refuses jobs of another ({@link FormatError}). */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
+
+/**
+ * The largest job data `rxpool worker` takes, in bytes of its JSON text as Redis holds it: a
+ * larger job fails at once, unread, and is removed.
+ */
+export const MAX_JOB_BYTES = 32 * 1024 * 1024;
+
+/** The largest `maxBatchBytes` a producer takes: its jobs then stay under {@link MAX_JOB_BYTES}. */
+export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 
 /** The name of every batch job. */
 export const JOB_NAME = 'rxpool-batch';
@@ -97,15 +111,15 @@ export interface BatchJobData {
   /** The items, an array, `v8.serialize`d, base64 ({@link encodeValues}). */
   readonly inputs: string;
   /**
-   * A flat batch (`parallelFlatMap`): each item's result in the job's return value is the array of
-   * its values, at most `maxValues` of them (an item that gives more fails, after those).
+   * A flat batch (`parallelFlatMap`): each item's outcome (in the job's data once it ran) is the
+   * array of its values, at most `maxValues` of them (an item that gives more fails, after those).
    */
   readonly flat?: { readonly maxValues: number };
 }
 
 /**
  * The most values one item of a flat batch may give in one job: they travel back together in the
- * job's return value, through Redis (an endless generator must not fill the worker's memory).
+ * job's outcomes, through Redis (an endless generator must not fill the worker's memory).
  */
 export const FLAT_JOB_MAX_VALUES = 100_000;
 
@@ -120,7 +134,7 @@ export interface ItemFailureWire {
 }
 
 /**
- * A batch job's return value. The values of the items that succeeded and the failures travel
+ * A batch job's outcomes, in the job's data once it ran. The values of the items that succeeded and the failures travel
  * apart, so that a batch of plain results is one plain array: v8's serializer writes an array
  * of numbers far faster than as many `{ ok, value }` objects, and reads it back as fast (issue
  * 13's trivial items spent most of the producer's time reading those objects back).
@@ -136,6 +150,17 @@ export interface BatchJobResult {
   readonly outcomes: string;
   /** Time the worker spent on the batch, in ms (its own clock: a duration, not a time). */
   readonly ms: number;
+  /** Which worker ran it: `<hostname>:<pid>`. */
+  readonly worker: string;
+}
+
+/**
+ * A batch job's return value: only that its outcomes are in the job's data (a
+ * {@link BatchJobResult} there).
+ */
+export interface BatchJobDone {
+  /** {@link FORMAT_VERSION}. */
+  readonly v: number;
   /** Which worker ran it: `<hostname>:<pid>`. */
   readonly worker: string;
 }
@@ -164,10 +189,30 @@ export function encodeValues(values: readonly unknown[]): string {
   return serialize(values).toString('base64');
 }
 
-/** The values that {@link encodeValues} encoded. */
-export function decodeValues(text: string): unknown[] {
-  const values = deserialize(Buffer.from(text, 'base64'));
+/**
+ * The values that {@link encodeValues} encoded. With `count`, the values must be that many, and
+ * the claim is checked against the bytes before anything is decoded: every value of an array
+ * takes at least one byte of v8's serialization, so a count above the bytes is a lie (a sparse
+ * array of 200,000,000 holes takes a few bytes, and a loop over its length would exhaust the
+ * worker).
+ */
+export function decodeValues(text: string, count?: number): unknown[] {
+  const bytes = Buffer.from(text, 'base64');
+  if (count !== undefined && count > bytes.length) {
+    throw new FormatError(
+      `the job's count says ${count} items, more than its ${bytes.length} bytes of inputs can hold`,
+    );
+  }
+  let values: unknown;
+  try {
+    values = deserialize(bytes);
+  } catch (error) {
+    throw new FormatError(`the encoded values cannot be read: ${(error as Error).message}`);
+  }
   if (!Array.isArray(values)) throw new FormatError('the encoded values are not an array');
+  if (count !== undefined && values.length !== count) {
+    throw new FormatError(`the job holds ${values.length} inputs, its count says ${count}`);
+  }
   return values;
 }
 
@@ -213,23 +258,31 @@ export function decodeBatch(data: unknown): {
     ((work.kind === 'module' && typeof work.url === 'string' && typeof work.name === 'string') ||
       (work.kind === 'inline' && typeof work.source === 'string'));
   if (!workOk) throw new FormatError('the job has no valid work spec');
+  if (work.spread !== undefined && work.spread !== true) {
+    throw new FormatError("the job's work has a `spread` flag that is not true");
+  }
+  if (work.lines !== undefined) {
+    throw new FormatError(
+      "the job's work reads lines of text (rxpool map's), which a worker does not run",
+    );
+  }
   if (d.timeout !== null && !(typeof d.timeout === 'number' && d.timeout > 0)) {
     throw new FormatError(`the job's timeout is not a number above 0 or null`);
   }
   if (typeof d.inputs !== 'string') throw new FormatError('the job has no encoded inputs');
-  const inputs = decodeValues(d.inputs);
-  if (inputs.length !== d.count) {
-    throw new FormatError(`the job holds ${inputs.length} inputs, its count says ${d.count}`);
+  if (typeof d.count !== 'number' || !Number.isSafeInteger(d.count) || d.count < 0) {
+    throw new FormatError("the job's count is not an integer >= 0");
   }
   const flat = d.flat;
   if (flat !== undefined && !(Number.isInteger(flat?.maxValues) && flat.maxValues >= 1)) {
     throw new FormatError("the job's flat.maxValues is not an integer from 1 up");
   }
+  const inputs = decodeValues(d.inputs, d.count);
   return { stream: d.stream, work, timeout: d.timeout ?? undefined, inputs, flat };
 }
 
 /**
- * Makes a batch job's return value. A value that cannot be serialized (a function hidden in a
+ * Makes a batch job's outcomes. A value that cannot be serialized (a function hidden in a
  * result the thread could clone, a host object) becomes a `clone` failure of its item alone.
  */
 export function encodeResult(outcomes: BatchOutcomes, ms: number, worker: string): BatchJobResult {
@@ -264,7 +317,7 @@ export function encodeResult(outcomes: BatchOutcomes, ms: number, worker: string
 }
 
 /**
- * A batch job's return value read back: the values and the failures as {@link encodeResult}
+ * A batch job's outcomes read back (the job's data once it completed): the values and the failures as {@link encodeResult}
  * took them. Throws a {@link FormatError} when it is not one, or not for `count` inputs.
  */
 export function readResult(result: unknown, count: number): BatchOutcomes {

@@ -8,7 +8,7 @@
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { type Job, Worker } from 'bullmq';
+import { type Job, type JobJson, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { realClock } from '../engine/clock.js';
 import {
@@ -23,8 +23,9 @@ import {
 import { resolveParallel } from '../options.js';
 import { describeFunctions } from '../pool/exports.js';
 import { engineIterable } from '../pool/imap.js';
+import { imapSettledSpread } from '../pool/pool.js';
 import {
-  type BatchJobResult,
+  type BatchJobDone,
   CANCEL_MEMORY_MS,
   CANCELLED,
   cancelChannel,
@@ -32,7 +33,11 @@ import {
   decodeCancel,
   encodeResult,
   type FailureKind,
+  FORMAT_VERSION,
+  FormatError,
   type ItemFailureWire,
+  MAX_BATCH_BYTES,
+  MAX_JOB_BYTES,
   toWireError,
   type WireError,
   type WorkSpec,
@@ -46,6 +51,57 @@ import {
  */
 export const LOCK_DURATION_MS = 2000;
 export const STALLED_INTERVAL_MS = 1000;
+
+/** How long closing waits for BullMQ's close once the running jobs have run, in ms. */
+export const CLOSE_GRACE_MS = 2000;
+
+/** The key of the data that {@link BatchWorker} gives a job it cannot read: why. */
+const UNREAD = 'rxpool:unread';
+
+/**
+ * BullMQ's `Worker`, with the jobs it cannot read turned into jobs that fail once and are
+ * removed. BullMQ 6.7 parses a job's data as JSON while it takes the job (`createJob`, a
+ * protected method meant to be overridden), before any processor runs: data that is not JSON
+ * throws there, the job stays active without a lock, stalls, and is taken again for ever. Here
+ * such a job (and one over {@link MAX_JOB_BYTES}, not even parsed) is made a job whose data says
+ * why, which the processor fails (its reason in BullMQ's `failed` event, where its producer can
+ * see it), with `removeOnFail`: no rxpool producer sent it, and none will read it.
+ */
+class BatchWorker extends Worker {
+  protected override createJob(raw: JobJson, jobId: string): Job {
+    const text = typeof raw.data === 'string' ? raw.data : '';
+    // A UTF-16 unit is at most 3 bytes of UTF-8: count the bytes only when it could matter.
+    const bytes = text.length * 3 > MAX_JOB_BYTES ? Buffer.byteLength(text) : text.length;
+    let reason: string;
+    if (bytes > MAX_JOB_BYTES) {
+      reason =
+        `the job's data is ${bytes} bytes, over rxpool worker's limit of ${MAX_JOB_BYTES} ` +
+        `(a producer's jobs stay under it: its maxBatchBytes is at most ${MAX_BATCH_BYTES})`;
+    } else {
+      try {
+        return super.createJob(raw, jobId);
+      } catch (error) {
+        reason = `the job's data cannot be read (not JSON): ${(error as Error).message}`;
+      }
+    }
+    const data = JSON.stringify({ [UNREAD]: reason });
+    let job: Job;
+    try {
+      job = super.createJob({ ...raw, data }, jobId);
+    } catch {
+      job = super.createJob({ ...raw, data, opts: {} }, jobId);
+    }
+    job.opts.removeOnFail = true;
+    return job;
+  }
+}
+
+/** Why {@link BatchWorker} could not read the job, if it could not. */
+function refusedReason(job: Job): string | undefined {
+  const data = job.data as Record<string, unknown> | null;
+  const reason = data !== null && typeof data === 'object' ? data[UNREAD] : undefined;
+  return typeof reason === 'string' ? reason : undefined;
+}
 
 /** A module the worker serves. */
 export interface ServedModule {
@@ -147,7 +203,7 @@ type Resolved = { readonly work: Task | Function } | { readonly refused: WireErr
  * {@link BatchServer.close} takes no new job, waits for the running ones, and disconnects.
  */
 export class BatchServer {
-  private readonly worker: Worker;
+  private readonly worker: BatchWorker;
   private readonly subscriber: Redis;
   /** The stream of each running job, by job id. */
   private readonly running = new Map<string, string>();
@@ -157,6 +213,8 @@ export class BatchServer {
   private readonly inline = new Map<string, Function>();
   private readonly id = `${hostname()}:${process.pid}`;
   private lastError = '';
+  /** Called when the last running job has run (while closing). */
+  private drained: (() => void) | undefined;
 
   /** The last connection problem reported, if any. */
   get connectionProblem(): string | undefined {
@@ -164,23 +222,27 @@ export class BatchServer {
   }
 
   constructor(private readonly options: ServeOptions) {
-    this.worker = new Worker(options.queue, (job, _token, signal) => this.process(job, signal), {
-      connection: { url: options.redis, maxRetriesPerRequest: null },
-      // Recorded on each job it takes (`processedBy`): which worker a stalled job was on.
-      name: this.id,
-      autorun: false,
-      concurrency: options.concurrency,
-      lockDuration: LOCK_DURATION_MS,
-      stalledInterval: STALLED_INTERVAL_MS,
-      // The producer's engine is the one retry accountant: a job whose worker died is never run
-      // again by BullMQ; it ends `failed` ("job stalled more than allowable limit", see ./job.ts
-      // for how BullMQ 6.7 gets there) and the producer launches the batch again as a new job.
-      maxStalledCount: 0,
-      // The producer removes a job once it has read it; these only bound what a producer that
-      // went away leaves behind.
-      removeOnComplete: { age: 24 * 3600 },
-      removeOnFail: { age: 24 * 3600 },
-    });
+    this.worker = new BatchWorker(
+      options.queue,
+      (job, _token, signal) => this.process(job, signal),
+      {
+        connection: { url: options.redis, maxRetriesPerRequest: null },
+        // Recorded on each job it takes (`processedBy`): which worker a stalled job was on.
+        name: this.id,
+        autorun: false,
+        concurrency: options.concurrency,
+        lockDuration: LOCK_DURATION_MS,
+        stalledInterval: STALLED_INTERVAL_MS,
+        // The producer's engine is the one retry accountant: a job whose worker died is never run
+        // again by BullMQ; it ends `failed` ("job stalled more than allowable limit", see ./job.ts
+        // for how BullMQ 6.7 gets there) and the producer launches the batch again as a new job.
+        maxStalledCount: 0,
+        // The producer removes a job once it has read it; these only bound what a producer that
+        // went away leaves behind.
+        removeOnComplete: { age: 24 * 3600 },
+        removeOnFail: { age: 24 * 3600 },
+      },
+    ) as BatchWorker;
     this.worker.on('error', (error) => this.problem(error));
     this.subscriber = new Redis(options.redis, { lazyConnect: true, maxRetriesPerRequest: null });
     this.subscriber.on('error', (error) => this.problem(error));
@@ -200,9 +262,21 @@ export class BatchServer {
     return this.running.size;
   }
 
-  /** Takes no new job, waits until the running ones have finished, then disconnects. */
+  /**
+   * Takes no new job, waits until the running ones have finished, then disconnects. BullMQ's own
+   * close also waits for its connections, and for a finished job's result to reach Redis, for
+   * ever while Redis is out of reach (BullMQ 6.7 retries those commands until they succeed): it
+   * gets {@link CLOSE_GRACE_MS} once our jobs have run. A result it could not deliver is not
+   * lost: the job's lock expires and the producer runs its batch again.
+   */
   async close(): Promise<void> {
-    await this.worker.close();
+    const closing = this.worker.close().catch((error: unknown) => this.problem(error));
+    if (this.running.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+      });
+    }
+    await within(closing, CLOSE_GRACE_MS);
     this.subscriber.disconnect();
   }
 
@@ -233,8 +307,13 @@ export class BatchServer {
     }
   }
 
-  private async process(job: Job, signal: AbortSignal | undefined): Promise<BatchJobResult> {
+  private async process(job: Job, signal: AbortSignal | undefined): Promise<BatchJobDone> {
     const started = performance.now();
+    const unread = refusedReason(job);
+    if (unread !== undefined) {
+      this.options.log(`refused job ${job.id}: ${unread}`);
+      throw new FormatError(unread);
+    }
     const batch = decodeBatch(job.data);
     if (this.cancelled.has(batch.stream)) throw new Error(CANCELLED);
     const resolved = this.resolve(batch.work);
@@ -253,26 +332,30 @@ export class BatchServer {
       try {
         if (batch.flat) {
           await this.flatItems(resolved.work as Task, batch, values, failures, signal);
-          return encodeResult({ values, failures }, performance.now() - started, this.id);
-        }
-        const settled = this.options.pool.imapSettled(resolved.work as Task, batch.inputs, {
-          ordered: false,
-          retry: 0,
-          timeout: batch.timeout,
-          signal,
-        });
-        for await (const item of settled) {
-          if (item.ok) values[item.index] = item.value;
-          else failures.push(failure(item.index, item.error));
+        } else {
+          const { pool } = this.options;
+          const options = { ordered: false, retry: 0, timeout: batch.timeout, signal } as const;
+          // A producer's `pool.starmap`: each input is spread into the call, as on its threads.
+          const settled = batch.work.spread
+            ? pool[imapSettledSpread](resolved.work as Task, batch.inputs, options)
+            : pool.imapSettled(resolved.work as Task, batch.inputs, options);
+          for await (const item of settled) {
+            if (item.ok) values[item.index] = item.value;
+            else failures.push(failure(item.index, item.error));
+          }
         }
       } catch (error) {
         if (signal?.aborted) throw new Error(CANCELLED);
         throw error;
       } finally {
         this.running.delete(job.id!);
+        if (this.running.size === 0) this.drained?.();
       }
     }
-    return encodeResult({ values, failures }, performance.now() - started, this.id);
+    // The outcomes replace the inputs in the job's data; the return value, which BullMQ also
+    // writes into the queue's events stream, stays small (see ./job.ts).
+    await job.updateData(encodeResult({ values, failures }, performance.now() - started, this.id));
+    return { v: FORMAT_VERSION, worker: this.id };
   }
 
   /**
@@ -408,4 +491,13 @@ function hintOf(error: TaskError): string | undefined {
     cause: error.cause,
   });
   return error.message.startsWith(`${base}\n`) ? error.message.slice(base.length + 1) : undefined;
+}
+
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([promise, late]);
+  clearTimeout(timer);
 }

@@ -13,6 +13,9 @@ import { describeFunctions } from '../pool/exports.js';
 import { CliError, ExitCode, type WorkerCommand } from './args.js';
 import { inspectExports, isTypeScript } from './exports.js';
 
+/** How often a worker started by npm checks that its launcher is still there, in ms. */
+const LAUNCHER_CHECK_MS = 500;
+
 /** Runs `rxpool worker` until a signal stops it; resolves with the exit code. */
 export async function runWorker(
   command: WorkerCommand,
@@ -60,7 +63,7 @@ export async function runWorker(
   }
   let stopping = false;
   const stopped = new Promise<number>((resolve, reject) => {
-    const stop = (signal: NodeJS.Signals) => {
+    const stop = (signal: string) => {
       if (stopping) {
         log(`${signal} again: exiting now, without waiting for the running batches`);
         process.exit(ExitCode.failed);
@@ -72,15 +75,32 @@ export async function runWorker(
         .then(() => pool.close())
         .then(() => {
           log('stopped');
+          // BullMQ's and ioredis' timers may outlive a close while Redis is out of reach (a
+          // reconnect attempt, a retried command): they must not keep a stopped worker up.
+          setTimeout(() => process.exit(ExitCode.ok), 500).unref();
           resolve(ExitCode.ok);
         }, reject);
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    // npm (npx, npm exec, npm run) starts a bin under `sh -c` and passes a SIGTERM to that shell
+    // alone: the shell ends and this process, reparented, would go on taking jobs. Started by
+    // npm, the worker stops as on SIGTERM when the process that started it has gone.
+    if (process.env.npm_command !== undefined) {
+      const parent = process.ppid;
+      const watch = setInterval(() => {
+        if (process.ppid === parent) return;
+        clearInterval(watch);
+        stop(`its launcher (pid ${parent}) has gone`);
+      }, LAUNCHER_CHECK_MS);
+      watch.unref();
+    }
   });
   const served = modules.map((module) => module.given).join(', ') || 'none';
   const inline = command.allowInline ? ', inline functions allowed' : '';
-  log(`ready: queue '${command.queue}', ${threads} threads, modules: ${served}${inline}`);
+  log(
+    `ready: queue '${command.queue}', pid ${process.pid}, ${threads} threads, modules: ${served}${inline}`,
+  );
   return stopped;
 }
 

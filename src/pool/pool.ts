@@ -188,6 +188,13 @@ const defaultExecutorKeys = [
 const poolKeys = [...defaultExecutorKeys, 'executor'];
 
 /**
+ * The key of {@link Pool}'s `imapSettled` with `starmap`'s spreading, for `rxpool worker`
+ * (src/bullmq/serve.ts), which runs a producer's `pool.starmap` jobs on its local pool. Not
+ * exported from `rxpool`: no user calls it.
+ */
+export const imapSettledSpread: unique symbol = Symbol('rxpool.imapSettledSpread');
+
+/**
  * A pool of workers that runs {@link Work} over items, like Python's `multiprocessing.Pool`.
  *
  * _Send work to other threads: one item, a whole list, or a lazy stream of results._
@@ -501,6 +508,21 @@ export class Pool {
     return engineIterable<In, Awaited<Out>, Settled<In, Awaited<Out>>>(
       items,
       this.resolveIterable(work, items, options, 'pool.imapSettled'),
+      () => this.dispatcher,
+      realClock,
+      true,
+    );
+  }
+
+  /** @internal {@link Pool.imapSettled} with each item's arguments spread into the call (`starmap`). */
+  [imapSettledSpread]<In, Out>(
+    work: Work<In, Out>,
+    items: Iterable<In> | AsyncIterable<In>,
+    options?: ParallelOptions<In>,
+  ): AsyncIterableIterator<Settled<In, Awaited<Out>>> {
+    return engineIterable<In, Awaited<Out>, Settled<In, Awaited<Out>>>(
+      items,
+      this.resolveIterable(work, items, options, 'pool.starmap', true),
       () => this.dispatcher,
       realClock,
       true,

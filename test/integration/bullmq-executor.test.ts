@@ -6,7 +6,7 @@
  * executor in a pass-through one (`watch`): the pool takes any executor.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
@@ -46,6 +46,9 @@ let redis: RedisServer;
 const workers: WorkerProcess[] = [];
 const pools: Pool[] = [];
 const queues: Queue[] = [];
+/** Other processes and servers a test starts, stopped by pid after (a failed test too). */
+const children: ChildProcess[] = [];
+const servers: RedisServer[] = [];
 
 async function worker(
   queue: string,
@@ -141,10 +144,14 @@ before(async () => {
 });
 
 after(async () => {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
   await Promise.all(pools.map((p) => p.destroy()));
   await Promise.all(queues.map((q) => q.close()));
   await Promise.all(workers.map((w) => w.kill()));
   await redis?.close();
+  await Promise.all(servers.map((s) => s.close()));
 });
 
 const N = 10_000;
@@ -404,6 +411,7 @@ test('a batch over maxBatchBytes sends its first items that fit, the rest go aga
 
 test('Redis restarted mid-stream: the stream completes after reconnecting', async () => {
   const own = await startRedis();
+  servers.push(own);
   try {
     await worker('restart', { server: own });
     const { pool, executor } = remotePool({ connection: own.url, queue: 'restart', capacity: 4 });
@@ -421,6 +429,7 @@ test('Redis restarted mid-stream: the stream completes after reconnecting', asyn
 
 test('Redis unreachable from the start: a clear error, never a hang', async () => {
   const own = await startRedis();
+  servers.push(own);
   const url = own.url;
   await own.close();
   const { pool, executor } = remotePool({ connection: url, queue: 'nowhere', unreachableMs: 1000 });
@@ -471,6 +480,7 @@ test('a worker refuses a module it does not serve, and inline code without --all
 test('pool.close() and pool.destroy() release every connection: the process exits by itself', async () => {
   const script = fileURLToPath(new URL('../fixtures/bullmq-exit.ts', import.meta.url));
   const dead = await startRedis();
+  servers.push(dead);
   const deadUrl = dead.url;
   await dead.close();
   for (const [url, mode, outcome] of [
@@ -479,6 +489,7 @@ test('pool.close() and pool.destroy() release every connection: the process exit
     [deadUrl, 'unreachable', 'RedisUnreachableError'],
   ] as const) {
     const child = spawn(process.execPath, ['--import', 'tsx', script, url, 'main', mode]);
+    children.push(child);
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;

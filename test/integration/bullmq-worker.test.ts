@@ -5,7 +5,7 @@
  * URL is on another "host" (another path) to show the matching by file name.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ import {
 import {
   CANCELLED,
   cancelChannel,
+  decodeValues,
   encodeBatch,
   encodeCancel,
   JOB_NAME,
@@ -36,6 +37,9 @@ const SAFETY_MS = 120_000;
 let redis: RedisServer;
 const workers: WorkerProcess[] = [];
 const queues: Queue[] = [];
+/** Other processes and servers a test starts, stopped by pid after (a failed test too). */
+const children: ChildProcess[] = [];
+const servers: RedisServer[] = [];
 
 /** Spawns `rxpool worker` on `queue` in test/fixtures (2 threads) and waits until it is ready. */
 async function startWorker(
@@ -88,8 +92,9 @@ async function finished(
     const job = await Job.fromId(q, id);
     assert.ok(job, `job ${id} is gone`);
     if (state === 'completed') {
-      const count = (job.data as { count: number }).count;
-      return { outcomes: decodeResult(job.returnvalue, count), worker: job.returnvalue.worker };
+      // The outcomes are in the job's data once it ran (src/bullmq/job.ts).
+      const [values] = decodeValues((job.data as { outcomes: string }).outcomes) as [unknown[]];
+      return { outcomes: decodeResult(job.data, values.length), worker: job.returnvalue.worker };
     }
     if (state === 'failed') return { failed: job.failedReason };
     if (Date.now() > deadline) throw new Error(`job ${id} still ${state} after ${ms} ms`);
@@ -122,9 +127,13 @@ before(async () => {
 });
 
 after(async () => {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
   await Promise.all(workers.map((w) => w.kill()));
   await Promise.all(queues.map((q) => q.close()));
   await redis?.close();
+  await Promise.all(servers.map((s) => s.close()));
 });
 
 test('odd values arrive and come back as with threads (structured clone, not JSON)', async () => {
@@ -264,7 +273,7 @@ test('SIGTERM waits for the running job, then exits 0', async () => {
   const job = await Job.fromId(q, id);
   assert.equal(await job!.getState(), 'completed', worker.stderr());
   assert.ok(job!.finishedOn! <= exitedAt);
-  assert.deepStrictEqual(decodeResult(job!.returnvalue, 1), [{ ok: true, value: 1500 }]);
+  assert.deepStrictEqual(decodeResult(job!.data, 1), [{ ok: true, value: 1500 }]);
   // Redis may show the job active a moment before the worker's processor has it: the count said
   // at SIGTERM can be 0 or 1; that the job completed before the exit is what shows the wait.
   assert.match(worker.stderr(), /SIGTERM: taking no new batches; finishing the [01] running/);
@@ -291,6 +300,7 @@ test("a cancel message stops a stream's running job and refuses its waiting ones
 /** Runs `rxpool ...args` in test/fixtures to its end. */
 function rxpool(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], { cwd: FIXTURES });
+  children.push(child);
   const timer = setTimeout(() => child.kill('SIGKILL'), SAFETY_MS);
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
@@ -422,6 +432,7 @@ test('a worker killed mid-job: its job fails as stalled within seconds, never ru
 
 test('rediss:// (TLS) works through the URL', async () => {
   const secure = await startRedis({ tls: true });
+  servers.push(secure);
   try {
     assert.match(secure.url, /^rediss:/);
     const ca = readFileSync(secure.caFile!, 'utf8');

@@ -174,7 +174,7 @@ test('a job of another format version, or malformed, is refused with a FormatErr
   assert.equal(decodeBatch(throughRedis(good)).timeout, undefined);
   const cases: [unknown, RegExp][] = [
     [null, /not an object/],
-    [{ ...good, v: 1 }, /format version 1; this worker reads version 2/],
+    [{ ...good, v: 1 }, /format version 1; this worker reads version 3/],
     [{ ...good, stream: 3 }, /no stream id/],
     [{ ...good, work: { kind: 'module', url: 'x' } }, /no valid work spec/],
     [{ ...good, timeout: 0 }, /timeout is not a number above 0/],
