@@ -27,9 +27,9 @@ export {
   throwFailures,
 } from '../operators/index.js';
 export { DEFAULT_HIGH_WATER_MARK } from './engine/flat.js';
+export type { Percentiles } from './engine/histogram.js';
 export type { Progress } from './engine/progress.js';
 export type { RetryConfig } from './engine/retry.js';
-export type { Percentiles } from './engine/samples.js';
 export type { TaskErrorDetails } from './errors.js';
 export { AbortError, TaskError, TaskTimeoutError, WorkerCrashedError } from './errors.js';
 export type {
@@ -40,9 +40,12 @@ export type {
   FlatBatch,
   ItemFailure,
   RunningBatch,
+  TraceCarrier,
   ValuesListener,
   WorkSpec,
 } from './executor/contract.js';
+export type { ItemTrace } from './executor/item-channel.js';
+export { ITEM_CHANNEL } from './executor/item-channel.js';
 export type { FlatOptions, MapOptions, ParallelOptions, RunOptions } from './options.js';
 export { DEFAULT_CONCURRENCY } from './options.js';
 export { move } from './pool/move.js';

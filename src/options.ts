@@ -284,6 +284,13 @@ export interface RunOptions<In = any> {
   readonly transfer?: readonly Transferable[] | ((input: In) => readonly Transferable[]);
 }
 
+/**
+ * An option that no user sets: the trace context of each item of the input, by position (an
+ * `rxpool worker` passes on its job's, src/bullmq/serve.ts), instead of the context active at
+ * each push. A symbol: not in the options a user sees, nor in the check of unknown ones.
+ */
+export const ITEM_TRACES: unique symbol = Symbol('rxpool.itemTraces');
+
 const parallelKeys = [
   'ordered',
   'concurrency',
@@ -365,6 +372,7 @@ export function resolveParallel<In>(
       total: o.total,
       flat: flat ? { highWaterMark } : undefined,
       key: o.key,
+      traces: (o as { [ITEM_TRACES]?: EngineConfig<In>['traces'] })[ITEM_TRACES],
     },
     pool: o.pool,
     signal: checkSignal(o.signal),

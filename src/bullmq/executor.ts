@@ -444,6 +444,7 @@ export class BullmqExecutor implements Executor {
           work: batch.work,
           timeout: batch.timeout,
           inputs: count === inputs.length ? inputs : inputs.slice(0, count),
+          traces: count === inputs.length ? batch.traces : batch.traces?.slice(0, count),
           flat: batch.flat !== undefined,
         });
       } catch {
@@ -569,7 +570,7 @@ export class BullmqExecutor implements Executor {
         launch.values(p, Array.isArray(given) ? given : [], { failure: failures?.[p] });
       }
     }
-    const ms = (result as { ms?: unknown }).ms;
+    const { ms, worker } = result as { ms?: unknown; worker?: unknown };
     const took = typeof ms === 'number' && ms >= 0 ? ms : 0;
     this.counts[by === 'event' ? 'byEvent' : 'byReconcile']++;
     this.settle(launch, {
@@ -579,6 +580,7 @@ export class BullmqExecutor implements Executor {
       count: launch.count,
       ms: took,
       waitedMs: Math.max(0, performance.now() - launch.sentAt - took),
+      ...(typeof worker === 'string' ? { workerId: worker } : {}),
     });
   }
 

@@ -64,6 +64,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import type { WireError, WorkSpec } from '../pool/messages.js';
+import type { TraceCarrier } from '../pool/trace-context.js';
 import { describe, serializeError } from '../worker/wire-error.js';
 
 export type { WireError, WorkSpec } from '../pool/messages.js';
@@ -110,6 +111,12 @@ export interface BatchJobData {
   readonly count: number;
   /** The items, an array, `v8.serialize`d, base64 ({@link encodeValues}). */
   readonly inputs: string;
+  /**
+   * The caller's trace context of each item (W3C `traceparent`/`tracestate` headers, an object
+   * for item `i` at `i`, shared by items with the same), `v8.serialize`d, base64; absent when no
+   * item has one. A worker without it runs the items without their callers' context.
+   */
+  readonly traces?: string;
   /**
    * A flat batch (`parallelFlatMap`): each item's outcome (in the job's data once it ran) is the
    * array of its values, at most `maxValues` of them (an item that gives more fails, after those).
@@ -222,6 +229,7 @@ export function encodeBatch(batch: {
   readonly work: WorkSpec;
   readonly timeout: number | undefined;
   readonly inputs: readonly unknown[];
+  readonly traces?: readonly (TraceCarrier | undefined)[] | undefined;
   readonly flat?: boolean;
 }): BatchJobData {
   const data: BatchJobData = {
@@ -232,7 +240,8 @@ export function encodeBatch(batch: {
     count: batch.inputs.length,
     inputs: encodeValues(batch.inputs),
   };
-  return batch.flat ? { ...data, flat: { maxValues: FLAT_JOB_MAX_VALUES } } : data;
+  const traced = batch.traces ? { ...data, traces: encodeValues(batch.traces) } : data;
+  return batch.flat ? { ...traced, flat: { maxValues: FLAT_JOB_MAX_VALUES } } : traced;
 }
 
 /** A batch job's data, checked and decoded; throws a {@link FormatError} when it is not one. */
@@ -241,6 +250,7 @@ export function decodeBatch(data: unknown): {
   readonly work: WorkSpec;
   readonly timeout: number | undefined;
   readonly inputs: unknown[];
+  readonly traces?: (TraceCarrier | undefined)[];
   readonly flat: { readonly maxValues: number } | undefined;
 } {
   const d = data as Partial<BatchJobData> | null;
@@ -278,7 +288,10 @@ export function decodeBatch(data: unknown): {
     throw new FormatError("the job's flat.maxValues is not an integer from 1 up");
   }
   const inputs = decodeValues(d.inputs, d.count);
-  return { stream: d.stream, work, timeout: d.timeout ?? undefined, inputs, flat };
+  const batch = { stream: d.stream, work, timeout: d.timeout ?? undefined, inputs, flat };
+  return typeof d.traces === 'string'
+    ? { ...batch, traces: decodeValues(d.traces) as (TraceCarrier | undefined)[] }
+    : batch;
 }
 
 /**

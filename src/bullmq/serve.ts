@@ -20,7 +20,7 @@ import {
   task,
   WorkerCrashedError,
 } from '../index.js';
-import { resolveParallel } from '../options.js';
+import { ITEM_TRACES, resolveParallel } from '../options.js';
 import { describeFunctions } from '../pool/exports.js';
 import { engineIterable } from '../pool/imap.js';
 import { imapSettledSpread } from '../pool/pool.js';
@@ -334,7 +334,14 @@ export class BatchServer {
           await this.flatItems(resolved.work as Task, batch, values, failures, signal);
         } else {
           const { pool } = this.options;
-          const options = { ordered: false, retry: 0, timeout: batch.timeout, signal } as const;
+          const options = {
+            ordered: false,
+            retry: 0,
+            timeout: batch.timeout,
+            signal,
+            // Each item's caller's trace context, on to the thread that runs it.
+            ...({ [ITEM_TRACES]: batch.traces } as {}),
+          } as const;
           // A producer's `pool.starmap`: each input is spread into the call, as on its threads.
           const settled = batch.work.spread
             ? pool[imapSettledSpread](resolved.work as Task, batch.inputs, options)

@@ -5,15 +5,17 @@
  * `pool.imap`, `pool.map`, `pool.run`) feed it and listen to it, and an executor runs the items.
  */
 
-import { TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
+import { AbortError, TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import type {
   BatchOutcome,
   FlatEnd,
   ItemFailure,
   RunningBatch,
+  TraceCarrier,
   WorkSpec,
 } from '../executor/contract.js';
 import type { DispatchClient, Dispatcher } from '../executor/dispatcher.js';
+import type { ItemTrace } from '../executor/item-channel.js';
 import { DEFAULT_CONCURRENCY } from '../options.js';
 import type { Transferable } from '../types.js';
 import { BatchSizer } from './batching.js';
@@ -43,6 +45,11 @@ export interface EngineConfig<In> {
   readonly progress?: ((progress: Progress) => void) | undefined;
   /** How many items the source will give, when known (for the progress ETA). */
   readonly total?: number | undefined;
+  /**
+   * The trace context of the item pushed `i`-th at `traces[i]`, given with the items (a remote
+   * worker passes on its job's), instead of the OpenTelemetry context active at each push.
+   */
+  readonly traces?: readonly (TraceCarrier | undefined)[] | undefined;
   /**
    * Flat items (./flat.ts): each item's work gives many values, which come while it runs; the
    * most of one item's values held here and not emitted.
@@ -142,6 +149,8 @@ interface Batch<In> {
   cancelTimer: (() => void) | undefined;
   /** Position of the item that ran past the timeout, once the batch was stopped for it. */
   timedOut: number | undefined;
+  /** Each item's `rxpool:item` trace, by position, when the channel had subscribers at launch. */
+  readonly traces: ItemTrace[] | undefined;
 }
 
 // What becomes of an item of a batch that came back (see `routeReturned`).
@@ -188,6 +197,12 @@ export class Engine<In, Out> implements DispatchClient {
   private readonly detach: () => void;
   /** This stream's id for the executor. */
   private readonly stream: string;
+  /** The trace context of the item pushed `index`-th, when there may be one. */
+  private readonly capture: ((index: number) => TraceCarrier | undefined) | undefined;
+  /** Trace contexts of the items of a page, by their place in it (pages that have some). */
+  private traced: WeakMap<In[], (TraceCarrier | undefined)[]> | undefined;
+  /** The traces of the batch being settled, while it is. */
+  private ending: ItemTrace[] | undefined;
   private held = 0;
   /** Items out in running batches. */
   private out = 0;
@@ -213,6 +228,8 @@ export class Engine<In, Out> implements DispatchClient {
     this.meter = config.progress && new ProgressMeter(config.progress, config.total, clock);
     this.moved = config.transfer ? new Set() : undefined;
     this.keys = config.key ? new KeyLines() : undefined;
+    const { traces } = config;
+    this.capture = traces !== undefined ? (index) => traces[index] : dispatcher.captureTrace();
     this.detach = dispatcher.attach(this);
   }
 
@@ -235,6 +252,7 @@ export class Engine<In, Out> implements DispatchClient {
       this.page = page;
     }
     page.push(input);
+    if (this.capture !== undefined) this.keepTrace(page);
     if (this.held < this.concurrency && this.backlog === 0) {
       this.admit(page, page.length - 1, page.length);
       // The hot path of a fast push source: when the queue already waited for a slot, every slot
@@ -291,6 +309,7 @@ export class Engine<In, Out> implements DispatchClient {
     for (const batch of this.running) {
       batch.cancelTimer?.();
       batch.running.abort('cancel');
+      if (batch.traces) this.traceStopped(batch.traces);
     }
     for (const cancelDelay of this.delayed.values()) cancelDelay();
     this.running.clear();
@@ -494,6 +513,7 @@ export class Engine<In, Out> implements DispatchClient {
     for (const chunk of chunks) chunk.state = RUNNING;
     const { timeout } = this.config;
     const enforced = this.dispatcher.traits.enforcesTimeouts;
+    const traces = this.dispatcher.tracing() ? this.traceStart(chunks, count) : undefined;
     const batch: Batch<In> = {
       chunks,
       count,
@@ -501,6 +521,7 @@ export class Engine<In, Out> implements DispatchClient {
       sentAt: this.clock.now(),
       cancelTimer: undefined,
       timedOut: undefined,
+      traces,
     };
     batch.running = this.dispatcher.submit(
       {
@@ -509,6 +530,7 @@ export class Engine<In, Out> implements DispatchClient {
         transferList,
         timeout,
         expectedMs: this.sizer.expectedMs(count),
+        traces: this.traced && this.tracesOf(chunks, count),
         stream: this.stream,
         flat: this.config.flat,
       },
@@ -520,6 +542,7 @@ export class Engine<In, Out> implements DispatchClient {
       const now = this.clock.now();
       for (let p = 0; p < chunks.length; p++) chunks[p]!.flat!.start(batch, batch.running, p, now);
     }
+    if (traces) for (const trace of traces) this.dispatcher.itemChannel.end.publish(trace);
     this.running.add(batch);
     this.out += count;
     if (timeout !== undefined && !enforced) this.armTimeout(batch, timeout);
@@ -622,6 +645,7 @@ export class Engine<In, Out> implements DispatchClient {
     this.out -= batch.count;
     batch.cancelTimer?.();
     const { chunks } = batch;
+    this.ending = batch.traces;
     switch (outcome.type) {
       case 'done': {
         this.sizer.observe(outcome.ms, outcome.count);
@@ -631,11 +655,21 @@ export class Engine<In, Out> implements DispatchClient {
           outcome.waitedMs !== undefined
             ? batch.sentAt + outcome.waitedMs
             : this.clock.now() - outcome.ms;
-        this.dispatcher.waitTimes.add(Math.max(0, startedAt - chunks[0]!.queuedAt));
+        // Each chunk's items that ran waited from when it was queued (sent again: anew).
+        const { waitTimes } = this.dispatcher;
+        let ran = outcome.count;
+        for (let i = 0; i < chunks.length && ran > 0; i++) {
+          const chunk = chunks[i]!;
+          const k = Math.min(ran, chunk.length);
+          waitTimes.add(Math.max(0, startedAt - chunk.queuedAt), k);
+          ran -= k;
+        }
         const { values, failures, count } = outcome;
+        if (this.ending) for (const trace of this.ending) trace.workerId = outcome.workerId;
         // (A flat batch's items that ended told so as they did: see `routeReturned`.)
         if (failures === null && count === batch.count && !this.config.flat) {
           // The common case: every item ran and succeeded.
+          if (this.ending) this.traceResults(0, count, values);
           let at = 0;
           for (const chunk of chunks) {
             this.succeeded(chunk, values, at);
@@ -684,6 +718,7 @@ export class Engine<In, Out> implements DispatchClient {
         this.routeReturned(batch, () => AGAIN);
         break;
     }
+    this.ending = undefined;
     this.pump();
   }
 
@@ -723,12 +758,20 @@ export class Engine<In, Out> implements DispatchClient {
         const rest = k < length ? this.split(chunk, k) : undefined;
         if (what === KEEP) {
           this.succeeded(chunk, values!, p);
+          if (this.ending) this.traceResults(p, k, values!);
         } else if (what === FAIL) {
-          this.failItem(chunk, failure?.(p), again);
+          const error = this.failItem(chunk, failure?.(p), again);
+          if (this.ending) this.traceEnd(this.ending[p]!, error);
         } else if (chunk.flat && chunk.flat.emitted > 0) {
           // Its values were emitted: running it again would emit them twice.
-          this.failItem(chunk, { error: stoppedError(), kind: 'threw', retryable: false }, again);
+          const error = this.failItem(
+            chunk,
+            { error: stoppedError(), kind: 'threw', retryable: false },
+            again,
+          );
+          if (this.ending) this.traceEnd(this.ending[p]!, error);
         } else {
+          if (this.ending) for (let i = p; i < p + k; i++) this.traceEnd(this.ending[i]!);
           if (what === ALONE) chunk.cap = 1;
           else if (cap !== undefined) chunk.cap = Math.min(chunk.cap, cap);
           again.push(chunk);
@@ -808,7 +851,7 @@ export class Engine<In, Out> implements DispatchClient {
     chunk: Chunk<In>,
     failure: ItemFailure | undefined,
     again: Chunk<In>[] | undefined,
-  ): void {
+  ): TaskError<In> {
     chunk.attempts++;
     this.dispatcher.failedAttempts++;
     const kind = failure === undefined ? 'timeout' : failure.kind;
@@ -844,7 +887,7 @@ export class Engine<In, Out> implements DispatchClient {
         chunk.error = error;
         if (this.keys) this.passTurn(chunk);
         if (!this.config.ordered) this.ready(chunk);
-        return;
+        return error;
       }
       // An item that crashed its worker goes again alone: if it does it again, it takes no
       // batch-mates down with it.
@@ -865,12 +908,94 @@ export class Engine<In, Out> implements DispatchClient {
       } else {
         this.requeue([chunk]);
       }
-      return;
+      return error;
     }
     chunk.state = FAILED;
     chunk.error = error;
     if (this.keys) this.passTurn(chunk);
     if (!this.config.ordered) this.ready(chunk);
+    return error;
+  }
+
+  // Tracing: each attempt on the `rxpool:item` channel, and the items' trace contexts
+
+  /** Keeps the trace context of the input just pushed into `page`, if it has one. */
+  private keepTrace(page: In[]): void {
+    const carrier = this.capture!(this.nextIndex + this.backlog);
+    let list = this.traced?.get(page);
+    if (list === undefined) {
+      if (carrier === undefined) return;
+      list = [];
+      this.traced ??= new WeakMap();
+      this.traced.set(page, list);
+    }
+    list[page.length - 1] = carrier;
+  }
+
+  /** The trace contexts of a batch's items, by position; `undefined` when none has one. */
+  private tracesOf(chunks: Chunk<In>[], count: number): (TraceCarrier | undefined)[] | undefined {
+    let traces: (TraceCarrier | undefined)[] | undefined;
+    let p = 0;
+    for (const chunk of chunks) {
+      const list = this.traced!.get(chunk.inputs);
+      if (list !== undefined) {
+        for (let i = chunk.lo; i < chunk.hi; i++) {
+          const carrier = list[i];
+          if (carrier === undefined) continue;
+          traces ??= new Array(count);
+          traces[p + i - chunk.lo] = carrier;
+        }
+      }
+      p += chunk.length;
+    }
+    return traces;
+  }
+
+  /** Publishes `start` for each item of a batch about to be launched; returns their traces. */
+  private traceStart(chunks: Chunk<In>[], count: number): ItemTrace[] {
+    const { start } = this.dispatcher.itemChannel;
+    const traces: ItemTrace[] = new Array(count);
+    let p = 0;
+    for (const chunk of chunks) {
+      const attempt = chunk.attempts + 1;
+      for (let k = 0; k < chunk.length; k++) {
+        const trace: ItemTrace = { index: chunk.first + k, attempt, workerId: undefined };
+        traces[p++] = trace;
+        start.publish(trace);
+      }
+    }
+    return traces;
+  }
+
+  /** The items at positions `[p, p + k)` of the batch being settled succeeded. */
+  private traceResults(p: number, k: number, values: ArrayLike<unknown>): void {
+    const traces = this.ending!;
+    for (let i = p; i < p + k; i++) {
+      const trace = traces[i]!;
+      trace.result = values[i];
+      this.traceEnd(trace);
+    }
+  }
+
+  /** An attempt is over: failed with `error`, succeeded (`result` set), or to go again. */
+  private traceEnd(trace: ItemTrace, error?: unknown): void {
+    const channel = this.dispatcher.itemChannel;
+    if (error !== undefined) {
+      trace.error = error;
+      channel.error.publish(trace);
+    } else if (!('result' in trace)) {
+      trace.again = true;
+    }
+    channel.asyncStart.publish(trace);
+    channel.asyncEnd.publish(trace);
+  }
+
+  /** The attempts of a batch still out when the stream stopped. */
+  private traceStopped(traces: ItemTrace[]): void {
+    const error = new AbortError(
+      'The attempt was stopped: its stream was unsubscribed, or its pool destroyed, while it was out',
+    );
+    for (const trace of traces) this.traceEnd(trace, error);
   }
 
   /**

@@ -90,6 +90,14 @@ export interface FlatBatch {
   readonly highWaterMark: number;
 }
 
+/**
+ * The trace context of an item's caller, as W3C Trace Context headers (`traceparent`, and
+ * `tracestate` when there is one), plus what other propagators the caller's OpenTelemetry setup
+ * registered put there (`baggage`, say). An executor that runs items elsewhere carries it to
+ * where the item runs; rxpool's worker side makes it the active context while the task runs.
+ */
+export type TraceCarrier = Readonly<Record<string, string>>;
+
 /** One batch: consecutive items of one stream, all of the same work. */
 export interface ExecutorBatch {
   /** What to run on every input. */
@@ -106,6 +114,13 @@ export interface ExecutorBatch {
   readonly timeout: number | undefined;
   /** What the engine expects the batch to take, in ms, when it has measured the stream. */
   readonly expectedMs: number | undefined;
+  /**
+   * The trace context of item `i` at `traces[i]` (items with the same context share one object);
+   * `undefined` when no item has one (no OpenTelemetry span was active where they were pushed).
+   * An executor passes it on with the items (see {@link TraceCarrier}); one that ignores it only
+   * loses the link between its tasks' spans and the caller's.
+   */
+  readonly traces?: readonly (TraceCarrier | undefined)[] | undefined;
   /**
    * A stable id of the stream, unique among the streams of this executor's pool only (a remote
    * executor whose workers serve other producers too qualifies it before it names it to them).
@@ -165,6 +180,11 @@ export type BatchOutcome =
       readonly ms: number;
       /** How long the batch waited in the executor before it started, in ms, when known. */
       readonly waitedMs?: number;
+      /**
+       * Which worker ran it, when known (`threadId`, a process's `pid`, a remote worker's
+       * `<hostname>:<pid>`): the `workerId` of the `rxpool:item` trace events.
+       */
+      readonly workerId?: number | string;
     }
   /** The worker died. `position` is the item it died under, when known. */
   | {

@@ -2,13 +2,14 @@
  * The Dispatcher: what a pool holds between its streams' engines and its executor. It gives the
  * engines fair turns (those with work wait in a ring and get one batch a turn while the executor
  * has capacity, so one busy stream cannot starve another), counts the batches out against
- * `capacity()`, keeps the samples and counters of `pool.stats()`, waits for the engines to finish
+ * `capacity()`, keeps the histograms and counters of `pool.stats()`, waits for the engines to finish
  * on `close()`, and holds the process alive while any batch is out. No executor inherits it: an
  * executor only implements {@link Executor}.
  */
 
-import { Samples } from '../engine/samples.js';
+import { Histogram } from '../engine/histogram.js';
 import { AbortError } from '../errors.js';
+import { type TraceCarrier, traceCapture } from '../pool/trace-context.js';
 import type {
   BatchOutcome,
   Executor,
@@ -17,6 +18,7 @@ import type {
   RunningBatch,
   ValuesListener,
 } from './contract.js';
+import { itemChannel, itemTracing } from './item-channel.js';
 
 /** An engine, as the Dispatcher sees it: it asks for turns and fills each with one batch. */
 export interface DispatchClient {
@@ -34,10 +36,10 @@ const NEVER_MS = 2 ** 31 - 1;
 export class Dispatcher {
   readonly size: number;
   readonly traits: ExecutorTraits;
-  /** Run time per item (a batch's time over its items), in ms. */
-  readonly runTimes = new Samples();
+  /** Run time per item (each item of a batch at the batch's time over its items), in ms. */
+  readonly runTimes = new Histogram();
   /** Time from an item's queueing to its batch's start, in ms (the engines add them). */
-  readonly waitTimes = new Samples();
+  readonly waitTimes = new Histogram();
   /**
    * Attempts of items that failed (threw, timed out, crashed their worker, could not be sent), as
    * the engines charge them: only an engine knows which item of a stopped batch ran past its
@@ -46,6 +48,16 @@ export class Dispatcher {
   failedAttempts = 0;
   /** Items that ran and succeeded. */
   completed = 0;
+  /**
+   * What each stream captures the OpenTelemetry context of its items with, asked when it starts:
+   * `undefined` without `@opentelemetry/api` installed or anything registered with it
+   * (src/pool/trace-context.ts).
+   */
+  captureTrace: () => (() => TraceCarrier | undefined) | undefined = traceCapture;
+  /** The `rxpool:item` tracing channel, which the engines publish each attempt on. */
+  readonly itemChannel = itemChannel;
+  /** Whether anything subscribes to {@link itemChannel} now. */
+  readonly tracing = itemTracing;
   /** ms the executor spent running items, summed over batches. */
   runMs = 0;
   /** When the first batch went out (`performance.now()`), or `undefined`. */
@@ -173,7 +185,7 @@ export class Dispatcher {
 
   private count(outcome: Extract<BatchOutcome, { type: 'done' }>): void {
     const { count, failures, ms } = outcome;
-    if (count > 0) this.runTimes.add(ms / count);
+    if (count > 0) this.runTimes.add(ms / count, count);
     let failed = 0;
     if (failures) for (let i = 0; i < count; i++) if (failures[i]) failed++;
     this.completed += count - failed;

@@ -14,7 +14,7 @@ import type { MessagePort } from 'node:worker_threads';
  */
 export type { WorkSpec } from '../executor/contract.js';
 
-import type { WorkSpec } from '../executor/contract.js';
+import type { TraceCarrier, WorkSpec } from '../executor/contract.js';
 
 /** One message to a worker: several items of the same work. */
 export interface BatchRequest {
@@ -37,6 +37,11 @@ export interface BatchRequest {
    * what structured clone would (src/pool/exact-json.ts).
    */
   readonly jsonResults: boolean;
+  /**
+   * The caller's trace context of item `i` at `traces[i]`, which the worker makes active while
+   * the item runs (src/pool/trace-context.ts); absent when no item has one.
+   */
+  readonly traces?: readonly (TraceCarrier | undefined)[] | undefined;
   /** A flat batch: each item's values are streamed back under credit (see {@link FlatValues}). */
   readonly flat?: FlatRequest;
 }

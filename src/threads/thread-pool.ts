@@ -219,6 +219,7 @@ export class ThreadPoolExecutor implements Executor {
         // The engine times items that have a timeout: the worker then records each one's start.
         timed: given.timeout !== undefined,
         jsonResults: wire.jsonResults,
+        traces: given.traces,
         flat: given.flat && { key: id, highWaterMark: given.flat.highWaterMark },
       },
       inputs,
@@ -608,6 +609,7 @@ export class ThreadPoolExecutor implements Executor {
       failures,
       count: response.count,
       ms: response.ms,
+      workerId: response.workerId,
     };
   }
 

@@ -17,6 +17,7 @@ import {
   type WireError,
   type WorkSpec,
 } from '../pool/messages.js';
+import { inTraceContext, type TraceCarrier } from '../pool/trace-context.js';
 import type { Transferable } from '../types.js';
 import { type FlatGate, type FlatPost, streamItem } from './flat.js';
 import { type Fn, load, NotArguments, setupOnce } from './load.js';
@@ -60,6 +61,10 @@ interface Running {
   readonly values: ResultList;
   /** Whether the results so far can travel as JSON text; absent when the request does not ask. */
   readonly json: ExactJson | undefined;
+  /** The caller's trace context of each item, made active while it runs; absent when none. */
+  readonly traces: readonly (TraceCarrier | undefined)[] | undefined;
+  /** Where {@link runItems} stops: the end of the batch, or of a run of one trace context. */
+  until: number;
   failures: (WireError | undefined)[] | null;
   transferList: Transferable[] | undefined;
   retire: boolean;
@@ -124,6 +129,8 @@ export async function runBatch(
       maxItems: request.maxItems,
       values: results,
       json: request.jsonResults ? new ExactJson() : undefined,
+      traces: request.traces,
+      until: n,
       failures: null,
       transferList: undefined,
       retire,
@@ -132,7 +139,7 @@ export async function runBatch(
     // Synchronous items run in one plain loop; an item that returns a promise is awaited here,
     // and the loop goes on after it.
     for (;;) {
-      count = runItems(run, count);
+      count = run.traces === undefined ? runItems(run, count) : runTraced(run, count);
       const pending = run.pending;
       if (pending === undefined) break;
       run.pending = undefined;
@@ -223,7 +230,7 @@ async function runFlat(
  */
 function runItems(run: Running, from: number): number {
   const { fn, inputs, control, row, timed, maxItems, values } = run;
-  const n = inputs.length;
+  const n = run.until;
   let count = from;
   for (; count < n; count++) {
     if (maxItems > 0 && itemsRun >= maxItems) {
@@ -357,4 +364,26 @@ function plainFailure(wire: WireError): WireError {
     fatal: wire.fatal,
     hint: typeof wire.hint === 'string' ? wire.hint : undefined,
   };
+}
+
+/**
+ * {@link runItems} for a batch whose items carry their callers' trace contexts: each run of
+ * items with the same context (most often the whole batch) runs inside that context, entered once.
+ */
+function runTraced(run: Running, from: number): number {
+  const { traces, inputs } = run;
+  const n = inputs.length;
+  let count = from;
+  while (count < n) {
+    const carrier = traces![count];
+    let end = count + 1;
+    while (end < n && traces![end] === carrier) end++;
+    run.until = end;
+    const at = count;
+    count = inTraceContext(carrier, () => runItems(run, at));
+    run.until = n;
+    // Stopped before the end of the run: an item returned a promise, or the batch ended early.
+    if (count < end) break;
+  }
+  return count;
 }

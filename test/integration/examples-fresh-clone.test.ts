@@ -46,6 +46,10 @@ const cases: Record<string, { args: (dir: string) => string[]; prints: RegExp }>
     args: (dir) => ['--mb', '1', '--corpus', join(dir, 'corpus.txt')],
     prints: /words/i,
   },
+  'example:tracing': {
+    args: () => ['--items', '3'],
+    prints: /task spans that are children of their caller's span: 6 of 6/,
+  },
   'example:cluster': {
     args: () => ['--items', '40', '--n', '24'],
     prints: /speedup over one thread: \d/,

@@ -192,7 +192,7 @@ describe('Symbol.asyncDispose', () => {
 describe('stats', () => {
   it('counts size, busy, queued, completed and failed', T, async () => {
     const pool = newPool(2);
-    const none = { p50: 0, p90: 0, p99: 0 };
+    const none = { p50: 0, p90: 0, p99: 0, max: 0, count: 0 };
     assert.deepEqual(pool.stats(), {
       size: 2,
       busy: 0,
@@ -239,6 +239,10 @@ describe('stats', () => {
     // The three mapped items waited behind the held ones.
     assert.ok(waitTime.p99 >= waitTime.p90 && waitTime.p90 >= waitTime.p50);
     assert.ok(waitTime.p99 > 1, `waitTime p99 ${waitTime.p99}`);
+    // Every item that ran was measured once (the failed one too); max bounds the percentiles.
+    assert.equal(runTime.count, 11);
+    assert.equal(waitTime.count, 11);
+    assert.ok(runTime.max >= runTime.p99 && waitTime.max >= waitTime.p99);
   });
 });
 

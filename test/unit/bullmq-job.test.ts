@@ -89,6 +89,31 @@ test('inputs keep structured-clone semantics through the job data (as with threa
   assert.equal(cycle.self, cycle);
 });
 
+test("the items' trace contexts travel with the job: shared by the items of one context", () => {
+  const work = { kind: 'inline', source: '(x) => x' } as const;
+  const a = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+  const b = {
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01',
+    tracestate: 'k=v',
+  };
+  const data = throughRedis(
+    encodeBatch({
+      stream: 's',
+      work,
+      timeout: undefined,
+      inputs: [1, 2, 3, 4],
+      traces: [a, a, undefined, b],
+    }),
+  );
+  const { traces } = decodeBatch(data);
+  assert.deepEqual(traces, [a, a, undefined, b]);
+  assert.equal(traces![0], traces![1], 'one object for the items of one context');
+  // None carried: no field at all (a job as before).
+  const plain = encodeBatch({ stream: 's', work, timeout: undefined, inputs: [1] });
+  assert.equal('traces' in plain, false);
+  assert.equal(decodeBatch(throughRedis(plain)).traces, undefined);
+});
+
 test('results keep structured-clone semantics; failures keep their kind', () => {
   const values = oddValues();
   const outcomes: ItemOutcome[] = values.map((value) => ({ ok: true, value }));
