@@ -309,7 +309,14 @@ export class Engine<In, Out> implements DispatchClient {
     for (const batch of this.running) {
       batch.cancelTimer?.();
       batch.running.abort('cancel');
-      if (batch.traces) this.traceStopped(batch.traces);
+      if (batch.traces) {
+        // A flat item that ended is traced already (`flatValues`).
+        const { chunks } = batch;
+        const out = this.config.flat
+          ? batch.traces.filter((_, p) => chunks[p]!.flat!.runsIn(batch))
+          : batch.traces;
+        this.traceStopped(out);
+      }
     }
     for (const cancelDelay of this.delayed.values()) cancelDelay();
     this.running.clear();
@@ -836,8 +843,18 @@ export class Engine<In, Out> implements DispatchClient {
     }
     if (end) {
       flat.stop();
-      if (end.failure) this.failItem(chunk!, end.failure, undefined);
-      else this.succeeded(chunk!, NO_VALUES, 0);
+      // Its attempt ends here, not with its batch (see `routeReturned`): so does its trace.
+      const trace = batch.traces?.[position];
+      if (end.failure) {
+        const error = this.failItem(chunk!, end.failure, undefined);
+        if (trace) this.traceEnd(trace, error);
+      } else {
+        this.succeeded(chunk!, NO_VALUES, 0);
+        if (trace) {
+          trace.result = undefined;
+          this.traceEnd(trace);
+        }
+      }
     }
     this.pump();
   }
