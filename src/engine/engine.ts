@@ -308,7 +308,11 @@ export class Engine<In, Out> implements DispatchClient {
     this.detach();
     for (const batch of this.running) {
       batch.cancelTimer?.();
-      batch.running.abort('cancel');
+      // A flat batch whose items all ended is only answering: stopping it could stop its worker.
+      const { flat } = this.config;
+      if (!flat || batch.chunks.some((chunk) => chunk.flat!.runsIn(batch))) {
+        batch.running.abort('cancel');
+      }
       if (batch.traces) {
         // A flat item that ended is traced already (`flatValues`).
         const { chunks } = batch;
