@@ -39,6 +39,7 @@ export type {
   ExecutorTraits,
   FlatBatch,
   ItemFailure,
+  ItemSpan,
   RunningBatch,
   TraceCarrier,
   ValuesListener,
@@ -56,6 +57,7 @@ export type {
   FlatWork,
   StarWork,
   SubscribableValues,
+  TaskContext,
   Work,
 } from './pool/task.js';
 export { Task, task } from './pool/task.js';

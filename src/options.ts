@@ -107,8 +107,10 @@ export interface ParallelOptions<In = any> {
    * How long each attempt of an item may run, in ms: a number above 0, or `Infinity` for none.
    *
    * The time counts from the item's own start, even inside a batch. Past it the attempt fails with
-   * a {@link TaskTimeoutError}, and the worker running it is stopped and replaced, so a runaway
-   * task really ends; the item's batch-mates run again.
+   * a {@link TaskTimeoutError}, however the task ends: its `context.signal` is aborted, and a task
+   * that settles within the pool's `abortGrace` keeps its worker; one that does not (or runs
+   * synchronously) is stopped with its worker, which is replaced, so a runaway task really ends.
+   * The item's batch-mates that had not run go again.
    *
    * @default `undefined`: no timeout
    */
@@ -156,24 +158,27 @@ export interface ParallelOptions<In = any> {
    */
   readonly progress?: (progress: Progress) => void;
   /**
-   * Per-key order (Akka's `mapAsyncPartitioned`): a function of an item that gives its key, a
-   * string or a number. Items with the same key never run at the same time, and run in source
-   * order; items with different keys run in parallel (for per-user or per-account streams of
-   * events). With `ordered: true` the output stays in source order; with `ordered: false` each
-   * key's results still come in that key's source order. A retried item keeps its key's turn until
-   * it is done for good. Items that wait for their key's turn count in `concurrency`: a key with
-   * many items in a row can fill the window. An item whose `key` throws (or gives neither a string
-   * nor a number) fails with a {@link TaskError} whose cause is what it threw, and never runs.
-   *
-   * @default `undefined`: every item may run at any time
-   */
-  readonly key?: (input: In) => string | number;
-  /**
    * How many items the source will give, an integer from 0 up, for {@link Progress.etaMs}.
    *
    * @default the length of an array given to `pool.map` or `pool.imap`; otherwise `undefined` (unknown)
    */
   readonly total?: number;
+  /**
+   * Per-key order (Akka's `mapAsyncPartitioned`): a function of the input that returns its key, a
+   * string or a number. Items with the same key never run at the same time and run in source
+   * order, each after the one before it is final (succeeded, or failed after its retries); items
+   * with different keys run in parallel. With `ordered: true` the output stays in source order;
+   * with `ordered: false` each key's results still come in that key's source order.
+   *
+   * Keys are compared as `Map` keys compare them (`1` and `'1'` differ). Two items of one key
+   * never travel in the same batch. The function runs on the main thread once per item, when the
+   * item is taken into the window; an item whose key throws, or is neither a string nor a
+   * number, fails alone with a {@link TaskError} whose `cause` says why, and the others go on.
+   * Items waiting for their key's turn count against `concurrency`.
+   *
+   * @default `undefined`: every item may run as soon as a worker is free
+   */
+  readonly key?: (input: In) => string | number;
 }
 
 /**
@@ -371,8 +376,9 @@ export function resolveParallel<In>(
       progress: o.progress,
       total: o.total,
       flat: flat ? { highWaterMark } : undefined,
-      key: o.key,
+      key: o.key && checkedKey(o.key),
       traces: (o as { [ITEM_TRACES]?: EngineConfig<In>['traces'] })[ITEM_TRACES],
+      origin: (o as { [ORIGIN]?: EngineConfig<In>['origin'] })[ORIGIN],
     },
     pool: o.pool,
     signal: checkSignal(o.signal),
@@ -469,11 +475,28 @@ function checkRetry(retry: unknown): number | RetryConfig | undefined {
   return r as unknown as RetryConfig;
 }
 
+/** The `key` option, checking what it returns (an item whose key is not one fails alone). */
+function checkedKey<In>(key: (input: In) => unknown): (input: In) => string | number {
+  return (input) => {
+    const value = key(input);
+    if (typeof value === 'string' || typeof value === 'number') return value;
+    throw new TypeError(
+      `Expected \`key\` to return a string or a number, got ${describeValue(value)}`,
+    );
+  };
+}
+
 function isPoolLike(value: unknown): boolean {
   return typeof value === 'object' && value !== null && typeof (value as Pool).imap === 'function';
 }
 
 /** Throws the house-style message: what was expected and what came. */
+/**
+ * @internal An option key of the pool's iterating methods, for `rxpool worker`: the items are
+ * those of a remote batch, in these spans (`EngineConfig.origin`).
+ */
+export const ORIGIN: unique symbol = Symbol('rxpool.origin');
+
 export function fail(name: string, expected: string, got: unknown): never {
   throw new TypeError(`Expected \`${name}\` to be ${expected}, got ${describeValue(got)}`);
 }

@@ -1,12 +1,15 @@
 /**
  * Case `faults`: CPU-bound items of which 1% exit their worker, against the same items with none,
- * on one pool, rounds interleaved. Each exit costs a worker replacement (a new thread, the worker
+ * on one pool, rounds interleaved; and the faulty items on a pool made without a spare worker
+ * (`workers.spare` off: each replacement starts when its worker dies). Each exit costs a worker replacement (a new thread, the worker
  * runtime and the task module loaded again); the other workers must keep running meanwhile, so the
  * faulty run should lose about the replacements' time over the pool's width, not stall on each.
  */
 import { from, tap } from 'rxjs';
 import { createPool, task } from 'rxpool';
 import { parallelSettle } from 'rxpool/operators';
+// The same module instance as rxpool's own (the package resolves to dist/ too): its spare switch.
+import { workers } from '../../dist/src/threads/thread-pool.js';
 import {
   type BenchCase,
   type Contender,
@@ -24,6 +27,7 @@ import {
 const NAMES = {
   clean: 'rxpool parallelSettle, no faults',
   faulty: 'rxpool parallelSettle, 1% exit their worker',
+  noSpare: 'rxpool parallelSettle, 1% exit their worker, no spare worker',
 } as const;
 
 /** Each item spins this long, in ms. */
@@ -51,8 +55,15 @@ export const faults: BenchCase = {
     const clean = faulty.map(({ ms }) => ({ ms, exit: false }));
     const work = task<FaultInput, number>(TASKS, 'spinOrExit');
     const pool = createPool();
+    workers.spare = false;
+    const withoutSpare = createPool();
+    workers.spare = true;
 
-    const contender = (name: string, inputs: readonly FaultInput[]): Contender => ({
+    const contender = (
+      name: string,
+      inputs: readonly FaultInput[],
+      on: ReturnType<typeof createPool> = pool,
+    ): Contender => ({
       name,
       async run(): Promise<Sample> {
         let ok = 0;
@@ -60,7 +71,7 @@ export const faults: BenchCase = {
         const ms = await timed(() =>
           from(inputs)
             .pipe(
-              parallelSettle(work, { pool }),
+              parallelSettle(work, { pool: on }),
               tap((settled) => {
                 if (settled.ok) ok++;
                 else failed++;
@@ -77,13 +88,22 @@ export const faults: BenchCase = {
 
     try {
       const samples = await interleave(
-        [contender(NAMES.clean, clean), contender(NAMES.faulty, faulty)],
+        [
+          contender(NAMES.clean, clean),
+          contender(NAMES.faulty, faulty),
+          contender(NAMES.noSpare, faulty, withoutSpare),
+        ],
         rounds,
         settings,
         'faults',
       );
       const cleanMs = median(samples.get(NAMES.clean)!.map((s) => s.ms));
       const faultyMs = median(samples.get(NAMES.faulty)!.map((s) => s.ms));
+      const noSpareMs = median(samples.get(NAMES.noSpare)!.map((s) => s.ms));
+      // Each round's run with a spare against the one without, of the same round.
+      const spareRatios = samples
+        .get(NAMES.noSpare)!
+        .map((s, i) => s.ms / samples.get(NAMES.faulty)![i]!.ms);
       // Each round's faulty run against the clean run of the same round: the ratio's spread.
       const ratios = samples
         .get(NAMES.clean)!
@@ -99,6 +119,7 @@ export const faults: BenchCase = {
         rows: [
           throughputRow(NAMES.clean, items, samples.get(NAMES.clean)!),
           throughputRow(NAMES.faulty, items, samples.get(NAMES.faulty)!),
+          throughputRow(NAMES.noSpare, items, samples.get(NAMES.noSpare)!),
           {
             contender: 'faulty / clean items/s',
             metrics: {
@@ -106,6 +127,15 @@ export const faults: BenchCase = {
               'ratio (min)': Math.min(...ratios),
               'ratio (max)': Math.max(...ratios),
               'ms per exit': (faultyMs - cleanMs) / exits,
+            },
+          },
+          {
+            contender: 'with a spare / without, items/s',
+            metrics: {
+              'ratio (median)': noSpareMs / faultyMs,
+              'ratio (min)': Math.min(...spareRatios),
+              'ratio (max)': Math.max(...spareRatios),
+              'ms per exit without': (noSpareMs - cleanMs) / exits,
             },
           },
         ],
@@ -116,7 +146,7 @@ export const faults: BenchCase = {
         ],
       };
     } finally {
-      await pool.close();
+      await Promise.all([pool.close(), withoutSpare.close()]);
     }
   },
 };

@@ -443,6 +443,7 @@ export class BullmqExecutor implements Executor {
           stream,
           work: batch.work,
           timeout: batch.timeout,
+          spans: batch.spans,
           inputs: count === inputs.length ? inputs : inputs.slice(0, count),
           traces: count === inputs.length ? batch.traces : batch.traces?.slice(0, count),
           flat: batch.flat !== undefined,

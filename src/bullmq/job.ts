@@ -63,6 +63,7 @@
  * itself.
  */
 import { deserialize, serialize } from 'node:v8';
+import type { ItemSpan } from '../executor/contract.js';
 import type { WireError, WorkSpec } from '../pool/messages.js';
 import type { TraceCarrier } from '../pool/trace-context.js';
 import { describe, serializeError } from '../worker/wire-error.js';
@@ -70,7 +71,7 @@ import { describe, serializeError } from '../worker/wire-error.js';
 export type { WireError, WorkSpec } from '../pool/messages.js';
 
 /** The version of this format; a worker refuses jobs of another ({@link FormatError}). */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 
 /**
  * The largest job data `rxpool worker` takes, in bytes of its JSON text as Redis holds it: a
@@ -109,6 +110,11 @@ export interface BatchJobData {
   readonly timeout: number | null;
   /** How many items {@link BatchJobData.inputs} holds. */
   readonly count: number;
+  /**
+   * Where the items come from in the producer's stream (source index and attempt of runs of
+   * them), for each task's `context.index` and `context.attempt`.
+   */
+  readonly spans: readonly ItemSpan[];
   /** The items, an array, `v8.serialize`d, base64 ({@link encodeValues}). */
   readonly inputs: string;
   /**
@@ -228,6 +234,8 @@ export function encodeBatch(batch: {
   readonly stream: string;
   readonly work: WorkSpec;
   readonly timeout: number | undefined;
+  /** Where the items come from; default: one run from index 0, first attempt. */
+  readonly spans?: readonly ItemSpan[];
   readonly inputs: readonly unknown[];
   readonly traces?: readonly (TraceCarrier | undefined)[] | undefined;
   readonly flat?: boolean;
@@ -238,10 +246,37 @@ export function encodeBatch(batch: {
     work: batch.work,
     timeout: batch.timeout ?? null,
     count: batch.inputs.length,
+    spans: firstSpans(
+      batch.spans ?? [{ index: 0, count: batch.inputs.length, attempt: 1 }],
+      batch.inputs.length,
+    ),
     inputs: encodeValues(batch.inputs),
   };
   const traced = batch.traces ? { ...data, traces: encodeValues(batch.traces) } : data;
   return batch.flat ? { ...traced, flat: { maxValues: FLAT_JOB_MAX_VALUES } } : traced;
+}
+
+/** The spans of the first `count` items. */
+function firstSpans(spans: readonly ItemSpan[], count: number): ItemSpan[] {
+  const first: ItemSpan[] = [];
+  for (const span of spans) {
+    if (count <= 0) break;
+    first.push(span.count <= count ? span : { ...span, count });
+    count -= span.count;
+  }
+  return first;
+}
+
+function isSpans(value: unknown, count: number): value is ItemSpan[] {
+  if (!Array.isArray(value)) return false;
+  let total = 0;
+  for (const span of value as Partial<ItemSpan>[]) {
+    const { index, count: n, attempt } = span ?? {};
+    if (!(Number.isInteger(index) && index! >= 0 && Number.isInteger(n) && n! >= 1)) return false;
+    if (!(Number.isInteger(attempt) && attempt! >= 1)) return false;
+    total += n!;
+  }
+  return total === count;
 }
 
 /** A batch job's data, checked and decoded; throws a {@link FormatError} when it is not one. */
@@ -249,6 +284,7 @@ export function decodeBatch(data: unknown): {
   readonly stream: string;
   readonly work: WorkSpec;
   readonly timeout: number | undefined;
+  readonly spans: readonly ItemSpan[];
   readonly inputs: unknown[];
   readonly traces?: (TraceCarrier | undefined)[];
   readonly flat: { readonly maxValues: number } | undefined;
@@ -288,7 +324,17 @@ export function decodeBatch(data: unknown): {
     throw new FormatError("the job's flat.maxValues is not an integer from 1 up");
   }
   const inputs = decodeValues(d.inputs, d.count);
-  const batch = { stream: d.stream, work, timeout: d.timeout ?? undefined, inputs, flat };
+  if (!isSpans(d.spans, inputs.length)) {
+    throw new FormatError(`the job's spans do not describe its ${inputs.length} inputs`);
+  }
+  const batch = {
+    stream: d.stream,
+    work,
+    timeout: d.timeout ?? undefined,
+    spans: d.spans,
+    inputs,
+    flat,
+  };
   return typeof d.traces === 'string'
     ? { ...batch, traces: decodeValues(d.traces) as (TraceCarrier | undefined)[] }
     : batch;

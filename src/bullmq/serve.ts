@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { type Job, type JobJson, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { realClock } from '../engine/clock.js';
+import type { ItemSpan } from '../executor/contract.js';
 import {
   type Pool,
   type Settled,
@@ -20,7 +21,7 @@ import {
   task,
   WorkerCrashedError,
 } from '../index.js';
-import { ITEM_TRACES, resolveParallel } from '../options.js';
+import { ITEM_TRACES, ORIGIN, resolveParallel } from '../options.js';
 import { describeFunctions } from '../pool/exports.js';
 import { engineIterable } from '../pool/imap.js';
 import { imapSettledSpread } from '../pool/pool.js';
@@ -339,8 +340,9 @@ export class BatchServer {
             retry: 0,
             timeout: batch.timeout,
             signal,
-            // Each item's caller's trace context, on to the thread that runs it.
-            ...({ [ITEM_TRACES]: batch.traces } as {}),
+            // Each item's caller's trace context, on to the thread that runs it; the producer's
+            // indexes and attempts, for each task's context.
+            ...({ [ITEM_TRACES]: batch.traces, [ORIGIN]: batch.spans } as {}),
           } as const;
           // A producer's `pool.starmap`: each input is spread into the call, as on its threads.
           const settled = batch.work.spread
@@ -380,14 +382,24 @@ export class BatchServer {
   ): Promise<void> {
     const { maxValues } = batch.flat!;
     const { pool } = this.options;
-    const resolved = resolveParallel(
-      work,
-      { timeout: batch.timeout, retry: 0, signal },
-      'rxpool worker',
-      true,
-    );
     await Promise.all(
       batch.inputs.map(async (input, index) => {
+        // Its caller's trace context and the producer's index and attempt, as for any job's item.
+        const trace = batch.traces?.[index];
+        const resolved = resolveParallel(
+          work,
+          {
+            timeout: batch.timeout,
+            retry: 0,
+            signal,
+            ...({
+              [ITEM_TRACES]: trace && [trace],
+              [ORIGIN]: [spanAt(batch.spans, index)],
+            } as {}),
+          },
+          'rxpool worker',
+          true,
+        );
         const mine: unknown[] = [];
         values[index] = mine;
         const items = engineIterable<unknown, unknown, Settled<unknown, unknown>>(
@@ -507,4 +519,14 @@ async function within(promise: Promise<unknown>, ms: number): Promise<void> {
   });
   await Promise.race([promise, late]);
   clearTimeout(timer);
+}
+
+/** The span of the item at `position` of a job whose items are `spans`. */
+function spanAt(spans: readonly ItemSpan[], position: number): ItemSpan {
+  let at = position;
+  for (const span of spans) {
+    if (at < span.count) return { index: span.index + at, count: 1, attempt: span.attempt };
+    at -= span.count;
+  }
+  return { index: position, count: 1, attempt: 1 };
 }

@@ -47,10 +47,10 @@ export interface MapCommand {
   readonly timeout: number | undefined;
   readonly retry: number;
   readonly onError: OnError;
+  /** A returned array is many values, written one a line (an iterator always is). */
+  readonly flat: boolean;
   /** Pool size; `undefined` for the default (`os.availableParallelism()`). */
   readonly workers: number | undefined;
-  /** `--flat`: a returned array is written as a line per element. */
-  readonly flat: boolean;
 }
 
 /** The settings of `rxpool worker`. */
@@ -62,6 +62,8 @@ export interface WorkerCommand {
   /** Pool size; `undefined` for the default (`os.availableParallelism()`). */
   readonly threads: number | undefined;
   readonly allowInline: boolean;
+  /** `--setup MODULE#export`: run once in every worker; what it returns is the tasks' `state`. */
+  readonly setup: { readonly module: string; readonly name: string } | undefined;
   /** The task modules' paths, as given (read from the current directory). */
   readonly modules: readonly string[];
 }
@@ -77,18 +79,21 @@ const ON_ERROR: readonly OnError[] = ['fail', 'skip', 'settle'];
 
 /** The text of `rxpool --help`. */
 export const HELP = `Usage: rxpool map <module> [export] [options] < in.ndjson > out.ndjson
-       rxpool worker --redis URL --queue NAME [--threads N] [--allow-inline] <module>...
+       rxpool worker --redis URL --queue NAME [--threads N] [--allow-inline]
+                     [--setup MODULE#export] <module>...
 
 Runs a function exported by <module> on a pool of worker threads, once for each line of
 standard input (one JSON value per line), and writes one JSON line per result to standard
-output, in input order unless --unordered; a function that returns an iterable (a generator,
-an async generator) writes a line per value, none for an empty one. Blank lines are skipped. <module> is a path read
-from the current directory; [export] defaults to 'default'. Input is read only as fast as
-results are written, so inputs of any size run in constant memory.
+output (one per value of a returned iterator: zero, one or many), in input order unless
+--unordered. Blank lines are skipped. <module> is a path read from the current directory;
+[export] defaults to 'default'. Input is read only as fast as results are written, so inputs
+of any size run in constant memory.
 
 Options:
   --concurrency N    the most lines read and not yet written (default ${DEFAULT_CONCURRENCY})
   --unordered        write results as they finish instead of in input order
+  --flat             write each item of a returned array as its own line (a returned
+                     iterator, such as a generator's, always is; sync or async)
   --timeout MS       fail an attempt that runs longer than MS milliseconds (its worker is
                      stopped and replaced)
   --retry N          try a failed line again, up to N more times (default 0)
@@ -99,7 +104,6 @@ Options:
                      with skip or settle, a line that is not JSON is a failed line too (never
                      run; in settle mode its "input" is the line's text, its error a SyntaxError)
   --workers N        worker threads (default: the number of CPUs)
-  --flat             a returned array is written as a line per element too
   -h, --help         show this help
   -v, --version      show the version
 
@@ -127,6 +131,10 @@ to the queue runs these modules with any input (with --allow-inline: any code).
   --queue NAME       the BullMQ queue to take batches from
   --threads N        worker threads (default: the number of CPUs)
   --allow-inline     also run inline functions (code sent through Redis)
+  --setup MODULE#export
+                     run this export once in every worker thread before its first batch; what
+                     it returns (or resolves to) is context.state in every task there
+                     (#export may be left out: the default export)
 
 SIGTERM or SIGINT: take no new batches, finish the running ones, exit 0.
 `;
@@ -178,8 +186,8 @@ export function parseCommandLine(argv: readonly string[]): Command {
     timeout: milliseconds('--timeout', values.timeout),
     retry: integer('--retry', values.retry, 0) ?? 0,
     onError: onError as OnError,
+    flat: values.flat === true,
     workers: integer('--workers', values.workers, 1),
-    flat: values.flat ?? false,
   };
 }
 
@@ -191,11 +199,11 @@ function parse(argv: readonly string[]) {
     options: {
       concurrency: { type: 'string' },
       unordered: { type: 'boolean' },
+      flat: { type: 'boolean' },
       timeout: { type: 'string' },
       retry: { type: 'string' },
       'on-error': { type: 'string' },
       workers: { type: 'string' },
-      flat: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -240,12 +248,23 @@ function parseWorker(argv: readonly string[]): Command {
   }
   const empty = positionals.find((module) => module === '');
   if (empty !== undefined) throw new CliError('a task module path is empty', ExitCode.usage);
+  let setup: WorkerCommand['setup'];
+  if (values.setup !== undefined) {
+    const at = values.setup.lastIndexOf('#');
+    const module = at < 0 ? values.setup : values.setup.slice(0, at);
+    const name = at < 0 ? 'default' : values.setup.slice(at + 1);
+    if (module === '' || name === '') {
+      throw badValue('--setup', 'MODULE#export or MODULE (its default export)', values.setup);
+    }
+    setup = { module, name };
+  }
   return {
     kind: 'worker',
     redis,
     queue,
     threads: integer('--threads', values.threads, 1),
     allowInline,
+    setup,
     modules: positionals,
   };
 }
@@ -260,6 +279,7 @@ function parseWorkerArgs(argv: readonly string[]) {
       queue: { type: 'string' },
       threads: { type: 'string' },
       'allow-inline': { type: 'boolean' },
+      setup: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

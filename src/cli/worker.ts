@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ServedModule } from '../bullmq/serve.js';
-import { createPool, type Pool, TaskError } from '../index.js';
+import { createPool, type Pool, type Task, TaskError, task } from '../index.js';
 import { describeFunctions } from '../pool/exports.js';
 import { CliError, ExitCode, type WorkerCommand } from './args.js';
 import { inspectExports, isTypeScript } from './exports.js';
@@ -34,9 +34,10 @@ export async function runWorker(
     );
   }
   const threads = command.threads ?? availableParallelism();
-  const pool = createPool({ size: threads });
+  const pool = createPool({ size: threads, setup: setupTask(command.setup) });
   let modules: ServedModule[];
   try {
+    if (command.setup) await checkSetup(pool, command.setup);
     modules = await checkModules(pool, command.modules);
   } catch (error) {
     await pool.destroy();
@@ -112,6 +113,33 @@ export function redact(url: string): string {
     return parsed.href;
   } catch {
     return '<the --redis URL>';
+  }
+}
+
+/** `--setup`'s task: its module must exist. */
+function setupTask(setup: WorkerCommand['setup']): Task | undefined {
+  if (setup === undefined) return undefined;
+  const path = resolve(process.cwd(), setup.module);
+  if (!existsSync(path)) {
+    throw new CliError(
+      `cannot find the --setup module '${setup.module}' (looked at ${path})`,
+      ExitCode.module,
+    );
+  }
+  return task(pathToFileURL(path).href, setup.name);
+}
+
+/** Runs the setup in a worker at start, so that one that fails stops the worker with why. */
+async function checkSetup(pool: Pool, setup: NonNullable<WorkerCommand['setup']>): Promise<void> {
+  try {
+    await pool.run(() => null, null);
+  } catch (error) {
+    const cause = error instanceof TaskError ? error.cause : (error as Error);
+    const inner = (cause as { cause?: Error }).cause ?? cause;
+    throw new CliError(
+      `the --setup task '${setup.module}#${setup.name}' failed: ${inner.name}: ${inner.message}`,
+      ExitCode.module,
+    );
   }
 }
 

@@ -10,6 +10,7 @@ import type {
   BatchOutcome,
   FlatEnd,
   ItemFailure,
+  ItemSpan,
   RunningBatch,
   TraceCarrier,
   WorkSpec,
@@ -22,7 +23,7 @@ import { BatchSizer } from './batching.js';
 import type { Clock } from './clock.js';
 import { Deque } from './deque.js';
 import { cannotStream, FlatItem } from './flat.js';
-import { KeyLines, keyOf } from './keys.js';
+import { type Key, KeyLines } from './keys.js';
 import { type Progress, ProgressMeter } from './progress.js';
 import type { RetryPolicy } from './retry.js';
 
@@ -45,6 +46,13 @@ export interface EngineConfig<In> {
   readonly progress?: ((progress: Progress) => void) | undefined;
   /** How many items the source will give, when known (for the progress ETA). */
   readonly total?: number | undefined;
+  /** Per-key order (src/engine/keys.ts): throws for an input whose key cannot be had. */
+  readonly key?: ((input: In) => Key) | undefined;
+  /**
+   * The source's items are themselves items of another stream, in these spans (a remote batch
+   * that `rxpool worker` runs): a task's `context.index` and `context.attempt` are theirs.
+   */
+  readonly origin?: readonly ItemSpan[] | undefined;
   /**
    * The trace context of the item pushed `i`-th at `traces[i]`, given with the items (a remote
    * worker passes on its job's), instead of the OpenTelemetry context active at each push.
@@ -55,11 +63,6 @@ export interface EngineConfig<In> {
    * most of one item's values held here and not emitted.
    */
   readonly flat?: { readonly highWaterMark: number } | undefined;
-  /**
-   * Per-key order (./keys.ts): items with the same key run one at a time, in source order; items
-   * with different keys in parallel.
-   */
-  readonly key?: ((input: In) => string | number) | undefined;
 }
 
 /** How the engine talks to its face. */
@@ -84,7 +87,7 @@ export interface EngineHooks<In, Out> {
 
 const QUEUED = 0;
 const RUNNING = 1;
-const WAITING = 2; // a retry's delay
+const WAITING = 2; // a retry's delay, or its key's turn (`key`)
 const DONE = 3; // every item succeeded
 const FAILED = 4; // its one item failed for good
 
@@ -118,8 +121,6 @@ class Chunk<In> {
   next: Chunk<In> | undefined = undefined;
   /** A flat stream's item (a chunk of one): its values that came, and its credit. */
   flat: FlatItem | undefined = undefined;
-  /** A keyed stream's item (a chunk of one): its key, once it holds its key's turn. */
-  key: string | number | undefined = undefined;
 
   constructor(
     /** The source index of its first item. */
@@ -188,9 +189,9 @@ export class Engine<In, Out> implements DispatchClient {
   private readonly delayed = new Map<Chunk<In>, () => void>();
   /** With `transfer`: indexes of the items whose buffers went to a worker (they cannot go again). */
   private readonly moved: Set<number> | undefined;
-  /** With `key`: each key's turn, and the items that wait for it. */
-  private readonly keys: KeyLines<Chunk<In>> | undefined;
   private readonly sizer: BatchSizer;
+  /** With `key`: whose turn it is per key, and the items waiting for theirs. */
+  private readonly keys: KeyLines<Chunk<In>> | undefined;
   /** The most items admitted and not yet emitted (the config's, or the executor's default). */
   private readonly concurrency: number;
   private readonly meter: ProgressMeter | undefined;
@@ -227,7 +228,7 @@ export class Engine<In, Out> implements DispatchClient {
     this.stream = dispatcher.streamId();
     this.meter = config.progress && new ProgressMeter(config.progress, config.total, clock);
     this.moved = config.transfer ? new Set() : undefined;
-    this.keys = config.key ? new KeyLines() : undefined;
+    this.keys = config.key && new KeyLines(config.key);
     const { traces } = config;
     this.capture = traces !== undefined ? (index) => traces[index] : dispatcher.captureTrace();
     this.detach = dispatcher.attach(this);
@@ -329,9 +330,9 @@ export class Engine<In, Out> implements DispatchClient {
     this.page = undefined;
     this.backlog = 0;
     this.queue.clear();
-    this.keys?.clear();
     this.finished.clear();
     this.moved?.clear();
+    this.keys?.clear();
     this.open = undefined;
     this.head = undefined;
     this.tail = undefined;
@@ -392,74 +393,83 @@ export class Engine<In, Out> implements DispatchClient {
   /** Admits the inputs `page[from..to)`: they join the open chunk, or a new one. */
   private admit(page: In[], from: number, to: number): void {
     if (this.nextIndex === 0) this.meter?.start();
-    const chunk = this.open;
-    const { flat } = this.config;
-    const count = to - from;
-    const first = this.nextIndex;
-    this.nextIndex += count;
-    this.held += count;
-    if (flat || this.keys) {
-      // A chunk of one each: a flat item keeps its own values, a keyed item waits its own turn.
-      for (let i = from; i < to; i++) {
-        const next = this.newChunk(first + i - from, page, i, i + 1);
-        if (flat) next.flat = new FlatItem(flat.highWaterMark, next.queuedAt);
-        if (!this.keys || this.takeTurn(next)) {
-          this.queue.push(next);
-          this.queuedItems++;
-        }
-      }
-      this.open = undefined;
+    if (this.keys) {
+      this.admitKeyed(page, from, to);
       return;
     }
+    const { flat } = this.config;
+    if (flat) {
+      // A chunk of one each: a flat item keeps its own values.
+      for (let i = from; i < to; i++) this.admitFlat(this.chunk(page, i, i + 1), flat);
+      return;
+    }
+    const chunk = this.open;
     if (chunk !== undefined && chunk.inputs === page && chunk.hi === from) {
       chunk.hi = to;
     } else {
-      this.open = this.newChunk(first, page, from, to);
-      this.queue.push(this.open);
+      const next = this.chunk(page, from, to);
+      this.open = next;
+      this.queue.push(next);
     }
+    const count = to - from;
+    this.nextIndex += count;
     this.queuedItems += count;
+    this.held += count;
+  }
+
+  /** Queues a flat item, a chunk of one just made (`chunk`). */
+  private admitFlat(chunk: Chunk<In>, flat: { readonly highWaterMark: number }): void {
+    chunk.flat = new FlatItem(flat.highWaterMark, chunk.queuedAt);
+    this.nextIndex++;
+    this.held++;
+    this.queue.push(chunk);
+    this.queuedItems++;
+  }
+
+  /** A new chunk of the inputs `page[from..to)`, the last in source order. */
+  private chunk(page: In[], from: number, to: number): Chunk<In> {
+    const chunk = new Chunk<In>(this.nextIndex, page, from, to, 0, this.clock.now());
+    if (this.config.ordered) {
+      if (this.tail) this.tail.next = chunk;
+      else this.head = chunk;
+      this.tail = chunk;
+    }
+    return chunk;
   }
 
   /**
-   * A keyed item was admitted: whether its key's turn is free (it may go to the queue). When the
-   * key function throws, the item fails with what it threw (and never runs).
+   * Admits inputs with `key`, each as a chunk of its own: it joins the queue if its key's turn is
+   * free; otherwise it waits in its key's line (in the ordered list, off the queue). An input
+   * whose key cannot be had fails alone.
    */
-  private takeTurn(chunk: Chunk<In>): boolean {
-    let key: string | number;
-    try {
-      key = this.config.key!(chunk.inputs[chunk.lo]!);
-      if (typeof key !== 'string' && typeof key !== 'number') {
-        throw new TypeError(`Expected \`key\` to return a string or a number, got ${typeof key}`);
+  private admitKeyed(page: In[], from: number, to: number): void {
+    const keys = this.keys!;
+    const { flat } = this.config;
+    for (let i = from; i < to; i++) {
+      const key = keys.key(page[i]);
+      const chunk = this.chunk(page, i, i + 1);
+      // A flat item keeps its key's turn until its end, not its first value.
+      if (flat) chunk.flat = new FlatItem(flat.highWaterMark, chunk.queuedAt);
+      this.nextIndex++;
+      this.held++;
+      if (typeof key === 'object') {
+        this.failItem(chunk, { error: key, kind: 'threw', retryable: false }, undefined);
+      } else if (keys.claim(key, chunk.first)) {
+        this.queue.push(chunk);
+        this.queuedItems++;
+      } else {
+        chunk.state = WAITING;
+        keys.wait(key, chunk);
       }
-    } catch (error) {
-      this.failItem(chunk, { error: asError(error), kind: 'threw', retryable: false }, undefined);
-      return false;
-    }
-    chunk.key = keyOf(key);
-    return this.keys!.enter(chunk.key, chunk);
-  }
-
-  /** A keyed item is done for good: the next of its key goes to the queue. */
-  private passTurn(chunk: Chunk<In>): void {
-    if (chunk.key === undefined) return;
-    const next = this.keys!.leave(chunk.key);
-    chunk.key = undefined;
-    if (next) {
-      next.queuedAt = this.clock.now();
-      this.queue.push(next);
-      this.queuedItems++;
     }
   }
 
-  /** A chunk of newly admitted items, at the tail of the order (the caller queues it). */
-  private newChunk(first: number, page: In[], from: number, to: number): Chunk<In> {
-    const next = new Chunk<In>(first, page, from, to, 0, this.clock.now());
-    if (this.config.ordered) {
-      if (this.tail) this.tail.next = next;
-      else this.head = next;
-      this.tail = next;
+  /** Items of `chunk` are final: each passes its key's turn to the next in line, which is queued. */
+  private leave(chunk: Chunk<In>): void {
+    for (let k = 0; k < chunk.length; k++) {
+      const next = this.keys!.leave(chunk.first + k);
+      if (next !== undefined) this.requeue([next], false);
     }
-    return next;
   }
 
   /** Admits from the backlog as much as the window has room for. */
@@ -538,6 +548,7 @@ export class Engine<In, Out> implements DispatchClient {
       {
         work: this.config.work,
         inputs: inputsOf(chunks),
+        spans: spansOf(chunks, this.config.origin),
         transferList,
         timeout,
         expectedMs: this.sizer.expectedMs(count),
@@ -677,8 +688,17 @@ export class Engine<In, Out> implements DispatchClient {
         }
         const { values, failures, count } = outcome;
         if (this.ending) for (const trace of this.ending) trace.workerId = outcome.workerId;
-        // (A flat batch's items that ended told so as they did: see `routeReturned`.)
-        if (failures === null && count === batch.count && !this.config.flat) {
+        const culprit = outcome.stopped ? batch.timedOut : undefined;
+        if (culprit !== undefined && culprit < count) {
+          // It answered the timeout's abort: the item that ran past it fails as timed out.
+          this.routeReturned(
+            batch,
+            (p) => (p === culprit ? FAIL : p >= count ? AGAIN : failures?.[p] ? FAIL : KEEP),
+            (p) => (p === culprit ? undefined : failures![p]),
+            values,
+          );
+        } else if (failures === null && count === batch.count && !this.config.flat) {
+          // (A flat batch's items that ended told so as they did: see `routeReturned`.)
           // The common case: every item ran and succeeded.
           if (this.ending) this.traceResults(0, count, values);
           let at = 0;
@@ -795,8 +815,8 @@ export class Engine<In, Out> implements DispatchClient {
     this.requeue(again);
   }
 
-  /** Puts chunks back at the head of the queue, in the order given. */
-  private requeue(chunks: Chunk<In>[]): void {
+  /** Puts chunks back at the head of the queue, in the order given (`!head`: one chunk, at its end). */
+  private requeue(chunks: Chunk<In>[], head = true): void {
     if (chunks.length === 0) return;
     const now = this.clock.now();
     for (let i = chunks.length - 1; i >= 0; i--) {
@@ -804,7 +824,8 @@ export class Engine<In, Out> implements DispatchClient {
       chunk.state = QUEUED;
       chunk.queuedAt = now;
       this.queuedItems += chunk.length;
-      this.queue.unshift(chunk);
+      if (head) this.queue.unshift(chunk);
+      else this.queue.push(chunk);
     }
   }
 
@@ -812,8 +833,8 @@ export class Engine<In, Out> implements DispatchClient {
     chunk.state = DONE;
     chunk.values = values;
     chunk.at = at;
-    if (this.keys) this.passTurn(chunk);
     if (!this.config.ordered) this.ready(chunk);
+    if (this.keys) this.leave(chunk);
   }
 
   /** Unordered mode: the chunk has something to emit (once in the deque). */
@@ -906,8 +927,8 @@ export class Engine<In, Out> implements DispatchClient {
         error = make(NOT_RETRIED);
         chunk.state = FAILED;
         chunk.error = error;
-        if (this.keys) this.passTurn(chunk);
         if (!this.config.ordered) this.ready(chunk);
+        if (this.keys) this.leave(chunk);
         return error;
       }
       // An item that crashed its worker goes again alone: if it does it again, it takes no
@@ -933,8 +954,8 @@ export class Engine<In, Out> implements DispatchClient {
     }
     chunk.state = FAILED;
     chunk.error = error;
-    if (this.keys) this.passTurn(chunk);
     if (!this.config.ordered) this.ready(chunk);
+    if (this.keys) this.leave(chunk);
     return error;
   }
 
@@ -1183,6 +1204,36 @@ function inputsOf<In>(chunks: Chunk<In>[]): unknown[] {
     for (let i = chunk.lo; i < chunk.hi; i++) inputs.push(chunk.inputs[i]);
   }
   return inputs;
+}
+
+/** The spans of a batch's items: one per chunk (their attempt is the one to come). */
+function spansOf<In>(chunks: Chunk<In>[], origin: readonly ItemSpan[] | undefined): ItemSpan[] {
+  const spans: ItemSpan[] = [];
+  for (const chunk of chunks) {
+    const span = { index: chunk.first, count: chunk.length, attempt: chunk.attempts + 1 };
+    if (origin === undefined) spans.push(span);
+    else spans.push(...within(origin, span));
+  }
+  return spans;
+}
+
+/** `span` (of a stream whose items are `origin`'s) as spans of `origin`'s items. */
+function within(origin: readonly ItemSpan[], span: ItemSpan): ItemSpan[] {
+  const spans: ItemSpan[] = [];
+  let skip = span.index;
+  let left = span.count;
+  for (const run of origin) {
+    if (left === 0) break;
+    if (skip >= run.count) {
+      skip -= run.count;
+      continue;
+    }
+    const count = Math.min(run.count - skip, left);
+    spans.push({ index: run.index + skip, count, attempt: run.attempt + span.attempt - 1 });
+    left -= count;
+    skip = 0;
+  }
+  return spans;
 }
 
 const NO_VALUES: readonly unknown[] = [];

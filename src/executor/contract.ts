@@ -39,8 +39,8 @@ export type WorkSpec = (
   readonly spread?: true;
   /** rxpool's command line: inputs are lines of JSON text (an executor passes it on as it is). */
   readonly lines?: 'value' | 'settle' | 'block-fail' | 'block-skip';
-  /** rxpool's command line, `--flat`: a returned array gives a line per element. */
-  readonly splitArrays?: true;
+  /** With `lines`: a returned array is many values, one line each (`rxpool map --flat`). */
+  readonly flat?: true;
 };
 
 /** What the engine plans with; fixed for an executor's life. */
@@ -91,6 +91,19 @@ export interface FlatBatch {
 }
 
 /**
+ * A run of items of a batch that are consecutive in their source and on the same attempt: what a
+ * task's `context.index` and `context.attempt` are read from.
+ */
+export interface ItemSpan {
+  /** The source index of the run's first item. */
+  readonly index: number;
+  /** How many items the run holds. */
+  readonly count: number;
+  /** Which attempt of its items this is, from 1. */
+  readonly attempt: number;
+}
+
+/**
  * The trace context of an item's caller, as W3C Trace Context headers (`traceparent`, and
  * `tracestate` when there is one), plus what other propagators the caller's OpenTelemetry setup
  * registered put there (`baggage`, say). An executor that runs items elsewhere carries it to
@@ -104,6 +117,12 @@ export interface ExecutorBatch {
   readonly work: WorkSpec;
   /** The items, in source order; results and failures come back by position in this array. */
   readonly inputs: readonly unknown[];
+  /**
+   * Where the inputs come from, in order: runs of items consecutive in the source, on the same
+   * attempt (their counts add up to the number of inputs). An executor passes them on to what
+   * runs the items, for each task's `context.index` and `context.attempt`.
+   */
+  readonly spans: readonly ItemSpan[];
   /** Buffers of the inputs to move rather than copy (the `transfer` option), if any. */
   readonly transferList: readonly Transferable[] | undefined;
   /**
@@ -180,6 +199,11 @@ export type BatchOutcome =
       readonly ms: number;
       /** How long the batch waited in the executor before it started, in ms, when known. */
       readonly waitedMs?: number;
+      /**
+       * The batch answered an `abort('timeout')`: it stopped after the item running then (its
+       * task settled within the grace), and that item fails as timed out whatever it gave.
+       */
+      readonly stopped?: boolean;
       /**
        * Which worker ran it, when known (`threadId`, a process's `pid`, a remote worker's
        * `<hostname>:<pid>`): the `workerId` of the `rxpool:item` trace events.

@@ -95,6 +95,11 @@ export class Dispatcher {
     return `s${this.nextStream++}`;
   }
 
+  /** Why the pool takes no new work, once it does not (closed or destroyed). */
+  get closed(): Error | undefined {
+    return this.refused;
+  }
+
   /** An engine joins; returns how it leaves. Throws once the pool is closed. */
   attach(client: DispatchClient): () => void {
     if (this.refused) throw this.refused;

@@ -14,17 +14,25 @@ import type { MessagePort } from 'node:worker_threads';
  */
 export type { WorkSpec } from '../executor/contract.js';
 
-import type { TraceCarrier, WorkSpec } from '../executor/contract.js';
+import type { ItemSpan, TraceCarrier, WorkSpec } from '../executor/contract.js';
 
 /** One message to a worker: several items of the same work. */
 export interface BatchRequest {
+  /** The batch's number, which its reply and an abort of it carry. */
+  readonly id: number;
   readonly work: WorkSpec;
+  /** Where the items come from in their source, for each task's `context` (`index`, `attempt`). */
+  readonly spans: readonly ItemSpan[] | undefined;
   /** The items; a batch of numbers only travels packed in a typed array (see `packNumbers`). */
   readonly inputs: readonly unknown[] | Packed;
   /** Run once in each worker before its first item. */
   readonly setup: WorkSpec | undefined;
   /** The worker retires after this many items (`maxTasksPerWorker`); 0 for never. */
   readonly maxItems: number;
+  /** Run in the worker, with its state, before it stops (the pool's `teardown`). */
+  readonly teardown: WorkSpec | undefined;
+  /** The worker retires after a batch that leaves its heap above this many bytes; 0 for never. */
+  readonly maxHeapBytes: number;
   /** The batch's cells in a shared {@link ControlBlock} (thread runtime). */
   readonly control: ControlRef | undefined;
   /**
@@ -106,10 +114,65 @@ export interface Release {
   readonly release: true;
 }
 
-/** A batch on a link, with the number its reply carries. */
-export interface LinkBatch extends BatchRequest {
-  readonly id: number;
+/** A batch on a link. */
+export type LinkBatch = BatchRequest;
+
+/** `pool.broadcast` on a thread's link: run `work` once, after the batches it holds. */
+export interface LinkBroadcast {
+  readonly broadcastNow: Broadcast['broadcast'];
 }
+
+/** Run the teardown now: the worker is about to be stopped (thread runtime, on the link). */
+export interface TearDown {
+  readonly tearDownNow: true;
+}
+
+/** The worker's answer to a {@link TearDown}: done, and why it failed if it did. */
+export interface TornDown {
+  readonly tornDown: true;
+  readonly error: WireError | undefined;
+}
+
+/** Stop a batch (it is the one running, or comes later): its tasks' `signal` fires. */
+export interface Abort {
+  readonly abort: number;
+  readonly reason: 'cancel' | 'timeout';
+}
+
+/**
+ * A task of the worker host that runs `work` once on the child process that takes it
+ * (`pool.broadcast`, process runtime). It answers with a {@link BroadcastReply} on tinypool's IPC
+ * channel, and settles when the main side releases it: held until every worker has answered, each
+ * of the pool's workers takes one. (Thread workers take a {@link LinkBroadcast} on their link.)
+ */
+export interface Broadcast {
+  readonly broadcast: {
+    readonly id: number;
+    readonly work: WorkSpec;
+    readonly input: unknown;
+    readonly setup: WorkSpec | undefined;
+    readonly teardown: WorkSpec | undefined;
+  };
+}
+
+export interface BroadcastReply {
+  readonly broadcast: number;
+  readonly workerId: number;
+  /** What `work` returned (awaited); absent when it failed. */
+  readonly value?: unknown;
+  readonly error?: WireError;
+}
+
+/** A message of rxpool's own to a child process, on tinypool's IPC channel. */
+export type ChildMessage =
+  | ({ readonly __rxpool__: 'abort' } & Abort)
+  | { readonly __rxpool__: 'release'; readonly broadcast: number };
+
+/** A message of rxpool's own from a child process, on tinypool's IPC channel. */
+export type ParentMessage =
+  | { readonly __rxpool__: 'listening' }
+  | { readonly __rxpool__: 'tornDown'; readonly error: WireError }
+  | ({ readonly __rxpool__: 'broadcast' } & BroadcastReply);
 
 /** The worker's answer to a {@link LinkBatch}: its reply, or why the reply could not be sent. */
 export type LinkReply =
@@ -128,14 +191,33 @@ export interface ControlRef {
 }
 
 /**
- * Shared cells that both sides read and write while a batch runs, four per row (one row a batch):
+ * What a child process's worker side sends, outside the worker host's messages, when it calls
+ * `process.exit` (from its `exit` listener, before any of the task's own): the main side then
+ * knows the child went on its own, however long it takes to go.
+ */
+export interface ExitNotice {
+  readonly rxpoolExit: number;
+}
+
+/** Flag cells (32-bit) a row: thread, cancel, awaiting, calling, exit code. */
+const F = 5;
+
+/**
+ * Shared cells that both sides read and write while a batch runs, seven per row (one row a batch):
  * - the index in `inputs` of the item running now (`inputs.length` once all ran), and when it
  *   started (when the batch started, unless the request is `timed`), in ms since the epoch
  *   (`performance.timeOrigin + performance.now()`), 0 before;
  * - the `threadId` of the worker that took the batch, 0 before (stored before it reads the
  *   cancel flag), and the cancel flag, 1 once the main side cancelled the batch (stored before it
  *   reads the thread). With both sides storing before they load, at least one sees the other:
- *   either the worker skips the batch, or the main side knows which worker to stop.
+ *   either the worker skips the batch, or the main side knows which worker to stop;
+ * - 1 while the item running awaits the promise its task returned: the worker's event loop is
+ *   free, so an abort message reaches its task's `signal`; and (a `timed` batch only) 1 while a
+ *   task's function is being called: a task that runs synchronously cannot hear an abort, and is
+ *   stopped with its worker when it runs past its timeout;
+ * - the exit code + 1 of a worker that called `process.exit` while it held the batch (stored from
+ *   its first `exit` listener, which a `terminate` from the main side never runs), 0 before: a
+ *   worker that went on its own is a crash, even when its exit is seen after a timeout was due.
  */
 export class ControlBlock {
   private readonly timing: Float64Array;
@@ -146,11 +228,11 @@ export class ControlBlock {
     readonly rows: number,
   ) {
     this.timing = new Float64Array(buffer, 0, 2 * rows);
-    this.flags = new Int32Array(buffer, 16 * rows, 2 * rows);
+    this.flags = new Int32Array(buffer, 16 * rows, F * rows);
   }
 
   static create(rows: number): ControlBlock {
-    return new ControlBlock(new SharedArrayBuffer(24 * rows), rows);
+    return new ControlBlock(new SharedArrayBuffer((16 + 4 * F) * rows), rows);
   }
 
   position(row: number): number {
@@ -173,27 +255,59 @@ export class ControlBlock {
   }
 
   thread(row: number): number {
-    return Atomics.load(this.flags, 2 * row);
+    return Atomics.load(this.flags, F * row);
   }
 
   took(row: number, threadId: number): void {
-    Atomics.store(this.flags, 2 * row, threadId);
+    Atomics.store(this.flags, F * row, threadId);
   }
 
   cancelled(row: number): boolean {
-    return Atomics.load(this.flags, 2 * row + 1) === 1;
+    return Atomics.load(this.flags, F * row + 1) === 1;
   }
 
   cancel(row: number): void {
-    Atomics.store(this.flags, 2 * row + 1, 1);
+    Atomics.store(this.flags, F * row + 1, 1);
+  }
+
+  /** Whether the item running awaits its task's promise (an abort message can reach it). */
+  awaiting(row: number): boolean {
+    return Atomics.load(this.flags, F * row + 2) === 1;
+  }
+
+  setAwaiting(row: number, awaiting: boolean): void {
+    Atomics.store(this.flags, F * row + 2, awaiting ? 1 : 0);
+  }
+
+  /** Whether a task's function is being called now (a `timed` batch; else always `false`). */
+  calling(row: number): boolean {
+    return Atomics.load(this.flags, F * row + 3) === 1;
+  }
+
+  /** Per item of a timed batch: a plain store (the main side reads it when a timeout fires). */
+  setCalling(row: number, calling: 0 | 1): void {
+    this.flags[F * row + 3] = calling;
+  }
+
+  /** The code its worker called `process.exit` with while it held the batch, if it did. */
+  exitCode(row: number): number | undefined {
+    const cell = Atomics.load(this.flags, F * row + 4);
+    return cell === 0 ? undefined : cell - 1;
+  }
+
+  exited(row: number, code: number): void {
+    Atomics.store(this.flags, F * row + 4, code + 1);
   }
 
   /** Clears a row for its next batch. */
   reset(row: number): void {
     this.timing[2 * row] = 0;
     this.timing[2 * row + 1] = 0;
-    Atomics.store(this.flags, 2 * row, 0);
-    Atomics.store(this.flags, 2 * row + 1, 0);
+    Atomics.store(this.flags, F * row, 0);
+    Atomics.store(this.flags, F * row + 1, 0);
+    Atomics.store(this.flags, F * row + 2, 0);
+    Atomics.store(this.flags, F * row + 3, 0);
+    Atomics.store(this.flags, F * row + 4, 0);
   }
 }
 
@@ -215,8 +329,13 @@ export interface BatchResponse {
   readonly count: number;
   /** Time spent running the items, in ms. */
   readonly ms: number;
-  /** The worker asks to be replaced (it reached `maxItems`, or its setup failed). */
+  /**
+   * The worker asks to be replaced (it reached `maxItems`, its heap is past `maxHeapBytes`, or its
+   * setup failed); its teardown has run.
+   */
   readonly retire: boolean;
+  /** Why its teardown failed, when it retires and its teardown failed. */
+  readonly teardownError?: WireError;
   /** `threadId` (thread runtime) or `pid` (process runtime) of the worker that answered. */
   readonly workerId: number;
 }

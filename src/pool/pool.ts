@@ -6,7 +6,7 @@
 import { realClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
 import type { Percentiles } from '../engine/histogram.js';
-import { abortedBy } from '../errors.js';
+import { abortedBy, TaskError } from '../errors.js';
 import type { Executor } from '../executor/contract.js';
 import { Dispatcher } from '../executor/dispatcher.js';
 import {
@@ -19,8 +19,9 @@ import {
   resolveParallel,
   resolveRun,
 } from '../options.js';
-import { defaultSize, ThreadPoolExecutor } from '../threads/thread-pool.js';
+import { DEFAULT_ABORT_GRACE_MS, defaultSize, ThreadPoolExecutor } from '../threads/thread-pool.js';
 import type { Settled } from '../types.js';
+import { reviveError } from '../worker/wire-error.js';
 import { engineIterable } from './imap.js';
 import type { WorkSpec } from './messages.js';
 import {
@@ -28,6 +29,7 @@ import {
   type FlatWork,
   type StarWork,
   type Task,
+  type TaskContext,
   toWorkSpec,
   type Work,
 } from './task.js';
@@ -53,7 +55,7 @@ import {
  * // 4
  * ```
  */
-export interface PoolOptions {
+export interface PoolOptions<State = any> {
   /**
    * How many workers: an integer from 1 up (Python's `processes`).
    *
@@ -88,7 +90,7 @@ export interface PoolOptions {
    *
    * @default `undefined`: no setup
    */
-  readonly setup?: Task<void, unknown> | (() => unknown);
+  readonly setup?: Task<void, State | Promise<State>> | (() => State | Promise<State>);
   /**
    * The largest heap a worker may grow, in MB: an integer from 8 up. A worker that grows past it
    * dies and is replaced; the item it ran fails with a {@link WorkerCrashedError}.
@@ -97,9 +99,52 @@ export interface PoolOptions {
    */
   readonly maxHeapMb?: number;
   /**
+   * The environment of every worker, instead of this process's: an object of strings, which
+   * becomes the worker's `process.env` whole (it replaces the inherited one; spread
+   * `process.env` into it to add to it). Without it, a worker process inherits `process.env` as
+   * `child_process.fork` does, and a worker thread gets a copy of it, as `new Worker` does.
+   *
+   * @default `process.env`, as it is when each worker starts
+   */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
+   * How long a task whose `signal` was aborted (unsubscribe, `timeout`, `destroy()`, an abort by
+   * `signal`) has to settle, in ms from 0 up: a task that settles within it keeps its worker (no
+   * worker is replaced, none is started); one that does not is stopped with its worker. A task
+   * that runs synchronously on a thread cannot hear the abort: past its `timeout` its worker is
+   * stopped at once, grace or not. A timeout fails its item with a {@link TaskTimeoutError}
+   * however the task ended.
+   *
+   * @default 1000
+   */
+  readonly abortGrace?: number;
+  /**
+   * Runs in each worker before it stops, for any reason but a crash (`close()`,
+   * `maxTasksPerWorker`, `idleTimeout`, `recycleMemoryMb`): a {@link Task} or a self-contained
+   * function, called with the worker's `state` (what `setup` returned) and its context, and
+   * awaited: close a connection, flush a buffer. It has at most 900 ms
+   * (`TEARDOWN_MS`); past it, or when it throws, the worker stops anyway, `close()` goes on, and
+   * the failure is reported as a process warning of type `RxpoolTeardownWarning`.
+   *
+   * @default `undefined`: no teardown
+   */
+  readonly teardown?:
+    | Task<State, unknown, State>
+    | ((state: State, context: TaskContext<State>) => unknown);
+  /**
+   * Replace a worker whose JavaScript heap in use is above this many MB after a batch, between
+   * items: its teardown runs, nothing fails, the next items go to its replacement (Jest's
+   * `workerIdleMemoryLimit`). A number above 0. Unlike `maxHeapMb`, which kills a worker
+   * mid-item, it never fails an item, but it does not bound what one item allocates.
+   *
+   * @default `undefined`: never
+   */
+  readonly recycleMemoryMb?: number;
+  /**
    * What runs the batches, instead of the default worker threads: any object that implements
    * {@link Executor} (see the README's "Custom executors"). `size`, `runtime`, `idleTimeout`,
-   * `maxTasksPerWorker`, `setup` and `maxHeapMb` configure the default executor: none of them may
+   * `maxTasksPerWorker`, `setup`, `maxHeapMb`, `env`, `abortGrace`, `teardown` and
+   * `recycleMemoryMb` configure the default executor: none of them may
    * come with `executor`.
    *
    * @default worker threads (or processes, `runtime`)
@@ -188,6 +233,10 @@ const defaultExecutorKeys = [
   'maxTasksPerWorker',
   'setup',
   'maxHeapMb',
+  'env',
+  'abortGrace',
+  'teardown',
+  'recycleMemoryMb',
 ];
 const poolKeys = [...defaultExecutorKeys, 'executor'];
 
@@ -231,12 +280,12 @@ export const imapSettledSpread: unique symbol = Symbol('rxpool.imapSettledSpread
  *
  * @see {@link createPool}
  */
-export class Pool {
+export class Pool<State = any> {
   /** @internal Fair turns for the pool's streams on its executor. */
   readonly dispatcher: Dispatcher;
 
   /** @internal use {@link createPool}. */
-  constructor(options: PoolOptions = {}) {
+  constructor(options: PoolOptions<State> = {}) {
     if (options === null || typeof options !== 'object') {
       throw new TypeError(
         `Expected the pool options to be an object, got ${describeValue(options)}`,
@@ -282,9 +331,34 @@ export class Pool {
     if (maxHeapMb !== undefined && !(Number.isInteger(maxHeapMb) && maxHeapMb >= 8)) {
       fail('maxHeapMb', 'an integer number of MB from 8 up', maxHeapMb);
     }
+    const env = options.env === undefined ? undefined : validateEnv(options.env);
+    const abortGrace = options.abortGrace ?? DEFAULT_ABORT_GRACE_MS;
+    if (!(typeof abortGrace === 'number' && abortGrace >= 0 && abortGrace <= MAX_TIMER_MS)) {
+      fail('abortGrace', 'a number of ms from 0 up to 2147483647', abortGrace);
+    }
     const setup = options.setup === undefined ? undefined : toWorkSpec(options.setup, '`setup`');
+    const teardown =
+      options.teardown === undefined ? undefined : toWorkSpec(options.teardown, '`teardown`');
+    const { recycleMemoryMb } = options;
+    if (
+      recycleMemoryMb !== undefined &&
+      !(typeof recycleMemoryMb === 'number' && recycleMemoryMb > 0 && recycleMemoryMb < Infinity)
+    ) {
+      fail('recycleMemoryMb', 'a number of MB above 0', recycleMemoryMb);
+    }
     this.dispatcher = new Dispatcher(
-      new ThreadPoolExecutor({ size, runtime, idleTimeout, maxTasksPerWorker, setup, maxHeapMb }),
+      new ThreadPoolExecutor({
+        size,
+        runtime,
+        idleTimeout,
+        maxTasksPerWorker,
+        setup,
+        maxHeapMb,
+        env,
+        abortGrace,
+        teardown,
+        recycleMemoryMb,
+      }),
     );
   }
 
@@ -309,7 +383,11 @@ export class Pool {
    * @param options See {@link RunOptions}.
    * @returns The result, awaited when `work` returns a promise.
    */
-  run<In, Out>(work: Work<In, Out>, input: In, options?: RunOptions<In>): Promise<Awaited<Out>> {
+  run<In, Out>(
+    work: Work<In, Out, State>,
+    input: In,
+    options?: RunOptions<In>,
+  ): Promise<Awaited<Out>> {
     const resolved = resolveRun<In>(work, options);
     return new Promise((resolve, reject) => {
       const { signal } = resolved;
@@ -364,7 +442,7 @@ export class Pool {
    * @returns Every result, in input order.
    */
   map<In, Out>(
-    work: Work<In, Out>,
+    work: Work<In, Out, State>,
     items: Iterable<In> | AsyncIterable<In>,
     options?: MapOptions<In>,
   ): Promise<Awaited<Out>[]> {
@@ -399,7 +477,18 @@ export class Pool {
    * @returns Every result, in input order.
    */
   starmap<Args extends readonly unknown[], Out>(
-    work: StarWork<Args, Out>,
+    work: Task<Args, Out, State> | ((...args: Args) => Out | Promise<Out>),
+    argLists: Iterable<Args> | AsyncIterable<Args>,
+    options?: MapOptions<Args>,
+  ): Promise<Awaited<Out>[]>;
+  /** `work(...args, context)`: a function that reads its {@link TaskContext} after the arguments. */
+  starmap<Args extends readonly unknown[], Out>(
+    work: (...args: [...Args, TaskContext<State>]) => Out | Promise<Out>,
+    argLists: Iterable<Args> | AsyncIterable<Args>,
+    options?: MapOptions<Args>,
+  ): Promise<Awaited<Out>[]>;
+  starmap<Args extends readonly unknown[], Out>(
+    work: StarWork<Args, Out, State>,
     argLists: Iterable<Args> | AsyncIterable<Args>,
     options?: MapOptions<Args>,
   ): Promise<Awaited<Out>[]> {
@@ -463,7 +552,7 @@ export class Pool {
    * @returns The results, in input order or, with `ordered: false`, as they finish.
    */
   imap<In, Out>(
-    work: Work<In, Out>,
+    work: Work<In, Out, State>,
     items: Iterable<In> | AsyncIterable<In>,
     options?: ParallelOptions<In>,
   ): AsyncIterableIterator<Awaited<Out>> {
@@ -505,7 +594,7 @@ export class Pool {
    *   they finish.
    */
   imapSettled<In, Out>(
-    work: Work<In, Out>,
+    work: Work<In, Out, State>,
     items: Iterable<In> | AsyncIterable<In>,
     options?: ParallelOptions<In>,
   ): AsyncIterableIterator<Settled<In, Awaited<Out>>> {
@@ -563,7 +652,7 @@ export class Pool {
    * @returns The values of every item's work.
    */
   imapFlat<In, Out>(
-    work: FlatWork<In, Out>,
+    work: FlatWork<In, Out, State>,
     items: Iterable<In> | AsyncIterable<In>,
     options?: Omit<FlatOptions<In>, 'pool'>,
   ): AsyncIterableIterator<Out> {
@@ -595,6 +684,58 @@ export class Pool {
       config = { ...config, total: items.length };
     }
     return config === resolved.config ? resolved : { ...resolved, config };
+  }
+
+  /**
+   * Runs `work` once on every worker of the pool and resolves with one result per worker, in
+   * `workerId` order.
+   *
+   * _Tell every worker something: reload a model, change a setting in its `state`._
+   *
+   * Workers are started up to `size` first, if fewer are alive (as Python's Pool starts all of
+   * its workers). A worker busy with an item finishes it first (and the items it holds), then
+   * runs `work`; items that come after see what `work` changed in the worker's `state`. `work`
+   * gets `input` and the worker's {@link TaskContext}. When it fails in a worker, the promise
+   * rejects with a {@link TaskError} whose `index` is that worker's place in `workerId` order.
+   * Only the default executor has workers to name: on a pool with another (`rxpool/bullmq`, a
+   * custom one) the promise rejects with a `TypeError` that says so.
+   *
+   * ## Example
+   * ```ts
+   * const pool = createPool({ size: 2, setup: () => ({ threshold: 0.5 }) });
+   * await pool.broadcast((value: number, { state }) => {
+   *   state.threshold = value;
+   * }, 0.9);
+   * console.log(await pool.broadcast((_: void, { state }) => state.threshold));
+   * // Output:
+   * // [ 0.9, 0.9 ]
+   * ```
+   *
+   * @param work A {@link task} reference or a self-contained function, run once per worker.
+   * @param input What `work` gets as its first argument (copied to every worker).
+   * @returns One result per worker, in `workerId` order.
+   */
+  async broadcast<In, Out>(work: Work<In, Out, State>, input?: In): Promise<Awaited<Out>[]> {
+    const { executor, closed } = this.dispatcher;
+    if (!(executor instanceof ThreadPoolExecutor)) {
+      throw new TypeError(
+        "pool.broadcast runs work on each of the pool's own workers; this pool's executor " +
+          '(rxpool/bullmq, or a custom one) has no workers it can name: run the work as items instead',
+      );
+    }
+    if (closed) throw closed;
+    const spec = toWorkSpec(work);
+    const replies = await executor.broadcast(spec, input);
+    const failed = replies.findIndex((reply) => reply.error !== undefined);
+    if (failed >= 0) {
+      throw new TaskError({
+        index: failed,
+        input,
+        attempts: 1,
+        cause: reviveError(replies[failed]!.error!),
+      });
+    }
+    return replies.map((reply) => reply.value as Awaited<Out>);
   }
 
   /**
@@ -723,8 +864,8 @@ export class Pool {
  * @param options See {@link PoolOptions}.
  * @returns A new {@link Pool}.
  */
-export function createPool(options?: PoolOptions): Pool {
-  return new Pool(options);
+export function createPool<State = any>(options?: PoolOptions<State>): Pool<State> {
+  return new Pool<State>(options);
 }
 
 let shared: Pool | undefined;
@@ -766,6 +907,22 @@ export function defaultPool(): Pool {
 /** A closed or destroyed default pool is no longer the default: the next use makes a fresh one. */
 function forget(pool: Pool): void {
   if (shared === pool) shared = undefined;
+}
+
+/** The longest delay of a timer (`setTimeout` fires at once past it). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Checks the `env` option: a plain object of strings; a copy is kept. */
+function validateEnv(env: unknown): Record<string, string> {
+  if (env === null || typeof env !== 'object' || Array.isArray(env)) {
+    fail('env', 'an object of strings', env);
+  }
+  const copy: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env as object)) {
+    if (typeof value !== 'string') fail(`env.${name}`, 'a string', value);
+    copy[name] = value;
+  }
+  return copy;
 }
 
 /** Checks that `executor` implements {@link Executor}, with a clear message when it does not. */

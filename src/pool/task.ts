@@ -10,6 +10,42 @@ import type { WorkSpec } from './messages.js';
 const TASK_BRAND = Symbol.for('rxpool.task');
 
 /**
+ * The second argument of every task: the worker's state, a signal, and which item runs.
+ *
+ * _What a task knows besides its input: `work(input, context)`._
+ *
+ * `state` is what the pool's `setup` returned (or resolved to) in this worker, mutable and seen by
+ * every later task there (Python's initializer globals). `signal` is aborted when the attempt is
+ * no longer wanted (unsubscribe, `timeout`, `destroy()`, an abort by `signal`); a task that then
+ * settles within the pool's `abortGrace` keeps its worker. The object is the worker's, reused: it
+ * describes the item running while its task runs. A task that takes one argument ignores it.
+ *
+ * ## Example
+ * ```ts
+ * const pool = createPool({ setup: () => ({ seen: 0 }) });
+ * const count = (word: string, { state, index }: TaskContext<{ seen: number }>) =>
+ *   `${index}: ${word} (${++state.seen} on this worker)`;
+ * console.log(await pool.run(count, 'hello'));
+ * // Output:
+ * // 0: hello (1 on this worker)
+ * ```
+ *
+ * @typeParam State The type of `state`: what the pool's `setup` returns.
+ */
+export interface TaskContext<State = any> {
+  /** What the pool's `setup` returned (or resolved to) in this worker; `undefined` without one. */
+  state: State;
+  /** Aborted when this attempt is no longer wanted; its `reason` says why. */
+  readonly signal: AbortSignal;
+  /** The worker's `threadId`, or its `pid` under `runtime: 'process'`. */
+  readonly workerId: number;
+  /** Which attempt of the item this is, from 1 (see the `retry` option). */
+  readonly attempt: number;
+  /** The item's 0-based position in its source. */
+  readonly index: number;
+}
+
+/**
  * A reference to a function exported by a module, to run in the workers (like Python's pickling
  * by reference). Make one with {@link task}.
  *
@@ -30,14 +66,15 @@ const TASK_BRAND = Symbol.for('rxpool.task');
  *
  * @typeParam In The type of the function's input.
  * @typeParam Out The type of its result (or of the promise it returns).
+ * @typeParam State The type of its context's `state` (what the pool's `setup` returns).
  */
-export class Task<In = unknown, Out = unknown> {
+export class Task<In = unknown, Out = unknown, State = any> {
   /** The module's absolute `file:` URL. */
   readonly url: string;
   /** The export to call: `'default'` unless {@link task} was given another name. */
   readonly exportName: string;
   /** @internal brands the type parameters; never set. */
-  declare readonly __signature?: (input: In) => Out;
+  declare readonly __signature?: (input: In, context: TaskContext<State>) => Out;
 
   /** @internal use {@link task}. */
   constructor(url: string, exportName: string) {
@@ -68,10 +105,16 @@ export class Task<In = unknown, Out = unknown> {
  * // 49
  * ```
  *
+ * A task is called with a second argument, its {@link TaskContext} (`state`, `signal`, ...),
+ * which a function of one argument ignores.
+ *
  * @typeParam In The type of an item.
  * @typeParam Out The type of a result, or of the promise the work returns for it.
+ * @typeParam State The type of the context's `state` (what the pool's `setup` returns).
  */
-export type Work<In, Out> = Task<In, Out> | ((input: In) => Out | Promise<Out>);
+export type Work<In, Out, State = any> =
+  | Task<In, Out, State>
+  | ((input: In, context: TaskContext<State>) => Out | Promise<Out>);
 
 /**
  * An Observable, as a flat task may return one (RxJS's, or any object with a `subscribe` that takes
@@ -103,7 +146,7 @@ export type FlatResult<Out> =
  * an Observable._
  *
  * The same rules as {@link Work}: an inline function (a generator function too) must be
- * self-contained.
+ * self-contained, and it gets the same {@link TaskContext} as its second argument.
  *
  * ## Example
  * ```ts
@@ -115,9 +158,9 @@ export type FlatResult<Out> =
  * @typeParam In The type of an item.
  * @typeParam Out The type of one of its values.
  */
-export type FlatWork<In, Out> =
-  | Task<In, FlatResult<Out>>
-  | ((input: In) => FlatResult<Out> | Promise<FlatResult<Out>>);
+export type FlatWork<In, Out, State = any> =
+  | Task<In, FlatResult<Out>, State>
+  | ((input: In, context: TaskContext<State>) => FlatResult<Out> | Promise<FlatResult<Out>>);
 
 /**
  * What {@link Pool.starmap} runs: a function of several arguments, inline or by {@link task}
@@ -136,12 +179,16 @@ export type FlatWork<In, Out> =
  * // [ 3, 7 ]
  * ```
  *
+ * The {@link TaskContext} comes after the arguments: `work(...args, context)`.
+ *
  * @typeParam Args The tuple of arguments of one call.
  * @typeParam Out The type of a result, or of the promise the work returns for it.
+ * @typeParam State The type of the context's `state` (what the pool's `setup` returns).
  */
-export type StarWork<Args extends readonly unknown[], Out> =
-  | Task<Args, Out>
-  | ((...args: Args) => Out | Promise<Out>);
+export type StarWork<Args extends readonly unknown[], Out, State = any> =
+  | Task<Args, Out, State>
+  | ((...args: Args) => Out | Promise<Out>)
+  | ((...args: [...Args, TaskContext<State>]) => Out | Promise<Out>);
 
 /**
  * References a function exported by a module, to run in the workers.
@@ -169,10 +216,10 @@ export type StarWork<Args extends readonly unknown[], Out> =
  * @param exportName The export to call; `'default'` when not given.
  * @returns A {@link Task} to pass as `work`.
  */
-export function task<In = any, Out = any>(
+export function task<In = any, Out = any, State = any>(
   module: string | URL,
   exportName = 'default',
-): Task<In, Out> {
+): Task<In, Out, State> {
   if (typeof exportName !== 'string' || exportName === '') {
     throw new TypeError(
       `Expected \`exportName\` to be a non-empty string, got ${describeValue(exportName)}`,
@@ -207,7 +254,7 @@ export function task<In = any, Out = any>(
         `current directory (${process.cwd()}); next to your code, use new URL('./module.js', import.meta.url).`,
     );
   }
-  return new Task(pathToFileURL(path).href, exportName);
+  return new Task<In, Out, State>(pathToFileURL(path).href, exportName);
 }
 
 /** Whether `value` is a {@link Task}. */

@@ -1,6 +1,6 @@
 /** A batch of the thread pool, from `run` until its outcome is reported and its worker is done. */
 import type { ChildProcess } from 'node:child_process';
-import type { BatchOutcome, ValuesListener } from '../executor/contract.js';
+import type { BatchOutcome, ItemFailure, ValuesListener } from '../executor/contract.js';
 import type { ControlBlock, ControlRef, LinkBatch } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
 
@@ -31,6 +31,8 @@ export interface InFlightBatch {
   unsent: unknown;
   /** A flat batch: where its values go as they come. */
   readonly values: ValuesListener | undefined;
+  /** Process runtime: stops its task of the worker host (a batch that waits for a child). */
+  cancel: (() => void) | undefined;
   /** Where its outcome goes (the Dispatcher), once: see `finish`. */
   readonly report: (outcome: BatchOutcome) => void;
   /** Its outcome was reported. */
@@ -39,6 +41,8 @@ export interface InFlightBatch {
   aborted: boolean;
   /** Timed out: its worker is stopped after the replies and exits waiting to be read. */
   stopping: boolean;
+  /** Its worker was asked to abort it (its tasks' `signal`), and why: its answer may still come. */
+  abortedFor?: 'cancel' | 'timeout';
 }
 
 /** Reports a batch's outcome, the first time only. */
@@ -46,4 +50,24 @@ export function finish(batch: InFlightBatch, outcome: BatchOutcome): void {
   if (batch.finished) return;
   batch.finished = true;
   batch.report(outcome);
+}
+
+/** Why an item failed when its worker exited on its own with `code` (`process.exit`). */
+export function exitError(code: number, worker = 'worker'): Error {
+  const error = new Error(`The ${worker} exited with code ${code} while running this item`);
+  error.name = 'WorkerExit';
+  Object.assign(error, { exitCode: code });
+  return error;
+}
+
+/** Every item of `batch` fails for good: no worker could start, for `error`. */
+export function cannotStart(batch: InFlightBatch, error: Error): BatchOutcome {
+  const failure: ItemFailure = { error, kind: 'crashed', retryable: false };
+  return {
+    type: 'done',
+    values: [],
+    failures: new Array(batch.count).fill(failure),
+    count: batch.count,
+    ms: 0,
+  };
 }

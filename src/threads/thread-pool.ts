@@ -30,6 +30,9 @@ import type {
 import { findUncloneable } from '../pool/clone.js';
 import {
   type BatchResponse,
+  type Broadcast,
+  type BroadcastReply,
+  type ChildMessage,
   ControlBlock,
   type ControlRef,
   type FlatControl,
@@ -40,12 +43,14 @@ import {
   type LinkReply,
   packNumbers,
   type Release,
+  type TornDown,
   type WireError,
   type WorkSpec,
 } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
+import { TEARDOWN_MS } from '../worker/load.js';
 import { reviveError, reviveLoose } from '../worker/wire-error.js';
-import { finish, type InFlightBatch } from './in-flight.js';
+import { cannotStart, exitError, finish, type InFlightBatch } from './in-flight.js';
 import { DEPTH, Placement, STEAL_AFTER_MS } from './placement.js';
 import { runInChild } from './runtime/process-worker.js';
 import { WorkerLink } from './runtime/thread-worker.js';
@@ -61,7 +66,18 @@ export interface ThreadPoolOptions {
   readonly maxTasksPerWorker: number;
   readonly setup: WorkSpec | undefined;
   readonly maxHeapMb: number | undefined;
+  /** The workers' environment; `undefined`: this process's. */
+  readonly env?: Readonly<Record<string, string>> | undefined;
+  /** ms an aborted task has to settle before its worker is stopped. */
+  readonly abortGrace?: number;
+  /** Run in each worker, with its state, before it stops (not after a crash). */
+  readonly teardown?: WorkSpec | undefined;
+  /** A worker whose heap is above this many MB after a batch is replaced. */
+  readonly recycleMemoryMb?: number | undefined;
 }
+
+/** The default of the `abortGrace` pool option, in ms. */
+export const DEFAULT_ABORT_GRACE_MS = 1000;
 
 const RETIRE = new Error('rxpool: worker retired');
 RETIRE.name = 'WorkerRetired';
@@ -90,6 +106,16 @@ export const FLAT_CANCEL_GRACE_MS = 1_000;
  */
 export const wire = { jsonResults: true };
 
+/**
+ * Settings of the workers that no user sets. `spare`: once a thread worker has died or been
+ * stopped under a batch, one more worker is kept started, with its link, taking no batch: the
+ * next worker to go is replaced by it at once, and a new spare starts off the critical path. A
+ * pool that never loses a worker never starts one. Turned off only to measure what it gains
+ * (the `faults` bench case runs it both ways). Read when a pool is made (the host may then start
+ * one worker more than `size`) and when a worker goes.
+ */
+export const workers = { spare: true };
+
 export class ThreadPoolExecutor implements Executor {
   readonly size: number;
   readonly traits: ExecutorTraits;
@@ -102,8 +128,22 @@ export class ThreadPoolExecutor implements Executor {
   private readonly inFlight = new Map<number, InFlightBatch>();
   /** Thread workers' links, by thread id. */
   private readonly links = new Map<number, WorkerLink>();
+  /** Links of idle workers that run their teardown before they are stopped (no new batches). */
+  private readonly retiring = new Map<number, WorkerLink>();
   /** A round of hellos is out (see `greet`). */
   private greeting = false;
+  /** What waits for the round of hellos to end (see `linked`). */
+  private readonly greeted: (() => void)[] = [];
+  /**
+   * A started worker with its link that takes no batch, to replace the next one that goes (see
+   * `workers.spare`); wanted once a worker has gone under a batch.
+   */
+  private spare: WorkerLink | undefined;
+  private wantSpare = false;
+  /** Stops the hellos of the round out that no worker has answered (see `cannotStart`). */
+  private readonly unanswered = new Set<AbortController>();
+  /** Why a worker of the round out could not start, if one could not. */
+  private startFailure: Error | undefined;
   /** Looks for batches to move while some wait behind others (see `steal`). */
   private stealTimer: ReturnType<typeof setTimeout> | undefined;
   /** Batches that wait for a link to have room (long ones wait for an idle link). */
@@ -113,8 +153,15 @@ export class ThreadPoolExecutor implements Executor {
   private readonly control: ControlBlock;
   private readonly freeRows: number[] = [];
 
+  /** Broadcasts out: what takes each worker's reply, by broadcast id. */
+  private readonly broadcasts = new Map<number, (reply: BroadcastReply) => void>();
+  private nextBroadcast = 0;
+  /** ms an aborted task has to settle before its worker is stopped (`abortGrace`). */
+  private readonly abortGrace: number;
+
   constructor(private readonly options: ThreadPoolOptions) {
-    const { size, runtime, idleTimeout, maxHeapMb } = options;
+    const { size, runtime, idleTimeout, maxHeapMb, env } = options;
+    this.abortGrace = options.abortGrace ?? DEFAULT_ABORT_GRACE_MS;
     this.size = size;
     this.threads = runtime === 'thread';
     this.placement = new Placement(size);
@@ -132,6 +179,7 @@ export class ThreadPoolExecutor implements Executor {
     this.host = new WorkerHost(
       {
         size,
+        extra: this.threads && workers.spare ? 1 : 0,
         runtime,
         // A linked worker looks idle to the host: its idleness is timed here (see `answer`).
         idleTimeout: !Number.isFinite(idleTimeout)
@@ -140,10 +188,20 @@ export class ThreadPoolExecutor implements Executor {
             ? undefined
             : idleTimeout,
         maxHeapMb,
+        env,
         workerData: { control: this.control.buffer, rows: this.control.rows },
       },
       {
         exited: (threadId, reason) => this.unlink(threadId, reason),
+        startFailed: (error, anyReady, threadId) => {
+          // A worker with a link was ready: it did not fail to start.
+          if (
+            threadId !== undefined &&
+            (this.links.has(threadId) || this.spare?.threadId === threadId)
+          )
+            return;
+          this.cannotStart(error, anyReady);
+        },
         sent: (id, child) => {
           const batch = this.inFlight.get(id);
           if (!batch) return;
@@ -155,6 +213,10 @@ export class ThreadPoolExecutor implements Executor {
           if (!batch) return false;
           batch.unsent = error;
           return true;
+        },
+        heard: (message) => {
+          if (message.__rxpool__ === 'broadcast') this.broadcasts.get(message.broadcast)?.(message);
+          else if (message.__rxpool__ === 'tornDown') reportTeardown(reviveError(message.error));
         },
       },
     );
@@ -180,15 +242,108 @@ export class ThreadPoolExecutor implements Executor {
     return { busy, queued };
   }
 
-  /** No new batches come (the pool waited for those out): stops the workers. */
+  /**
+   * Runs `work` once on every worker, starting workers up to `size` first (`pool.broadcast`); a
+   * worker runs it after the batches it holds. Resolves with the replies, in `workerId`
+   * order; rejects when a task of the host fails (the pool is closed, a worker cannot start).
+   */
+  async broadcast(work: WorkSpec, input: unknown): Promise<BroadcastReply[]> {
+    // The links and the workers hold nothing open: the process stays alive until it is done.
+    const hold = setInterval(() => {}, 2 ** 30);
+    try {
+      return await this.broadcastOn(work, input);
+    } finally {
+      clearInterval(hold);
+    }
+  }
+
+  private async broadcastOn(work: WorkSpec, input: unknown): Promise<BroadcastReply[]> {
+    const id = this.nextBroadcast++;
+    const { size, threads } = this;
+    const { setup, teardown } = this.options;
+    if (threads) {
+      // Every worker gets a link first (workers start up to `size`); then it goes on the links.
+      await this.linked();
+      if (!this.host.open) throw new Error('The pool is closed: it takes no new work');
+      const request = { id, work, input, setup, teardown };
+      const replies = await Promise.all([...this.links.values()].map((l) => l.broadcast(request)));
+      return replies.sort((a, b) => a.workerId - b.workerId);
+    }
+    // Processes: one host task a worker, each held until all have answered, so that each worker
+    // takes one (and missing ones start); answers come on tinypool's IPC channel.
+    return new Promise((resolve, reject) => {
+      const replies: BroadcastReply[] = [];
+      let failed = false;
+      const release = () => {
+        this.broadcasts.delete(id);
+        for (const child of this.host.children()) {
+          this.host.tell(child, { __rxpool__: 'release', broadcast: id } satisfies ChildMessage);
+        }
+      };
+      const take = (reply: BroadcastReply) => {
+        replies.push(reply);
+        if (replies.length < size || failed) return;
+        release();
+        resolve(replies.sort((a, b) => a.workerId - b.workerId));
+      };
+      this.broadcasts.set(id, take);
+      const request = { id, work, input, setup, teardown };
+      for (let i = 0; i < size; i++) {
+        this.host.run({ broadcast: request } satisfies Broadcast).catch((error: unknown) => {
+          if (failed) return;
+          failed = true;
+          release();
+          reject(error);
+        });
+      }
+    });
+  }
+
+  /** No new batches come (the pool waited for those out): stops the workers, after teardown. */
   async close(): Promise<void> {
     clearTimeout(this.stealTimer);
+    // Thread workers run their teardown on their links first (a child process runs it when
+    // tinypool stops it: src/worker/host.ts).
+    if (this.options.teardown) {
+      // The links hold nothing open: the process stays alive until every worker answered.
+      const hold = setInterval(() => {}, 2 ** 30);
+      await Promise.all([...this.links.values()].map((link) => this.tearDown(link)));
+      clearInterval(hold);
+    }
     await this.host.destroy();
+  }
+
+  /**
+   * Has a linked worker run its teardown (after the batches it holds); resolves when it has
+   * answered, or after the teardown's limit and a margin (a worker stuck in synchronous code
+   * never answers). A failure is reported (see `reportTeardown`).
+   */
+  private tearDown(link: WorkerLink): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        reportTeardown(new Error(`A worker's teardown did not finish within ${TEARDOWN_MS} ms`));
+        resolve();
+      }, TEARDOWN_MS + TEARDOWN_MARGIN_MS);
+      timer.unref();
+      link.tearDown((reply) => {
+        clearTimeout(timer);
+        if (reply.error) reportTeardown(reviveError(reply.error));
+        resolve();
+      });
+    });
   }
 
   /** Stops now: the batches out are reported 'aborted' (or as their workers' exits say). */
   async destroy(): Promise<void> {
     clearTimeout(this.stealTimer);
+    // The running tasks' signals fire first (their workers stop right after).
+    for (const batch of this.inFlight.values()) {
+      if (batch.child) {
+        this.host.tell(batch.child, { __rxpool__: 'abort', abort: batch.id, reason: 'cancel' });
+      } else if (batch.control) {
+        this.links.get(batch.control.thread(batch.row))?.abort(batch.id, 'cancel');
+      }
+    }
     const parked = this.parked;
     this.parked = [];
     for (const batch of parked) this.settle(batch, { type: 'aborted' });
@@ -212,9 +367,12 @@ export class ThreadPoolExecutor implements Executor {
       request: {
         id,
         work: given.work,
+        spans: given.spans,
         inputs: packed ?? inputs,
         setup: this.options.setup,
         maxItems: Number.isFinite(maxTasksPerWorker) ? maxTasksPerWorker : 0,
+        teardown: this.options.teardown,
+        maxHeapBytes: (this.options.recycleMemoryMb ?? 0) * 1024 * 1024,
         control: ref,
         // The engine times items that have a timeout: the worker then records each one's start.
         timed: given.timeout !== undefined,
@@ -236,6 +394,7 @@ export class ThreadPoolExecutor implements Executor {
       handedAt: 0,
       unsent: undefined,
       values: given.flat ? values : undefined,
+      cancel: undefined,
       report,
       finished: false,
       aborted: false,
@@ -243,9 +402,9 @@ export class ThreadPoolExecutor implements Executor {
     };
     this.inFlight.set(id, batch);
     if (!this.threads) {
-      return runInChild(this.host, batch, {
+      return runInChild(this.host, batch, this.abortGrace, {
         settle: (b, outcome) => this.settle(b, outcome),
-        done: (response) => this.done(response),
+        done: (response, b) => this.done(response, b),
         failure: (b, error) => this.failure(b, error),
         values: (message) => this.flatValues(message),
       });
@@ -302,32 +461,71 @@ export class ThreadPoolExecutor implements Executor {
     if (threadId === 0) {
       // Not started: the worker will skip it when it comes to it (and then free its row).
       queueMicrotask(() => finish(batch, { type: 'aborted' }));
-    } else if (reason === 'timeout') {
-      // Running (or done, its reply on the way): stop its worker; the batches behind it on its
-      // link go again. A reply or an exit of the worker that waits to be read (the main thread was
-      // busy, and timers come before I/O in the event loop) is read first: an item that ended in
-      // time, or took its worker down, is not reported as timed out. Two turns, as in
-      // runtime/process-worker.ts.
-      batch.aborted = false;
-      batch.stopping = true;
-      setImmediate(() =>
-        setImmediate(() => {
-          if (batch.finished || !this.inFlight.has(batch.id)) return;
-          batch.aborted = true;
-          this.host.stop(threadId, STOPPED);
-        }),
-      );
-    } else {
-      // Cancelled while running: the worker reads the cancel cell between items and answers; it
-      // is stopped only if the answer does not come within the grace. A flat item is told to
-      // stop, which it hears between values.
-      const link = this.links.get(threadId);
-      const flat = batch.request.flat !== undefined;
-      if (flat) link?.send({ flatKey: batch.id, stop: true });
-      const grace = flat ? FLAT_CANCEL_GRACE_MS : CANCEL_GRACE_MS;
-      if (link) link.cancelRunning(batch, grace, () => this.host.stop(threadId, STOPPED));
-      else this.host.stop(threadId, STOPPED);
+      return;
     }
+    // Running (or done, its reply on the way). A reply or an exit of the worker that waits to be
+    // read (the main thread was busy, and timers come before I/O in the event loop) is read
+    // first: an item that ended in time, or took its worker down, is not reported as timed out.
+    // Two turns, as in runtime/process-worker.ts.
+    batch.aborted = false;
+    batch.stopping = true;
+    setImmediate(() =>
+      setImmediate(() => {
+        if (batch.finished || !this.inFlight.has(batch.id)) return;
+        // Its worker is exiting on its own (however long it takes to go): its exit tells.
+        if (batch.control!.exitCode(batch.row) !== undefined) return;
+        batch.aborted = true;
+        this.abortRunning(batch, threadId, reason);
+      }),
+    );
+  }
+
+  /**
+   * Aborts a batch its worker runs: a task that awaits hears it (its signal fires) and keeps its
+   * worker if it settles within `abortGrace`; one that runs synchronously past its timeout cannot
+   * hear it, and its worker is stopped (after a short look again: a worker that the machine's load
+   * held up for a moment inside a task's synchronous part is not mistaken for it).
+   */
+  private abortRunning(
+    batch: InFlightBatch,
+    threadId: number,
+    reason: 'cancel' | 'timeout',
+    looked = false,
+  ): void {
+    if (batch.finished || !this.inFlight.has(batch.id)) return;
+    const stop = () => this.host.stop(threadId, STOPPED);
+    const link = this.links.get(threadId);
+    if (!link) {
+      stop();
+      return;
+    }
+    const { control, row } = batch;
+    if (reason === 'timeout' && control!.calling(row)) {
+      if (looked) {
+        stop();
+        return;
+      }
+      const position = control!.position(row);
+      const timer = setTimeout(() => {
+        if (control!.calling(row) && control!.position(row) === position) stop();
+        else this.abortRunning(batch, threadId, reason, true);
+      }, CANCEL_GRACE_MS);
+      timer.unref();
+      return;
+    }
+    batch.abortedFor = reason;
+    link.abort(batch.id, reason);
+    if (batch.request.flat !== undefined) {
+      // A flat item is told to stop too, which it hears between values: its iterator's
+      // `return()` runs in the worker (a generator's `finally` blocks with it) before it answers.
+      link.send({ flatKey: batch.id, stop: true });
+      link.cancelRunning(batch, Math.max(FLAT_CANCEL_GRACE_MS, this.abortGrace), stop);
+      return;
+    }
+    // A task that awaits (or a timed batch between its tasks' calls) gets the grace; a cancelled
+    // batch of synchronous items answers between items, or is stopped after a short grace.
+    const awaits = reason === 'timeout' || control!.awaiting(row);
+    link.cancelRunning(batch, awaits ? this.abortGrace : CANCEL_GRACE_MS, stop);
   }
 
   /**
@@ -337,7 +535,7 @@ export class ThreadPoolExecutor implements Executor {
    */
   private place(batch: InFlightBatch): void {
     this.placement.placing(batch.short);
-    if (this.links.size < this.size) this.greet();
+    if (this.short()) this.greet();
     if (this.parked.length > 0 || !this.tryPost(batch)) this.parked.push(batch);
   }
 
@@ -352,7 +550,25 @@ export class ThreadPoolExecutor implements Executor {
   /** Posts the batches that wait, in order, as far as links have room. */
   private unpark(): void {
     while (this.parked.length > 0 && this.tryPost(this.parked[0]!)) this.parked.shift();
-    if (this.parked.length > 0 && this.links.size < this.size) this.greet();
+    if ((this.parked.length > 0 && this.links.size < this.size) || this.spareWanted()) this.greet();
+  }
+
+  /** Fewer workers have links than the pool needs: `size`, and a spare if one is wanted. */
+  private short(): boolean {
+    return this.links.size < this.size || this.spareWanted();
+  }
+
+  private spareWanted(): boolean {
+    return this.wantSpare && workers.spare && this.spare === undefined;
+  }
+
+  /** Resolves once every worker has a link (after a round of hellos), or none can start. */
+  private linked(): Promise<void> {
+    if (this.links.size >= this.size && !this.greeting) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.greeted.push(resolve);
+      this.greet();
+    });
   }
 
   /**
@@ -362,29 +578,49 @@ export class ThreadPoolExecutor implements Executor {
    * wait), and the others just answer. Then all hellos are released.
    */
   private greet(): void {
-    if (this.greeting || !this.host.open) return;
+    if (!this.host.open) {
+      for (const resolve of this.greeted.splice(0)) resolve();
+      return;
+    }
+    if (this.greeting) return;
     this.greeting = true;
     const answered: MessagePort[] = [];
-    let pending = this.size;
+    // One hello a worker: `size`, and the spare's, if one is wanted.
+    const hellos = this.size + (this.spareWanted() ? 1 : 0);
+    let pending = hellos;
     let adopted = 0;
     let failure: unknown;
     const settled = () => {
       if (--pending > 0) return;
       this.greeting = false;
+      for (const resolve of this.greeted.splice(0)) resolve();
       for (const port of answered) port.postMessage({ release: true } satisfies Release);
+      const startFailure = this.startFailure;
+      this.startFailure = undefined;
       // Workers that cannot start: what waits for a link fails, rather than waiting forever.
-      if (adopted === 0 && this.links.size === 0 && failure !== undefined) {
+      if (adopted === 0 && this.links.size === 0 && (failure !== undefined || startFailure)) {
         const parked = this.parked;
         this.parked = [];
-        for (const batch of parked) this.settle(batch, this.failure(batch, failure));
-      } else {
+        for (const batch of parked) {
+          this.settle(
+            batch,
+            startFailure ? cannotStart(batch, startFailure) : this.failure(batch, failure),
+          );
+        }
+      } else if (!startFailure) {
         this.unpark();
+      } else {
+        // Some workers have links: the batches that wait go to them as they have room, and no
+        // new round is started for them until a new batch comes (each start would fail again).
+        while (this.parked.length > 0 && this.tryPost(this.parked[0]!)) this.parked.shift();
       }
     };
-    for (let i = 0; i < this.size; i++) {
+    for (let i = 0; i < hellos; i++) {
       const { port1, port2 } = new MessageChannel();
       let link: WorkerLink | undefined;
       let replied = false;
+      const stop = new AbortController();
+      this.unanswered.add(stop);
       port1.on('message', (message: HelloReply | LinkReply) => {
         if (link) {
           this.answer(link, message as LinkReply | FlatValues);
@@ -392,6 +628,7 @@ export class ThreadPoolExecutor implements Executor {
         }
         if (replied) return;
         replied = true;
+        this.unanswered.delete(stop);
         answered.push(port1);
         const hello = message as HelloReply;
         if (hello.adopted) {
@@ -400,23 +637,54 @@ export class ThreadPoolExecutor implements Executor {
           // before it gets a batch (a silent `process.exit` would hang it).
           this.host.watchNewWorkers();
           link = new WorkerLink(hello.threadId, port1, (l, reply) => this.answer(l, reply));
-          this.links.set(link.threadId, link);
+          if (this.links.size >= this.size && this.spareWanted()) {
+            this.spare = link;
+          } else {
+            this.links.set(link.threadId, link);
+            this.unpark();
+          }
           this.retireWhenIdle(link);
-          this.unpark();
         }
         settled();
       });
       port1.unref();
-      this.host.run({ hello: port2 } satisfies Hello, { transferList: [port2] }).then(
-        () => {},
-        (error: unknown) => {
-          if (replied) return;
-          replied = true;
-          failure = error;
-          port1.close();
-          settled();
-        },
-      );
+      this.host
+        .run({ hello: port2 } satisfies Hello, { transferList: [port2], signal: stop.signal })
+        .then(
+          () => {},
+          (error: unknown) => {
+            if (replied) return;
+            replied = true;
+            this.unanswered.delete(stop);
+            failure = error;
+            port1.close();
+            settled();
+          },
+        );
+    }
+  }
+
+  /**
+   * A worker died before it was ready (its entry file is missing, a preload throws): the host
+   * starts no other for what waits. Thread runtime: the hellos no worker answered are stopped, and
+   * once the round is over, the batches that wait for a link fail with `error` if no worker has
+   * one. Process runtime: with no worker ready, the batches not handed to a child fail with it.
+   */
+  private cannotStart(error: Error, anyReady: boolean): void {
+    if (this.threads) {
+      if (!this.greeting) return;
+      this.startFailure ??= error;
+      const stops = [...this.unanswered];
+      this.unanswered.clear();
+      for (const stop of stops) stop.abort();
+      return;
+    }
+    if (anyReady) return;
+    for (const batch of [...this.inFlight.values()]) {
+      if (batch.child !== undefined || batch.finished) continue;
+      batch.aborted = true;
+      this.settle(batch, cannotStart(batch, error));
+      batch.cancel?.();
     }
   }
 
@@ -494,9 +762,20 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   /** A reply on a link. */
-  private answer(link: WorkerLink, reply: LinkReply | FlatValues): void {
+  private answer(
+    link: WorkerLink,
+    reply: LinkReply | TornDown | BroadcastReply | FlatValues,
+  ): void {
     if (isFlatMessage(reply)) {
       this.flatValues(reply);
+      return;
+    }
+    if ('tornDown' in reply) {
+      link.answerTearDown(reply);
+      return;
+    }
+    if ('broadcast' in reply) {
+      link.answerBroadcast(reply);
       return;
     }
     const batch = link.batches.get(reply.id);
@@ -514,7 +793,7 @@ export class ThreadPoolExecutor implements Executor {
     this.settle(
       batch,
       'response' in reply
-        ? this.done(reply.response)
+        ? this.done(reply.response, batch)
         : { type: 'crashed', error: reviveError(reply.broken), position: undefined },
     );
     this.retireWhenIdle(link);
@@ -523,7 +802,16 @@ export class ThreadPoolExecutor implements Executor {
 
   /** With a finite `idleTimeout`, retires the worker of a link that has been idle that long. */
   private retireWhenIdle(link: WorkerLink): void {
-    link.retireWhenIdle(this.options.idleTimeout, () => this.host.stop(link.threadId, RETIRE));
+    link.retireWhenIdle(this.options.idleTimeout, () => {
+      if (!this.options.teardown) {
+        this.host.stop(link.threadId, RETIRE);
+        return;
+      }
+      // No new batch goes to it while its teardown runs.
+      this.links.delete(link.threadId);
+      this.retiring.set(link.threadId, link);
+      void this.tearDown(link).then(() => this.host.stop(link.threadId, RETIRE));
+    });
   }
 
   /**
@@ -531,14 +819,40 @@ export class ThreadPoolExecutor implements Executor {
    * they never started.
    */
   private unlink(threadId: number, reason: Error): void {
-    const link = this.links.get(threadId);
+    if (this.spare?.threadId === threadId) {
+      this.spare.close();
+      this.spare = undefined;
+      return;
+    }
+    const link = this.links.get(threadId) ?? this.retiring.get(threadId);
     if (!link) return;
     this.links.delete(threadId);
+    this.retiring.delete(threadId);
+    if (reason !== RETIRE) {
+      // It went under its batches (a crash, a stop): the spare takes its place now, and another
+      // starts (in `unpark`); a worker retired when idle or after its items needs none.
+      this.wantSpare = true;
+      const spare = this.spare;
+      this.spare = undefined;
+      if (spare && this.host.open) this.links.set(spare.threadId, spare);
+    }
     const { batches, moved } = link.close();
     for (const ref of moved) if (!ref.buffer) this.releaseRow(ref.row);
     this.placement.count(this.anyHeld());
-    for (const batch of batches) this.settle(batch, this.failure(batch, reason));
+    // A worker that died with no batch of its link started was killed by the first one on its way
+    // in (an input too large for `maxHeapMb`, read before the worker can say it took it): that one
+    // is charged as a crash. Were it called lost, it would be sent again, and kill again, forever.
+    const suspect =
+      !this.stoppedHere(reason) && !batches.some((b) => b.control!.thread(b.row) !== 0)
+        ? batches[0]
+        : undefined;
+    for (const batch of batches) this.settle(batch, this.failure(batch, reason, batch === suspect));
     this.unpark();
+  }
+
+  /** Whether a worker went because this pool stopped it (retired, stopped, being terminated). */
+  private stoppedHere(reason: unknown): boolean {
+    return reason === RETIRE || reason === STOPPED || this.host.isTerminationError(reason);
   }
 
   /**
@@ -551,8 +865,22 @@ export class ThreadPoolExecutor implements Executor {
     finish(batch, outcome);
   }
 
-  /** What became of a batch whose task failed, or whose worker went under it. */
-  private failure(batch: InFlightBatch, error: unknown): BatchOutcome {
+  /**
+   * What became of a batch whose task failed, or whose worker went under it. `arriving`: its worker
+   * died while it was on its way in (see `unlink`).
+   */
+  private failure(batch: InFlightBatch, error: unknown, arriving = false): BatchOutcome {
+    const { control, row } = batch;
+    const exitCode = control?.exitCode(row);
+    if (exitCode !== undefined && (!batch.aborted || batch.stopping)) {
+      // Its worker called process.exit under it: a crash, even if a timeout stopped it since.
+      const position = control!.position(row);
+      return {
+        type: 'crashed',
+        error: exitError(exitCode),
+        position: position < batch.count ? position : undefined,
+      };
+    }
     if (batch.aborted) return { type: 'aborted' };
     if (error === RETIRE || error === STOPPED) return { type: 'lost' };
     // Given to a worker that was being stopped: it never ran there, so it goes again.
@@ -569,9 +897,8 @@ export class ThreadPoolExecutor implements Executor {
       const blamed = culprits(batch.inputs, true);
       if (blamed.size > 0) return { type: 'unsendable', blamed };
     }
-    const { control, row } = batch;
     // Its worker died while it waited behind another batch: it never ran, so it goes again.
-    if (control && control.thread(row) === 0) return { type: 'lost' };
+    if (control && control.thread(row) === 0 && !arriving) return { type: 'lost' };
     const position = control && control.startedAt(row) !== 0 ? control.position(row) : undefined;
     return {
       type: 'crashed',
@@ -581,9 +908,13 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   /** The outcome of a batch that ran; a reply that cannot be read fails the batch as a crash. */
-  private done(response: BatchResponse): BatchOutcome {
+  private done(response: BatchResponse, batch: InFlightBatch): BatchOutcome {
     try {
-      return this.read(response);
+      const outcome = this.read(response);
+      // It answered the abort of its timeout: the item that ran past it fails as timed out.
+      return batch.abortedFor === 'timeout' && outcome.type === 'done'
+        ? { ...outcome, stopped: true }
+        : outcome;
     } catch (error) {
       return {
         type: 'crashed',
@@ -594,6 +925,7 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   private read(response: BatchResponse): BatchOutcome {
+    if (response.teardownError) reportTeardown(reviveError(response.teardownError));
     if (response.retire) this.host.stop(response.workerId, RETIRE);
     let failures: (ItemFailure | undefined)[] | null = null;
     if (response.failures) {
@@ -693,6 +1025,17 @@ function crashError(error: Error): Error {
     error.message = `The worker ran out of memory (maxHeapMb): ${error.message}`;
   }
   return error;
+}
+
+/** How long past a worker's own teardown limit the main side waits for its answer. */
+const TEARDOWN_MARGIN_MS = 100;
+
+/**
+ * A teardown failed (threw, or ran past its limit): reported as a process warning, since the
+ * worker is going and no item is to blame; `close()` goes on.
+ */
+function reportTeardown(error: Error): void {
+  process.emitWarning(error.message, { type: 'RxpoolTeardownWarning', detail: error.stack });
 }
 
 /** The default worker count: `os.availableParallelism()`. */

@@ -8,7 +8,9 @@
  * 1. A thread worker that calls `process.exit` is never noticed by tinypool 2.2.0 (its task would
  *    hang): every thread worker's `exit` is watched here (through the worker record's `thread`),
  *    and a silent exit becomes an `error` event on the record, which tinypool handles by failing
- *    the worker's task and replacing the worker. Its own `terminate` (wrapped) is told apart.
+ *    the worker's task and replacing the worker, before the executor hears of the exit (a hello
+ *    it then sends would otherwise be given to the dead worker). Its own `terminate` (wrapped) is
+ *    told apart.
  * 2. Tinypool has no public way to stop one worker: `stop` emits `error` on the worker record
  *    (the same handling: its task fails with the reason, and it is replaced).
  * 3. Tinypool can hand a task to a worker it is already terminating (a late reply marks the dying
@@ -20,10 +22,35 @@
  *    and takes this process down. Its `send` is wrapped (`relay`): a task it cannot send is
  *    answered in the child's place on that port (the task settles, the worker stays) and the
  *    executor is told what was thrown; a task it sends is reported with its child.
+ *
+ * (5, 6, 7 and 10 are the worker side's, in src/worker/host.ts.)
+ * 8. Tinypool 2.2.0 forks a child process with `env: { ...options.env, TINYPOOL_WORKER_ID }`: with
+ *    no `env` option the child gets nothing of this process's environment (where
+ *    `child_process.fork` inherits it). `env` is always given, `process.env` by default.
+ * 9. A child process's IPC channel is tinypool's; its child entry (`entry/process.js`) ignores a
+ *    message without `__tinypool_worker_message__`, and its `ProcessWorker` hands such a message
+ *    from the child to a channel it does not have here. rxpool's own messages (an abort of a
+ *    batch, `tell`) travel on it, marked `__rxpool__`; the worker side listens for them.
+ * 11. Tinypool 2.2.0's `destroy` waits for each worker with `events.once(record, 'exit')`, whose
+ *     handler of an `error` event calls `record.removeListener`, which its worker records lack: a
+ *     worker whose error lands during `destroy` (one running out of memory) threw there, uncaught,
+ *     and took this process down. Every record gets a `removeListener` (its thread's or child's),
+ *     and `destroy` settles once every worker has exited, whatever `destroy` of tinypool threw.
+ * 12. Tinypool 2.2.0 drops a child process's messages that are not its own (its `ProcessWorker`
+ *     hands them to a channel it does not have): the notice a child sends when it calls
+ *     `process.exit` (src/worker/host.ts) is read from the child process itself (`exitCodeOf`).
+ * 13. A worker that dies before it is ready (its entry file is missing, as in a bundled app; a
+ *     `--import` preload that throws in workers) makes tinypool 2.2.0 start no replacement and emit
+ *     a pool `error`, while the tasks that wait for a worker wait forever. A worker is ready when
+ *     tinypool's `{ ready: true }` message comes from it (a thread's `message`, a child's); one that
+ *     dies on its own before is reported (`startFailed`) with why: its error (thread), or the end
+ *     of what it wrote to stderr (child process), so that what waits fails, loudly.
  */
 import type { ChildProcess } from 'node:child_process';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { Tinypool } from 'tinypool';
+import type { ExitNotice, ParentMessage } from '../pool/messages.js';
+import { exitError } from './in-flight.js';
 
 /**
  * The worker-side entry (src/worker/host.ts, built). This module's folder depth is kept where it is
@@ -34,15 +61,22 @@ export const workerFile = new URL('../worker/host.js', import.meta.url);
 /** Stack frames in tinypool's own code (for the CLI, which hides them under a task's error). */
 export const HOST_FRAMES = '/tinypool/';
 
+/** How much of a child's stderr is kept until it is ready, to say why it died if it does. */
+const STDERR_KEPT = 2_000;
+
 /** The longest timer delay: "never", where tinypool takes a number of ms. */
 const NEVER_MS = 2 ** 31 - 1;
 
 export interface WorkerHostOptions {
   readonly size: number;
+  /** Workers that may live beyond `size` (a spare kept started, see the thread pool). */
+  readonly extra?: number;
   readonly runtime: 'thread' | 'process';
   /** ms an idle worker lives (`Infinity`: keep `size` workers); `undefined`: never stopped here. */
   readonly idleTimeout: number | undefined;
   readonly maxHeapMb: number | undefined;
+  /** The workers' environment; `undefined`: this process's (workaround 8). */
+  readonly env: Readonly<Record<string, string>> | undefined;
   /** Given to every worker (src/worker/host.ts reads it). */
   readonly workerData: unknown;
 }
@@ -54,10 +88,18 @@ export interface WorkerHostEvents {
   /** Process runtime: the task `taskId` was handed to the child process `child`. */
   sent(taskId: number, child: ChildProcess): void;
   /**
+   * A worker died before it was ready (see workaround 13): `error` says why; `anyReady`: whether
+   * some worker is ready now; `threadId`: the thread's, for a thread worker (a worker watched
+   * only after it said it was ready is told by its link, if it had one).
+   */
+  startFailed(error: Error, anyReady: boolean, threadId?: number): void;
+  /**
    * Process runtime: the task `taskId` could not be passed to its child (`error`, what was thrown).
    * Returns whether the task is the executor's (then it is answered in the child's place).
    */
   unsent(taskId: number, error: unknown): boolean;
+  /** Process runtime: a message of rxpool's own from a child (workaround 9). */
+  heard?(message: ParentMessage): void;
 }
 
 type TinypoolWorker = Tinypool['threads'][number];
@@ -66,8 +108,16 @@ export class WorkerHost {
   private pool: Tinypool | undefined;
   private destroyed = false;
   private readonly watched = new WeakSet<object>();
+  /** Messages for child processes whose worker side has not said it listens yet (workaround 9). */
+  private readonly unready = new WeakMap<ChildProcess, object[]>();
   /** Why a thread worker that is being stopped is stopped, by thread id. */
   private readonly stopping = new Map<number, Error>();
+  /** Child processes that said they are exiting on their own, with their exit codes. */
+  private readonly exits = new WeakMap<ChildProcess, number>();
+  /** Workers that said they are ready (workaround 13). */
+  private readonly ready = new WeakSet<object>();
+  /** Why a child process that died before it was ready could not start (workaround 13). */
+  private readonly startErrors = new WeakMap<ChildProcess, Error>();
 
   constructor(
     private readonly options: WorkerHostOptions,
@@ -104,9 +154,49 @@ export class WorkerHost {
     this.watchNewWorkers();
   }
 
+  /**
+   * Workaround 9: sends a message of rxpool's own to a child process; `false` if it cannot. A
+   * message to a child whose worker side has not loaded yet waits until it says it has (its
+   * listener would not be there: the message would be lost).
+   */
+  tell(child: ChildProcess, message: object): boolean {
+    if (!child.connected) return false;
+    const waiting = this.unready.get(child);
+    if (waiting) {
+      waiting.push(message);
+      return true;
+    }
+    try {
+      child.send(message);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The child processes alive now (process runtime). */
+  children(): ChildProcess[] {
+    const children: ChildProcess[] = [];
+    for (const worker of this.pool?.threads ?? []) {
+      const child = (worker as { process?: ChildProcess }).process;
+      if (child) children.push(child);
+    }
+    return children;
+  }
+
   /** A task failed because tinypool gave it to a worker it was terminating: it never ran. */
   isTerminationError(error: unknown): boolean {
     return error instanceof Error && error.message === 'Terminating worker thread';
+  }
+
+  /** Why `child` could not start, if it died before it was ready. */
+  startErrorOf(child: ChildProcess): Error | undefined {
+    return this.startErrors.get(child);
+  }
+
+  /** The code a child process said it exits with on its own (`process.exit`), if it did. */
+  exitCodeOf(child: ChildProcess): number | undefined {
+    return this.exits.get(child);
   }
 
   /** Whether workers may run tasks (they start on first use): `false` once destroyed. */
@@ -119,24 +209,35 @@ export class WorkerHost {
     this.destroyed = true;
     const pool = this.pool;
     this.pool = undefined;
-    await pool?.destroy();
+    if (!pool) return;
+    this.watchNewWorkers(pool);
+    const exits = pool.threads.map(exited);
+    // Workaround 11: a worker's error during tinypool's destroy rejects it (the error is the
+    // worker's, already reported to its batch); every worker is still waited for.
+    await pool.destroy().catch(() => {});
+    await Promise.all(exits);
   }
 
   private ensurePool(): Tinypool {
     if (this.pool) return this.pool;
-    const { size, runtime, idleTimeout, maxHeapMb, workerData } = this.options;
+    const { size, runtime, idleTimeout, maxHeapMb, env, workerData } = this.options;
     const keep = idleTimeout === Infinity;
     const threads = runtime === 'thread';
     const pool = new Tinypool({
       filename: workerFile.href,
       runtime: threads ? 'worker_threads' : 'child_process',
       minThreads: keep ? size : 0,
-      maxThreads: size,
-      idleTimeout: keep ? 0 : (idleTimeout ?? NEVER_MS),
+      maxThreads: size + (this.options.extra ?? 0),
+      // With `keep`, `size` workers stay (tinypool's `minThreads`); one more (a spare) must not be
+      // stopped by tinypool for looking idle, as a linked worker always does.
+      idleTimeout: keep ? NEVER_MS : (idleTimeout ?? NEVER_MS),
       // A linked thread worker must listen to its link while it holds no task, not sleep in
       // Atomics.wait.
       useAtomics: !threads,
       workerData,
+      // Workaround 8: tinypool spreads it when it forks, so a child sees `process.env` as it is
+      // then (a thread worker copies it when it starts, Node's default).
+      env: (env ?? process.env) as Record<string, string>,
       serialization: 'advanced',
       resourceLimits:
         threads && maxHeapMb !== undefined ? { maxOldGenerationSizeMb: maxHeapMb } : undefined,
@@ -157,17 +258,26 @@ export class WorkerHost {
    * starts workers when it likes (a replacement, a worker for a waiting task): the executor calls
    * this too when a worker it did not know answers (a new link), before giving it a batch.
    */
-  watchNewWorkers(): void {
-    if (!this.pool) return;
-    for (const worker of this.pool.threads) {
+  watchNewWorkers(pool = this.pool): void {
+    if (!pool) return;
+    for (const worker of pool.threads) {
       if (this.watched.has(worker)) continue;
       this.watched.add(worker);
+      // Workaround 11.
+      const emitter = hostOf(worker);
+      (worker as { removeListener?: unknown }).removeListener ??= (
+        event: string,
+        listener: (...args: unknown[]) => void,
+      ) => emitter?.removeListener(event, listener);
       const thread = (worker as { thread?: Worker }).thread;
       if (!thread) {
         this.relay(worker);
         continue;
       }
       const threadId = thread.threadId;
+      thread.on('message', (message: { ready?: unknown } | null) => {
+        if (message?.ready === true) this.ready.add(worker);
+      });
       let terminated = false;
       let lastError: Error | undefined;
       const terminate = worker.terminate.bind(worker);
@@ -181,15 +291,29 @@ export class WorkerHost {
       thread.once('exit', (code) => {
         const stopped = this.stopping.get(threadId);
         this.stopping.delete(threadId);
-        const error = new Error(`The worker exited with code ${code} while running this item`);
-        error.name = 'WorkerExit';
-        Object.assign(error, { exitCode: code });
-        this.events.exited(threadId, stopped ?? lastError ?? error);
-        if (terminated) return;
-        worker.emit('error', error);
-        this.watchNewWorkers();
+        const error = exitError(code);
+        const reason = stopped ?? lastError ?? error;
+        const silent = !terminated;
+        const cause = lastError ?? (silent ? error : undefined);
+        if (!this.ready.has(worker) && !stopped && cause && !this.destroyed) {
+          this.startFailed(cause, threadId);
+        }
+        // Tinypool forgets a silent exit's worker first: what the executor starts on hearing of
+        // it (a round of hellos) must not be given to that worker.
+        if (silent) worker.emit('error', error);
+        this.events.exited(threadId, reason);
+        if (silent) this.watchNewWorkers();
       });
     }
+  }
+
+  /** Workaround 13: a worker died before it was ready, for `cause`. */
+  private startFailed(cause: Error, threadId?: number): Error {
+    const error = new Error(`A worker could not start: ${cause.message}`, { cause });
+    error.name = 'WorkerStartError';
+    const anyReady = this.pool?.threads.some((w: TinypoolWorker) => this.ready.has(w)) ?? false;
+    this.events.startFailed(error, anyReady, threadId);
+    return error;
   }
 
   /** Workaround 4: the process runtime's `send`, wrapped. */
@@ -202,6 +326,40 @@ export class WorkerHost {
     const send = processWorker.send;
     const child = processWorker.process;
     if (typeof send !== 'function' || !child) return;
+    // Workaround 9: the worker side says when it listens to rxpool's messages.
+    this.unready.set(child, []);
+    child.on('message', (message: ParentMessage | undefined) => {
+      if (message?.__rxpool__ === 'listening') {
+        const waiting = this.unready.get(child) ?? [];
+        this.unready.delete(child);
+        for (const queued of waiting) this.tell(child, queued);
+      } else if (message?.__rxpool__ !== undefined) {
+        this.events.heard?.(message);
+      }
+    });
+    // Workaround 13: what the child wrote to stderr until it was ready says why it died, if it did.
+    let said = '';
+    const heard = (chunk: Buffer) => {
+      said = (said + chunk.toString()).slice(-STDERR_KEPT);
+    };
+    child.stderr?.on('data', heard);
+    child.on('message', (message: { ready?: unknown; __tinypool_worker_message__?: unknown }) => {
+      if (message?.ready !== true || !message.__tinypool_worker_message__) return;
+      this.ready.add(worker);
+      child.stderr?.off('data', heard);
+    });
+    child.once('exit', (code, signal) => {
+      if (this.ready.has(worker) || signal !== null || this.destroyed) return;
+      const error = new Error(
+        `The worker process exited with code ${code} before it was ready${said.trim() ? `; its stderr ended with:\n${said.trim()}` : ''}`,
+      );
+      error.name = 'WorkerExit';
+      this.startErrors.set(child, this.startFailed(error));
+    });
+    // Not tinypool's: the child's own word that it exits (src/worker/host.ts).
+    child.on('message', (message: Partial<ExitNotice> | null) => {
+      if (typeof message?.rxpoolExit === 'number') this.exits.set(child, message.rxpoolExit);
+    });
     processWorker.send = (message) => {
       const taskId = message?.task?.id;
       try {
@@ -220,4 +378,22 @@ export class WorkerHost {
       if (typeof taskId === 'number') this.events.sent(taskId, child);
     };
   }
+}
+
+/** The thread or child process behind a tinypool worker record. */
+function hostOf(worker: TinypoolWorker): Worker | ChildProcess | undefined {
+  const record = worker as { thread?: Worker; process?: ChildProcess };
+  return record.thread ?? record.process;
+}
+
+/** Resolves once the worker behind `worker` has exited (at once if it has). */
+function exited(worker: TinypoolWorker): Promise<void> {
+  const host = hostOf(worker);
+  if (!host) return Promise.resolve();
+  const gone =
+    'threadId' in host && !('pid' in host)
+      ? host.threadId === -1
+      : (host as ChildProcess).exitCode !== null || (host as ChildProcess).signalCode !== null;
+  if (gone) return Promise.resolve();
+  return new Promise((resolve) => host.once('exit', () => resolve()));
 }

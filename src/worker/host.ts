@@ -12,6 +12,14 @@
  *   buffers may move.
  * - `workerData[1]`: tinypool 2.2.0 passes `[its own data, the pool's workerData]` to a thread
  *   worker: the control block the executor shares with every thread worker is the second.
+ * - (9) A child process's IPC channel is tinypool's, and its child entry ignores a message without
+ *   `__tinypool_worker_message__`: rxpool's own messages to a child (an abort of its batch) travel
+ *   on it, marked `__rxpool__` (the main side sends them: src/threads/worker-host.ts, once this
+ *   module said it listens).
+ * - (10) Tinypool 2.2.0 stops a child process with `kill()` (SIGTERM), and SIGKILLs it a second
+ *   later if it has not exited: a SIGTERM handler here runs the pool's teardown (bounded by
+ *   `TEARDOWN_MS`, under that second) and exits. Installed only with a teardown: without one, a
+ *   child that runs synchronous code would otherwise take that second to die.
  * - A child process's reply: tinypool 2.2.0's child entry (`entry/process.js`) sends a task's
  *   result with `process.send` outside any `try`, so a result that its channel's serializer
  *   (`serialization: 'advanced'`, v8's) refuses throws uncaught there and kills the child: a
@@ -27,19 +35,37 @@
 import { DefaultSerializer } from 'node:v8';
 import { type MessagePort, threadId, workerData } from 'node:worker_threads';
 import type {
+  Abort,
   BatchRequest,
   BatchResponse,
+  Broadcast,
+  BroadcastReply,
+  ChildMessage,
+  ExitNotice,
   FlatControl,
   Hello,
   HelloReply,
   LinkBatch,
+  LinkBroadcast,
   LinkReply,
+  ParentMessage,
   Release,
+  TearDown,
+  TornDown,
 } from '../pool/messages.js';
 import { ControlBlock, isFlatMessage } from '../pool/messages.js';
 import type { Transferable } from '../types.js';
 import { FlatGate, type FlatPost } from './flat.js';
-import { type FlatIo, hostRunner, runBatch, sendable } from './runner.js';
+import { hasTeardown, teardownOnce } from './load.js';
+import {
+  context,
+  exiting,
+  type FlatIo,
+  hostRunner,
+  runBatch,
+  runOnce,
+  sendable,
+} from './runner.js';
 import { serializeError } from './wire-error.js';
 
 const isChildProcess = Boolean(
@@ -58,6 +84,57 @@ hostRunner({
   sharesMemory: !isChildProcess,
 });
 
+if (isChildProcess) {
+  // Workaround 9: rxpool's messages on tinypool's channel.
+  process.on('message', (message: ChildMessage | undefined) => {
+    if (isFlatMessage(message)) control(message as unknown as FlatControl);
+    else if (message?.__rxpool__ === 'abort') context.abort(message.abort, message.reason);
+    else if (message?.__rxpool__ === 'release') {
+      released.get(message.broadcast)?.();
+      released.delete(message.broadcast);
+    }
+  });
+  // Messages sent before this module loaded would have been lost: the main side holds them
+  // until it hears this.
+  process.send?.({ __rxpool__: 'listening' } satisfies ParentMessage);
+}
+
+/**
+ * (10) Tinypool stops a child process with SIGTERM (SIGKILL a second later): whatever the reason
+ * (close, idle timeout, a recycled worker), the teardown runs first, and what it threw goes to the
+ * main side; then the child dies of the signal, as it would have (its exit says it was stopped).
+ * Installed once a request names a teardown: without one, SIGTERM stops a busy child at once.
+ */
+let onSigterm: (() => void) | undefined;
+function dieOfSigterm(): void {
+  if (onSigterm) process.off('SIGTERM', onSigterm);
+  process.kill(process.pid, 'SIGTERM');
+}
+function listenForSigterm(): void {
+  if (!isChildProcess || onSigterm !== undefined || !hasTeardown()) return;
+  onSigterm = () => {
+    void teardownOnce(context).then((error) => {
+      if (error && process.send) {
+        process.send({ __rxpool__: 'tornDown', error } satisfies ParentMessage, dieOfSigterm);
+      } else {
+        dieOfSigterm();
+      }
+    });
+  };
+  process.on('SIGTERM', onSigterm);
+}
+
+/** Child process: settles a held broadcast task, by broadcast id. */
+const released = new Map<number, () => void>();
+
+// A worker that calls `process.exit` says so first (this listener comes before any task's): in
+// its batch's control row (thread), or in a message to the main side (child process), which
+// gets out at once, however long the child then takes to go.
+process.on('exit', (code) => {
+  if (isChildProcess) process.send?.({ rxpoolExit: code } satisfies ExitNotice);
+  else exiting(code);
+});
+
 /** This worker's link (thread runtime), once a {@link Hello} gave it one. */
 let link: MessagePort | undefined;
 /** Settles the hello task that gave the link, when the main side releases it. */
@@ -70,17 +147,41 @@ let previous: Promise<void> = Promise.resolve();
  * A batch on the link costs a message each way and nothing more, where a tinypool task also costs
  * its bookkeeping on both sides (tens of microseconds).
  */
-export default function handle(request: BatchRequest | Hello): Promise<unknown> {
+export default function handle(request: BatchRequest | Hello | Broadcast): Promise<unknown> {
   if ('hello' in request) return greet(request.hello);
-  if (request.flat && isChildProcess) {
-    listenToParent();
-    const io = flatIo(request, (message) => process.send!(message));
-    return runBatch(request, io).then(({ response }) => {
-      finishFlat(io);
-      return checked(response);
-    });
-  }
-  return runBatch(request).then(({ response }) => (isChildProcess ? checked(response) : response));
+  // (Each names the teardown before its first await: the SIGTERM handler can go in at once.)
+  const ran =
+    'broadcast' in request
+      ? broadcast(request)
+      : request.flat && isChildProcess
+        ? runFlatChild(request)
+        : runBatch(request).then(({ response }) => (isChildProcess ? checked(response) : response));
+  listenForSigterm();
+  return ran;
+}
+
+/** A child process's flat batch: its values go on the IPC channel as they come. */
+function runFlatChild(request: BatchRequest): Promise<BatchResponse> {
+  const io = flatIo(request, (message) => process.send!(message));
+  return runBatch(request, io).then(({ response }) => {
+    finishFlat(io);
+    return checked(response);
+  });
+}
+
+/**
+ * A child process's broadcast task (tinypool gives it one only while it runs no batch): runs the
+ * work, answers on the IPC channel, and holds the task until released.
+ */
+function broadcast(request: Broadcast): Promise<void> {
+  return runOnce(request.broadcast).then(
+    (outcome) =>
+      new Promise<void>((resolve) => {
+        released.set(request.broadcast.id, resolve);
+        const reply: BroadcastReply = { broadcast: request.broadcast.id, workerId, ...outcome };
+        process.send?.({ __rxpool__: 'broadcast', ...reply } satisfies ParentMessage);
+      }),
+  );
 }
 
 /**
@@ -165,17 +266,6 @@ function control(message: FlatControl): void {
   else if (message.grant !== undefined) gate.grant(message.position ?? 0, message.grant);
 }
 
-let listening = false;
-
-/** Child process: the main side's flat messages come on the IPC channel, beside tinypool's. */
-function listenToParent(): void {
-  if (listening) return;
-  listening = true;
-  process.on('message', (message: unknown) => {
-    if (isFlatMessage(message)) control(message as FlatControl);
-  });
-}
-
 /** Takes `port` as this worker's link if it has none; settles once the main side releases it. */
 function greet(port: MessagePort): Promise<void> {
   return new Promise((resolve) => {
@@ -183,16 +273,36 @@ function greet(port: MessagePort): Promise<void> {
     if (adopted) {
       link = port;
       releaseLink = resolve;
-      port.on('message', (message: LinkBatch | Release | FlatControl) => {
-        if (isFlatMessage(message)) {
-          control(message);
-        } else if ('release' in message) {
-          releaseLink?.();
-          releaseLink = undefined;
-        } else {
-          run(port, message);
-        }
-      });
+      port.on(
+        'message',
+        (message: LinkBatch | Release | Abort | TearDown | LinkBroadcast | FlatControl) => {
+          if (isFlatMessage(message)) {
+            control(message);
+          } else if ('release' in message) {
+            releaseLink?.();
+            releaseLink = undefined;
+          } else if ('abort' in message) {
+            context.abort(message.abort, message.reason);
+          } else if ('broadcastNow' in message) {
+            const request = message.broadcastNow;
+            const ran = previous.then(() => runOnce(request));
+            previous = ran.then((outcome) =>
+              port.postMessage({
+                broadcast: request.id,
+                workerId,
+                ...outcome,
+              } satisfies BroadcastReply),
+            );
+          } else if ('tearDownNow' in message) {
+            // After the batches it holds: the main side is about to stop this worker.
+            previous = previous
+              .then(() => teardownOnce(context))
+              .then((error) => port.postMessage({ tornDown: true, error } satisfies TornDown));
+          } else {
+            run(port, message);
+          }
+        },
+      );
     } else {
       port.once('message', () => {
         port.close();

@@ -6,6 +6,7 @@
  * Worker-side: nothing of the main side is loaded here.
  */
 import { MOVE_BRAND } from '../pool/messages.js';
+import type { WorkerContext } from './context.js';
 
 /**
  * `value`: each input is a line, its result the value's JSON text; `settle`: the end of a settled
@@ -24,29 +25,34 @@ export interface Unwritable {
 }
 
 /**
- * A line whose task returned an iterable (a generator, an async iterable; an array with `--flat`):
- * the JSON text of each of its values, one output line each (none for an empty one).
+ * A line whose task gave many values (an iterator, an async iterable, an array with `--flat`):
+ * the JSON text of each, in order; none for an empty one.
  */
-export interface ManyLines {
+export interface Many {
   readonly many: string[];
 }
 
-/** What the main side gets for a line: its JSON text, or why there is none. */
-export type LineResult = string | NotJson | Unwritable | ManyLines;
+/** What the main side gets for a line: its JSON text, or its values' texts, or why there is none. */
+export type LineResult = string | Many | NotJson | Unwritable;
 
-type Fn = (input: unknown) => unknown;
+type Fn = (input: unknown, context: WorkerContext) => unknown;
 
 /**
  * `fn` over lines: parses the line, calls `fn`, and stringifies what it returns (`undefined` as
  * `null`). In `settle` mode the text is the end of a settled record, `"input":...,"value":...}`,
  * the input stringified before the call (the task may change it). A result that cannot be cloned
  * is returned as it is, so the worker fails it as it fails any uncloneable result.
+ *
+ * A result that stands for many values (see {@link valuesOf}; arrays too with `flat`) gives a
+ * {@link Many}: every value is taken here, in the worker, before anything of the line is written,
+ * so a line's values are written all or none (a failure after some values writes none of them,
+ * and a retry cannot write a value twice).
  */
-export function jsonLines(fn: Fn, mode: LineMode, splitArrays = false): Fn {
+export function jsonLines(fn: Fn, mode: LineMode, flat = false): Fn {
   if (mode === 'block-fail' || mode === 'block-skip') {
-    return jsonBlocks(fn, mode === 'block-fail', splitArrays);
+    return jsonBlocks(fn, mode === 'block-fail', flat);
   }
-  return (line) => {
+  return (line, context) => {
     let input: unknown;
     try {
       input = JSON.parse(line as string);
@@ -54,56 +60,27 @@ export function jsonLines(fn: Fn, mode: LineMode, splitArrays = false): Fn {
       return { notJson: (error as Error).message } satisfies NotJson;
     }
     const inputText = mode === 'settle' ? JSON.stringify(input) : undefined;
-    const value = fn(input);
+    const value = fn(input, context);
     if (value !== null && typeof value === 'object' && typeof (value as any).then === 'function') {
-      return Promise.resolve(value).then((settled) => writtenAll(settled, inputText, splitArrays));
+      return Promise.resolve(value).then((settled) => written(settled, inputText, flat));
     }
-    return writtenAll(value, inputText, splitArrays);
+    return written(value, inputText, flat);
   };
 }
 
-/** A result's text, or its values' texts when it is an iterable (what `many` says). */
-function writtenAll(value: unknown, inputText: string | undefined, splitArrays: boolean): unknown {
-  const values = valuesOf(value, splitArrays);
-  if (values === undefined) return written(value, inputText);
-  const each = (all: unknown[]): unknown => {
+function written(value: unknown, inputText: string | undefined, flat: boolean): unknown {
+  const values = valuesOf(value, flat);
+  if (values !== undefined) {
     const many: string[] = [];
-    for (const v of all) {
-      const text = written(v, inputText);
-      if (typeof text !== 'string') return text;
-      many.push(text);
-    }
-    return { many } satisfies ManyLines;
-  };
-  return Array.isArray(values) ? each(values) : values.then(each);
-}
-
-/**
- * The values of a result that gives a line per value: a generator or another iterator, an async
- * iterable, and an array with `--flat`; `undefined` for any other result (one line). A string, a
- * Map or a Set is one value, as before.
- */
-function valuesOf(
-  value: unknown,
-  splitArrays: boolean,
-): unknown[] | Promise<unknown[]> | undefined {
-  if (value === null || typeof value !== 'object') return undefined;
-  if (Array.isArray(value)) return splitArrays ? value : undefined;
-  const source = value as Record<symbol | string, any>;
-  if (typeof source[Symbol.asyncIterator] === 'function') {
-    return (async () => {
-      const all: unknown[] = [];
-      for await (const v of source as AsyncIterable<unknown>) all.push(v);
-      return all;
-    })();
+    const end = (problem: string | undefined) =>
+      problem === undefined
+        ? ({ many } satisfies Many)
+        : ({ unwritable: problem } satisfies Unwritable);
+    const taken = takeValues(values, (text) => {
+      many.push(inputText === undefined ? text : `"input":${inputText},"value":${text}}`);
+    });
+    return typeof taken === 'object' ? taken.then(end) : end(taken);
   }
-  if (typeof source[Symbol.iterator] === 'function' && typeof source.next === 'function') {
-    return Array.from(source as Iterable<unknown>);
-  }
-  return undefined;
-}
-
-function written(value: unknown, inputText: string | undefined): unknown {
   if (value === undefined) value = null;
   // A function or a symbol could not travel before: it still fails as an uncloneable result.
   if (typeof value === 'function' || typeof value === 'symbol') return value;
@@ -148,10 +125,12 @@ export interface BlockResult {
 
 interface BlockRun {
   readonly fn: Fn;
-  readonly splitArrays: boolean;
+  readonly context: WorkerContext;
   /** Each line's parsed value, {@link BLANK}, or a {@link NotParsed}. */
   readonly inputs: unknown[];
   readonly stop: boolean;
+  /** Arrays are many values (`--flat`). */
+  readonly flat: boolean;
   text: string;
   done: number;
   failures: BlockFailure[] | undefined;
@@ -171,14 +150,14 @@ const encoder = new TextEncoder();
  * and `JSON.stringify` (bench/RESULTS.md). Parsing has no effect a task could see, and a result is
  * still stringified as soon as its task returns, before the next line runs.
  */
-export function jsonBlocks(fn: Fn, stop: boolean, splitArrays = false): Fn {
-  return (input) => {
+export function jsonBlocks(fn: Fn, stop: boolean, flat = false): Fn {
+  return (input, context) => {
     const whole = decoder.decode((input as LineBlock).bytes);
     const lines = whole.includes('\r') ? whole.split(/\r?\n|\r/) : whole.split('\n');
     // the empty rest after the last line end
     if (lines[lines.length - 1] === '') lines.pop();
     const inputs = parseLines(lines);
-    return runBlock({ fn, splitArrays, inputs, stop, text: '', done: 0, failures: undefined }, 0);
+    return runBlock({ fn, context, inputs, stop, flat, text: '', done: 0, failures: undefined }, 0);
   };
 }
 
@@ -210,7 +189,7 @@ function parseLines(lines: readonly string[]): unknown[] {
 }
 
 function runBlock(run: BlockRun, from: number): BlockResult | Promise<BlockResult> {
-  const { fn, inputs } = run;
+  const { fn, inputs, context } = run;
   for (let i = from; i < inputs.length; i++) {
     const input = inputs[i];
     if (input === BLANK) continue;
@@ -221,32 +200,36 @@ function runBlock(run: BlockRun, from: number): BlockResult | Promise<BlockResul
     }
     let value: unknown;
     try {
-      value = fn(input);
-      if (!isThenable(value)) {
-        // An iterable's values, each a line (an async one is awaited below, as a promise is).
-        const values = valuesOf(value, run.splitArrays);
-        if (values !== undefined)
-          value = Array.isArray(values) ? new Many(values) : values.then((all) => new Many(all));
-      }
+      value = fn(input, context);
     } catch (error) {
       if (blockFailed(run, { line: i + 1, error: wireError(error) })) break;
       continue;
     }
-    if (isThenable(value)) {
+    if (value !== null && typeof value === 'object' && typeof (value as any).then === 'function') {
       return Promise.resolve(value).then(
-        (settled) => {
-          if (!blockValue(run, i, settled)) return finished(run);
-          return runBlock(run, i + 1);
-        },
+        (settled) => goOn(run, i, blockValue(run, i, settled)),
         (error) => {
           if (blockFailed(run, { line: i + 1, error: wireError(error) })) return finished(run);
           return runBlock(run, i + 1);
         },
       );
     }
-    if (!blockValue(run, i, value)) break;
+    const kept = blockValue(run, i, value);
+    if (kept === false) break;
+    if (kept !== true) return goOn(run, i, kept);
   }
   return finished(run);
+}
+
+/** The block goes on after line `i` once `kept` says it may (false: it stops there). */
+function goOn(
+  run: BlockRun,
+  i: number,
+  kept: boolean | Promise<boolean>,
+): BlockResult | Promise<BlockResult> {
+  if (kept === true) return runBlock(run, i + 1);
+  if (kept === false) return finished(run);
+  return kept.then((ok) => (ok ? runBlock(run, i + 1) : finished(run)));
 }
 
 function finished(run: BlockRun): BlockResult {
@@ -257,48 +240,47 @@ function finished(run: BlockRun): BlockResult {
   return result;
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as any).then === 'function';
-}
-
-/** An iterable's values, which a block writes as a line each. */
-class Many {
-  constructor(readonly values: unknown[]) {}
-}
-
-/** Adds a line's value (or its values); false when the run stops (one could not be written). */
-function blockValue(run: BlockRun, i: number, value: unknown): boolean {
-  if (value instanceof Many) {
-    // All of the line's values, or none: a value that cannot be written fails the whole line.
-    const texts: string[] = [];
-    for (const v of value.values) {
-      const text = blockText(v);
-      if (typeof text !== 'string') return !blockFailed(run, { line: i + 1, ...text });
-      texts.push(text);
+/**
+ * Adds a line's value, or its values; false when the run stops (it could not be written), a
+ * promise of that when the values come from an async iterable.
+ */
+function blockValue(run: BlockRun, i: number, value: unknown): boolean | Promise<boolean> {
+  const values = valuesOf(value, run.flat);
+  if (values !== undefined) {
+    // All or none: the line's text joins the block's only once every value was taken.
+    let text = '';
+    const end = (problem: string | Error | undefined) => {
+      if (problem === undefined) {
+        run.text += text;
+        return true;
+      }
+      const failure =
+        typeof problem === 'string' ? { unwritable: problem } : { error: wireError(problem) };
+      return !blockFailed(run, { line: i + 1, ...failure });
+    };
+    let taken: ReturnType<typeof takeValues>;
+    try {
+      taken = takeValues(values, (one) => {
+        text += `${one}\n`;
+      });
+    } catch (error) {
+      return end(asError(error));
     }
-    for (const text of texts) run.text += `${text}\n`;
-    return true;
+    return typeof taken === 'object' ? taken.then(end, (error) => end(asError(error))) : end(taken);
   }
-  const text = blockText(value);
-  if (typeof text !== 'string') return !blockFailed(run, { line: i + 1, ...text });
-  run.text += `${text}\n`;
-  return true;
-}
-
-/** A value's JSON text, or why it has none. */
-function blockText(
-  value: unknown,
-): string | Pick<BlockFailure, 'unwritable'> | Required<Pick<BlockFailure, 'error'>> {
   if (value === undefined) value = null;
   if (typeof value === 'function' || typeof value === 'symbol') {
     const message = `the result is a ${typeof value}, and ${typeof value}s cannot be cloned`;
-    return { error: { name: 'DataCloneError', message } };
+    return !blockFailed(run, { line: i + 1, error: { name: 'DataCloneError', message } });
   }
+  let text: string;
   try {
-    return JSON.stringify(value);
+    text = JSON.stringify(value);
   } catch (error) {
-    return { unwritable: (error as Error).message };
+    return !blockFailed(run, { line: i + 1, unwritable: (error as Error).message });
   }
+  run.text += `${text}\n`;
+  return true;
 }
 
 /** Records a failed line; true when the block stops there. */
@@ -306,6 +288,94 @@ function blockFailed(run: BlockRun, failure: BlockFailure): boolean {
   run.failures ??= [];
   run.failures.push(failure);
   return run.stop;
+}
+
+/**
+ * The values of a result that stands for many: an iterator (what a generator function returns,
+ * `map.values()`), an async iterable (what an async generator function returns), or, with
+ * `flat`, an array. `undefined`: the result is one value (a string, a plain object, a `Map`...).
+ */
+export function valuesOf(
+  value: unknown,
+  flat: boolean,
+): Iterator<unknown> | AsyncIterator<unknown> | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) return flat ? value[Symbol.iterator]() : undefined;
+  const v = value as {
+    next?: unknown;
+    [Symbol.iterator]?: unknown;
+    [Symbol.asyncIterator]?: unknown;
+  };
+  if (typeof v[Symbol.asyncIterator] === 'function') {
+    return (v as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+  }
+  if (typeof v[Symbol.iterator] === 'function' && typeof v.next === 'function') {
+    return (v as Iterable<unknown>)[Symbol.iterator]();
+  }
+  return undefined;
+}
+
+/**
+ * Takes every value of `values` and gives each one's JSON text to `add` (`undefined` as `null`).
+ * Returns `undefined` when all were taken, or why one cannot be written (the iteration stops
+ * there and the iterator is closed, so its `finally` blocks run); a promise of that for an async
+ * iterator. What the iterator throws is thrown (or rejected).
+ */
+function takeValues(
+  values: Iterator<unknown> | AsyncIterator<unknown>,
+  add: (text: string) => void,
+): string | undefined | Promise<string | undefined> {
+  for (;;) {
+    const step = values.next();
+    if (isThenable(step)) return takeAsync(values as AsyncIterator<unknown>, step, add);
+    const { done, value } = step as IteratorResult<unknown>;
+    if (done) return undefined;
+    const problem = addValue(value, add);
+    if (problem !== undefined) {
+      values.return?.();
+      return problem;
+    }
+  }
+}
+
+async function takeAsync(
+  values: AsyncIterator<unknown>,
+  first: Promise<IteratorResult<unknown>>,
+  add: (text: string) => void,
+): Promise<string | undefined> {
+  let step = first;
+  for (;;) {
+    const { done, value } = await step;
+    if (done) return undefined;
+    const problem = addValue(value, add);
+    if (problem !== undefined) {
+      await values.return?.();
+      return problem;
+    }
+    step = values.next();
+  }
+}
+
+/** Adds one value's JSON text; returns why it cannot be written, if it cannot. */
+function addValue(value: unknown, add: (text: string) => void): string | undefined {
+  if (value === undefined) value = null;
+  if (typeof value === 'function' || typeof value === 'symbol') {
+    return `a value is a ${typeof value}, which JSON cannot hold`;
+  }
+  try {
+    add(JSON.stringify(value));
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return undefined;
+}
+
+function isThenable(value: unknown): value is Promise<any> {
+  return value !== null && typeof value === 'object' && typeof (value as any).then === 'function';
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 function wireError(error: unknown): { name: string; message: string; stack?: string } {

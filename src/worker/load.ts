@@ -9,28 +9,36 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { findExport } from '../pool/exports.js';
 import type { WireError, WorkSpec } from '../pool/messages.js';
+import type { WorkerContext } from './context.js';
 import { BASE_PARAMETER } from './import-hooks.js';
 import { jsonLines } from './lines.js';
 import { describe, serializeError } from './wire-error.js';
 
-export type Fn = (input: unknown) => unknown;
+/** A task as the runner calls it: the input, and the worker's context. */
+export type Fn = (input: unknown, context: WorkerContext) => unknown;
 
 const loaded = new Map<string, Fn | Promise<Fn>>();
 let setupRun: Promise<void> | undefined;
 /** Why the setup failed in this worker, once it did: then it runs no items. */
 let setupFailure: WireError | undefined;
 
-/** Runs the pool's setup once in this worker; resolves with its failure, if it failed. */
-export async function setupOnce(spec: WorkSpec): Promise<WireError | undefined> {
-  setupRun ??= runSetup(spec);
+/**
+ * Runs the pool's setup once in this worker: what it returns (or resolves to) becomes
+ * `context.state`. Resolves with its failure, if it failed.
+ */
+export async function setupOnce(
+  spec: WorkSpec,
+  context: WorkerContext,
+): Promise<WireError | undefined> {
+  setupRun ??= runSetup(spec, context);
   await setupRun;
   return setupFailure;
 }
 
-async function runSetup(spec: WorkSpec): Promise<void> {
+async function runSetup(spec: WorkSpec, context: WorkerContext): Promise<void> {
   try {
     const setup = await load(spec);
-    await setup(undefined);
+    context.state = await setup(undefined, context);
   } catch (error) {
     const cause = serializeError(error, spec);
     setupFailure = {
@@ -43,6 +51,68 @@ async function runSetup(spec: WorkSpec): Promise<void> {
   }
 }
 
+/**
+ * The longest a teardown may take, in ms; past it the worker stops anyway and the teardown is
+ * reported as failed. Under tinypool's second before it kills a child process that does not exit.
+ */
+export const TEARDOWN_MS = 900;
+
+/** The teardown to run before this worker stops (the latest a request named). */
+let teardownSpec: WorkSpec | undefined;
+let tornDown: Promise<WireError | undefined> | undefined;
+
+/** Remembers the pool's teardown (every request names it). */
+export function knowTeardown(spec: WorkSpec | undefined): void {
+  teardownSpec = spec;
+}
+
+/** Whether a teardown is to run before this worker stops. */
+export function hasTeardown(): boolean {
+  return teardownSpec !== undefined;
+}
+
+/**
+ * Runs the pool's teardown once, with the worker's state, bounded by {@link TEARDOWN_MS};
+ * resolves with why it failed, if it did. Not after a setup that failed (there is no state).
+ */
+export function teardownOnce(context: WorkerContext): Promise<WireError | undefined> {
+  tornDown ??= runTeardown(context);
+  return tornDown;
+}
+
+async function runTeardown(context: WorkerContext): Promise<WireError | undefined> {
+  const spec = teardownSpec;
+  if (spec === undefined || setupFailure !== undefined) return undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new Error(`The pool's teardown did not finish within ${TEARDOWN_MS} ms`);
+      error.name = 'TeardownTimeout';
+      reject(error);
+    }, TEARDOWN_MS);
+  });
+  try {
+    await Promise.race([
+      (async () => {
+        const teardown = await load(spec);
+        await teardown(context.state, context);
+      })(),
+      late,
+    ]);
+    return undefined;
+  } catch (error) {
+    const cause = serializeError(error, spec);
+    return {
+      ...cause,
+      name: 'TeardownError',
+      message: `The pool's teardown failed in worker ${context.workerId}: ${cause.name}: ${cause.message}`,
+      cause,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The function of `spec`: at once once loaded, else a promise. */
 export function load(spec: WorkSpec): Fn | Promise<Fn> {
   const named =
@@ -52,7 +122,7 @@ export function load(spec: WorkSpec): Fn | Promise<Fn> {
         : `${spec.base}|${spec.source}`
       : `${spec.url}#${spec.name}`;
   const key = spec.lines
-    ? `${spec.lines}${spec.splitArrays ? '+flat' : ''}:${named}`
+    ? `${spec.lines}${spec.flat ? '+flat' : ''}:${named}`
     : spec.spread
       ? `...${named}`
       : named;
@@ -62,7 +132,7 @@ export function load(spec: WorkSpec): Fn | Promise<Fn> {
       spec.kind === 'inline' ? compile(spec.source, spec.base) : importExport(spec.url, spec.name);
     entry = spec.spread ? fn.then(spreading) : fn;
     // `rxpool map`: each input is a line (or a block of lines) of JSON text (see ./lines.ts).
-    if (spec.lines) entry = entry.then((f) => jsonLines(f, spec.lines!, spec.splitArrays === true));
+    if (spec.lines) entry = entry.then((f) => jsonLines(f, spec.lines!, spec.flat === true));
     loaded.set(key, entry);
     entry.then(
       (fn) => loaded.set(key, fn),
@@ -78,7 +148,7 @@ export class NotArguments extends TypeError {}
 /** `fn` called with each input spread as its arguments (`pool.starmap`, Python's `starmap`). */
 function spreading(fn: Fn): Fn {
   const call = fn as (...args: unknown[]) => unknown;
-  return (args) => {
+  return (args, context) => {
     if (!Array.isArray(args)) {
       const type = args === null ? 'null' : typeof args;
       const shown = typeof args === 'string' ? `'${args}'` : describe(args);
@@ -86,7 +156,7 @@ function spreading(fn: Fn): Fn {
         `Expected each item of pool.starmap to be an array of arguments to spread into the call, got \`${shown}\` (${type})`,
       );
     }
-    return call(...args);
+    return call(...args, context);
   };
 }
 

@@ -11,6 +11,7 @@ import { ExactJson, isExactNumber } from '../pool/exact-json.js';
 import {
   type BatchRequest,
   type BatchResponse,
+  type Broadcast,
   ControlBlock,
   MOVE_BRAND,
   ResultList,
@@ -19,8 +20,9 @@ import {
 } from '../pool/messages.js';
 import { inTraceContext, type TraceCarrier } from '../pool/trace-context.js';
 import type { Transferable } from '../types.js';
+import { WorkerContext } from './context.js';
 import { type FlatGate, type FlatPost, streamItem } from './flat.js';
-import { type Fn, load, NotArguments, setupOnce } from './load.js';
+import { type Fn, knowTeardown, load, NotArguments, setupOnce, teardownOnce } from './load.js';
 import { type Carrier, cloneCarrier, cloneFailure, serializeError } from './wire-error.js';
 
 /** What the host tells the runner about this worker. */
@@ -37,16 +39,30 @@ export interface RunnerHost {
 }
 
 let host: RunnerHost = { workerId: 0, sharedControl: undefined, sharesMemory: true };
+/** The second argument of every task in this worker (one object, see ./context.ts). */
+export let context = new WorkerContext(0);
 /** What may travel to the main side as it is, in a thrown error's properties. */
 let carries: Carrier = cloneCarrier(true);
 let itemsRun = 0;
 const timeOrigin = performance.timeOrigin;
 const now = () => timeOrigin + performance.now();
 
+/** The control row of the batch this worker runs now, if any. */
+let holding: { control: ControlBlock; row: number } | undefined;
+
 /** Called once by the host glue, before any batch. */
 export function hostRunner(given: RunnerHost): void {
   host = given;
+  context = new WorkerContext(given.workerId);
   carries = cloneCarrier(given.sharesMemory);
+}
+
+/**
+ * The worker is exiting on its own (`process.exit`): the row of the batch it holds says so, for
+ * the main side to tell the death from a stop (see `ControlBlock.exited`).
+ */
+export function exiting(code: number): void {
+  holding?.control.exited(holding.row, code);
 }
 
 /** A batch as it runs: what {@link runItems} reads, and what it fills in. */
@@ -89,12 +105,20 @@ export async function runBatch(
   const row = ref?.row ?? 0;
   const { workerId } = host;
   control?.took(row, workerId);
+  const held = control && { control, row };
+  holding = held;
   const n = inputs.length;
   const start = now();
+  context.begin(request.id, request.spans);
+  knowTeardown(request.teardown);
+  // A timed batch's first item is timed from here: loading its module and the pool's setup count
+  // in its time, as they do for a child process (timed from when it was handed the batch), so an
+  // import or a setup that never ends runs into the timeout instead of hanging the call.
+  if (request.timed) control?.running(row, 0, start);
 
   let fn: Fn | undefined;
   let loadFailure: WireError | undefined;
-  const setupFailure = request.setup ? await setupOnce(request.setup) : undefined;
+  const setupFailure = request.setup ? await setupOnce(request.setup, context) : undefined;
   if (setupFailure) {
     loadFailure = setupFailure;
   } else {
@@ -118,6 +142,9 @@ export async function runBatch(
     count = n;
   } else if (flat !== undefined) {
     ({ count, failures, retire } = await runFlat(request, fn, flat, control, row));
+    if (request.maxHeapBytes > 0 && process.memoryUsage().heapUsed > request.maxHeapBytes) {
+      retire = true;
+    }
   } else {
     const run: Running = {
       fn,
@@ -139,21 +166,34 @@ export async function runBatch(
     // Synchronous items run in one plain loop; an item that returns a promise is awaited here,
     // and the loop goes on after it.
     for (;;) {
+      // Aborted before it started (the abort came first): nothing runs.
+      if (context.aborted !== undefined) break;
       count = run.traces === undefined ? runItems(run, count) : runTraced(run, count);
       const pending = run.pending;
       if (pending === undefined) break;
       run.pending = undefined;
+      control?.setAwaiting(row, true);
       try {
         keep(run, count, await pending);
       } catch (error) {
         fail(run, count, error);
       }
+      control?.setAwaiting(row, false);
       count++;
+      // Aborted, or cancelled, while it awaited: the items after it do not start.
+      if (context.aborted !== undefined || control?.cancelled(row)) break;
     }
     ({ failures, transferList, retire } = run);
     json = run.json;
+    // Memory recycling: a worker whose heap grew past the limit is replaced between items.
+    if (request.maxHeapBytes > 0 && process.memoryUsage().heapUsed > request.maxHeapBytes) {
+      retire = true;
+    }
   }
+  // It is about to be replaced: its teardown runs now, before its answer.
+  const teardownError = retire ? await teardownOnce(context) : undefined;
   control?.moveTo(row, n);
+  if (holding === held) holding = undefined;
   const taken = results.take(count);
   const { buffer } = taken;
   let { values } = taken;
@@ -174,6 +214,7 @@ export async function runBatch(
     ms: now() - start,
     retire,
     workerId,
+    ...(teardownError && { teardownError }),
   };
   return { response, transferList };
 }
@@ -203,13 +244,24 @@ async function runFlat(
       retire = true;
       break;
     }
-    if (gate.stopped || control?.cancelled(row)) break;
+    if (gate.stopped || context.aborted !== undefined || control?.cancelled(row)) break;
     control?.running(row, count, now());
     itemsRun++;
+    context.at = count;
     let result: unknown;
     let failed: WireError | undefined;
     try {
-      result = fn(inputs[count]);
+      // The context as every task's: a generator's body reads it when it is pulled.
+      if (request.timed && control) {
+        control.setCalling(row, 1);
+        try {
+          result = fn(inputs[count], context);
+        } finally {
+          control.setCalling(row, 0);
+        }
+      } else {
+        result = fn(inputs[count], context);
+      }
     } catch (error) {
       failed = failure(error);
     }
@@ -240,14 +292,25 @@ function runItems(run: Running, from: number): number {
     if (control) {
       // Cancelled while it waited in this worker's queue: it goes unrun. (Once it runs, a cancel
       // stops this worker; looking now and then only spares the work until that lands.)
-      if ((count === from || (count & 63) === 0) && control.cancelled(row)) break;
+      // (A timed batch looks before each item: it may have been aborted for a timeout.)
+      if ((timed || count === from || (count & 63) === 0) && control.cancelled(row)) break;
       if (timed || count === 0) control.running(row, count, now());
       else control.moveTo(row, count);
     }
     itemsRun++;
+    context.at = count;
     let value: unknown;
     try {
-      value = fn(inputs[count]);
+      if (timed && control) {
+        control.setCalling(row, 1);
+        try {
+          value = fn(inputs[count], context);
+        } finally {
+          control.setCalling(row, 0);
+        }
+      } else {
+        value = fn(inputs[count], context);
+      }
       if (typeof value === 'number') {
         values.set(count, value);
         if (run.json?.ok && !isExactNumber(value)) run.json.ok = false;
@@ -267,6 +330,29 @@ function runItems(run: Running, from: number): number {
     }
   }
   return count;
+}
+
+/**
+ * Runs `pool.broadcast`'s work once in this worker (after its setup), with the context of a
+ * lone item; never throws: a failure comes back as a `WireError`.
+ */
+export async function runOnce(
+  broadcast: Broadcast['broadcast'],
+): Promise<{ value?: unknown; error?: WireError }> {
+  context.begin(-1, undefined);
+  knowTeardown(broadcast.teardown);
+  if (broadcast.setup) {
+    const failure = await setupOnce(broadcast.setup, context);
+    if (failure) return { error: failure };
+  }
+  try {
+    const fn = await load(broadcast.work);
+    const value = await fn(broadcast.input, context);
+    const problem = findUncloneable(value, 'the result', { shared: host.sharesMemory });
+    return problem ? { error: cloneFailure(problem) } : { value };
+  } catch (error) {
+    return { error: serializeError(error, broadcast.work, carries) };
+  }
 }
 
 /** Keeps an item's result: its `move()` list joins the batch's, and it must be cloneable. */

@@ -112,7 +112,9 @@ const EXPECTED: Record<string, { contenders: string[]; goals: number }> = {
     contenders: [
       'rxpool parallelSettle, no faults',
       'rxpool parallelSettle, 1% exit their worker',
+      'rxpool parallelSettle, 1% exit their worker, no spare worker',
       'faulty / clean items/s',
+      'with a spare / without, items/s',
     ],
     goals: 0,
   },

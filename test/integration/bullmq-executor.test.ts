@@ -530,3 +530,11 @@ test('options are validated with a clear message', () => {
     /Expected `streams.events.maxLen` to be an integer >= 1/,
   );
 });
+
+test('pool.broadcast rejects clearly: the remote workers cannot be named', async () => {
+  const { pool } = remotePool({ queue: 'broadcast' });
+  await assert.rejects(
+    pool.broadcast(() => 1),
+    /^TypeError: pool\.broadcast runs work on each of the pool's own workers; this pool's executor \(rxpool\/bullmq, or a custom one\)/,
+  );
+});

@@ -26,6 +26,7 @@ import {
   JOB_NAME,
   type WorkSpec,
 } from '../../src/bullmq/job.js';
+import type { ItemSpan } from '../../src/executor/contract.js';
 import { reviveError } from '../../src/worker/wire-error.js';
 import { decodeResult, type ItemOutcome } from '../support/bullmq-outcomes.js';
 
@@ -69,10 +70,14 @@ async function add(
   q: Queue,
   work: WorkSpec,
   inputs: unknown[],
-  { stream = 'stream', timeout }: { stream?: string; timeout?: number } = {},
+  {
+    stream = 'stream',
+    timeout,
+    spans = [{ index: 0, count: inputs.length, attempt: 1 }],
+  }: { stream?: string; timeout?: number; spans?: ItemSpan[] } = {},
 ): Promise<string> {
   const jobId = `${stream}.${nextId++}.0`;
-  await q.add(JOB_NAME, encodeBatch({ stream, work, timeout, inputs }), { jobId });
+  await q.add(JOB_NAME, encodeBatch({ stream, work, timeout, spans, inputs }), { jobId });
   return jobId;
 }
 
@@ -260,6 +265,58 @@ test('a module not served, an unknown export and inline code are refused clearly
   assert.deepStrictEqual(await outcomes(open, await add(open, inline, [21])), [
     { ok: true, value: 42 },
   ]);
+});
+
+test("--setup MODULE#export: its value is every task's context.state; index and attempt are the producer's", async () => {
+  const q = queue('setup');
+  await startWorker('setup', {
+    modules: ['lifecycle.mjs'],
+    extra: ['--setup', 'lifecycle.mjs#setup'],
+  });
+  const work: WorkSpec = {
+    kind: 'module',
+    url: 'file:///home/producer/app/fixtures/lifecycle.mjs',
+    name: 'seeContext',
+  };
+  const spans = [
+    { index: 40, count: 1, attempt: 1 },
+    { index: 57, count: 1, attempt: 3 },
+  ];
+  const seen = await outcomes(q, await add(q, work, [1, 2], { spans }));
+  const values = seen.map((s) => {
+    assert.ok(s.ok);
+    const { input, index, attempt, signal, state } = s.value as Record<string, unknown>;
+    return { input, index, attempt, signal, greeting: (state as { greeting: string }).greeting };
+  });
+  assert.deepEqual(values, [
+    { input: 1, index: 40, attempt: 1, signal: true, greeting: 'hello' },
+    { input: 2, index: 57, attempt: 3, signal: true, greeting: 'hello' },
+  ]);
+});
+
+test('--setup: a setup that fails stops the worker at start, with why', async () => {
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'worker',
+      '--redis',
+      redis.url,
+      '--queue',
+      'bad-setup',
+      '--setup',
+      'faults.mjs#nope',
+      'remote-task.mjs',
+    ],
+    { cwd: FIXTURES, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  assert.notEqual(code, 0);
+  assert.match(stderr, /the --setup task 'faults\.mjs#nope' failed: .*nope/);
 });
 
 test('SIGTERM waits for the running job, then exits 0', async () => {

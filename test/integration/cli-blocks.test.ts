@@ -39,8 +39,8 @@ const COMMAND: MapCommand = {
   timeout: undefined,
   retry: 0,
   onError: 'fail',
-  workers: 2,
   flat: false,
+  workers: 2,
 };
 
 /** A stream that keeps what is written to it, as text. */

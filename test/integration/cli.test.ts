@@ -196,7 +196,14 @@ test('stops quietly with exit 0 when stdout is closed (| head)', async () => {
 test('--help lists the options and the exit codes; --version prints the version', async () => {
   const help = await rxpool(['--help']);
   assert.equal(help.code, 0);
-  for (const word of ['Usage: rxpool map', '--concurrency', '--on-error', 'Exit codes', '5  ']) {
+  for (const word of [
+    'Usage: rxpool map',
+    '--concurrency',
+    '--flat',
+    '--on-error',
+    'Exit codes',
+    '5  ',
+  ]) {
     assert.ok(help.stdout.includes(word), `--help mentions ${word}`);
   }
   const { version } = JSON.parse(

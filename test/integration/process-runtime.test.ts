@@ -80,3 +80,30 @@ describe("runtime: 'process'", () => {
     assert.equal(await pool.run((n: number) => n * 2, 21), 42);
   });
 });
+
+describe('the environment of the workers', () => {
+  for (const runtime of ['process', 'thread'] as const) {
+    it(`${runtime}: workers inherit process.env; \`env\` replaces it`, T, async () => {
+      process.env.RXPOOL_ENV_TEST = `from the parent (${runtime})`;
+      const inherits = createPool({ size: 1, runtime });
+      const replaced = createPool({ size: 1, runtime, env: { RXPOOL_ONLY: 'yes' } });
+      try {
+        assert.deepEqual(
+          await inherits.run(
+            () => [process.env.RXPOOL_ENV_TEST, process.env.PATH ?? null],
+            undefined,
+          ),
+          [`from the parent (${runtime})`, process.env.PATH ?? null],
+        );
+        const seen = await replaced.run(
+          () => Object.keys(process.env).filter((name) => name !== 'TINYPOOL_WORKER_ID'),
+          undefined,
+        );
+        assert.deepEqual(seen, ['RXPOOL_ONLY']);
+      } finally {
+        delete process.env.RXPOOL_ENV_TEST;
+        await Promise.all([inherits.close(), replaced.close()]);
+      }
+    });
+  }
+});

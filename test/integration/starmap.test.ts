@@ -25,10 +25,16 @@ describe('pool.starmap', () => {
       ),
       [8, 100, 1],
     );
-    // Any number of arguments, none included.
+    // Any number of arguments, none included; the task's context comes after them.
     assert.deepEqual(
-      await pool.starmap((...parts: string[]) => parts.join('+'), [[], ['a'], ['a', 'b', 'c']]),
-      ['', 'a', 'a+b+c'],
+      await pool.starmap(
+        (...parts: unknown[]) => {
+          const context = parts.pop() as { index: number };
+          return `${parts.join('+')}#${context.index}`;
+        },
+        [[], ['a'], ['a', 'b', 'c']],
+      ),
+      ['#0', 'a#1', 'a+b+c#2'],
     );
     // Arrays made by code: a tuple type (or `as const`) tells TypeScript the arity.
     const xs = Array.from({ length: 100 }, (_, i) => i);

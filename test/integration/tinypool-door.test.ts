@@ -30,10 +30,11 @@ function host(
   runtime: 'thread' | 'process',
   events: Partial<WorkerHostEvents> = {},
   workerData: unknown = undefined,
+  env: Record<string, string> | undefined = undefined,
 ) {
   return new WorkerHost(
-    { size: 1, runtime, idleTimeout: Infinity, maxHeapMb: undefined, workerData },
-    { exited: () => {}, sent: () => {}, unsent: () => false, ...events },
+    { size: 1, runtime, idleTimeout: Infinity, maxHeapMb: undefined, env, workerData },
+    { exited: () => {}, sent: () => {}, unsent: () => false, startFailed: () => {}, ...events },
   );
 }
 
@@ -121,9 +122,174 @@ describe('the main-side door (WorkerHost)', () => {
       }
     },
   );
+
+  it(
+    "8. process runtime: a child inherits this process's environment (tinypool gives it only TINYPOOL_WORKER_ID), and `env` replaces it",
+    T,
+    async () => {
+      const entry = fileURLToPath(import.meta.resolve('tinypool'));
+      assert.match(await readFile(entry, 'utf8'), /env: \{\s*\.\.\.options\.env,/);
+      process.env.RXPOOL_DOOR_TEST = 'inherited';
+      const read = '() => [process.env.RXPOOL_DOOR_TEST ?? null, process.env.PATH ?? null]';
+      const inherits = host('process');
+      const replaced = host('process', {}, undefined, { ONLY: 'this' });
+      try {
+        const got = (await inherits.run(batch(read, [1]))) as BatchResponse;
+        assert.deepEqual(got.values, [['inherited', process.env.PATH ?? null]]);
+        const only = (await replaced.run(
+          batch('() => Object.keys(process.env).filter((k) => k !== "TINYPOOL_WORKER_ID")', [1]),
+        )) as BatchResponse;
+        assert.deepEqual(only.values, [['ONLY']]);
+      } finally {
+        delete process.env.RXPOOL_DOOR_TEST;
+        await Promise.all([inherits.destroy(), replaced.destroy()]);
+      }
+    },
+  );
+
+  it(
+    "11. destroy settles, and this process lives, when a worker's out-of-memory error lands during tinypool's destroy",
+    T,
+    async () => {
+      const entry = fileURLToPath(import.meta.resolve('tinypool'));
+      assert.match(await readFile(entry, 'utf8'), /once\(workerInfo\.worker, "exit"\)/);
+      const h = new WorkerHost(
+        {
+          size: 1,
+          runtime: 'thread',
+          idleTimeout: Infinity,
+          maxHeapMb: 16,
+          env: undefined,
+          workerData: undefined,
+        },
+        { exited: () => {}, sent: () => {}, unsent: () => false, startFailed: () => {} },
+      );
+      const shared = new SharedArrayBuffer(4);
+      const cells = new Int32Array(shared);
+      const running = h.run(
+        batch(
+          `(shared) => {
+            const cells = new Int32Array(shared);
+            Atomics.store(cells, 0, 1);
+            Atomics.notify(cells, 0);
+            const kept = [];
+            for (;;) kept.push(new Array(100_000).fill(1));
+          }`,
+          [shared],
+        ),
+      );
+      running.catch(() => {});
+      // The worker runs out of memory while this thread neither turns its event loop nor has
+      // begun destroy: its error is read after destroy has begun.
+      Atomics.wait(cells, 0, 0, 10_000);
+      const until = Date.now() + 1_000;
+      while (Date.now() < until);
+      await h.destroy();
+      assert.equal(h.open, false);
+    },
+  );
+
+  it(
+    "9. process runtime: rxpool's own message on tinypool's IPC channel reaches the child (tinypool's entry ignores it) and aborts its batch's signal",
+    T,
+    async () => {
+      const entry = fileURLToPath(new URL('./entry/process.js', import.meta.resolve('tinypool')));
+      const source = await readFile(entry, 'utf8');
+      assert.match(source, /if \(!message \|\| !message\.__tinypool_worker_message__\) return;/);
+      let child: ChildProcess | undefined;
+      const h = host('process', {
+        sent: (_, c) => {
+          child = c;
+        },
+      });
+      try {
+        const running = h.run({
+          ...batch(
+            '(n, { signal }) => new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))',
+            [1],
+          ),
+          id: 5,
+        });
+        while (child === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+        assert.equal(h.tell(child, { __rxpool__: 'abort', abort: 5, reason: 'cancel' }), true);
+        const response = (await running) as BatchResponse;
+        assert.equal(response.count, 1);
+        assert.equal(response.failures?.[0]?.name, 'AbortError');
+      } finally {
+        await h.destroy();
+      }
+    },
+  );
+
+  it(
+    '12. process runtime: the notice of a child that calls process.exit is read from the child',
+    T,
+    async () => {
+      const sent: ChildProcess[] = [];
+      const h = host('process', { sent: (_, child) => sent.push(child) });
+      try {
+        await assert.rejects(
+          h.run({
+            ...batch(
+              `() => {
+              process.on('exit', () => {
+                const until = Date.now() + 300;
+                while (Date.now() < until);
+              });
+              process.exit(7);
+            }`,
+              [1],
+            ),
+            id: 1,
+          }),
+        );
+        assert.equal(sent.length, 1);
+        assert.equal(h.exitCodeOf(sent[0]!), 7);
+      } finally {
+        await h.destroy();
+      }
+    },
+  );
+
+  it(
+    "13. tinypool's workers still say { ready: true } once ready, and a ready one is seen so",
+    T,
+    async () => {
+      const entries = ['worker.js', 'process.js'].map((name) =>
+        fileURLToPath(new URL(`./entry/${name}`, import.meta.resolve('tinypool'))),
+      );
+      for (const entry of entries) {
+        assert.match(await readFile(entry, 'utf8'), /ready: true/, entry);
+      }
+      for (const runtime of ['thread', 'process'] as const) {
+        const failed: Error[] = [];
+        const h = host(runtime, { startFailed: (error) => failed.push(error) });
+        try {
+          const response = (await h.run({ ...batch('(n) => n', [1]), id: 1 })) as BatchResponse;
+          assert.equal(response.count, 1);
+          // A ready worker that then exits on its own is not a failure to start.
+          await assert.rejects(h.run({ ...batch('() => process.exit(3)', [1]), id: 2 }));
+          assert.deepEqual(failed, [], runtime);
+        } finally {
+          await h.destroy();
+        }
+      }
+    },
+  );
 });
 
 describe('the worker-side door (src/worker/host.ts)', () => {
+  it('10. tinypool stops a child process with SIGTERM, and SIGKILLs it a second later (the teardown fits in between)', async () => {
+    const source = await readFile(fileURLToPath(import.meta.resolve('tinypool')), 'utf8');
+    assert.match(source, /const SIGKILL_TIMEOUT = 1e3;/);
+    assert.match(
+      source,
+      /setTimeout\(\(\) => this\.process\.kill\("SIGKILL"\), SIGKILL_TIMEOUT\);\s*this\.process\.kill\(\);/,
+    );
+    const { TEARDOWN_MS } = await import('../../dist/src/worker/load.js');
+    assert.ok(TEARDOWN_MS < 1000);
+  });
+
   it(
     "6. a thread worker finds the shared control block in tinypool's workerData[1]",
     T,

@@ -39,10 +39,10 @@ export class FakeExecutor implements Executor {
   readonly batches: unknown[][] = [];
   /** Inputs whose run started, in order (each attempt). */
   readonly started: unknown[] = [];
+  /** Each attempt's run: its input, when it started and when it ended (stopped or not). */
+  readonly spans: { input: unknown; start: number; end: number | undefined }[] = [];
   /** Inputs whose run was stopped by abort() before it ended. */
   readonly stopped: unknown[] = [];
-  /** Every run of an item (not flat): its input, and when it started and ended (frames). */
-  readonly spans: { input: unknown; start: number; end: number }[] = [];
   /** Flat items whose iterator's `return()` was called by a stop, in order. */
   readonly returned: unknown[] = [];
   /** Flat items: values pulled so far, by input (over every attempt). */
@@ -92,6 +92,7 @@ export class FakeExecutor implements Executor {
     let position = -1;
     let startedAt = 0;
     let cancel: (() => void) | undefined;
+    let current: { end: number | undefined } | undefined;
     let finished = false;
     const batchStart = this.clock.now();
     const finish = (outcome: BatchOutcome) => {
@@ -115,8 +116,9 @@ export class FakeExecutor implements Executor {
       const input = inputs[position];
       startedAt = this.clock.now();
       this.started.push(input);
-      const span = { input, start: startedAt, end: Number.POSITIVE_INFINITY };
+      const span = { input, start: startedAt, end: undefined as number | undefined };
       this.spans.push(span);
+      current = span;
       cancel = this.clock.setTimeout(() => {
         cancel = undefined;
         span.end = this.clock.now();
@@ -144,7 +146,10 @@ export class FakeExecutor implements Executor {
       abort: () => {
         if (finished) return;
         cancel?.();
-        if (position >= 0 && position < inputs.length) this.stopped.push(inputs[position]);
+        if (position >= 0 && position < inputs.length) {
+          this.stopped.push(inputs[position]);
+          if (current && current.end === undefined) current.end = this.clock.now();
+        }
         cancel = this.clock.setTimeout(() => finish({ type: 'aborted' }), 0);
       },
     };

@@ -70,7 +70,16 @@ function oddValues(): unknown[] {
 test('inputs keep structured-clone semantics through the job data (as with threads)', () => {
   const inputs = oddValues();
   const data = throughRedis(
-    encodeBatch({ stream: 's', work: { kind: 'inline', source: '(x) => x' }, timeout: 5, inputs }),
+    encodeBatch({
+      stream: 's',
+      work: { kind: 'inline', source: '(x) => x' },
+      timeout: 5,
+      spans: [
+        { index: 7, count: 2, attempt: 1 },
+        { index: 10, count: inputs.length - 2, attempt: 3 },
+      ],
+      inputs,
+    }),
   );
   const decoded = decodeBatch(data);
   assert.equal(decoded.stream, 's');
@@ -78,6 +87,10 @@ test('inputs keep structured-clone semantics through the job data (as with threa
   assert.deepEqual(decoded.work, { kind: 'inline', source: '(x) => x' });
   assert.equal(decoded.inputs.length, inputs.length);
   assert.deepStrictEqual(decoded.inputs, structuredClone(inputs));
+  assert.deepEqual(decoded.spans, [
+    { index: 7, count: 2, attempt: 1 },
+    { index: 10, count: inputs.length - 2, attempt: 3 },
+  ]);
   // deepStrictEqual tells -0 from 0 through Object.is; check the kinds explicitly too
   assert.ok(Object.is(decoded.inputs[6], -0));
   assert.ok(decoded.inputs[0] instanceof Date);
@@ -193,17 +206,23 @@ test('a job of another format version, or malformed, is refused with a FormatErr
     stream: 's',
     work: { kind: 'module', url: 'file:///a/b.mjs', name: 'default' },
     timeout: undefined,
+    spans: [{ index: 0, count: 1, attempt: 1 }],
     inputs: [1],
   });
   assert.equal(good.timeout, null);
   assert.equal(decodeBatch(throughRedis(good)).timeout, undefined);
   const cases: [unknown, RegExp][] = [
     [null, /not an object/],
-    [{ ...good, v: 1 }, /format version 1; this worker reads version 3/],
+    [{ ...good, v: 3 }, /format version 3; this worker reads version 4/],
     [{ ...good, stream: 3 }, /no stream id/],
     [{ ...good, work: { kind: 'module', url: 'x' } }, /no valid work spec/],
     [{ ...good, timeout: 0 }, /timeout is not a number above 0/],
     [{ ...good, count: 2 }, /holds 1 inputs, its count says 2/],
+    [
+      { ...good, spans: [{ index: 0, count: 2, attempt: 1 }] },
+      /spans do not describe its 1 inputs/,
+    ],
+    [{ ...good, spans: undefined }, /spans do not describe its 1 inputs/],
   ];
   for (const [data, message] of cases) {
     assert.throws(

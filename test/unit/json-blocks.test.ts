@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { WorkerContext } from '../../src/worker/context.js';
 import { type BlockResult, jsonBlocks } from '../../src/worker/lines.js';
 
 const encoder = new TextEncoder();
@@ -17,7 +18,10 @@ async function runBlock(
   text: string,
   stop: boolean,
 ): Promise<{ out: string; result: BlockResult }> {
-  const result = (await jsonBlocks(fn, stop)({ bytes: encoder.encode(text) })) as BlockResult;
+  const result = (await jsonBlocks(fn, stop)(
+    { bytes: encoder.encode(text) },
+    new WorkerContext(1),
+  )) as BlockResult;
   return { out: decoder.decode(result.bytes), result };
 }
 
@@ -115,5 +119,89 @@ describe('jsonBlocks', () => {
         assert.deepEqual(result.failures?.map((f) => f.line) ?? [], failed);
       }),
     );
+  });
+});
+
+describe('many values a line (iterators; arrays with flat)', () => {
+  // Each line: how many values, after how many it throws (or never), sync or async, array or not.
+  const line = fc.record({
+    n: fc.integer({ min: 0, max: 4 }),
+    throwAt: fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined }),
+    how: fc.constantFrom('generator', 'async generator', 'promised generator', 'array'),
+  });
+  type Line = { n: number; throwAt: number | undefined; how: string };
+
+  const fn = (spec: unknown) => {
+    const { n, throwAt, how, id } = spec as Line & { id: number };
+    function* values() {
+      for (let k = 0; k < n; k++) {
+        if (k === throwAt) throw new Error(`line ${id} threw at ${k}`);
+        yield { id, k };
+      }
+      if (throwAt !== undefined && throwAt >= n) throw new Error(`line ${id} threw at the end`);
+    }
+    async function* asyncValues() {
+      yield* values();
+    }
+    if (how === 'async generator') return asyncValues();
+    if (how === 'promised generator') return Promise.resolve(values());
+    if (how === 'array') return [...values()];
+    return values();
+  };
+
+  it('a line writes all its values or none; failures come in line order', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(line, { maxLength: 12 }),
+        fc.boolean(),
+        fc.boolean(),
+        async (lines, stop, flat) => {
+          const text = lines.map((l, id) => `${JSON.stringify({ ...l, id })}\n`).join('');
+          const result = (await jsonBlocks(
+            fn,
+            stop,
+            flat,
+          )({ bytes: encoder.encode(text) }, new WorkerContext(1))) as BlockResult;
+          let expected = '';
+          const failed: number[] = [];
+          for (const [id, l] of lines.entries()) {
+            if (l.throwAt !== undefined) {
+              failed.push(id + 1);
+              if (stop) break;
+              continue;
+            }
+            const values = Array.from({ length: l.n }, (_, k) => JSON.stringify({ id, k }));
+            if (l.how === 'array' && !flat) expected += `[${values.join(',')}]\n`;
+            else for (const v of values) expected += `${v}\n`;
+          }
+          assert.equal(decoder.decode(result.bytes), expected);
+          assert.deepEqual(
+            (result.failures ?? []).map((f) => f.line),
+            failed,
+          );
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a Map, a Set and a string stay one value; a value JSON cannot hold fails the line, closing the iterator', async () => {
+    let closed = false;
+    const result = (await jsonBlocks((input) => {
+      if (input === 1) return new Set([1, 2]);
+      if (input === 2) return 'text';
+      return (function* () {
+        try {
+          yield 1;
+          yield 2n;
+        } finally {
+          closed = true;
+        }
+      })();
+    }, false)({ bytes: encoder.encode('1\n2\n3\n') }, new WorkerContext(1))) as BlockResult;
+    assert.equal(decoder.decode(result.bytes), '{}\n"text"\n');
+    assert.equal(result.failures?.[0]?.line, 3);
+    assert.match(result.failures?.[0]?.unwritable ?? '', /BigInt/);
+    assert.ok(closed);
   });
 });

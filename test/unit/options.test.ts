@@ -57,6 +57,11 @@ describe('option validation', () => {
     ],
     ['total', { total: -1 }, /^TypeError: Expected `total` to be an integer from 0 up, got `-1`/],
     [
+      'key',
+      { key: 'user' },
+      /^TypeError: Expected `key` to be a function \(input\) => string \| number, got `'user'` \(string\)$/,
+    ],
+    [
       'unknown option',
       { concurency: 2 },
       /^TypeError: Unknown option `concurency` for parallelMap; the options are `ordered`/,
@@ -119,6 +124,27 @@ describe('option validation', () => {
       'setup',
       { setup: 'x' },
       /^TypeError: Expected `setup` to be a task\(module, exportName\) or a function/,
+    ],
+    ['env', { env: 'A=1' }, /^TypeError: Expected `env` to be an object of strings, got `'A=1'`/],
+    [
+      'env value',
+      { env: { A: 1 } },
+      /^TypeError: Expected `env.A` to be a string, got `1` \(number\)$/,
+    ],
+    [
+      'abortGrace',
+      { abortGrace: -1 },
+      /^TypeError: Expected `abortGrace` to be a number of ms from 0 up to 2147483647, got `-1` \(number\)$/,
+    ],
+    [
+      'teardown',
+      { teardown: 3 },
+      /^TypeError: Expected `teardown` to be a task\(module, exportName\) or a function, got `3` \(number\)$/,
+    ],
+    [
+      'recycleMemoryMb',
+      { recycleMemoryMb: 0 },
+      /^TypeError: Expected `recycleMemoryMb` to be a number of MB above 0, got `0` \(number\)$/,
     ],
     ['unknown', { workers: 2 }, /^TypeError: Unknown option `workers` for createPool/],
   ];

@@ -101,7 +101,7 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
   const work: WorkSpec = {
     ...(resolved.config.work as WorkSpec),
     lines: mode,
-    ...(command.flat ? { splitArrays: true as const } : {}),
+    ...(command.flat ? { flat: true as const } : {}),
   };
 
   /** Handles a block's result. */
@@ -149,7 +149,7 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
           const line = numbers[index]!;
           if (typeof result === 'string') output.write(`${result}\n`);
           else if ('many' in result) {
-            for (const text of result.many) output.write(`${text}\n`);
+            if (result.many.length > 0) output.write(`${result.many.join('\n')}\n`);
           } else if ('notJson' in result) failed(line, new SyntaxError(result.notJson));
           else {
             failed(

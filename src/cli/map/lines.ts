@@ -124,7 +124,7 @@ export function mapLines(command: MapCommand, pool: Pool, url: string, io: Io): 
   const work: WorkSpec = {
     ...(resolved.config.work as WorkSpec),
     lines: settle ? 'settle' : 'value',
-    ...(command.flat ? { splitArrays: true as const } : {}),
+    ...(command.flat ? { flat: true as const } : {}),
   };
   const engine: Engine<string, LineResult> = new Engine<string, LineResult>(
     { ...resolved.config, work },
@@ -136,10 +136,8 @@ export function mapLines(command: MapCommand, pool: Pool, url: string, io: Io): 
         if (typeof result === 'string') {
           write(settle ? `{"ok":true,"index":${index},"line":${lineAt(index)},${result}` : result);
         } else if ('many' in result) {
-          // An iterable's values: a line (a record) each, none for an empty one.
-          for (const text of result.many) {
-            write(settle ? `{"ok":true,"index":${index},"line":${lineAt(index)},${text}` : text);
-          }
+          const head = settle ? `{"ok":true,"index":${index},"line":${lineAt(index)},` : '';
+          for (const text of result.many) write(head + text);
         } else if ('notJson' in result) {
           if (onError === 'fail') {
             // The lines before it still finish and are written; then the run ends with this.

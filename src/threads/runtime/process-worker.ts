@@ -7,11 +7,12 @@ import type { ChildProcess } from 'node:child_process';
 import type { BatchOutcome, RunningBatch } from '../../executor/contract.js';
 import {
   type BatchResponse,
+  type ChildMessage,
   type FlatControl,
   type FlatValues,
   isFlatMessage,
 } from '../../pool/messages.js';
-import type { InFlightBatch } from '../in-flight.js';
+import { cannotStart, exitError, type InFlightBatch } from '../in-flight.js';
 import type { WorkerHost } from '../worker-host.js';
 
 /** What the thread pool does with what the child process answers. */
@@ -19,7 +20,7 @@ export interface ChildOutcomes {
   /** The batch is over (its outcome goes to the engine, once). */
   settle(batch: InFlightBatch, outcome: BatchOutcome): void;
   /** The outcome of a batch that ran. */
-  done(response: BatchResponse): BatchOutcome;
+  done(response: BatchResponse, batch: InFlightBatch): BatchOutcome;
   /** What became of a batch whose task failed. */
   failure(batch: InFlightBatch, error: unknown): BatchOutcome;
   /** Values of a flat batch, as the child sent them. */
@@ -58,9 +59,11 @@ function flatChannel(batch: InFlightBatch, outcomes: ChildOutcomes) {
 export function runInChild(
   host: WorkerHost,
   batch: InFlightBatch,
+  abortGrace: number,
   outcomes: ChildOutcomes,
 ): RunningBatch {
   const controller = new AbortController();
+  batch.cancel = () => controller.abort();
   let stopping = false;
   const flat = batch.request.flat ? flatChannel(batch, outcomes) : undefined;
   host
@@ -70,13 +73,21 @@ export function runInChild(
       channel: flat?.channel,
     })
     .then(
-      (response) => outcomes.settle(batch, outcomes.done(response as BatchResponse)),
+      (response) => outcomes.settle(batch, outcomes.done(response as BatchResponse, batch)),
       (error: unknown) => {
         const { child } = batch;
-        if (batch.aborted && child && !batch.finished) {
+        const code = child && host.exitCodeOf(child);
+        const startError = child && host.startErrorOf(child);
+        if (startError) {
+          // Its child died before it was ready (the host handed it the batch all the same).
+          outcomes.settle(batch, cannotStart(batch, startError));
+        } else if (code !== undefined) {
+          // Its child said it exits on its own: a crash, whatever stopped it since.
+          outcomes.settle(batch, crashed(batch, exitError(code, 'worker process')));
+        } else if (batch.aborted && child && !batch.finished) {
           // Stopped (a timeout): its child may have died on its own first, its exit not yet seen.
           // How the child ended tells: a death is a crash, not a timeout.
-          exited(child).then(() => outcomes.settle(batch, ended(batch, child)));
+          exited(child).then(() => outcomes.settle(batch, ended(batch, child, host)));
         } else {
           outcomes.settle(batch, outcomes.failure(batch, error));
         }
@@ -87,29 +98,35 @@ export function runInChild(
       batch.count === 1 && batch.handedAt !== 0
         ? { position: 0, elapsedMs: performance.now() - batch.handedAt }
         : undefined,
-    // No cancel cell in a child process: a cancel stops it as a timeout does; a flat batch is
-    // told to stop first (its iterator's `return()` runs there), and stopped if it does not
-    // answer within the grace.
+    // No cancel cell in a child process: its tasks' signal fires there (an abort message on
+    // tinypool's channel), and the child is stopped if the batch does not answer within the
+    // grace. One not handed to a child yet leaves the host's queue at once. A flat batch is told
+    // to stop too (its iterator's `return()` runs there).
     abort: (reason) => {
       if (stopping || batch.finished) return;
       stopping = true;
-      if (flat && reason === 'cancel' && batch.handedAt !== 0) {
-        flat.send({ flatKey: batch.id, stop: true });
-        setTimeout(() => {
-          if (batch.finished) return;
-          batch.aborted = true;
-          controller.abort();
-        }, FLAT_CANCEL_GRACE_MS).unref();
-        return;
-      }
       // A child's reply or exit that waits to be read (the main thread was busy, and timers come
       // before I/O in the event loop) is read first: an item that ended in time, or died, is not
       // reported as timed out. Two turns: the reply crosses a port once read.
       setImmediate(() =>
         setImmediate(() => {
           if (batch.finished) return;
+          // Its child is exiting on its own (however long it takes to go): its exit tells.
+          if (batch.child && host.exitCodeOf(batch.child) !== undefined) return;
           batch.aborted = true;
-          controller.abort();
+          const { child } = batch;
+          const message = { __rxpool__: 'abort', abort: batch.id, reason } as const;
+          if (!child || !host.tell(child, message satisfies ChildMessage)) {
+            controller.abort();
+            return;
+          }
+          batch.abortedFor = reason;
+          flat?.send({ flatKey: batch.id, stop: true });
+          const grace = flat ? Math.max(FLAT_CANCEL_GRACE_MS, abortGrace) : abortGrace;
+          const timer = setTimeout(() => {
+            if (!batch.finished) controller.abort();
+          }, grace);
+          timer.unref();
         }),
       );
     },
@@ -124,13 +141,14 @@ const FLAT_CANCEL_GRACE_MS = 1_000;
  * A batch stopped while its child process ran it, once that child has exited: it was stopped, or
  * it had died on its own (a crash, reported as such).
  */
-function ended(batch: InFlightBatch, child: ChildProcess): BatchOutcome {
+function ended(batch: InFlightBatch, child: ChildProcess, host: WorkerHost): BatchOutcome {
+  const said = host.exitCodeOf(child);
+  if (said !== undefined) return crashed(batch, exitError(said, 'worker process'));
   if (child.signalCode !== null || child.exitCode === null) return { type: 'aborted' };
-  const error = new Error(
-    `The worker process exited with code ${child.exitCode} while running this item`,
-  );
-  error.name = 'WorkerExit';
-  Object.assign(error, { exitCode: child.exitCode });
+  return crashed(batch, exitError(child.exitCode, 'worker process'));
+}
+
+function crashed(batch: InFlightBatch, error: Error): BatchOutcome {
   return { type: 'crashed', error, position: batch.count === 1 ? 0 : undefined };
 }
 

@@ -5,7 +5,17 @@
  * pool decides what goes where (see Placement); a link only carries it.
  */
 import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
-import type { ControlRef, FlatControl, FlatValues, LinkReply } from '../../pool/messages.js';
+import type {
+  Abort,
+  BroadcastReply,
+  ControlRef,
+  FlatControl,
+  FlatValues,
+  LinkBroadcast,
+  LinkReply,
+  TearDown,
+  TornDown,
+} from '../../pool/messages.js';
 import type { InFlightBatch } from '../in-flight.js';
 
 export class WorkerLink {
@@ -23,7 +33,7 @@ export class WorkerLink {
     readonly threadId: number,
     private readonly port: MessagePort,
     /** Handles a reply on the link. */
-    private readonly answer: (link: WorkerLink, reply: LinkReply | FlatValues) => void,
+    private readonly answer: (link: WorkerLink, reply: LinkReply | TornDown | FlatValues) => void,
   ) {
     // A link never holds the process open: the pool's Dispatcher does, while batches are out.
     port.unref();
@@ -53,7 +63,7 @@ export class WorkerLink {
       queued;
       queued = receiveMessageOnPort(this.port)
     ) {
-      this.answer(this, queued.message as LinkReply | FlatValues);
+      this.answer(this, queued.message as LinkReply | TornDown | FlatValues);
       if (until?.()) return;
     }
   }
@@ -67,6 +77,48 @@ export class WorkerLink {
       if (this.batches.size === 0) retire();
     }, ms);
     this.idleTimer.unref();
+  }
+
+  /** Broadcasts sent on the link and not answered, by id. */
+  private readonly broadcasts = new Map<number, (reply: BroadcastReply) => void>();
+
+  /** Runs a broadcast's work on this worker (after its batches); resolves with its answer. */
+  broadcast(request: LinkBroadcast['broadcastNow']): Promise<BroadcastReply> {
+    return new Promise((resolve) => {
+      if (this.closed) {
+        resolve(gone(request.id, this.threadId));
+        return;
+      }
+      this.broadcasts.set(request.id, resolve);
+      this.port.postMessage({ broadcastNow: request } satisfies LinkBroadcast);
+    });
+  }
+
+  /** A {@link BroadcastReply} came on the link. */
+  answerBroadcast(reply: BroadcastReply): void {
+    this.broadcasts.get(reply.broadcast)?.(reply);
+    this.broadcasts.delete(reply.broadcast);
+  }
+
+  /** Called with the worker's answer to a {@link TearDown}. */
+  private tornDown: ((reply: TornDown) => void) | undefined;
+
+  /** Asks the worker to run its teardown (after its batches); `done` gets its answer. */
+  tearDown(done: (reply: TornDown) => void): void {
+    if (this.closed) return;
+    this.tornDown = done;
+    this.port.postMessage({ tearDownNow: true } satisfies TearDown);
+  }
+
+  /** A {@link TornDown} came on the link: whoever asked for it gets it. */
+  answerTearDown(reply: TornDown): void {
+    this.tornDown?.(reply);
+    this.tornDown = undefined;
+  }
+
+  /** Asks the worker to abort batch `id`: its tasks' `signal` fires. */
+  abort(id: number, reason: 'cancel' | 'timeout'): void {
+    if (!this.closed) this.port.postMessage({ abort: id, reason } satisfies Abort);
   }
 
   /**
@@ -96,6 +148,10 @@ export class WorkerLink {
     const moved = [...this.moved.values()];
     this.batches.clear();
     this.moved.clear();
+    for (const [id, answer] of this.broadcasts) answer(gone(id, this.threadId));
+    this.broadcasts.clear();
+    this.tornDown?.({ tornDown: true, error: undefined });
+    this.tornDown = undefined;
     return { batches, moved };
   }
 
@@ -104,4 +160,22 @@ export class WorkerLink {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
   }
+}
+
+/** The answer of a worker that stopped before it answered a broadcast. */
+function gone(id: number, workerId: number): BroadcastReply {
+  return {
+    broadcast: id,
+    workerId,
+    error: {
+      name: 'WorkerExit',
+      message: 'The worker stopped before it ran the broadcast',
+      stack: undefined,
+      props: {},
+      nonError: false,
+      cause: undefined,
+      fatal: undefined,
+      hint: undefined,
+    },
+  };
 }
