@@ -382,6 +382,33 @@ describe('parallelFlatMap in virtual time', () => {
     assert.match((error as Error).message, /cannot stream values/);
   });
 
+  it('key: an item of a key starts after the one before it ended, not after its first value', () => {
+    for (const ordered of [true, false]) {
+      // a and c share a key; b has its own. a gives a value every 4 frames (ends at 8).
+      const { scheduler, pool, executor } = setup({ a: 4 }, 4);
+      const at: Record<string, number> = {};
+      scheduler.run(() => {
+        cold$(scheduler, 'abc|')
+          .pipe(
+            parallelFlatMap(twice, {
+              pool,
+              ordered,
+              key: (x: string) => (x === 'b' ? 'k2' : 'k1'),
+            }),
+          )
+          .subscribe((v) => {
+            at[v] = scheduler.now();
+          });
+      });
+      // a's values come at 4 and 8, its end at 12: c (a value a frame) starts only then, not
+      // after a's first value; b, of another key, runs beside a.
+      assert.equal(at.c1, 13, JSON.stringify(at));
+      if (!ordered) assert.ok(at.b1! < at.a1!, JSON.stringify(at));
+      assert.deepEqual(executor.started, ['a', 'b', 'c']);
+      assert.deepEqual(Object.keys(at).sort(), ['a1', 'a2', 'b1', 'b2', 'c1', 'c2']);
+    }
+  });
+
   it('validates highWaterMark', () => {
     for (const bad of [0, 1.5, -1, '4', Number.NaN]) {
       assert.throws(
