@@ -7,7 +7,7 @@
  * Fixtures (test/fixtures/flat.mjs) report through files and shared cells.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -255,6 +255,46 @@ for (const runtime of ['thread', 'process'] as const) {
         ),
       );
       assert.deepEqual(arrays, [1, 10, 2, 20]);
+    });
+
+    it("the task's context is its second argument, a generator's too", T, async () => {
+      const seen: unknown[] = [];
+      for await (const v of p.imapFlat(
+        function* (n: number, context: { index: number; attempt: number; workerId: number }) {
+          for (let i = 0; i < n; i++) yield [context.index, context.attempt, context.workerId > 0];
+        },
+        [1, 2],
+      )) {
+        seen.push(v);
+      }
+      assert.deepEqual(seen, [
+        [0, 1, true],
+        [1, 1, true],
+        [1, 1, true],
+      ]);
+      // A break: the generator, awaiting its signal, hears the abort, then its finally runs.
+      const file = join(dir, name('signal'));
+      for await (const v of p.imapFlat(
+        async function* (path: string, context: { signal: AbortSignal }) {
+          try {
+            yield 1;
+            await new Promise((resolve) =>
+              context.signal.addEventListener('abort', resolve, { once: true }),
+            );
+            yield 2;
+          } finally {
+            const fs = await import('node:fs');
+            fs.writeFileSync(`${path}.tmp`, String(context.signal.aborted));
+            fs.renameSync(`${path}.tmp`, path);
+          }
+        },
+        [file],
+      )) {
+        assert.equal(v, 1);
+        break;
+      }
+      await appears(file);
+      assert.equal(readFileSync(file, 'utf8'), 'true');
     });
 
     it('many small values flow, in order, across items', T, async () => {
