@@ -197,21 +197,30 @@ describe('the main-side door (WorkerHost)', () => {
       const source = await readFile(entry, 'utf8');
       assert.match(source, /if \(!message \|\| !message\.__tinypool_worker_message__\) return;/);
       let child: ChildProcess | undefined;
+      let runs!: () => void;
+      const ran = new Promise<void>((resolve) => {
+        runs = resolve;
+      });
       const h = host('process', {
         sent: (_, c) => {
           child = c;
+          c.on('message', (message: { doorTest?: string } | null) => {
+            if (message?.doorTest === 'running') runs();
+          });
         },
       });
       try {
+        // The task says when it runs (a message of its own on the channel, which tinypool and
+        // rxpool ignore): an abort told before its batch began would skip the batch instead.
         const running = h.run({
           ...batch(
-            '(n, { signal }) => new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))',
+            '(n, { signal }) => { process.send({ doorTest: "running" }); return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))); }',
             [1],
           ),
           id: 5,
         });
-        while (child === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
-        assert.equal(h.tell(child, { __rxpool__: 'abort', abort: 5, reason: 'cancel' }), true);
+        await ran;
+        assert.equal(h.tell(child!, { __rxpool__: 'abort', abort: 5, reason: 'cancel' }), true);
         const response = (await running) as BatchResponse;
         assert.equal(response.count, 1);
         assert.equal(response.failures?.[0]?.name, 'AbortError');
