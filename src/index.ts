@@ -61,4 +61,4 @@ export type {
   Work,
 } from './pool/task.js';
 export { Task, task } from './pool/task.js';
-export type { Failure, Settled, Success } from './types.js';
+export type { Failure, Settled, Success, Transferable } from './types.js';

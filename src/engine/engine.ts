@@ -18,7 +18,7 @@ import type {
 import type { DispatchClient, Dispatcher } from '../executor/dispatcher.js';
 import type { ItemTrace } from '../executor/item-channel.js';
 import { DEFAULT_CONCURRENCY } from '../options.js';
-import type { Transferable } from '../types.js';
+import type { Transferable, TransferListItem } from '../types.js';
 import { BatchSizer } from './batching.js';
 import type { Clock } from './clock.js';
 import { Deque } from './deque.js';
@@ -522,7 +522,7 @@ export class Engine<In, Out> implements DispatchClient {
   }
 
   private launch(chunks: Chunk<In>[], count: number): void {
-    let transferList: Transferable[] | undefined;
+    let transferList: TransferListItem[] | undefined;
     if (this.config.transfer) {
       const ready = this.transfer(chunks);
       ({ chunks, count, transferList } = ready);
@@ -577,12 +577,12 @@ export class Engine<In, Out> implements DispatchClient {
   private transfer(chunks: Chunk<In>[]): {
     chunks: Chunk<In>[];
     count: number;
-    transferList: Transferable[] | undefined;
+    transferList: TransferListItem[] | undefined;
   } {
     const transfer = this.config.transfer!;
     const moved = this.moved!;
     const kept: Chunk<In>[] = [];
-    let transferList: Transferable[] | undefined;
+    let transferList: TransferListItem[] | undefined;
     let count = 0;
     for (let chunk of chunks) {
       let k = 0;
@@ -593,11 +593,12 @@ export class Engine<In, Out> implements DispatchClient {
           problem = movedError();
         } else {
           try {
-            const list = transfer(chunk.inputs[chunk.lo + k]!);
-            if (list.length > 0) {
+            for (const item of transfer(chunk.inputs[chunk.lo + k]!)) {
+              // Shared memory is not moved (postMessage refuses it in a transfer list).
+              if (item instanceof SharedArrayBuffer) continue;
               moved.add(index);
               transferList ??= [];
-              transferList.push(...list);
+              transferList.push(item);
             }
           } catch (error) {
             problem = asError(error);

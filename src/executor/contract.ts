@@ -6,7 +6,7 @@
  *
  * Everything here is a type: an executor inherits nothing.
  */
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 
 /**
  * What runs: a module export by reference, or an inline function's source text (serializable).
@@ -124,7 +124,7 @@ export interface ExecutorBatch {
    */
   readonly spans: readonly ItemSpan[];
   /** Buffers of the inputs to move rather than copy (the `transfer` option), if any. */
-  readonly transferList: readonly Transferable[] | undefined;
+  readonly transferList: readonly TransferListItem[] | undefined;
   /**
    * Per attempt of an item, in ms, when the items have one. An executor that `enforcesTimeouts`
    * enforces it; for another the engine times the items, and it only says that they are timed

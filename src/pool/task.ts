@@ -196,8 +196,8 @@ export type StarWork<Args extends readonly unknown[], Out, State = any> =
  * _Name a function by its module and export, so that the workers can import it._
  *
  * The module is imported inside each worker once and cached. `.js`, `.mjs` and `.cjs` modules
- * always work; `.ts` modules work when the program runs under a TypeScript loader such as tsx,
- * because the workers inherit it. A missing file throws at once. A relative path given as a
+ * always work; `.ts` modules work on a Node that strips types (22.18+, 23.6+, 24), or when the
+ * program runs under a TypeScript loader such as tsx, because the workers inherit it. A missing file throws at once. A relative path given as a
  * string is read from the current directory; next to your code, use
  * `new URL('./module.js', import.meta.url)`.
  *

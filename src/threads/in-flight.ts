@@ -2,7 +2,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { BatchOutcome, ItemFailure, ValuesListener } from '../executor/contract.js';
 import type { ControlBlock, ControlRef, LinkBatch } from '../pool/messages.js';
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 
 export interface InFlightBatch {
   readonly id: number;
@@ -12,7 +12,7 @@ export interface InFlightBatch {
    */
   request: LinkBatch;
   readonly inputs: unknown[];
-  transferList: Transferable[] | undefined;
+  transferList: TransferListItem[] | undefined;
   readonly count: number;
   /** The block that holds its control row, and the row (thread runtime). */
   control: ControlBlock | undefined;

@@ -47,7 +47,7 @@ import {
   type WireError,
   type WorkSpec,
 } from '../pool/messages.js';
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 import { TEARDOWN_MS } from '../worker/load.js';
 import { reviveError, reviveLoose } from '../worker/wire-error.js';
 import { cannotStart, exitError, finish, type InFlightBatch } from './in-flight.js';
@@ -356,7 +356,7 @@ export class ThreadPoolExecutor implements Executor {
     values?: ValuesListener,
   ): RunningBatch {
     const inputs = given.inputs as unknown[];
-    let transferList = given.transferList as Transferable[] | undefined;
+    let transferList = given.transferList as TransferListItem[] | undefined;
     const ref = this.threads ? this.takeRow() : undefined;
     const packed = packNumbers(inputs);
     if (packed && this.threads) transferList = [...(transferList ?? []), packed.buffer];
@@ -897,6 +897,9 @@ export class ThreadPoolExecutor implements Executor {
       const blamed = culprits(batch.inputs, true);
       if (blamed.size > 0) return { type: 'unsendable', blamed };
     }
+    // No worker can start: the batch fails, rather than waiting for a worker again and again.
+    if (this.host.isStartError(failure))
+      return { type: 'crashed', error: failure, position: undefined };
     // Its worker died while it waited behind another batch: it never ran, so it goes again.
     if (control && control.thread(row) === 0 && !arriving) return { type: 'lost' };
     const position = control && control.startedAt(row) !== 0 ? control.position(row) : undefined;

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { findUncloneable } from '../pool/clone.js';
 import { type FlatValues, MOVE_BRAND, type WireError } from '../pool/messages.js';
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 import { cloneFailure } from './wire-error.js';
 
 /** Most values in one message. */
@@ -18,7 +18,7 @@ export const FLAT_MAX_VALUES = 1024;
 export const FLAT_FLUSH_MS = 3;
 
 /** How values of a flat batch leave the worker. */
-export type FlatPost = (message: FlatValues, transferList: Transferable[] | undefined) => void;
+export type FlatPost = (message: FlatValues, transferList: TransferListItem[] | undefined) => void;
 
 /**
  * The credit of the item running in a flat batch, and its stop: what the main side's messages
@@ -83,7 +83,7 @@ interface Pull {
  */
 class Gathered {
   values: unknown[] = [];
-  transferList: Transferable[] | undefined;
+  transferList: TransferListItem[] | undefined;
   since = 0;
   timer: ReturnType<typeof setTimeout> | undefined;
   /** A value could not be posted: the item failed with this (its end was posted with it). */
@@ -99,7 +99,7 @@ class Gathered {
   /** Keeps a value for the trip (its `move()` list joins the message's). */
   add(value: unknown): void {
     if (value !== null && typeof value === 'object' && MOVE_BRAND in value) {
-      const list = (value as Record<symbol, Transferable[]>)[MOVE_BRAND]!;
+      const list = (value as Record<symbol, TransferListItem[]>)[MOVE_BRAND]!;
       delete (value as Record<symbol, unknown>)[MOVE_BRAND];
       if (this.movesBuffers) {
         this.transferList ??= [];

@@ -54,7 +54,7 @@ import type {
   TornDown,
 } from '../pool/messages.js';
 import { ControlBlock, isFlatMessage } from '../pool/messages.js';
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 import { FlatGate, type FlatPost } from './flat.js';
 import { hasTeardown, teardownOnce } from './load.js';
 import {
@@ -337,7 +337,7 @@ function run(port: MessagePort, batch: LinkBatch): void {
     turned = false;
     setImmediate(turn);
     let reply: LinkReply;
-    let transferList: Transferable[] | undefined;
+    let transferList: TransferListItem[] | undefined;
     const io =
       batch.flat && flatIo(batch, (message, list) => port.postMessage(message, list ?? []));
     try {

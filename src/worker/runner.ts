@@ -19,7 +19,7 @@ import {
   type WorkSpec,
 } from '../pool/messages.js';
 import { inTraceContext, type TraceCarrier } from '../pool/trace-context.js';
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 import { WorkerContext } from './context.js';
 import { type FlatGate, type FlatPost, streamItem } from './flat.js';
 import { type Fn, knowTeardown, load, NotArguments, setupOnce, teardownOnce } from './load.js';
@@ -82,7 +82,7 @@ interface Running {
   /** Where {@link runItems} stops: the end of the batch, or of a run of one trace context. */
   until: number;
   failures: (WireError | undefined)[] | null;
-  transferList: Transferable[] | undefined;
+  transferList: TransferListItem[] | undefined;
   retire: boolean;
   /** What the item at the position `runItems` returned gave: a promise, to be awaited. */
   pending: PromiseLike<unknown> | undefined;
@@ -98,7 +98,7 @@ export interface FlatIo {
 export async function runBatch(
   request: BatchRequest,
   flat?: FlatIo,
-): Promise<{ response: BatchResponse; transferList: Transferable[] | undefined }> {
+): Promise<{ response: BatchResponse; transferList: TransferListItem[] | undefined }> {
   const { inputs } = request;
   const ref = request.control;
   const control = ref && (ref.buffer ? new ControlBlock(ref.buffer, 1) : host.sharedControl);
@@ -132,7 +132,7 @@ export async function runBatch(
 
   const results = new ResultList(n);
   let failures: (WireError | undefined)[] | null = null;
-  let transferList: Transferable[] | undefined;
+  let transferList: TransferListItem[] | undefined;
   let retire = setupFailure !== undefined;
   let count = 0;
   let json: ExactJson | undefined;
@@ -358,7 +358,7 @@ export async function runOnce(
 /** Keeps an item's result: its `move()` list joins the batch's, and it must be cloneable. */
 function keep(run: Running, at: number, value: unknown): void {
   if (value !== null && typeof value === 'object' && MOVE_BRAND in value) {
-    const list = (value as Record<symbol, Transferable[]>)[MOVE_BRAND]!;
+    const list = (value as Record<symbol, TransferListItem[]>)[MOVE_BRAND]!;
     delete (value as Record<symbol, unknown>)[MOVE_BRAND];
     if (host.sharesMemory) {
       run.transferList ??= [];

@@ -5,12 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { BatchRequest, BatchResponse } from '../../dist/src/pool/messages.js';
 import { ControlBlock } from '../../dist/src/pool/messages.js';
-import { WorkerHost, type WorkerHostEvents } from '../../dist/src/threads/worker-host.js';
+import {
+  BUNDLED_WORKER,
+  bundledWorkerFiles,
+  WorkerHost,
+  type WorkerHostEvents,
+} from '../../dist/src/threads/worker-host.js';
 
 const T = { timeout: 30_000 };
 
@@ -285,6 +291,31 @@ describe('the main-side door (WorkerHost)', () => {
       }
     },
   );
+});
+
+describe('the worker files of a bundled app (workaround 14)', () => {
+  it('14. tinypool starts its workers from entry/worker.js and entry/process.js next to its module', async () => {
+    const files = bundledWorkerFiles();
+    const tinypool = fileURLToPath(import.meta.resolve('tinypool'));
+    const source = await readFile(tinypool, 'utf8');
+    for (const { from, to } of files) {
+      assert.ok(existsSync(from), `${from} is not there`);
+      if (to.startsWith('entry/')) {
+        assert.ok(
+          source.includes(`import.meta.url + "/../${to}"`),
+          `tinypool looks for ${to} elsewhere`,
+        );
+      }
+    }
+    assert.deepEqual(
+      files.map(({ to }) => to),
+      [BUNDLED_WORKER, 'entry/worker.js', 'entry/process.js'],
+    );
+    // The build bundled each into dist/src/bundled/, which rxpool/esbuild copies.
+    for (const { to } of files) {
+      assert.ok(existsSync(new URL(`../../dist/src/bundled/${to}`, import.meta.url)), to);
+    }
+  });
 });
 
 describe('the worker-side door (src/worker/host.ts)', () => {
