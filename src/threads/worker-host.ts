@@ -174,7 +174,15 @@ export class WorkerHost {
   /** Runs a task on a worker (starting the workers on first use). */
   run(
     task: object,
-    options: { signal?: AbortSignal; transferList?: unknown[] } = {},
+    options: {
+      signal?: AbortSignal;
+      transferList?: unknown[];
+      /** Process runtime: messages of the task's own with its child (tinypool's `channel`). */
+      channel?: {
+        onMessage(listener: (message: unknown) => void): void;
+        postMessage(message: unknown): void;
+      };
+    } = {},
   ): Promise<unknown> {
     if (this.destroyed)
       return Promise.reject(new Error('The pool is closed: it takes no new work'));

@@ -21,6 +21,7 @@ import {
 import { inTraceContext, type TraceCarrier } from '../pool/trace-context.js';
 import type { TransferListItem } from '../types.js';
 import { WorkerContext } from './context.js';
+import { type FlatGate, type FlatPost, streamItem } from './flat.js';
 import { type Fn, knowTeardown, load, NotArguments, setupOnce, teardownOnce } from './load.js';
 import { type Carrier, cloneCarrier, cloneFailure, serializeError } from './wire-error.js';
 
@@ -87,9 +88,16 @@ interface Running {
   pending: PromiseLike<unknown> | undefined;
 }
 
+/** How a flat batch's values leave the worker, and the credit they go under (host.ts). */
+export interface FlatIo {
+  readonly gate: FlatGate;
+  readonly post: FlatPost;
+}
+
 /** Runs one batch. Never throws for an item: failures are reported per item. */
 export async function runBatch(
   request: BatchRequest,
+  flat?: FlatIo,
 ): Promise<{ response: BatchResponse; transferList: TransferListItem[] | undefined }> {
   const { inputs } = request;
   const ref = request.control;
@@ -132,6 +140,11 @@ export async function runBatch(
     // Nothing can run: every item fails with why.
     failures = new Array(n).fill(loadFailure);
     count = n;
+  } else if (flat !== undefined) {
+    ({ count, failures, retire } = await runFlat(request, fn, flat, control, row));
+    if (request.maxHeapBytes > 0 && process.memoryUsage().heapUsed > request.maxHeapBytes) {
+      retire = true;
+    }
   } else {
     const run: Running = {
       fn,
@@ -204,6 +217,62 @@ export async function runBatch(
     ...(teardownError && { teardownError }),
   };
   return { response, transferList };
+}
+
+/**
+ * Runs the items of a flat batch one after the other, each streaming its values (./flat.ts). A
+ * stop leaves the item it stopped unfinished: it and those after it count as not run.
+ */
+async function runFlat(
+  request: BatchRequest,
+  fn: Fn,
+  { gate, post }: FlatIo,
+  control: ControlBlock | undefined,
+  row: number,
+): Promise<{ count: number; failures: (WireError | undefined)[] | null; retire: boolean }> {
+  const { inputs, maxItems, work } = request;
+  const n = inputs.length;
+  let failures: (WireError | undefined)[] | null = null;
+  let retire = false;
+  let count = 0;
+  const failure = (error: unknown): WireError =>
+    error instanceof NotArguments
+      ? { ...serializeError(error, undefined), fatal: 'arguments' }
+      : serializeError(error, work);
+  for (; count < n; count++) {
+    if (maxItems > 0 && itemsRun >= maxItems) {
+      retire = true;
+      break;
+    }
+    if (gate.stopped || context.aborted !== undefined || control?.cancelled(row)) break;
+    control?.running(row, count, now());
+    itemsRun++;
+    context.at = count;
+    let result: unknown;
+    let failed: WireError | undefined;
+    try {
+      // The context as every task's: a generator's body reads it when it is pulled.
+      if (request.timed && control) {
+        control.setCalling(row, 1);
+        try {
+          result = fn(inputs[count], context);
+        } finally {
+          control.setCalling(row, 0);
+        }
+      } else {
+        result = fn(inputs[count], context);
+      }
+    } catch (error) {
+      failed = failure(error);
+    }
+    failed = await streamItem(result, failed, count, gate, post, host.sharesMemory, failure);
+    if (gate.stopped) break;
+    if (failed) {
+      failures ??= new Array(n);
+      failures[count] = failed;
+    }
+  }
+  return { count, failures, retire };
 }
 
 /**

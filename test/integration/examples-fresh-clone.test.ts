@@ -49,6 +49,10 @@ const cases: Record<string, { args: (dir: string) => string[]; prints: RegExp }>
     args: () => ['--samples', '100003'],
     prints: /same result as one thread: yes/,
   },
+  'example:split-csv': {
+    args: (dir) => ['--files', '2', '--rows', '2000', '--dir', join(dir, 'sales')],
+    prints: /records: 4,000/,
+  },
   'example:word-count': {
     args: (dir) => ['--mb', '1', '--corpus', join(dir, 'corpus.txt')],
     prints: /words/i,
