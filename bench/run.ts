@@ -12,6 +12,7 @@ import { cpus, platform } from 'node:os';
 import { parseArgs } from 'node:util';
 import { cpu } from './cases/cpu.js';
 import { faults } from './cases/faults.js';
+import { flat } from './cases/flat.js';
 import { imap } from './cases/imap.js';
 import { latency } from './cases/latency.js';
 import { memory } from './cases/memory.js';
@@ -41,6 +42,7 @@ const CASES: readonly BenchCase[] = [
   records,
   transport,
   ndjson,
+  flat,
   faults,
   remote,
 ];

@@ -23,6 +23,8 @@
  */
 
 export type { Failure, Settled, Success } from '../src/types.js';
+export { parallelFlatMap } from './parallelFlatMap.js';
+export { parallelFlatSettle } from './parallelFlatSettle.js';
 export { parallelMap } from './parallelMap.js';
 export { parallelSettle } from './parallelSettle.js';
 export { recoverFailures } from './recoverFailures.js';

@@ -1,5 +1,5 @@
 /**
- * The RxJS glue shared by `parallelMap` and `parallelSettle`: a source subscription feeding an
+ * The RxJS glue shared by `parallelMap`, `parallelSettle` and their flat kin: a source subscription feeding an
  * engine, and the engine's hooks turned into a subscriber's calls. Not exported from the barrel.
  */
 import { asyncScheduler, Observable, type OperatorFunction, Subscriber } from 'rxjs';
@@ -26,13 +26,15 @@ export function engineOperator<In, Out, R>(
   work: unknown,
   options: ParallelOptions<In> | undefined,
   hooks: (subscriber: Subscriber<R>) => Pick<EngineHooks<In, Out>, 'value' | 'failure'>,
+  /** The work gives many values per item (parallelFlatMap): `highWaterMark` is an option. */
+  flat = false,
 ): OperatorFunction<In, R> {
   if (options?.signal !== undefined) {
     throw new TypeError(
       `Unknown option \`signal\` for ${name}: unsubscribe to stop it, or use takeUntil`,
     );
   }
-  const resolved = resolveParallel<In>(work, options, name);
+  const resolved = resolveParallel<In>(work, options, name, flat);
   return (source) =>
     new Observable<R>((subscriber) => {
       const { dispatcher } = resolved.pool ?? defaultPool();

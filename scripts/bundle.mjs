@@ -12,8 +12,16 @@
  * `rxpool worker` path is split into a chunk of its own beside it, loaded only by that command,
  * sharing one copy of what both use (`CliError`, the pool). Source maps follow tsc's to src/.
  *
+ * Then the files that workers start from, for apps that bundle rxpool (`rxpool/esbuild` copies
+ * them next to an app's bundle): rxpool's worker side and tinypool's entries, each one module
+ * with its packages copied in, in dist/src/bundled/ (the door, src/threads/worker-host.ts, names
+ * them). Their folder `entry/` says `"type": "module"`, so that Node reads tinypool's `.js` entries
+ * as ES modules wherever the app is.
+ *
  *   node scripts/bundle.mjs
  */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const common = {
@@ -41,3 +49,22 @@ await Promise.all([
     outdir: 'dist/src/worker',
   }),
 ]);
+
+const { bundledWorkerFiles } = await import('../dist/src/threads/worker-host.js');
+const bundled = new URL('../dist/src/bundled/', import.meta.url);
+await Promise.all(
+  bundledWorkerFiles().map(({ from, to }) =>
+    build({
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      logLevel: 'warning',
+      legalComments: 'inline',
+      entryPoints: [fileURLToPath(from)],
+      outfile: fileURLToPath(new URL(to, bundled)),
+    }),
+  ),
+);
+await mkdir(new URL('entry/', bundled), { recursive: true });
+await writeFile(new URL('entry/package.json', bundled), '{ "type": "module" }\n');

@@ -38,6 +38,13 @@ export interface TaskErrorDetails<In = unknown> {
    * @default `undefined`: no advice
    */
   readonly hint?: string | undefined;
+  /**
+   * Flat tasks (`parallelFlatMap`, `pool.imapFlat`): how many of the item's values were emitted
+   * downstream before its failure.
+   *
+   * @default `undefined`: not a flat task
+   */
+  readonly emitted?: number | undefined;
 }
 
 /**
@@ -77,6 +84,13 @@ export class TaskError<In = unknown> extends Error {
   /** How many attempts ran: 1 + the retries. */
   readonly attempts: number;
   /**
+   * Flat tasks (`parallelFlatMap`, `parallelFlatSettle`, `pool.imapFlat`), whose values come out
+   * while they run: how many of the item's values were emitted downstream before this failure (an
+   * attempt that emitted any is not retried). `undefined` for the other faces (an own property
+   * only when set, so that the error's other faces serialize as before).
+   */
+  declare readonly emitted?: number;
+  /**
    * The error thrown in the worker, rebuilt on this side with the worker's `name`, `message`,
    * `stack`, `code` and other own enumerable properties.
    */
@@ -95,6 +109,9 @@ export class TaskError<In = unknown> extends Error {
     this.index = details.index;
     this.input = details.input;
     this.attempts = details.attempts;
+    if (details.emitted !== undefined) {
+      (this as { emitted?: number }).emitted = details.emitted;
+    }
   }
 
   /**

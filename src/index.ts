@@ -17,6 +17,8 @@
  * @module rxpool
  */
 export {
+  parallelFlatMap,
+  parallelFlatSettle,
   parallelMap,
   parallelSettle,
   recoverFailures,
@@ -24,6 +26,7 @@ export {
   skipFailures,
   throwFailures,
 } from '../operators/index.js';
+export { DEFAULT_HIGH_WATER_MARK } from './engine/flat.js';
 export type { Percentiles } from './engine/histogram.js';
 export type { Progress } from './engine/progress.js';
 export type { RetryConfig } from './engine/retry.js';
@@ -34,19 +37,28 @@ export type {
   Executor,
   ExecutorBatch,
   ExecutorTraits,
+  FlatBatch,
   ItemFailure,
   ItemSpan,
   RunningBatch,
   TraceCarrier,
+  ValuesListener,
   WorkSpec,
 } from './executor/contract.js';
 export type { ItemTrace } from './executor/item-channel.js';
 export { ITEM_CHANNEL } from './executor/item-channel.js';
-export type { MapOptions, ParallelOptions, RunOptions } from './options.js';
+export type { FlatOptions, MapOptions, ParallelOptions, RunOptions } from './options.js';
 export { DEFAULT_CONCURRENCY } from './options.js';
 export { move } from './pool/move.js';
 export type { PoolOptions, PoolStats } from './pool/pool.js';
 export { createPool, defaultPool, Pool } from './pool/pool.js';
-export type { StarWork, TaskContext, Work } from './pool/task.js';
+export type {
+  FlatResult,
+  FlatWork,
+  StarWork,
+  SubscribableValues,
+  TaskContext,
+  Work,
+} from './pool/task.js';
 export { Task, task } from './pool/task.js';
-export type { Failure, Settled, Success } from './types.js';
+export type { Failure, Settled, Success, Transferable } from './types.js';

@@ -4,6 +4,7 @@
  */
 
 import type { EngineConfig } from './engine/engine.js';
+import { DEFAULT_HIGH_WATER_MARK } from './engine/flat.js';
 import type { Progress } from './engine/progress.js';
 import { type RetryConfig, retryPolicy } from './engine/retry.js';
 import type { Pool } from './pool/pool.js';
@@ -199,6 +200,35 @@ export interface ParallelOptions<In = any> {
  *
  * @typeParam In The type of the items, as `transfer` receives them.
  */
+/**
+ * Options of {@link parallelFlatMap}, {@link parallelFlatSettle} and {@link Pool.imapFlat}: those
+ * of {@link ParallelOptions}, and `highWaterMark`.
+ *
+ * _How many values of one item may wait on this side before its worker stops pulling them._
+ *
+ * `timeout` bounds each wait for an item's next value (and for its end), not the whole item, and
+ * time paused by `highWaterMark` does not count; `retry` runs again only an attempt none of whose
+ * values was emitted.
+ *
+ * ## Example
+ * ```ts
+ * source$.pipe(parallelFlatMap(splitRecords, { highWaterMark: 256, timeout: 5_000 }));
+ * ```
+ *
+ * @typeParam In The type of the items, as `transfer` receives them.
+ */
+export interface FlatOptions<In = any> extends ParallelOptions<In> {
+  /**
+   * The most values of one item held on the caller's side and not yet emitted: an integer from 1
+   * up. When an item has that many waiting (the consumer is slower, or, in ordered mode, the item
+   * waits for those before it), its iterator is not pulled in the worker until some are emitted.
+   * An Observable cannot be paused: its values wait in the worker instead.
+   *
+   * @default `1024` (`DEFAULT_HIGH_WATER_MARK`)
+   */
+  readonly highWaterMark?: number;
+}
+
 export type MapOptions<In = any> = Omit<ParallelOptions<In>, 'ordered' | 'pool'> & {
   /**
    * Always `true`: the results come in input order.
@@ -293,9 +323,18 @@ export function resolveParallel<In>(
   work: unknown,
   options: ParallelOptions<In> | undefined,
   where: string,
+  flat = false,
 ): Resolved<In> {
   const spec = toWorkSpec(work);
-  const o = checkObject(options, where, parallelKeys) as ParallelOptions<In>;
+  const o = checkObject(
+    options,
+    where,
+    flat ? [...parallelKeys, 'highWaterMark'] : parallelKeys,
+  ) as FlatOptions<In>;
+  const highWaterMark = o.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+  if (!(Number.isInteger(highWaterMark) && highWaterMark >= 1)) {
+    fail('highWaterMark', 'an integer from 1 up', highWaterMark);
+  }
   const ordered = o.ordered ?? true;
   if (typeof ordered !== 'boolean') fail('ordered', 'a boolean', ordered);
   const { concurrency } = o;
@@ -336,6 +375,7 @@ export function resolveParallel<In>(
       transfer: o.transfer,
       progress: o.progress,
       total: o.total,
+      flat: flat ? { highWaterMark } : undefined,
       key: o.key && checkedKey(o.key),
       traces: (o as { [ITEM_TRACES]?: EngineConfig<In>['traces'] })[ITEM_TRACES],
       origin: (o as { [ORIGIN]?: EngineConfig<In>['origin'] })[ORIGIN],

@@ -87,5 +87,13 @@ export interface Failure<In> {
  */
 export type Settled<In, Out> = Success<In, Out> | Failure<In>;
 
-/** What can be moved to another thread instead of copied: `ArrayBuffer`, `MessagePort`... */
-export type Transferable = import('node:worker_threads').TransferListItem;
+/**
+ * What can be moved to another thread instead of copied: `ArrayBuffer`, `MessagePort`... A
+ * `SharedArrayBuffer` is taken too and left out of the move (its memory is shared, not copied),
+ * so that `[array.buffer]` needs no cast for a typed array whose buffer TypeScript types as
+ * `ArrayBufferLike` (5.7+: `Float64Array` is `Float64Array<ArrayBufferLike>`).
+ */
+export type Transferable = import('node:worker_threads').TransferListItem | SharedArrayBuffer;
+
+/** A transfer list as it is posted: what {@link Transferable} names, shared memory left out. */
+export type TransferListItem = import('node:worker_threads').TransferListItem;

@@ -4,7 +4,7 @@
  * workload across them through `createPool({ executor: bullmqExecutor(...) })` and the
  * `parallelMap` operator, and prints the speedup over one thread.
  *
- *   npm run example:cluster -- [--items 200] [--n 27]
+ *   npm run example:cluster -- [--items 2000] [--n 27]
  *
  * redis-server and the workers are started on this machine by scripts/redis-server.ts and
  * scripts/rxpool-worker.ts (the helpers the tests use too).
@@ -19,10 +19,11 @@ import { bullmqExecutor } from 'rxpool/bullmq';
 import { parallelMap } from 'rxpool/operators';
 import { startRedis } from '../../scripts/redis-server.js';
 import { startWorker, type WorkerProcess } from '../../scripts/rxpool-worker.js';
+import { plural } from '../plural.js';
 import { fib } from './fib.mjs';
 
 const { values } = parseArgs({
-  options: { items: { type: 'string', default: '200' }, n: { type: 'string', default: '27' } },
+  options: { items: { type: 'string', default: '2000' }, n: { type: 'string', default: '27' } },
 });
 const items = Number(values.items);
 const n = Number(values.n);
@@ -33,7 +34,9 @@ const redis = await startRedis();
 const workers: WorkerProcess[] = [];
 const pool = createPool({ executor: bullmqExecutor({ connection: redis.url, queue: 'cluster' }) });
 try {
-  console.log(`redis-server on ${redis.url}; starting two workers of ${threads} thread(s) each`);
+  console.log(
+    `redis-server on ${redis.url}; starting two workers of ${plural(threads, 'thread')} each`,
+  );
   for (let i = 0; i < 2; i++) {
     workers.push(
       await startWorker({

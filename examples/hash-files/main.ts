@@ -9,6 +9,7 @@ import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { TaskError } from 'rxpool';
+import { plural } from '../plural.js';
 import {
   checksumLine,
   HashProgressBar,
@@ -62,8 +63,8 @@ try {
   bar?.stop();
   const seconds = summary.ms / 1000;
   console.error(
-    `hashed: ${summary.files} files, ${summary.bytes} bytes in ${seconds.toFixed(2)} s ` +
-      `(${(summary.bytes / 1e6 / seconds).toFixed(1)} MB/s) on ${availableParallelism()} workers, ` +
+    `hashed: ${plural(summary.files, 'file')}, ${plural(summary.bytes, 'byte')} in ${seconds.toFixed(2)} s ` +
+      `(${(summary.bytes / 1e6 / seconds).toFixed(1)} MB/s) on ${plural(availableParallelism(), 'worker')}, ` +
       'their start-up included',
   );
 } catch (error) {

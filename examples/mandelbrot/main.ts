@@ -9,6 +9,7 @@ import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PNG } from 'pngjs';
+import { plural } from '../plural.js';
 import { render } from './render.js';
 
 const defaultOut = fileURLToPath(new URL('./out/mandelbrot.png', import.meta.url));
@@ -63,7 +64,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const oneThreadMs = timings.oneThreadMs!;
 const shown = relative(process.cwd(), out);
 console.log(`image: ${width}x${height} pixels, ${maxIterations} max iterations`);
-console.log(`tiles: ${tiles} (${tileRows} rows each)`);
+console.log(`tiles: ${tiles} (${plural(tileRows, 'row')} each)`);
 console.log(`workers: ${workers} (os.availableParallelism())`);
 console.log(`one thread: ${seconds(oneThreadMs)}`);
 console.log(`worker start-up: ${seconds(timings.startupMs)} (once per process, not counted below)`);

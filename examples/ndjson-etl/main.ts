@@ -16,6 +16,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { plural } from '../plural.js';
 import { runEtl } from './etl.js';
 import { generateNdjson } from './generate.js';
 
@@ -80,7 +81,7 @@ if (values.input !== undefined) {
   const took = ((performance.now() - started) / 1000).toFixed(2);
   const malformed = made.bad.filter((b) => b.kind === 'malformed').length;
   console.log(
-    `input: ${shown(input)}, ${mb(made.bytes)}, ${number(made.lines)} lines, ` +
+    `input: ${shown(input)}, ${mb(made.bytes)}, ${plural(made.lines, 'line', 'lines', number(made.lines))}, ` +
       `${number(malformed)} not JSON and ${number(made.bad.length - malformed)} invalid ` +
       `(seed ${seed}, made in ${took} s)`,
   );

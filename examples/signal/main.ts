@@ -3,6 +3,7 @@
  * place on the default pool and on one thread, and prints both times.
  */
 import { parseArgs } from 'node:util';
+import { plural } from '../plural.js';
 import { run } from './signal.js';
 
 const { values } = parseArgs({ options: { samples: { type: 'string', default: '50000000' } } });
@@ -14,7 +15,7 @@ if (!(Number.isInteger(length) && length > 0)) {
 const { parallel, single, same } = await run(length);
 const mb = (length * 4) / 2 ** 20;
 console.log(
-  `signal: ${length} samples (${mb.toFixed(0)} MiB), shared with the workers, never copied`,
+  `signal: ${plural(length, 'sample')} (${mb.toFixed(0)} MiB), shared with the workers, never copied`,
 );
 console.log(`range: ${parallel.summary.min.toFixed(3)} .. ${parallel.summary.max.toFixed(3)}`);
 console.log(`rxpool: ${parallel.ms.toFixed(0)} ms; one thread: ${single.ms.toFixed(0)} ms`);

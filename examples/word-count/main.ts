@@ -12,6 +12,7 @@ import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { plural } from '../plural.js';
 import { writeCorpus } from './corpus.js';
 import {
   fileChunks,
@@ -97,7 +98,9 @@ const number = (n: number) => n.toLocaleString('en-US');
 console.log(`workers: ${availableParallelism()} (os.availableParallelism())`);
 console.log(`one thread: ${seconds(oneThreadMs)}`);
 console.log(`worker start-up: ${seconds(startupMs)} (once per process, not counted below)`);
-console.log(`rxpool: ${seconds(rxpoolMs)} (pool.imap over ${result.chunks} chunks, merged here)`);
+console.log(
+  `rxpool: ${seconds(rxpoolMs)} (pool.imap over ${plural(result.chunks, 'chunk')}, merged here)`,
+);
 console.log(`speedup: ${(oneThreadMs / rxpoolMs).toFixed(2)}x over one thread`);
 console.log(`words: ${number(result.words)} (${number(result.counts.size)} distinct)`);
 console.log(`top ${top}:`);

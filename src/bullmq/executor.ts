@@ -51,6 +51,7 @@ import type {
   ExecutorTraits,
   ItemFailure,
   RunningBatch,
+  ValuesListener,
 } from '../executor/contract.js';
 import { fail } from '../options.js';
 import { reviveError } from '../worker/wire-error.js';
@@ -148,6 +149,8 @@ interface Launch {
   readonly count: number;
   readonly sentAt: number;
   readonly report: (outcome: BatchOutcome) => void;
+  /** A flat batch: where each item's values go, all of them when its job completes. */
+  readonly values: ValuesListener | undefined;
   /** The job is in Redis (its `add` resolved). */
   added: boolean;
   /** A worker took it (an `active` event or its state). */
@@ -254,6 +257,8 @@ export class BullmqExecutor implements Executor {
       enforcesTimeouts: true,
       knowsPosition: false,
       concurrency: REMOTE_CONCURRENCY,
+      // Flat batches: an item's values come back with its job (no credit: see FLAT_JOB_MAX_VALUES).
+      streams: true,
     };
     this.url =
       typeof connection === 'string'
@@ -337,7 +342,11 @@ export class BullmqExecutor implements Executor {
     }
   }
 
-  run(batch: ExecutorBatch, report: (outcome: BatchOutcome) => void): RunningBatch {
+  run(
+    batch: ExecutorBatch,
+    report: (outcome: BatchOutcome) => void,
+    values?: ValuesListener,
+  ): RunningBatch {
     const later = (outcome: BatchOutcome) => {
       setImmediate(() => report(outcome));
       return { abort() {} };
@@ -359,6 +368,7 @@ export class BullmqExecutor implements Executor {
       count,
       sentAt: performance.now(),
       report,
+      values: batch.flat ? values : undefined,
       added: false,
       active: false,
       settled: false,
@@ -436,6 +446,7 @@ export class BullmqExecutor implements Executor {
           spans: batch.spans,
           inputs: count === inputs.length ? inputs : inputs.slice(0, count),
           traces: count === inputs.length ? batch.traces : batch.traces?.slice(0, count),
+          flat: batch.flat !== undefined,
         });
       } catch {
         return { outcome: blameUnserializable(inputs.slice(0, count)) };
@@ -552,6 +563,13 @@ export class BullmqExecutor implements Executor {
     for (const item of outcomes.failures ?? []) {
       failures ??= new Array<ItemFailure | undefined>(launch.count);
       failures[item.index] = itemFailure(item);
+    }
+    if (launch.values) {
+      // A flat batch: each item's values, then its end, in order, before the outcome.
+      for (let p = 0; p < launch.count; p++) {
+        const given = values[p];
+        launch.values(p, Array.isArray(given) ? given : [], { failure: failures?.[p] });
+      }
     }
     const { ms, worker } = result as { ms?: unknown; worker?: unknown };
     const took = typeof ms === 'number' && ms >= 0 ? ms : 0;

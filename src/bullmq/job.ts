@@ -123,7 +123,18 @@ export interface BatchJobData {
    * item has one. A worker without it runs the items without their callers' context.
    */
   readonly traces?: string;
+  /**
+   * A flat batch (`parallelFlatMap`): each item's outcome (in the job's data once it ran) is the
+   * array of its values, at most `maxValues` of them (an item that gives more fails, after those).
+   */
+  readonly flat?: { readonly maxValues: number };
 }
+
+/**
+ * The most values one item of a flat batch may give in one job: they travel back together in the
+ * job's outcomes, through Redis (an endless generator must not fill the worker's memory).
+ */
+export const FLAT_JOB_MAX_VALUES = 100_000;
 
 /** What happened to an item that failed. */
 export type FailureKind = 'threw' | 'timeout' | 'crashed' | 'clone' | 'refused';
@@ -227,6 +238,7 @@ export function encodeBatch(batch: {
   readonly spans?: readonly ItemSpan[];
   readonly inputs: readonly unknown[];
   readonly traces?: readonly (TraceCarrier | undefined)[] | undefined;
+  readonly flat?: boolean;
 }): BatchJobData {
   const data: BatchJobData = {
     v: FORMAT_VERSION,
@@ -240,7 +252,8 @@ export function encodeBatch(batch: {
     ),
     inputs: encodeValues(batch.inputs),
   };
-  return batch.traces ? { ...data, traces: encodeValues(batch.traces) } : data;
+  const traced = batch.traces ? { ...data, traces: encodeValues(batch.traces) } : data;
+  return batch.flat ? { ...traced, flat: { maxValues: FLAT_JOB_MAX_VALUES } } : traced;
 }
 
 /** The spans of the first `count` items. */
@@ -274,6 +287,7 @@ export function decodeBatch(data: unknown): {
   readonly spans: readonly ItemSpan[];
   readonly inputs: unknown[];
   readonly traces?: (TraceCarrier | undefined)[];
+  readonly flat: { readonly maxValues: number } | undefined;
 } {
   const d = data as Partial<BatchJobData> | null;
   if (d === null || typeof d !== 'object') throw new FormatError('the job data is not an object');
@@ -305,6 +319,10 @@ export function decodeBatch(data: unknown): {
   if (typeof d.count !== 'number' || !Number.isSafeInteger(d.count) || d.count < 0) {
     throw new FormatError("the job's count is not an integer >= 0");
   }
+  const flat = d.flat;
+  if (flat !== undefined && !(Number.isInteger(flat?.maxValues) && flat.maxValues >= 1)) {
+    throw new FormatError("the job's flat.maxValues is not an integer from 1 up");
+  }
   const inputs = decodeValues(d.inputs, d.count);
   if (!isSpans(d.spans, inputs.length)) {
     throw new FormatError(`the job's spans do not describe its ${inputs.length} inputs`);
@@ -315,6 +333,7 @@ export function decodeBatch(data: unknown): {
     timeout: d.timeout ?? undefined,
     spans: d.spans,
     inputs,
+    flat,
   };
   return typeof d.traces === 'string'
     ? { ...batch, traces: decodeValues(d.traces) as (TraceCarrier | undefined)[] }

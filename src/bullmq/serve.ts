@@ -10,16 +10,20 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { type Job, type JobJson, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { realClock } from '../engine/clock.js';
+import type { ItemSpan } from '../executor/contract.js';
 import {
   type Pool,
+  type Settled,
   type Task,
   TaskError,
   TaskTimeoutError,
   task,
   WorkerCrashedError,
 } from '../index.js';
-import { ITEM_TRACES, ORIGIN } from '../options.js';
+import { ITEM_TRACES, ORIGIN, resolveParallel } from '../options.js';
 import { describeFunctions } from '../pool/exports.js';
+import { engineIterable } from '../pool/imap.js';
 import { imapSettledSpread } from '../pool/pool.js';
 import {
   type BatchJobDone,
@@ -327,23 +331,27 @@ export class BatchServer {
     } else {
       this.running.set(job.id!, batch.stream);
       try {
-        const { pool } = this.options;
-        const options = {
-          ordered: false,
-          retry: 0,
-          timeout: batch.timeout,
-          signal,
-          // Each item's caller's trace context, on to the thread that runs it; the producer's
-          // indexes and attempts, for each task's context.
-          ...({ [ITEM_TRACES]: batch.traces, [ORIGIN]: batch.spans } as {}),
-        } as const;
-        // A producer's `pool.starmap`: each input is spread into the call, as on its threads.
-        const settled = batch.work.spread
-          ? pool[imapSettledSpread](resolved.work as Task, batch.inputs, options)
-          : pool.imapSettled(resolved.work as Task, batch.inputs, options);
-        for await (const item of settled) {
-          if (item.ok) values[item.index] = item.value;
-          else failures.push(failure(item.index, item.error));
+        if (batch.flat) {
+          await this.flatItems(resolved.work as Task, batch, values, failures, signal);
+        } else {
+          const { pool } = this.options;
+          const options = {
+            ordered: false,
+            retry: 0,
+            timeout: batch.timeout,
+            signal,
+            // Each item's caller's trace context, on to the thread that runs it; the producer's
+            // indexes and attempts, for each task's context.
+            ...({ [ITEM_TRACES]: batch.traces, [ORIGIN]: batch.spans } as {}),
+          } as const;
+          // A producer's `pool.starmap`: each input is spread into the call, as on its threads.
+          const settled = batch.work.spread
+            ? pool[imapSettledSpread](resolved.work as Task, batch.inputs, options)
+            : pool.imapSettled(resolved.work as Task, batch.inputs, options);
+          for await (const item of settled) {
+            if (item.ok) values[item.index] = item.value;
+            else failures.push(failure(item.index, item.error));
+          }
         }
       } catch (error) {
         if (signal?.aborted) throw new Error(CANCELLED);
@@ -357,6 +365,73 @@ export class BatchServer {
     // writes into the queue's events stream, stays small (see ./job.ts).
     await job.updateData(encodeResult({ values, failures }, performance.now() - started, this.id));
     return { v: FORMAT_VERSION, worker: this.id };
+  }
+
+  /**
+   * A flat batch: each item's values (all of them, in order) into `values[i]`, its failure into
+   * `failures`. The items run side by side, each a flat stream of its own on the local pool, so
+   * that an item that gives more than the job's `maxValues` is stopped alone (its generator's
+   * `return()` runs) and fails after those values.
+   */
+  private async flatItems(
+    work: Task,
+    batch: ReturnType<typeof decodeBatch>,
+    values: unknown[],
+    failures: ItemFailureWire[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const { maxValues } = batch.flat!;
+    const { pool } = this.options;
+    await Promise.all(
+      batch.inputs.map(async (input, index) => {
+        // Its caller's trace context and the producer's index and attempt, as for any job's item.
+        const trace = batch.traces?.[index];
+        const resolved = resolveParallel(
+          work,
+          {
+            timeout: batch.timeout,
+            retry: 0,
+            signal,
+            ...({
+              [ITEM_TRACES]: trace && [trace],
+              [ORIGIN]: [spanAt(batch.spans, index)],
+            } as {}),
+          },
+          'rxpool worker',
+          true,
+        );
+        const mine: unknown[] = [];
+        values[index] = mine;
+        const items = engineIterable<unknown, unknown, Settled<unknown, unknown>>(
+          [input],
+          resolved,
+          () => pool.dispatcher,
+          realClock,
+          true,
+        );
+        for await (const item of items) {
+          if (!item.ok) {
+            failures.push(failure(index, item.error));
+            return;
+          }
+          if (mine.length === maxValues) {
+            failures.push({
+              index,
+              kind: 'threw',
+              error: wireError(
+                'RangeError',
+                `The item gave more than ${maxValues} values, the most one job carries back ` +
+                  'through Redis (bullmqExecutor): split it into smaller items',
+                'clone',
+              ),
+            });
+            return; // stops its generator in its worker
+          }
+          mine.push(item.value);
+        }
+      }),
+    );
+    if (signal?.aborted) throw new Error(CANCELLED);
   }
 
   /** The work to run for `spec`: a served module's export, or (allowed) inline code. */
@@ -444,4 +519,14 @@ async function within(promise: Promise<unknown>, ms: number): Promise<void> {
   });
   await Promise.race([promise, late]);
   clearTimeout(timer);
+}
+
+/** The span of the item at `position` of a job whose items are `spans`. */
+function spanAt(spans: readonly ItemSpan[], position: number): ItemSpan {
+  let at = position;
+  for (const span of spans) {
+    if (at < span.count) return { index: span.index + at, count: 1, attempt: span.attempt };
+    at -= span.count;
+  }
+  return { index: position, count: 1, attempt: 1 };
 }

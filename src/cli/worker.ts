@@ -100,7 +100,7 @@ export async function runWorker(
   const served = modules.map((module) => module.given).join(', ') || 'none';
   const inline = command.allowInline ? ', inline functions allowed' : '';
   log(
-    `ready: queue '${command.queue}', pid ${process.pid}, ${threads} threads, modules: ${served}${inline}`,
+    `ready: queue '${command.queue}', pid ${process.pid}, ${threads} ${threads === 1 ? 'thread' : 'threads'}, modules: ${served}${inline}`,
   );
   return stopped;
 }

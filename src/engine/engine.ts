@@ -8,6 +8,7 @@
 import { AbortError, TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import type {
   BatchOutcome,
+  FlatEnd,
   ItemFailure,
   ItemSpan,
   RunningBatch,
@@ -17,10 +18,11 @@ import type {
 import type { DispatchClient, Dispatcher } from '../executor/dispatcher.js';
 import type { ItemTrace } from '../executor/item-channel.js';
 import { DEFAULT_CONCURRENCY } from '../options.js';
-import type { Transferable } from '../types.js';
+import type { Transferable, TransferListItem } from '../types.js';
 import { BatchSizer } from './batching.js';
 import type { Clock } from './clock.js';
 import { Deque } from './deque.js';
+import { cannotStream, FlatItem } from './flat.js';
 import { type Key, KeyLines } from './keys.js';
 import { type Progress, ProgressMeter } from './progress.js';
 import type { RetryPolicy } from './retry.js';
@@ -56,11 +58,19 @@ export interface EngineConfig<In> {
    * worker passes on its job's), instead of the OpenTelemetry context active at each push.
    */
   readonly traces?: readonly (TraceCarrier | undefined)[] | undefined;
+  /**
+   * Flat items (./flat.ts): each item's work gives many values, which come while it runs; the
+   * most of one item's values held here and not emitted.
+   */
+  readonly flat?: { readonly highWaterMark: number } | undefined;
 }
 
 /** How the engine talks to its face. */
 export interface EngineHooks<In, Out> {
-  /** An item succeeded (in source order when `ordered`). */
+  /**
+   * An item succeeded (in source order when `ordered`); a flat item's values, one call each, as
+   * they come (all of an item's before the next item's when `ordered`).
+   */
   value(value: Out, index: number, input: In): void;
   /** An item failed for good (after its retries). */
   failure(error: TaskError<In>): void;
@@ -109,6 +119,8 @@ class Chunk<In> {
   emitted = 0;
   /** The next chunk in source order (ordered mode). */
   next: Chunk<In> | undefined = undefined;
+  /** A flat stream's item (a chunk of one): its values that came, and its credit. */
+  flat: FlatItem | undefined = undefined;
 
   constructor(
     /** The source index of its first item. */
@@ -210,6 +222,7 @@ export class Engine<In, Out> implements DispatchClient {
     private readonly clock: Clock,
     private hooks: EngineHooks<In, Out>,
   ) {
+    if (config.flat && !dispatcher.traits.streams) throw cannotStream();
     this.sizer = new BatchSizer(config.batchSize, dispatcher.traits.targetBatchMs);
     this.concurrency = config.concurrency ?? dispatcher.traits.concurrency ?? DEFAULT_CONCURRENCY;
     this.stream = dispatcher.streamId();
@@ -296,8 +309,19 @@ export class Engine<In, Out> implements DispatchClient {
     this.detach();
     for (const batch of this.running) {
       batch.cancelTimer?.();
-      batch.running.abort('cancel');
-      if (batch.traces) this.traceStopped(batch.traces);
+      // A flat batch whose items all ended is only answering: stopping it could stop its worker.
+      const { flat } = this.config;
+      if (!flat || batch.chunks.some((chunk) => chunk.flat!.runsIn(batch))) {
+        batch.running.abort('cancel');
+      }
+      if (batch.traces) {
+        // A flat item that ended is traced already (`flatValues`).
+        const { chunks } = batch;
+        const out = this.config.flat
+          ? batch.traces.filter((_, p) => chunks[p]!.flat!.runsIn(batch))
+          : batch.traces;
+        this.traceStopped(out);
+      }
     }
     for (const cancelDelay of this.delayed.values()) cancelDelay();
     this.running.clear();
@@ -373,6 +397,12 @@ export class Engine<In, Out> implements DispatchClient {
       this.admitKeyed(page, from, to);
       return;
     }
+    const { flat } = this.config;
+    if (flat) {
+      // A chunk of one each: a flat item keeps its own values.
+      for (let i = from; i < to; i++) this.admitFlat(this.chunk(page, i, i + 1), flat);
+      return;
+    }
     const chunk = this.open;
     if (chunk !== undefined && chunk.inputs === page && chunk.hi === from) {
       chunk.hi = to;
@@ -385,6 +415,15 @@ export class Engine<In, Out> implements DispatchClient {
     this.nextIndex += count;
     this.queuedItems += count;
     this.held += count;
+  }
+
+  /** Queues a flat item, a chunk of one just made (`chunk`). */
+  private admitFlat(chunk: Chunk<In>, flat: { readonly highWaterMark: number }): void {
+    chunk.flat = new FlatItem(flat.highWaterMark, chunk.queuedAt);
+    this.nextIndex++;
+    this.held++;
+    this.queue.push(chunk);
+    this.queuedItems++;
   }
 
   /** A new chunk of the inputs `page[from..to)`, the last in source order. */
@@ -405,9 +444,12 @@ export class Engine<In, Out> implements DispatchClient {
    */
   private admitKeyed(page: In[], from: number, to: number): void {
     const keys = this.keys!;
+    const { flat } = this.config;
     for (let i = from; i < to; i++) {
       const key = keys.key(page[i]);
       const chunk = this.chunk(page, i, i + 1);
+      // A flat item keeps its key's turn until its end, not its first value.
+      if (flat) chunk.flat = new FlatItem(flat.highWaterMark, chunk.queuedAt);
       this.nextIndex++;
       this.held++;
       if (typeof key === 'object') {
@@ -480,7 +522,7 @@ export class Engine<In, Out> implements DispatchClient {
   }
 
   private launch(chunks: Chunk<In>[], count: number): void {
-    let transferList: Transferable[] | undefined;
+    let transferList: TransferListItem[] | undefined;
     if (this.config.transfer) {
       const ready = this.transfer(chunks);
       ({ chunks, count, transferList } = ready);
@@ -512,9 +554,16 @@ export class Engine<In, Out> implements DispatchClient {
         expectedMs: this.sizer.expectedMs(count),
         traces: this.traced && this.tracesOf(chunks, count),
         stream: this.stream,
+        flat: this.config.flat,
       },
       (outcome) => this.settle(batch, outcome),
+      this.config.flat &&
+        ((position, values, end) => this.flatValues(batch, position, values, end)),
     );
+    if (this.config.flat) {
+      const now = this.clock.now();
+      for (let p = 0; p < chunks.length; p++) chunks[p]!.flat!.start(batch, batch.running, p, now);
+    }
     if (traces) for (const trace of traces) this.dispatcher.itemChannel.end.publish(trace);
     this.running.add(batch);
     this.out += count;
@@ -528,12 +577,12 @@ export class Engine<In, Out> implements DispatchClient {
   private transfer(chunks: Chunk<In>[]): {
     chunks: Chunk<In>[];
     count: number;
-    transferList: Transferable[] | undefined;
+    transferList: TransferListItem[] | undefined;
   } {
     const transfer = this.config.transfer!;
     const moved = this.moved!;
     const kept: Chunk<In>[] = [];
-    let transferList: Transferable[] | undefined;
+    let transferList: TransferListItem[] | undefined;
     let count = 0;
     for (let chunk of chunks) {
       let k = 0;
@@ -544,11 +593,12 @@ export class Engine<In, Out> implements DispatchClient {
           problem = movedError();
         } else {
           try {
-            const list = transfer(chunk.inputs[chunk.lo + k]!);
-            if (list.length > 0) {
+            for (const item of transfer(chunk.inputs[chunk.lo + k]!)) {
+              // Shared memory is not moved (postMessage refuses it in a transfer list).
+              if (item instanceof SharedArrayBuffer) continue;
               moved.add(index);
               transferList ??= [];
-              transferList.push(...list);
+              transferList.push(item);
             }
           } catch (error) {
             problem = asError(error);
@@ -592,7 +642,17 @@ export class Engine<In, Out> implements DispatchClient {
       this.armTimeout(batch, timeout);
       return;
     }
-    const elapsed = current.elapsedMs;
+    let elapsed = current.elapsedMs;
+    const flat = batch.chunks[current.position]?.flat;
+    if (flat) {
+      // A flat item's timeout bounds each wait for its next value, not counting a pause for credit.
+      const waited = flat.waited(elapsed, this.clock.now());
+      if (waited === undefined) {
+        this.armTimeout(batch, timeout);
+        return;
+      }
+      elapsed = waited;
+    }
     // Timers may fire up to a millisecond early against a sub-millisecond clock.
     if (elapsed >= timeout - 1) {
       batch.timedOut = current.position;
@@ -633,12 +693,13 @@ export class Engine<In, Out> implements DispatchClient {
         if (culprit !== undefined && culprit < count) {
           // It answered the timeout's abort: the item that ran past it fails as timed out.
           this.routeReturned(
-            chunks,
+            batch,
             (p) => (p === culprit ? FAIL : p >= count ? AGAIN : failures?.[p] ? FAIL : KEEP),
             (p) => (p === culprit ? undefined : failures![p]),
             values,
           );
-        } else if (failures === null && count === batch.count) {
+        } else if (failures === null && count === batch.count && !this.config.flat) {
+          // (A flat batch's items that ended told so as they did: see `routeReturned`.)
           // The common case: every item ran and succeeded.
           if (this.ending) this.traceResults(0, count, values);
           let at = 0;
@@ -648,7 +709,7 @@ export class Engine<In, Out> implements DispatchClient {
           }
         } else {
           this.routeReturned(
-            chunks,
+            batch,
             (p) => (p >= count ? AGAIN : failures?.[p] ? FAIL : KEEP),
             (p) => failures![p],
             values,
@@ -661,19 +722,19 @@ export class Engine<In, Out> implements DispatchClient {
         if (position !== undefined || batch.count === 1) {
           const culprit = position ?? 0;
           this.routeReturned(
-            chunks,
+            batch,
             (p) => (p === culprit ? FAIL : AGAIN),
             () => ({ error, kind: 'crashed', retryable: true }),
           );
         } else {
-          this.routeReturned(chunks, () => AGAIN, undefined, undefined, Math.ceil(batch.count / 2));
+          this.routeReturned(batch, () => AGAIN, undefined, undefined, Math.ceil(batch.count / 2));
         }
         break;
       }
       case 'unsendable': {
         const { blamed } = outcome;
         this.routeReturned(
-          chunks,
+          batch,
           (p) => (blamed === undefined ? ALONE : blamed.has(p) ? FAIL : AGAIN),
           (p) => ({ error: blamed!.get(p)!, kind: 'threw', retryable: false }),
         );
@@ -682,11 +743,11 @@ export class Engine<In, Out> implements DispatchClient {
       case 'aborted': {
         const culprit = batch.timedOut;
         // The item the engine stopped for its timeout fails (no failure given: a timeout).
-        this.routeReturned(chunks, (p) => (p === culprit ? FAIL : AGAIN));
+        this.routeReturned(batch, (p) => (p === culprit ? FAIL : AGAIN));
         break;
       }
       case 'lost':
-        this.routeReturned(chunks, () => AGAIN);
+        this.routeReturned(batch, () => AGAIN);
         break;
     }
     this.ending = undefined;
@@ -701,16 +762,25 @@ export class Engine<In, Out> implements DispatchClient {
    * did not count as run.
    */
   private routeReturned(
-    chunks: Chunk<In>[],
+    batch: Batch<In>,
     mark: (position: number) => number,
     failure?: (position: number) => ItemFailure | undefined,
     values?: ArrayLike<unknown>,
     /** The `cap` of the items that go AGAIN (a crash whose culprit is unknown: half the batch). */
     cap?: number,
   ): void {
+    const { chunks } = batch;
     const again: Chunk<In>[] = [];
     let p = 0;
     for (let chunk of chunks) {
+      if (chunk.flat) {
+        if (!chunk.flat.runsIn(batch)) {
+          // A flat item that ended already (its `end` came with its values).
+          p += chunk.length;
+          continue;
+        }
+        chunk.flat.stop();
+      }
       for (;;) {
         const length = chunk.length;
         const what = mark(p);
@@ -723,6 +793,14 @@ export class Engine<In, Out> implements DispatchClient {
           if (this.ending) this.traceResults(p, k, values!);
         } else if (what === FAIL) {
           const error = this.failItem(chunk, failure?.(p), again);
+          if (this.ending) this.traceEnd(this.ending[p]!, error);
+        } else if (chunk.flat && chunk.flat.emitted > 0) {
+          // Its values were emitted: running it again would emit them twice.
+          const error = this.failItem(
+            chunk,
+            { error: stoppedError(), kind: 'threw', retryable: false },
+            again,
+          );
           if (this.ending) this.traceEnd(this.ending[p]!, error);
         } else {
           if (this.ending) for (let i = p; i < p + k; i++) this.traceEnd(this.ending[i]!);
@@ -756,8 +834,55 @@ export class Engine<In, Out> implements DispatchClient {
     chunk.state = DONE;
     chunk.values = values;
     chunk.at = at;
-    if (!this.config.ordered) this.finished.push(chunk);
+    if (!this.config.ordered) this.ready(chunk);
     if (this.keys) this.leave(chunk);
+  }
+
+  /** Unordered mode: the chunk has something to emit (once in the deque). */
+  private ready(chunk: Chunk<In>): void {
+    const { flat } = chunk;
+    if (flat) {
+      if (flat.ready) return;
+      flat.ready = true;
+    }
+    this.finished.push(chunk);
+  }
+
+  /** Values of a running flat item came, and maybe its end. */
+  private flatValues(
+    batch: Batch<In>,
+    position: number,
+    values: ArrayLike<unknown>,
+    end: FlatEnd | undefined,
+  ): void {
+    if (this.closed || !this.running.has(batch)) return;
+    // Chunks of one: the item at `position` is the chunk there.
+    const chunk = batch.chunks[position];
+    const flat = chunk?.flat;
+    if (!flat?.runsIn(batch)) return;
+    if (values.length > 0) {
+      flat.add(values, this.clock.now());
+      if (!this.config.ordered) this.ready(chunk!);
+      // Out first, where they can go: whether the item may run again depends on it.
+      if (end) this.pump();
+      if (this.closed || !flat.runsIn(batch)) return;
+    }
+    if (end) {
+      flat.stop();
+      // Its attempt ends here, not with its batch (see `routeReturned`): so does its trace.
+      const trace = batch.traces?.[position];
+      if (end.failure) {
+        const error = this.failItem(chunk!, end.failure, undefined);
+        if (trace) this.traceEnd(trace, error);
+      } else {
+        this.succeeded(chunk!, NO_VALUES, 0);
+        if (trace) {
+          trace.result = undefined;
+          this.traceEnd(trace);
+        }
+      }
+    }
+    this.pump();
   }
 
   /**
@@ -773,10 +898,13 @@ export class Engine<In, Out> implements DispatchClient {
     chunk.attempts++;
     this.dispatcher.failedAttempts++;
     const kind = failure === undefined ? 'timeout' : failure.kind;
+    const { flat } = chunk;
     const details = {
       index: chunk.first,
       input: chunk.inputs[chunk.lo]!,
       attempts: chunk.attempts,
+      // Its values that came are emitted before its failure.
+      emitted: flat && flat.emitted + flat.pending,
     };
     const make = (hint?: string): TaskError<In> => {
       if (kind === 'timeout') {
@@ -790,7 +918,8 @@ export class Engine<In, Out> implements DispatchClient {
     };
     let error = make();
     // `retryable: false`: trying again cannot help (a result that cannot be cloned, a failed setup).
-    const retryable = failure?.retryable ?? true;
+    // A flat item whose values were emitted cannot run again: they would be emitted twice.
+    const retryable = (failure?.retryable ?? true) && !(flat && flat.emitted > 0);
     const { retry } = this.config;
     if (retryable && chunk.attempts <= retry.count && retry.retryIf(error, chunk.attempts)) {
       if (this.moved?.has(chunk.first)) {
@@ -799,7 +928,7 @@ export class Engine<In, Out> implements DispatchClient {
         error = make(NOT_RETRIED);
         chunk.state = FAILED;
         chunk.error = error;
-        if (!this.config.ordered) this.finished.push(chunk);
+        if (!this.config.ordered) this.ready(chunk);
         if (this.keys) this.leave(chunk);
         return error;
       }
@@ -826,7 +955,7 @@ export class Engine<In, Out> implements DispatchClient {
     }
     chunk.state = FAILED;
     chunk.error = error;
-    if (!this.config.ordered) this.finished.push(chunk);
+    if (!this.config.ordered) this.ready(chunk);
     if (this.keys) this.leave(chunk);
     return error;
   }
@@ -965,6 +1094,7 @@ export class Engine<In, Out> implements DispatchClient {
 
   /** Emits what is ready; returns whether anything was emitted. */
   private emit(): boolean {
+    if (this.config.flat) return this.emitFlat();
     const { ordered } = this.config;
     let emitted = false;
     while (!this.paused && !this.closed) {
@@ -1003,6 +1133,62 @@ export class Engine<In, Out> implements DispatchClient {
     }
     return emitted;
   }
+
+  /**
+   * Emits what is ready of a flat stream: the values that came, one item after the other in source
+   * order (ordered: only the head item's, while those behind it gather theirs, up to their mark),
+   * or as they came (unordered); an item leaves the window once it ended and all its values are out.
+   */
+  private emitFlat(): boolean {
+    const { ordered } = this.config;
+    let emitted = false;
+    while (!this.paused && !this.closed) {
+      const chunk = ordered ? this.head : this.finished.peek();
+      if (!chunk) break;
+      const flat = chunk.flat!;
+      if (flat.pending > 0) {
+        emitted = true;
+        const value = flat.take(this.clock.now());
+        this.hooks.value(value as Out, chunk.first, chunk.inputs[chunk.lo]!);
+        continue;
+      }
+      if (chunk.state < DONE) {
+        // Running (or queued again) with nothing to emit now.
+        if (ordered) break;
+        this.finished.shift();
+        flat.ready = false;
+        continue;
+      }
+      emitted = true;
+      if (ordered) {
+        this.head = chunk.next;
+        if (!this.head) this.tail = undefined;
+      } else {
+        this.finished.shift();
+        flat.ready = false;
+      }
+      this.held--;
+      chunk.inputs[chunk.lo] = undefined as In;
+      this.moved?.delete(chunk.first);
+      if (chunk.state === DONE) {
+        this.meter?.emitted(false);
+      } else {
+        this.meter?.emitted(true);
+        this.hooks.failure(chunk.error!);
+      }
+    }
+    return emitted;
+  }
+}
+
+/** The cause of a flat item whose worker stopped under it after some of its values were out. */
+function stoppedError(): Error {
+  const error = new Error(
+    'The item stopped after some of its values were emitted, and cannot run again without ' +
+      'emitting them twice',
+  );
+  error.name = 'StoppedError';
+  return error;
 }
 
 /**
@@ -1051,6 +1237,7 @@ function within(origin: readonly ItemSpan[], span: ItemSpan): ItemSpan[] {
   return spans;
 }
 
+const NO_VALUES: readonly unknown[] = [];
 const noop = () => {};
 const closedHooks: EngineHooks<any, any> = {
   value: noop,

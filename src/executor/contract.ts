@@ -6,7 +6,7 @@
  *
  * Everything here is a type: an executor inherits nothing.
  */
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 
 /**
  * What runs: a module export by reference, or an inline function's source text (serializable).
@@ -68,6 +68,26 @@ export interface ExecutorTraits {
    * job in Redis) wants a wider window for small items.
    */
   readonly concurrency?: number;
+  /**
+   * The executor runs flat batches ({@link ExecutorBatch.flat}): it reports each item's values
+   * through `run`'s `values` listener while the item runs, and takes credit through
+   * {@link RunningBatch.grant}. The flat faces (`parallelFlatMap`, `pool.imapFlat`) refuse to run
+   * on an executor without it, with an error that says so.
+   */
+  readonly streams?: boolean;
+}
+
+/**
+ * A flat batch: the work returns many values per item (an array, an iterable, an Observable),
+ * which come back while the item runs, under credit.
+ */
+export interface FlatBatch {
+  /**
+   * The values of an item that may be sent before any credit is granted: the executor pulls no
+   * more of the item's values while `highWaterMark` + granted - sent is 0 (an Observable, which
+   * cannot be paused, has its values wait where it runs).
+   */
+  readonly highWaterMark: number;
 }
 
 /**
@@ -104,7 +124,7 @@ export interface ExecutorBatch {
    */
   readonly spans: readonly ItemSpan[];
   /** Buffers of the inputs to move rather than copy (the `transfer` option), if any. */
-  readonly transferList: readonly Transferable[] | undefined;
+  readonly transferList: readonly TransferListItem[] | undefined;
   /**
    * Per attempt of an item, in ms, when the items have one. An executor that `enforcesTimeouts`
    * enforces it; for another the engine times the items, and it only says that they are timed
@@ -125,6 +145,27 @@ export interface ExecutorBatch {
    * executor whose workers serve other producers too qualifies it before it names it to them).
    */
   readonly stream: string;
+  /**
+   * Set for a flat batch (`parallelFlatMap`): each item's values go to `run`'s `values` listener
+   * as they come, under credit; the outcome's `values` are then not read. Only sent to an
+   * executor whose `traits.streams` is true.
+   */
+  readonly flat?: FlatBatch;
+}
+
+/**
+ * Where a flat batch's values go, as they come: `values` of the item at `position`, in the order
+ * the item gave them (every value counts against the item's credit); `end` once the item is over,
+ * with its failure if it failed (the values before it count). The items of a batch run one after
+ * the other; each item's `end` comes before any value of the next, and before the batch's outcome,
+ * which then only says what became of the items that did not end (not run, or stopped).
+ */
+export type ValuesListener = (position: number, values: ArrayLike<unknown>, end?: FlatEnd) => void;
+
+/** A flat item is over. */
+export interface FlatEnd {
+  /** How it failed, when it did. */
+  readonly failure?: ItemFailure | undefined;
 }
 
 /** How an item failed: the engine charges the right attempt whatever the executor. */
@@ -217,6 +258,11 @@ export interface RunningBatch {
    * stream of short items then stops nothing but the batch, and no worker is replaced.
    */
   abort(reason: 'cancel' | 'timeout'): void;
+  /**
+   * Flat batches: the item at `position` may send `count` more values (the engine emitted that
+   * many of those it sent). Required of an executor whose `traits.streams` is true.
+   */
+  grant?(position: number, count: number): void;
 }
 
 /**
@@ -236,8 +282,15 @@ export interface Executor {
   readonly traits: ExecutorTraits;
   /** Batches that may be out now (may change: call the listener given to `onCapacity`). */
   capacity(): number;
-  /** Starts a batch; calls `report` exactly once, never synchronously. */
-  run(batch: ExecutorBatch, report: (outcome: BatchOutcome) => void): RunningBatch;
+  /**
+   * Starts a batch; calls `report` exactly once, never synchronously. A flat batch's values go to
+   * `values` before its outcome is reported (never after, never synchronously).
+   */
+  run(
+    batch: ExecutorBatch,
+    report: (outcome: BatchOutcome) => void,
+    values?: ValuesListener,
+  ): RunningBatch;
   /** The pool listens: capacity grew for a reason other than a batch ending. */
   onCapacity?(listener: () => void): void;
   /** Extra counters for stats: workers busy now, items sent and not started. */

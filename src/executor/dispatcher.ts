@@ -16,6 +16,7 @@ import type {
   ExecutorBatch,
   ExecutorTraits,
   RunningBatch,
+  ValuesListener,
 } from './contract.js';
 import { itemChannel, itemTracing } from './item-channel.js';
 
@@ -117,16 +118,21 @@ export class Dispatcher {
   }
 
   /** Starts a batch (called from `dispatch()`); `done` receives its outcome. */
-  submit(batch: ExecutorBatch, done: (outcome: BatchOutcome) => void): RunningBatch {
+  submit(
+    batch: ExecutorBatch,
+    done: (outcome: BatchOutcome) => void,
+    values?: ValuesListener,
+  ): RunningBatch {
     if (this.busy++ === 0) this.hold.ref();
     this.since ??= performance.now();
-    return this.executor.run(batch, (outcome) => {
+    const report = (outcome: BatchOutcome) => {
       if (--this.busy === 0) this.hold.unref();
       if (outcome.type === 'done') this.count(outcome);
       done(outcome);
       this.turns();
       this.checkIdle();
-    });
+    };
+    return values ? this.executor.run(batch, report, values) : this.executor.run(batch, report);
   }
 
   /** Workers running a batch now. */
@@ -155,8 +161,10 @@ export class Dispatcher {
       this.idleWaiters.push(resolve);
       this.checkIdle();
     }).then(() => {
-      this.hold.unref();
-      return this.executor.close();
+      // The executor's close (a worker's bounded teardown, its exit) may wait on handles that
+      // hold nothing (tinypool's are unref'd): the process lives until it is done.
+      this.hold.ref();
+      return this.executor.close().finally(() => this.hold.unref());
     });
     const closing = this.closing;
     if (this.clients.size === 0) return closing;

@@ -50,7 +50,12 @@ export function findExport(namespace: Record<string, unknown>, name: string): Ex
  * (`exports.default = fn`) counts as `default`.
  */
 export function functionExports(namespace: Record<string, unknown>): string[] {
-  const functions = Object.keys(namespace).filter((key) => typeof namespace[key] === 'function');
+  const functions = Object.keys(namespace).filter(
+    (key) =>
+      typeof namespace[key] === 'function' &&
+      // Node 23+ also names a CommonJS module's `module.exports` so (the default export, again).
+      !(key === 'module.exports' && namespace[key] === namespace.default),
+  );
   const commonJs = commonJsExports(namespace);
   if (commonJs) {
     for (const key of Object.keys(commonJs)) {

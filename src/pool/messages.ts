@@ -50,6 +50,47 @@ export interface BatchRequest {
    * the item runs (src/pool/trace-context.ts); absent when no item has one.
    */
   readonly traces?: readonly (TraceCarrier | undefined)[] | undefined;
+  /** A flat batch: each item's values are streamed back under credit (see {@link FlatValues}). */
+  readonly flat?: FlatRequest;
+}
+
+/** What a worker needs to stream a flat batch's values. */
+export interface FlatRequest {
+  /** Names the batch in {@link FlatValues} and {@link FlatControl} (unique in its executor). */
+  readonly key: number;
+  /** Values of an item that may be sent before any credit comes back. */
+  readonly highWaterMark: number;
+}
+
+/**
+ * Values of a flat batch's item, from the worker, while it runs (before the batch's reply). A
+ * gathered run of them: up to a count, or what came in a few ms.
+ */
+export interface FlatValues {
+  readonly flatKey: number;
+  /** The item's position in its batch. */
+  readonly position: number;
+  /** The values, by structured clone. */
+  readonly values: readonly unknown[];
+  /** The item is over (after these values): the next message is the next item's, or the reply. */
+  readonly end?: true;
+  /** With `end`: how the item failed. */
+  readonly failure?: WireError;
+}
+
+/** To the worker, about a flat batch: more credit for its item, or stop (cancelled). */
+export interface FlatControl {
+  readonly flatKey: number;
+  /** The item at `position` may send this many more values. */
+  readonly grant?: number;
+  readonly position?: number;
+  /** Cancelled: `return()` the item's iterator and answer. */
+  readonly stop?: true;
+}
+
+/** Whether a message on a link or a child's channel is a flat batch's. */
+export function isFlatMessage(message: unknown): message is FlatValues | FlatControl {
+  return typeof message === 'object' && message !== null && 'flatKey' in (message as object);
 }
 
 /**

@@ -45,7 +45,8 @@ export function move<T extends object>(value: T, transferList: readonly Transfer
     throw new TypeError('Expected `transferList` to be an array of ArrayBuffers or MessagePorts');
   }
   Object.defineProperty(value, MOVE_BRAND, {
-    value: transferList,
+    // Shared memory is not moved (postMessage refuses it in a transfer list).
+    value: transferList.filter((item) => !(item instanceof SharedArrayBuffer)),
     enumerable: false,
     configurable: true,
   });

@@ -10,6 +10,7 @@ import { abortedBy, TaskError } from '../errors.js';
 import type { Executor } from '../executor/contract.js';
 import { Dispatcher } from '../executor/dispatcher.js';
 import {
+  type FlatOptions,
   fail,
   type MapOptions,
   type ParallelOptions,
@@ -25,6 +26,7 @@ import { engineIterable } from './imap.js';
 import type { WorkSpec } from './messages.js';
 import {
   describeValue,
+  type FlatWork,
   type StarWork,
   type Task,
   type TaskContext,
@@ -621,6 +623,44 @@ export class Pool<State = any> {
   }
 
   /**
+   * Runs `work` over `items`, where the work gives many values per item (a generator, an array, an
+   * iterable, an Observable), and yields those values as they come: every value of item `i`
+   * before any of item `i + 1` by default, as they arrive with `{ ordered: false }`.
+   *
+   * _What `parallelFlatMap` is, for `for await`: streamed values, backpressured, cancellable._
+   *
+   * Each value comes back while its item still runs. It pulls `items` as {@link Pool.imap} does,
+   * and an item's iterator is not pulled in its worker while `highWaterMark` of its values wait on
+   * this side, so a slow loop holds bounded memory. Breaking out of the loop (or `signal`) calls
+   * `return()` on the running iterators in their workers; queued items never start. The loop
+   * throws the first failed item's {@link TaskError}, after the values that item gave.
+   *
+   * ## Example
+   * ```ts
+   * const lines = (text: string) => text.split('\n');
+   * for await (const line of pool.imapFlat(lines, ['a\nb', 'c'])) console.log(line);
+   * // Output:
+   * // a
+   * // b
+   * // c
+   * ```
+   *
+   * @see {@link parallelFlatMap}
+   * @param work A {@link task} reference or a self-contained function; see {@link FlatWork}.
+   * @param items An `Iterable` or `AsyncIterable` of inputs.
+   * @param options See {@link FlatOptions}; all but `pool`.
+   * @returns The values of every item's work.
+   */
+  imapFlat<In, Out>(
+    work: FlatWork<In, Out, State>,
+    items: Iterable<In> | AsyncIterable<In>,
+    options?: Omit<FlatOptions<In>, 'pool'>,
+  ): AsyncIterableIterator<Out> {
+    const resolved = this.resolveIterable(work, items, options, 'pool.imapFlat', false, true);
+    return engineIterable<In, Out>(items, resolved, () => this.dispatcher, realClock);
+  }
+
+  /**
    * Validates the options of the iterating methods; an array's length is the progress total.
    * `spread`: each item is an array of arguments for the work (`starmap`).
    */
@@ -630,13 +670,14 @@ export class Pool<State = any> {
     options: ParallelOptions<In> | undefined,
     where: string,
     spread = false,
+    flat = false,
   ): Resolved<In> {
     if (options?.pool !== undefined) {
       throw new TypeError(
         `Unknown option \`pool\` for ${where}: it runs on the pool it is called on`,
       );
     }
-    const resolved = resolveParallel<In>(work, options, where);
+    const resolved = resolveParallel<In>(work, options, where, flat);
     let { config } = resolved;
     if (spread) config = { ...config, work: { ...(config.work as WorkSpec), spread: true } };
     if (config.progress && config.total === undefined && Array.isArray(items)) {

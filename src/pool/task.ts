@@ -117,6 +117,52 @@ export type Work<In, Out, State = any> =
   | ((input: In, context: TaskContext<State>) => Out | Promise<Out>);
 
 /**
+ * An Observable, as a flat task may return one (RxJS's, or any object with a `subscribe` that takes
+ * an observer), without naming RxJS here.
+ */
+export interface SubscribableValues<Out> {
+  subscribe(observer: {
+    next: (value: Out) => void;
+    error: (error: unknown) => void;
+    complete: () => void;
+  }): unknown;
+}
+
+/**
+ * What a flat task returns for one item (anything RxJS's `from()` takes): an array, a sync or
+ * async iterable (what a generator or async generator function returns), or an Observable.
+ */
+export type FlatResult<Out> =
+  | readonly Out[]
+  | Iterable<Out>
+  | AsyncIterable<Out>
+  | SubscribableValues<Out>;
+
+/**
+ * What {@link parallelFlatMap}, {@link parallelFlatSettle} and {@link Pool.imapFlat} run: a
+ * {@link Work} whose result for an item is many values, which come back while it runs.
+ *
+ * _The `work` of the flat faces: a generator function, or one that returns an array, an iterable or
+ * an Observable._
+ *
+ * The same rules as {@link Work}: an inline function (a generator function too) must be
+ * self-contained, and it gets the same {@link TaskContext} as its second argument.
+ *
+ * ## Example
+ * ```ts
+ * const words: FlatWork<string, string> = function* (line) {
+ *   for (const word of line.split(' ')) yield word;
+ * };
+ * ```
+ *
+ * @typeParam In The type of an item.
+ * @typeParam Out The type of one of its values.
+ */
+export type FlatWork<In, Out, State = any> =
+  | Task<In, FlatResult<Out>, State>
+  | ((input: In, context: TaskContext<State>) => FlatResult<Out> | Promise<FlatResult<Out>>);
+
+/**
  * What {@link Pool.starmap} runs: a function of several arguments, inline or by {@link task}
  * reference; each item is the array of its arguments.
  *
@@ -150,8 +196,8 @@ export type StarWork<Args extends readonly unknown[], Out, State = any> =
  * _Name a function by its module and export, so that the workers can import it._
  *
  * The module is imported inside each worker once and cached. `.js`, `.mjs` and `.cjs` modules
- * always work; `.ts` modules work when the program runs under a TypeScript loader such as tsx,
- * because the workers inherit it. A missing file throws at once. A relative path given as a
+ * always work; `.ts` modules work on a Node that strips types (22.18+, 23.6+, 24), or when the
+ * program runs under a TypeScript loader such as tsx, because the workers inherit it. A missing file throws at once. A relative path given as a
  * string is read from the current directory; next to your code, use
  * `new URL('./module.js', import.meta.url)`.
  *

@@ -1,8 +1,8 @@
 /** A batch of the thread pool, from `run` until its outcome is reported and its worker is done. */
 import type { ChildProcess } from 'node:child_process';
-import type { BatchOutcome, ItemFailure } from '../executor/contract.js';
+import type { BatchOutcome, ItemFailure, ValuesListener } from '../executor/contract.js';
 import type { ControlBlock, ControlRef, LinkBatch } from '../pool/messages.js';
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 
 export interface InFlightBatch {
   readonly id: number;
@@ -12,7 +12,7 @@ export interface InFlightBatch {
    */
   request: LinkBatch;
   readonly inputs: unknown[];
-  transferList: Transferable[] | undefined;
+  transferList: TransferListItem[] | undefined;
   readonly count: number;
   /** The block that holds its control row, and the row (thread runtime). */
   control: ControlBlock | undefined;
@@ -29,6 +29,8 @@ export interface InFlightBatch {
   handedAt: number;
   /** Process runtime: what passing it to the child threw (see the worker host's relay). */
   unsent: unknown;
+  /** A flat batch: where its values go as they come. */
+  readonly values: ValuesListener | undefined;
   /** Process runtime: stops its task of the worker host (a batch that waits for a child). */
   cancel: (() => void) | undefined;
   /** Where its outcome goes (the Dispatcher), once: see `finish`. */

@@ -25,6 +25,7 @@ import type {
   ExecutorTraits,
   ItemFailure,
   RunningBatch,
+  ValuesListener,
 } from '../executor/contract.js';
 import { findUncloneable } from '../pool/clone.js';
 import {
@@ -34,8 +35,11 @@ import {
   type ChildMessage,
   ControlBlock,
   type ControlRef,
+  type FlatControl,
+  type FlatValues,
   type Hello,
   type HelloReply,
+  isFlatMessage,
   type LinkReply,
   packNumbers,
   type Release,
@@ -43,7 +47,7 @@ import {
   type WireError,
   type WorkSpec,
 } from '../pool/messages.js';
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 import { TEARDOWN_MS } from '../worker/load.js';
 import { reviveError, reviveLoose } from '../worker/wire-error.js';
 import { cannotStart, exitError, finish, type InFlightBatch } from './in-flight.js';
@@ -88,6 +92,12 @@ STOPPED.name = 'WorkerStopped';
 const CANCEL_GRACE_MS = 10;
 
 /**
+ * The same for a flat batch, which is told to stop (its iterator's `return()` runs in the worker,
+ * and a generator's `finally` blocks with it) and answers when that is done.
+ */
+export const FLAT_CANCEL_GRACE_MS = 1_000;
+
+/**
  * Settings of the wire that no user sets. `jsonResults`: a batch whose results are all JSON-exact
  * comes back as JSON text (src/pool/exact-json.ts), which the main thread parses faster than it
  * reads a structured clone; on by default, turned off only to measure what it gains (the
@@ -101,7 +111,7 @@ export const wire = { jsonResults: true };
  * stopped under a batch, one more worker is kept started, with its link, taking no batch: the
  * next worker to go is replaced by it at once, and a new spare starts off the critical path (a
  * pool of child processes that keeps its workers keeps one more child once one has died: see
- * the host's workaround 14; the `size` batches out leave one idle, which takes the next). A
+ * the host's workaround 15; the `size` batches out leave one idle, which takes the next). A
  * pool that never loses a worker never starts one. Turned off only to measure what it gains
  * (the `faults` bench case runs it both ways). Read when a pool is made (the host may then start
  * one worker more than `size`) and when a worker goes.
@@ -161,6 +171,7 @@ export class ThreadPoolExecutor implements Executor {
       targetBatchMs: TARGET_BATCH_MS,
       enforcesTimeouts: false,
       knowsPosition: this.threads,
+      streams: true,
     };
     // Room for every batch out twice over: a batch's row stays taken until its worker is done
     // with it.
@@ -341,9 +352,13 @@ export class ThreadPoolExecutor implements Executor {
     await this.host.destroy();
   }
 
-  run(given: ExecutorBatch, report: (outcome: BatchOutcome) => void): RunningBatch {
+  run(
+    given: ExecutorBatch,
+    report: (outcome: BatchOutcome) => void,
+    values?: ValuesListener,
+  ): RunningBatch {
     const inputs = given.inputs as unknown[];
-    let transferList = given.transferList as Transferable[] | undefined;
+    let transferList = given.transferList as TransferListItem[] | undefined;
     const ref = this.threads ? this.takeRow() : undefined;
     const packed = packNumbers(inputs);
     if (packed && this.threads) transferList = [...(transferList ?? []), packed.buffer];
@@ -365,6 +380,7 @@ export class ThreadPoolExecutor implements Executor {
         timed: given.timeout !== undefined,
         jsonResults: wire.jsonResults,
         traces: given.traces,
+        flat: given.flat && { key: id, highWaterMark: given.flat.highWaterMark },
       },
       inputs,
       transferList,
@@ -373,11 +389,13 @@ export class ThreadPoolExecutor implements Executor {
       row: ref?.row ?? 0,
       ref,
       short: this.placement.isShort(given.expectedMs),
-      movable: (given.transferList?.length ?? 0) === 0,
+      // A flat batch's credit goes to the link it was posted to.
+      movable: (given.transferList?.length ?? 0) === 0 && given.flat === undefined,
       postedAt: 0,
       child: undefined,
       handedAt: 0,
       unsent: undefined,
+      values: given.flat ? values : undefined,
       cancel: undefined,
       report,
       finished: false,
@@ -390,6 +408,7 @@ export class ThreadPoolExecutor implements Executor {
         settle: (b, outcome) => this.settle(b, outcome),
         done: (response, b) => this.done(response, b),
         failure: (b, error) => this.failure(b, error),
+        values: (message) => this.flatValues(message),
       });
     }
     this.place(batch);
@@ -406,7 +425,27 @@ export class ThreadPoolExecutor implements Executor {
             };
       },
       abort: (reason) => this.abort(batch, reason),
+      grant: (position, count) => this.tell(batch, { flatKey: id, position, grant: count }),
     };
+  }
+
+  /** A flat batch's values came: they go to the engine, unless the batch is over. */
+  private flatValues(message: FlatValues): void {
+    const batch = this.inFlight.get(message.flatKey);
+    if (!batch || batch.finished || batch.aborted) return;
+    const { failure } = message;
+    batch.values?.(
+      message.position,
+      message.values,
+      message.end && { failure: failure === undefined ? undefined : toFailure(failure) },
+    );
+  }
+
+  /** Thread runtime: a flat message to the worker that took the batch. */
+  private tell(batch: InFlightBatch, message: FlatControl): void {
+    if (batch.finished) return;
+    const threadId = batch.control!.thread(batch.row);
+    this.links.get(threadId)?.send(message);
   }
 
   /** Thread runtime: `RunningBatch.abort`. */
@@ -478,6 +517,13 @@ export class ThreadPoolExecutor implements Executor {
     }
     batch.abortedFor = reason;
     link.abort(batch.id, reason);
+    if (batch.request.flat !== undefined) {
+      // A flat item is told to stop too, which it hears between values: its iterator's
+      // `return()` runs in the worker (a generator's `finally` blocks with it) before it answers.
+      link.send({ flatKey: batch.id, stop: true });
+      link.cancelRunning(batch, Math.max(FLAT_CANCEL_GRACE_MS, this.abortGrace), stop);
+      return;
+    }
     // A task that awaits (or a timed batch between its tasks' calls) gets the grace; a cancelled
     // batch of synchronous items answers between items, or is stopped after a short grace.
     const awaits = reason === 'timeout' || control!.awaiting(row);
@@ -579,7 +625,7 @@ export class ThreadPoolExecutor implements Executor {
       this.unanswered.add(stop);
       port1.on('message', (message: HelloReply | LinkReply) => {
         if (link) {
-          this.answer(link, message as LinkReply);
+          this.answer(link, message as LinkReply | FlatValues);
           return;
         }
         if (replied) return;
@@ -718,7 +764,14 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   /** A reply on a link. */
-  private answer(link: WorkerLink, reply: LinkReply | TornDown | BroadcastReply): void {
+  private answer(
+    link: WorkerLink,
+    reply: LinkReply | TornDown | BroadcastReply | FlatValues,
+  ): void {
+    if (isFlatMessage(reply)) {
+      this.flatValues(reply);
+      return;
+    }
     if ('tornDown' in reply) {
       link.answerTearDown(reply);
       return;
@@ -846,6 +899,9 @@ export class ThreadPoolExecutor implements Executor {
       const blamed = culprits(batch.inputs, true);
       if (blamed.size > 0) return { type: 'unsendable', blamed };
     }
+    // No worker can start: the batch fails, rather than waiting for a worker again and again.
+    if (this.host.isStartError(failure))
+      return { type: 'crashed', error: failure, position: undefined };
     // Its worker died while it waited behind another batch: it never ran, so it goes again.
     if (control && control.thread(row) === 0 && !arriving) return { type: 'lost' };
     const position = control && control.startedAt(row) !== 0 ? control.position(row) : undefined;

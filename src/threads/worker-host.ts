@@ -45,7 +45,12 @@
  *     tinypool's `{ ready: true }` message comes from it (a thread's `message`, a child's); one that
  *     dies on its own before is reported (`startFailed`) with why: its error (thread), or the end
  *     of what it wrote to stderr (child process), so that what waits fails, loudly.
- * 14. Tinypool 2.2.0 has no public way to start a worker ahead of a task: a child process that
+ * 14. Tinypool 2.2.0 starts its workers from files next to its own module (`import.meta.url +
+ *     "/../entry/worker.js"`, and `entry/process.js` for child processes): in an app's bundle that
+ *     holds tinypool, next to the bundle. {@link bundledWorkerFiles} names them, with rxpool's
+ *     worker side, for the build to bundle into dist/src/bundled/ (scripts/bundle.mjs) and for
+ *     `rxpool/esbuild` to copy next to an app's bundle; {@link workerFile} finds rxpool's there.
+ * 15. Tinypool 2.2.0 has no public way to start a worker ahead of a task: a child process that
  *     died was replaced only once it was gone, so after each crash of a fault storm the next batch
  *     waited for a child to start. Tinypool starts workers up to its `options.minThreads` when a ready
  *     worker dies (its `exit` becomes the worker's `error`); the host raises that number (through
@@ -59,16 +64,58 @@
  *     the pool gets tasks before it is ready, and its exit may come before its ready message.
  */
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { Tinypool } from 'tinypool';
 import type { ExitNotice, ParentMessage } from '../pool/messages.js';
 import { exitError } from './in-flight.js';
 
 /**
- * The worker-side entry (src/worker/host.ts, built). This module's folder depth is kept where it is
- * bundled (scripts/bundle.mjs), so the path holds there too.
+ * The worker-side entry in rxpool's package (src/worker/host.ts, built). This module's folder
+ * depth is kept where it is bundled (scripts/bundle.mjs), so the path holds there too.
  */
-export const workerFile = new URL('../worker/host.js', import.meta.url);
+export const packagedWorkerFile = new URL('../worker/host.js', import.meta.url);
+
+/** rxpool's worker side next to an app's bundle that holds rxpool (written by `rxpool/esbuild`). */
+export const BUNDLED_WORKER = 'rxpool-worker.mjs';
+
+/**
+ * The files that workers start from, for an app's bundle: `from` (a file of rxpool's or
+ * tinypool's package) is bundled into `to`, a path relative to the bundle's folder (workaround 14).
+ */
+export function bundledWorkerFiles(): { from: URL; to: string }[] {
+  const tinypool = new URL(import.meta.resolve('tinypool'));
+  return [
+    { from: packagedWorkerFile, to: BUNDLED_WORKER },
+    { from: new URL('./entry/worker.js', tinypool), to: 'entry/worker.js' },
+    { from: new URL('./entry/process.js', tinypool), to: 'entry/process.js' },
+  ];
+}
+
+let found: URL | undefined;
+
+/** No worker can start: the worker side's file is missing (an app bundled without it). */
+class WorkerFileMissing extends Error {
+  override name = 'WorkerFileMissing';
+}
+
+/**
+ * The worker side's file: next to this module when an app's bundle holds rxpool (where
+ * `rxpool/esbuild` writes it), else in rxpool's package. Neither there: an app bundled without
+ * the worker files, which would otherwise wait for workers that never start.
+ */
+export function workerFile(): URL {
+  if (found) return found;
+  const bundled = new URL(`./${BUNDLED_WORKER}`, import.meta.url);
+  found = [bundled, packagedWorkerFile].find((file) => existsSync(file));
+  if (found) return found;
+  throw new WorkerFileMissing(
+    `rxpool cannot start workers: Cannot find module '${packagedWorkerFile.pathname}' ` +
+      `(nor '${bundled.pathname}'). An app that bundles rxpool must ship the worker files next ` +
+      `to its bundle: build with rxpoolEsbuildPlugin() from 'rxpool/esbuild', or call ` +
+      `copyWorkerFiles(dir) from it after another bundler (README: Bundling)`,
+  );
+}
 
 /** Stack frames in tinypool's own code (for the CLI, which hides them under a task's error). */
 export const HOST_FRAMES = '/tinypool/';
@@ -83,7 +130,7 @@ export interface WorkerHostOptions {
   readonly size: number;
   /**
    * Workers that may live beyond `size` (a spare kept started once a worker has died: see the
-   * thread pool, and workaround 14 for child processes).
+   * thread pool, and workaround 15 for child processes).
    */
   readonly extra?: number;
   readonly runtime: 'thread' | 'process';
@@ -142,11 +189,24 @@ export class WorkerHost {
   /** Runs a task on a worker (starting the workers on first use). */
   run(
     task: object,
-    options: { signal?: AbortSignal; transferList?: unknown[] } = {},
+    options: {
+      signal?: AbortSignal;
+      transferList?: unknown[];
+      /** Process runtime: messages of the task's own with its child (tinypool's `channel`). */
+      channel?: {
+        onMessage(listener: (message: unknown) => void): void;
+        postMessage(message: unknown): void;
+      };
+    } = {},
   ): Promise<unknown> {
     if (this.destroyed)
       return Promise.reject(new Error('The pool is closed: it takes no new work'));
-    const pool = this.ensurePool();
+    let pool: Tinypool;
+    try {
+      pool = this.ensurePool();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const result = pool.run(task, options as never) as Promise<unknown>;
     this.watchNewWorkers();
     return result;
@@ -196,6 +256,11 @@ export class WorkerHost {
     return error instanceof Error && error.message === 'Terminating worker thread';
   }
 
+  /** No worker can start (see {@link workerFile}): trying again cannot help. */
+  isStartError(error: unknown): boolean {
+    return error instanceof WorkerFileMissing;
+  }
+
   /** Why `child` could not start, if it died before it was ready. */
   startErrorOf(child: ChildProcess): Error | undefined {
     return this.startErrors.get(child);
@@ -239,8 +304,9 @@ export class WorkerHost {
     const { size, runtime, idleTimeout, maxHeapMb, env, workerData } = this.options;
     const keep = idleTimeout === Infinity;
     const threads = runtime === 'thread';
+    const filename = workerFile().href;
     const pool = new Tinypool({
-      filename: workerFile.href,
+      filename,
       runtime: threads ? 'worker_threads' : 'child_process',
       minThreads: keep ? size : 0,
       maxThreads: size + (this.options.extra ?? 0),
@@ -264,7 +330,7 @@ export class WorkerHost {
     });
     // Tinypool reports a worker that failed while idle (or that was stopped) as a pool error.
     pool.on('error', () => this.watchNewWorkers());
-    // Workaround 14: tinypool numbers workers up to the `maxThreads` it is made with, but a child
+    // Workaround 15: tinypool numbers workers up to the `maxThreads` it is made with, but a child
     // process beyond `size` (the spare) may start only once one has died: before, a task that
     // came while every child was busy (a broadcast) would start one.
     if (!threads) (pool.options as { maxThreads: number }).maxThreads = size;
@@ -327,7 +393,7 @@ export class WorkerHost {
     }
   }
 
-  /** Workaround 14: child processes stay started up to `size + extra` from now on. */
+  /** Workaround 15: child processes stay started up to `size + extra` from now on. */
   private keepSpare(): void {
     const { size, extra = 0, idleTimeout } = this.options;
     const options = this.pool?.options as { minThreads: number; maxThreads: number } | undefined;
@@ -355,7 +421,7 @@ export class WorkerHost {
     const send = processWorker.send;
     const child = processWorker.process;
     if (typeof send !== 'function' || !child) return;
-    // Workaround 14: a child that dies on its own (not stopped by tinypool) once it was ready or
+    // Workaround 15: a child that dies on its own (not stopped by tinypool) once it was ready or
     // had a task makes the pool keep a spare; this runs before tinypool's listener, which starts
     // the missing workers. (One of those tinypool starts with the pool gets a task before it is
     // ready, and its exit may be seen before its ready message.)

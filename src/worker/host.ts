@@ -26,6 +26,11 @@
  *   `SharedArrayBuffer`, or a getter that throws when read again. A reply that is not all JSON
  *   text or packed numbers is serialized here first the same way (`channelCopy`); if that throws,
  *   the items at fault fail alone (`sendable`), and the child lives.
+ *
+ * A flat batch's values (./flat.ts) go back while it runs: on the link (thread runtime), or with
+ * `process.send` on the child's IPC channel (process runtime), which tinypool 2.2.0 leaves to the
+ * task's `channel` on the main side (its public `run` option: a message without its own mark goes
+ * there), and credit and stops come back the same ways.
  */
 import { DefaultSerializer } from 'node:v8';
 import { type MessagePort, threadId, workerData } from 'node:worker_threads';
@@ -37,6 +42,7 @@ import type {
   BroadcastReply,
   ChildMessage,
   ExitNotice,
+  FlatControl,
   Hello,
   HelloReply,
   LinkBatch,
@@ -47,10 +53,19 @@ import type {
   TearDown,
   TornDown,
 } from '../pool/messages.js';
-import { ControlBlock } from '../pool/messages.js';
-import type { Transferable } from '../types.js';
+import { ControlBlock, isFlatMessage } from '../pool/messages.js';
+import type { TransferListItem } from '../types.js';
+import { FlatGate, type FlatPost } from './flat.js';
 import { hasTeardown, teardownOnce } from './load.js';
-import { context, exiting, hostRunner, runBatch, runOnce, sendable } from './runner.js';
+import {
+  context,
+  exiting,
+  type FlatIo,
+  hostRunner,
+  runBatch,
+  runOnce,
+  sendable,
+} from './runner.js';
 import { serializeError } from './wire-error.js';
 
 const isChildProcess = Boolean(
@@ -72,7 +87,8 @@ hostRunner({
 if (isChildProcess) {
   // Workaround 9: rxpool's messages on tinypool's channel.
   process.on('message', (message: ChildMessage | undefined) => {
-    if (message?.__rxpool__ === 'abort') context.abort(message.abort, message.reason);
+    if (isFlatMessage(message)) control(message as unknown as FlatControl);
+    else if (message?.__rxpool__ === 'abort') context.abort(message.abort, message.reason);
     else if (message?.__rxpool__ === 'release') {
       released.get(message.broadcast)?.();
       released.delete(message.broadcast);
@@ -133,13 +149,24 @@ let previous: Promise<void> = Promise.resolve();
  */
 export default function handle(request: BatchRequest | Hello | Broadcast): Promise<unknown> {
   if ('hello' in request) return greet(request.hello);
-  // (Both name the teardown before their first await: the SIGTERM handler can go in at once.)
+  // (Each names the teardown before its first await: the SIGTERM handler can go in at once.)
   const ran =
     'broadcast' in request
       ? broadcast(request)
-      : runBatch(request).then(({ response }) => (isChildProcess ? checked(response) : response));
+      : request.flat && isChildProcess
+        ? runFlatChild(request)
+        : runBatch(request).then(({ response }) => (isChildProcess ? checked(response) : response));
   listenForSigterm();
   return ran;
+}
+
+/** A child process's flat batch: its values go on the IPC channel as they come. */
+function runFlatChild(request: BatchRequest): Promise<BatchResponse> {
+  const io = flatIo(request, (message) => process.send!(message));
+  return runBatch(request, io).then(({ response }) => {
+    finishFlat(io);
+    return checked(response);
+  });
 }
 
 /**
@@ -204,6 +231,41 @@ function checked(response: BatchResponse): BatchResponse {
   }
 }
 
+/** Flat batches on this worker, by key, from when they came until they end. */
+const gates = new Map<number, FlatGate>();
+/** The highest key of a flat batch that ended here: a later message for it is late. */
+let lastEnded = -1;
+
+function flatIo(request: BatchRequest, post: FlatPost): FlatIo {
+  const { key, highWaterMark } = request.flat!;
+  let gate = gates.get(key);
+  if (gate) {
+    // Made by a stop that came before the batch ran.
+    gate.highWaterMark = highWaterMark;
+  } else {
+    gate = new FlatGate(key, highWaterMark);
+    gates.set(key, gate);
+  }
+  return { gate, post };
+}
+
+function finishFlat(io: FlatIo): void {
+  gates.delete(io.gate.key);
+  if (io.gate.key > lastEnded) lastEnded = io.gate.key;
+}
+
+/** Credit or a stop for a flat batch (it may come before the batch, in a child process). */
+function control(message: FlatControl): void {
+  let gate = gates.get(message.flatKey);
+  if (!gate) {
+    if (message.flatKey <= lastEnded) return;
+    gate = new FlatGate(message.flatKey, 0);
+    gates.set(message.flatKey, gate);
+  }
+  if (message.stop) gate.stop();
+  else if (message.grant !== undefined) gate.grant(message.position ?? 0, message.grant);
+}
+
 /** Takes `port` as this worker's link if it has none; settles once the main side releases it. */
 function greet(port: MessagePort): Promise<void> {
   return new Promise((resolve) => {
@@ -211,31 +273,36 @@ function greet(port: MessagePort): Promise<void> {
     if (adopted) {
       link = port;
       releaseLink = resolve;
-      port.on('message', (message: LinkBatch | Release | Abort | TearDown | LinkBroadcast) => {
-        if ('release' in message) {
-          releaseLink?.();
-          releaseLink = undefined;
-        } else if ('abort' in message) {
-          context.abort(message.abort, message.reason);
-        } else if ('broadcastNow' in message) {
-          const request = message.broadcastNow;
-          const ran = previous.then(() => runOnce(request));
-          previous = ran.then((outcome) =>
-            port.postMessage({
-              broadcast: request.id,
-              workerId,
-              ...outcome,
-            } satisfies BroadcastReply),
-          );
-        } else if ('tearDownNow' in message) {
-          // After the batches it holds: the main side is about to stop this worker.
-          previous = previous
-            .then(() => teardownOnce(context))
-            .then((error) => port.postMessage({ tornDown: true, error } satisfies TornDown));
-        } else {
-          run(port, message);
-        }
-      });
+      port.on(
+        'message',
+        (message: LinkBatch | Release | Abort | TearDown | LinkBroadcast | FlatControl) => {
+          if (isFlatMessage(message)) {
+            control(message);
+          } else if ('release' in message) {
+            releaseLink?.();
+            releaseLink = undefined;
+          } else if ('abort' in message) {
+            context.abort(message.abort, message.reason);
+          } else if ('broadcastNow' in message) {
+            const request = message.broadcastNow;
+            const ran = previous.then(() => runOnce(request));
+            previous = ran.then((outcome) =>
+              port.postMessage({
+                broadcast: request.id,
+                workerId,
+                ...outcome,
+              } satisfies BroadcastReply),
+            );
+          } else if ('tearDownNow' in message) {
+            // After the batches it holds: the main side is about to stop this worker.
+            previous = previous
+              .then(() => teardownOnce(context))
+              .then((error) => port.postMessage({ tornDown: true, error } satisfies TornDown));
+          } else {
+            run(port, message);
+          }
+        },
+      );
     } else {
       port.once('message', () => {
         port.close();
@@ -270,9 +337,11 @@ function run(port: MessagePort, batch: LinkBatch): void {
     turned = false;
     setImmediate(turn);
     let reply: LinkReply;
-    let transferList: Transferable[] | undefined;
+    let transferList: TransferListItem[] | undefined;
+    const io =
+      batch.flat && flatIo(batch, (message, list) => port.postMessage(message, list ?? []));
     try {
-      const ran = await runBatch(batch);
+      const ran = await runBatch(batch, io);
       reply = { id: batch.id, response: ran.response };
       transferList = ran.transferList;
     } catch (error) {
@@ -280,6 +349,7 @@ function run(port: MessagePort, batch: LinkBatch): void {
       // as a whole, and the link goes on with the next.
       reply = { id: batch.id, broken: serializeError(error, undefined) };
     }
+    if (io) finishFlat(io);
     try {
       port.postMessage(reply, transferList ?? []);
       return;

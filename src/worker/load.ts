@@ -196,8 +196,9 @@ async function importExport(url: string, name: string): Promise<Fn> {
   } catch (error) {
     if ((error as { code?: string }).code === 'ERR_UNKNOWN_FILE_EXTENSION') {
       throw new Error(
-        `Cannot load the TypeScript task module ${url} in a worker: run the program under tsx ` +
-          `(node --import tsx) with tsx installed, or compile the module to JavaScript. ` +
+        `Cannot load the TypeScript task module ${url} in a worker: run the program on Node ` +
+          `22.18+, 23.6+ or 24 (which strip types by default; 22.6+ with --experimental-strip-types), ` +
+          `or under tsx (node --import tsx) with tsx installed, or compile the module to JavaScript. ` +
           `(${(error as Error).message}${tsxProblem ? `; registering tsx failed: ${tsxProblem}` : ''})`,
       );
     }
@@ -215,6 +216,9 @@ let tsxProblem: string | undefined;
  * Node 20 does not hand the main thread's `--import tsx` hooks to worker threads, so before a `.ts`
  * task module is imported (a failed import would be cached), or an inline function passed from
  * one, tsx is registered here too: found from the module's folder, or from the current directory.
+ * Where none is found, a Node that strips types itself (`process.features.typescript`: 22.18+,
+ * 23.6+, 24) imports the module as it is; tsx, when found, comes first because it also compiles
+ * what type stripping refuses (enums, namespaces, parameter properties).
  */
 function registerTypeScript(url: string): Promise<void> {
   tsxRegistered ??= (async () => {

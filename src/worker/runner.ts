@@ -19,8 +19,9 @@ import {
   type WorkSpec,
 } from '../pool/messages.js';
 import { inTraceContext, type TraceCarrier } from '../pool/trace-context.js';
-import type { Transferable } from '../types.js';
+import type { TransferListItem } from '../types.js';
 import { WorkerContext } from './context.js';
+import { type FlatGate, type FlatPost, streamItem } from './flat.js';
 import { type Fn, knowTeardown, load, NotArguments, setupOnce, teardownOnce } from './load.js';
 import { type Carrier, cloneCarrier, cloneFailure, serializeError } from './wire-error.js';
 
@@ -81,16 +82,23 @@ interface Running {
   /** Where {@link runItems} stops: the end of the batch, or of a run of one trace context. */
   until: number;
   failures: (WireError | undefined)[] | null;
-  transferList: Transferable[] | undefined;
+  transferList: TransferListItem[] | undefined;
   retire: boolean;
   /** What the item at the position `runItems` returned gave: a promise, to be awaited. */
   pending: PromiseLike<unknown> | undefined;
 }
 
+/** How a flat batch's values leave the worker, and the credit they go under (host.ts). */
+export interface FlatIo {
+  readonly gate: FlatGate;
+  readonly post: FlatPost;
+}
+
 /** Runs one batch. Never throws for an item: failures are reported per item. */
 export async function runBatch(
   request: BatchRequest,
-): Promise<{ response: BatchResponse; transferList: Transferable[] | undefined }> {
+  flat?: FlatIo,
+): Promise<{ response: BatchResponse; transferList: TransferListItem[] | undefined }> {
   const { inputs } = request;
   const ref = request.control;
   const control = ref && (ref.buffer ? new ControlBlock(ref.buffer, 1) : host.sharedControl);
@@ -124,7 +132,7 @@ export async function runBatch(
 
   const results = new ResultList(n);
   let failures: (WireError | undefined)[] | null = null;
-  let transferList: Transferable[] | undefined;
+  let transferList: TransferListItem[] | undefined;
   let retire = setupFailure !== undefined;
   let count = 0;
   let json: ExactJson | undefined;
@@ -132,6 +140,11 @@ export async function runBatch(
     // Nothing can run: every item fails with why.
     failures = new Array(n).fill(loadFailure);
     count = n;
+  } else if (flat !== undefined) {
+    ({ count, failures, retire } = await runFlat(request, fn, flat, control, row));
+    if (request.maxHeapBytes > 0 && process.memoryUsage().heapUsed > request.maxHeapBytes) {
+      retire = true;
+    }
   } else {
     const run: Running = {
       fn,
@@ -204,6 +217,62 @@ export async function runBatch(
     ...(teardownError && { teardownError }),
   };
   return { response, transferList };
+}
+
+/**
+ * Runs the items of a flat batch one after the other, each streaming its values (./flat.ts). A
+ * stop leaves the item it stopped unfinished: it and those after it count as not run.
+ */
+async function runFlat(
+  request: BatchRequest,
+  fn: Fn,
+  { gate, post }: FlatIo,
+  control: ControlBlock | undefined,
+  row: number,
+): Promise<{ count: number; failures: (WireError | undefined)[] | null; retire: boolean }> {
+  const { inputs, maxItems, work } = request;
+  const n = inputs.length;
+  let failures: (WireError | undefined)[] | null = null;
+  let retire = false;
+  let count = 0;
+  const failure = (error: unknown): WireError =>
+    error instanceof NotArguments
+      ? { ...serializeError(error, undefined), fatal: 'arguments' }
+      : serializeError(error, work);
+  for (; count < n; count++) {
+    if (maxItems > 0 && itemsRun >= maxItems) {
+      retire = true;
+      break;
+    }
+    if (gate.stopped || context.aborted !== undefined || control?.cancelled(row)) break;
+    control?.running(row, count, now());
+    itemsRun++;
+    context.at = count;
+    let result: unknown;
+    let failed: WireError | undefined;
+    try {
+      // The context as every task's: a generator's body reads it when it is pulled.
+      if (request.timed && control) {
+        control.setCalling(row, 1);
+        try {
+          result = fn(inputs[count], context);
+        } finally {
+          control.setCalling(row, 0);
+        }
+      } else {
+        result = fn(inputs[count], context);
+      }
+    } catch (error) {
+      failed = failure(error);
+    }
+    failed = await streamItem(result, failed, count, gate, post, host.sharesMemory, failure);
+    if (gate.stopped) break;
+    if (failed) {
+      failures ??= new Array(n);
+      failures[count] = failed;
+    }
+  }
+  return { count, failures, retire };
 }
 
 /**
@@ -289,7 +358,7 @@ export async function runOnce(
 /** Keeps an item's result: its `move()` list joins the batch's, and it must be cloneable. */
 function keep(run: Running, at: number, value: unknown): void {
   if (value !== null && typeof value === 'object' && MOVE_BRAND in value) {
-    const list = (value as Record<symbol, Transferable[]>)[MOVE_BRAND]!;
+    const list = (value as Record<symbol, TransferListItem[]>)[MOVE_BRAND]!;
     delete (value as Record<symbol, unknown>)[MOVE_BRAND];
     if (host.sharesMemory) {
       run.transferList ??= [];

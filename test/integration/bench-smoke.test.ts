@@ -94,6 +94,20 @@ const EXPECTED: Record<string, { contenders: string[]; goals: number }> = {
     ],
     goals: 2,
   },
+  flat: {
+    contenders: [
+      'rxpool parallelFlatMap ordered [1 us]',
+      'rxpool parallelFlatMap unordered [1 us]',
+      'rxpool parallelMap (arrays) + mergeAll [1 us]',
+      'Python chain.from_iterable(pool.imap(f, chunksize=4)) [1 us]',
+      'main thread (a loop over the generators) [1 us]',
+      'rxpool parallelFlatMap ordered [200 us]',
+      'main thread (a loop over the generators) [200 us]',
+      'endless generator, take(200000), slow consumer (parallelFlatMap)',
+      'endless generator, take(200000), slow consumer (pool.imapFlat)',
+    ],
+    goals: 3,
+  },
   faults: {
     contenders: [
       'rxpool parallelSettle, no faults',

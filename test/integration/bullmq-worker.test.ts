@@ -141,6 +141,24 @@ after(async () => {
   await Promise.all(servers.map((s) => s.close()));
 });
 
+test("the ready line counts the worker's threads: '1 thread', '2 threads'", async () => {
+  for (const [threads, said] of [
+    [1, '1 thread,'],
+    [2, '2 threads,'],
+  ] as const) {
+    const worker = await startRxpoolWorker({
+      redis: redis.url,
+      queue: `ready-${threads}`,
+      modules: ['remote-task.mjs'],
+      cwd: FIXTURES,
+      threads,
+    });
+    workers.push(worker);
+    assert.match(worker.stderr(), new RegExp(`ready: queue 'ready-${threads}', pid \\d+, ${said}`));
+    await worker.kill();
+  }
+});
+
 test('odd values arrive and come back as with threads (structured clone, not JSON)', async () => {
   const cycle: Record<string, unknown> = {};
   cycle.self = cycle;

@@ -69,6 +69,23 @@ test('main.ts prints what sha256sum prints for the same files, and a summary', a
   assert.equal(Number(summary[2]), totalBytes);
 });
 
+test('main.ts counts in the singular where there is one: "1 file, 1 byte"', async () => {
+  const one = mkdtempSync(join(tmpdir(), 'rxpool-hash-one-'));
+  try {
+    writeFileSync(join(one, 'x'), 'x');
+    const { stderr } = await run(
+      process.execPath,
+      ['--import', 'tsx', 'examples/hash-files/main.ts', one],
+      { cwd: root, timeout: 60_000 },
+    );
+    assert.match(stderr, /^hashed: 1 file, 1 byte in .* on \d+ workers?, /m);
+    const workers = Number(/ on (\d+) worker/.exec(stderr)?.[1]);
+    assert.match(stderr, workers === 1 ? / on 1 worker, / : / on \d+ workers, /);
+  } finally {
+    rmSync(one, { recursive: true, force: true });
+  }
+});
+
 test('main.ts refuses a path that is not a directory', async () => {
   await assert.rejects(
     run(process.execPath, ['--import', 'tsx', 'examples/hash-files/main.ts', join(dir, 'a.txt')], {

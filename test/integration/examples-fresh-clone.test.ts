@@ -7,7 +7,18 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -37,6 +48,10 @@ const cases: Record<string, { args: (dir: string) => string[]; prints: RegExp }>
   'example:signal': {
     args: () => ['--samples', '100003'],
     prints: /same result as one thread: yes/,
+  },
+  'example:split-csv': {
+    args: (dir) => ['--files', '2', '--rows', '2000', '--dir', join(dir, 'sales')],
+    prints: /records: 4,000/,
   },
   'example:word-count': {
     args: (dir) => ['--mb', '1', '--corpus', join(dir, 'corpus.txt')],
@@ -93,4 +108,29 @@ test('each example script runs right after npm ci, with no dist/ built', async (
     }
     assert.match(stdout, prints, `npm run ${name} printed:\n${stdout}`);
   }
+});
+
+test("the examples' scripts rebuild dist/ only when a source changed (by content, not time)", async () => {
+  const fresh = (): Promise<{ stderr: string }> =>
+    run(process.execPath, ['scripts/fresh-dist.mjs'], {
+      cwd: clone,
+      timeout: 120_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  const built = join(clone, 'dist/src/index.js');
+  await fresh();
+  const first = (await stat(built)).mtimeMs;
+  assert.equal((await fresh()).stderr, '', 'dist/ was current: nothing to say, nothing built');
+  assert.equal((await stat(built)).mtimeMs, first);
+  // Touched, not changed (a checkout, a copy): still current.
+  const source = join(clone, 'src/errors.ts');
+  const later = new Date(Date.now() + 5_000);
+  await utimes(source, later, later);
+  assert.equal((await fresh()).stderr, '');
+  assert.equal((await stat(built)).mtimeMs, first);
+  // Changed: built again, and the change is in dist/.
+  await appendFile(source, '\nexport const freshDistProbe = 1;\n');
+  assert.match((await fresh()).stderr, /the sources changed since dist\/ was built/);
+  assert.match(await readFile(join(clone, 'dist/src/errors.js'), 'utf8'), /freshDistProbe/);
+  assert.equal((await fresh()).stderr, '');
 });

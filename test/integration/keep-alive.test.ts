@@ -77,3 +77,22 @@ describe('the process lives while items are pending, through worker crashes', ()
     );
   }
 });
+
+describe('the process lives while the pool closes', () => {
+  it('an awaited close() resolves though its executor closes on a timer that holds nothing', async () => {
+    const child = spawn(process.execPath, [fileURLToPath(fixture('slow-close.mjs'))], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearTimeout(killer);
+    // Without the hold, the event loop empties under the top-level await: exit code 13, no line.
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(stdout.trim() || 'null'), { value: 2, closed: true });
+  });
+});

@@ -57,6 +57,11 @@ it(
         'dist/operators/index.js',
         'dist/operators/index.d.ts',
         'dist/src/cli/main.js',
+        'dist/src/esbuild/plugin.js',
+        'dist/src/bundled/rxpool-worker.mjs',
+        'dist/src/bundled/entry/worker.js',
+        'dist/src/bundled/entry/process.js',
+        'dist/src/bundled/entry/package.json',
       ]) {
         assert.ok(files.includes(expected), `the tarball lacks ${expected}`);
       }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,12 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { BatchRequest, BatchResponse } from '../../dist/src/pool/messages.js';
 import { ControlBlock } from '../../dist/src/pool/messages.js';
-import { WorkerHost, type WorkerHostEvents } from '../../dist/src/threads/worker-host.js';
+import {
+  BUNDLED_WORKER,
+  bundledWorkerFiles,
+  WorkerHost,
+  type WorkerHostEvents,
+} from '../../dist/src/threads/worker-host.js';
 
 const T = { timeout: 30_000 };
 
@@ -290,7 +295,7 @@ describe('the main-side door (WorkerHost)', () => {
   );
 
   it(
-    '14. tinypool starts child processes up to its options.minThreads when a ready one dies: a spare is kept from the first death',
+    '15. tinypool starts child processes up to its options.minThreads when a ready one dies: a spare is kept from the first death',
     T,
     async () => {
       // Children say when they are ready (test/fixtures/mark-ready.mjs).
@@ -344,6 +349,31 @@ describe('the main-side door (WorkerHost)', () => {
       }
     },
   );
+});
+
+describe('the worker files of a bundled app (workaround 14)', () => {
+  it('14. tinypool starts its workers from entry/worker.js and entry/process.js next to its module', async () => {
+    const files = bundledWorkerFiles();
+    const tinypool = fileURLToPath(import.meta.resolve('tinypool'));
+    const source = await readFile(tinypool, 'utf8');
+    for (const { from, to } of files) {
+      assert.ok(existsSync(from), `${from} is not there`);
+      if (to.startsWith('entry/')) {
+        assert.ok(
+          source.includes(`import.meta.url + "/../${to}"`),
+          `tinypool looks for ${to} elsewhere`,
+        );
+      }
+    }
+    assert.deepEqual(
+      files.map(({ to }) => to),
+      [BUNDLED_WORKER, 'entry/worker.js', 'entry/process.js'],
+    );
+    // The build bundled each into dist/src/bundled/, which rxpool/esbuild copies.
+    for (const { to } of files) {
+      assert.ok(existsSync(new URL(`../../dist/src/bundled/${to}`, import.meta.url)), to);
+    }
+  });
 });
 
 describe('the worker-side door (src/worker/host.ts)', () => {

@@ -27,6 +27,11 @@ const doubleInPlace = task<{ shared: SharedArrayBuffer; from: number; to: number
   'doubleInPlace',
 );
 
+const markShared = task<{ shared: SharedArrayBuffer }, { shared: SharedArrayBuffer }>(
+  fixture('zero-copy.mjs'),
+  'markShared',
+);
+
 describe('zero-copy', () => {
   it('transfer moves an input buffer to the worker: it is detached here', T, async () => {
     const data = new Float64Array(1 << 20).fill(0.5);
@@ -75,6 +80,27 @@ describe('zero-copy', () => {
     );
     assert.ok(view.every((v) => v === 3));
   });
+
+  it(
+    'a SharedArrayBuffer in a transfer list (transfer or move()) is shared, not moved',
+    T,
+    async () => {
+      // A typed array's buffer is typed ArrayBufferLike: the list may name shared memory.
+      const arrays: Float32Array[] = [new Float32Array(new SharedArrayBuffer(16)).fill(1)];
+      const counts = await pool.map(
+        doubleInPlace,
+        arrays.map((array) => ({ shared: array.buffer as SharedArrayBuffer, from: 0, to: 4 })),
+        { transfer: ({ shared }) => [shared] },
+      );
+      assert.deepEqual(counts, [4]);
+      assert.deepEqual([...arrays[0]!], [2, 2, 2, 2], 'the worker wrote into this memory');
+      const shared = new SharedArrayBuffer(4);
+      const back = await pool.run(markShared, { shared });
+      assert.equal(new Int32Array(shared)[0], 7);
+      assert.equal(new Int32Array(back.shared)[0], 7);
+      assert.ok(back.shared instanceof SharedArrayBuffer);
+    },
+  );
 
   it('batches of numbers come back exactly, NaN and -0 included', T, async () => {
     const specials = [NaN, -0, 0, Infinity, -Infinity, Number.MAX_VALUE, Number.MIN_VALUE];

@@ -4,6 +4,10 @@
  * time under `TestScheduler.run`). A work function that throws an error named `FakeCrash` crashes
  * its "worker". It records what happened so tests can check the window, the
  * batches and that aborted work really stopped.
+ *
+ * Flat batches (`parallelFlatMap`): the work returns an array or an iterable, whose values are
+ * pulled one every `duration(input)` ms while the item has credit, each reported at once through
+ * the values listener; a stop calls the iterator's `return()` (recorded in `returned`).
  */
 import type { Clock } from '../../src/engine/clock.js';
 import type {
@@ -13,6 +17,7 @@ import type {
   ExecutorTraits,
   ItemFailure,
   RunningBatch,
+  ValuesListener,
   WorkSpec,
 } from '../../src/executor/contract.js';
 import { Dispatcher } from '../../src/executor/dispatcher.js';
@@ -38,6 +43,10 @@ export class FakeExecutor implements Executor {
   readonly spans: { input: unknown; start: number; end: number | undefined }[] = [];
   /** Inputs whose run was stopped by abort() before it ended. */
   readonly stopped: unknown[] = [];
+  /** Flat items whose iterator's `return()` was called by a stop, in order. */
+  readonly returned: unknown[] = [];
+  /** Flat items: values pulled so far, by input (over every attempt). */
+  readonly pulled = new Map<unknown, number>();
   /** The most batches running at once. */
   maxBusy = 0;
   /** Batches running now. */
@@ -50,7 +59,12 @@ export class FakeExecutor implements Executor {
     this.clock = options.clock;
     this.size = options.size ?? 2;
     this.knowsPosition = options.knowsPosition ?? true;
-    this.traits = { targetBatchMs: 8, enforcesTimeouts: false, knowsPosition: this.knowsPosition };
+    this.traits = {
+      targetBatchMs: 8,
+      enforcesTimeouts: false,
+      knowsPosition: this.knowsPosition,
+      streams: true,
+    };
     this.duration = options.duration ?? (() => 1);
   }
 
@@ -62,7 +76,12 @@ export class FakeExecutor implements Executor {
 
   async destroy(): Promise<void> {}
 
-  run(batch: ExecutorBatch, report: (outcome: BatchOutcome) => void): RunningBatch {
+  run(
+    batch: ExecutorBatch,
+    report: (outcome: BatchOutcome) => void,
+    listener?: ValuesListener,
+  ): RunningBatch {
+    if (batch.flat && listener) return this.runFlat(batch, report, listener);
     const inputs = batch.inputs as unknown[];
     this.batches.push(inputs);
     this.running++;
@@ -132,6 +151,132 @@ export class FakeExecutor implements Executor {
           if (current && current.end === undefined) current.end = this.clock.now();
         }
         cancel = this.clock.setTimeout(() => finish({ type: 'aborted' }), 0);
+      },
+    };
+  }
+
+  /**
+   * A flat batch: its items one after the other, each giving a value every `duration(input)` ms
+   * while it has credit, then its end.
+   */
+  private runFlat(
+    batch: ExecutorBatch,
+    report: (outcome: BatchOutcome) => void,
+    values: ValuesListener,
+  ): RunningBatch {
+    const inputs = batch.inputs as unknown[];
+    this.batches.push(inputs);
+    this.running++;
+    this.maxBusy = Math.max(this.maxBusy, this.running);
+    const fn = compile(batch.work);
+    let position = -1;
+    let credit = 0;
+    let iterator: Iterator<unknown> | undefined;
+    let waiting = false;
+    let finished = false;
+    let cancel: (() => void) | undefined;
+    let startedAt = -1;
+    const start = this.clock.now();
+    const finish = (outcome: BatchOutcome) => {
+      if (finished) return;
+      finished = true;
+      cancel?.();
+      this.running--;
+      report(outcome);
+    };
+    const done = () =>
+      finish({
+        type: 'done',
+        values: [],
+        failures: null,
+        count: inputs.length,
+        ms: this.clock.now() - start,
+      });
+    /** The item at `position` failed: its end says so, and the next one starts. */
+    const failed = (error: unknown) => {
+      iterator = undefined;
+      if ((error as Error).name === 'FakeCrash') {
+        finish({ type: 'crashed', error: error as Error, position });
+        return;
+      }
+      values(position, [], { failure: { error: error as Error, kind: 'threw', retryable: true } });
+      nextItem();
+    };
+    const nextItem = () => {
+      position++;
+      if (position === inputs.length) {
+        done();
+        return;
+      }
+      const input = inputs[position];
+      startedAt = this.clock.now();
+      this.started.push(input);
+      credit = batch.flat!.highWaterMark;
+      try {
+        iterator = (fn(input) as Iterable<unknown>)[Symbol.iterator]();
+      } catch (error) {
+        failed(error);
+        return;
+      }
+      nextValue();
+    };
+    // Waits for a value's time, then pulls it (if there is credit; else waits for a grant).
+    const nextValue = () => {
+      if (credit <= 0) {
+        waiting = true;
+        return;
+      }
+      const input = inputs[position];
+      cancel = this.clock.setTimeout(() => {
+        cancel = undefined;
+        let step: IteratorResult<unknown>;
+        try {
+          step = iterator!.next();
+        } catch (error) {
+          failed(error);
+          return;
+        }
+        if (step.done) {
+          iterator = undefined;
+          values(position, [], {});
+          nextItem();
+          return;
+        }
+        this.pulled.set(input, (this.pulled.get(input) ?? 0) + 1);
+        credit--;
+        values(position, [step.value]);
+        if (!finished) nextValue();
+      }, this.duration(input));
+    };
+    cancel = this.clock.setTimeout(() => {
+      cancel = undefined;
+      nextItem();
+    }, 0);
+    return {
+      current: () =>
+        startedAt >= 0 && position < inputs.length
+          ? { position, elapsedMs: this.clock.now() - startedAt }
+          : undefined,
+      abort: () => {
+        if (finished) return;
+        cancel?.();
+        cancel = undefined;
+        if (iterator) {
+          const input = inputs[position];
+          this.stopped.push(input);
+          this.returned.push(input);
+          iterator.return?.();
+        }
+        iterator = undefined;
+        cancel = this.clock.setTimeout(() => finish({ type: 'aborted' }), 0);
+      },
+      grant: (at, count) => {
+        if (finished || at !== position) return;
+        credit += count;
+        if (waiting && credit > 0) {
+          waiting = false;
+          nextValue();
+        }
       },
     };
   }

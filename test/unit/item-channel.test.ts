@@ -98,3 +98,67 @@ it('a crash with its culprit unknown: batch-mates end with again, the culprit fa
     'some batch-mates went again',
   );
 });
+
+it('flat items: each attempt ends once, when its end comes, even several to a batch', () => {
+  const clock = new VirtualClock();
+  const executor = new FakeExecutor({ clock, size: 1 });
+  const events: [string, ItemTrace][] = [];
+  const channel = tracingChannel(ITEM_CHANNEL);
+  const handlers = {
+    start: (m: unknown) => events.push(['start', m as ItemTrace]),
+    end: (m: unknown) => events.push(['end', m as ItemTrace]),
+    asyncStart: (m: unknown) => events.push(['asyncStart', m as ItemTrace]),
+    asyncEnd: (m: unknown) => events.push(['asyncEnd', m as ItemTrace]),
+    error: (m: unknown) => events.push(['error', m as ItemTrace]),
+  };
+  channel.subscribe(handlers);
+  const values: string[] = [];
+  const failures: unknown[] = [];
+  try {
+    const engine = new Engine<number, string>(
+      {
+        work: toWorkSpec(function* (n: number) {
+          yield `${n}a`;
+          if (n === 2) throw new Error('two');
+          yield `${n}b`;
+        }),
+        concurrency: 8,
+        ordered: true,
+        batchSize: 4,
+        timeout: undefined,
+        retry: retryPolicy(0),
+        transfer: undefined,
+        flat: { highWaterMark: 8 },
+      },
+      dispatcherOf(executor),
+      clock,
+      {
+        value: (value) => values.push(value),
+        failure: (error) => failures.push(error),
+        complete: () => {},
+        error: (error) => assert.fail(String(error)),
+      },
+    );
+    for (const n of [0, 1, 2, 3]) engine.push(n);
+    engine.end();
+    clock.run();
+  } finally {
+    channel.unsubscribe(handlers);
+  }
+  assert.deepEqual(values, ['0a', '0b', '1a', '1b', '2a', '3a', '3b']);
+  assert.equal(failures.length, 1);
+  assert.ok(
+    executor.batches.some((batch) => batch.length > 1),
+    'several items to a batch',
+  );
+  const traces = [...new Set(events.map(([, trace]) => trace))];
+  assert.equal(traces.length, 4);
+  for (const trace of traces) {
+    const mine = events.filter(([, t]) => t === trace).map(([event]) => event);
+    const expected =
+      trace.index === 2
+        ? ['start', 'end', 'error', 'asyncStart', 'asyncEnd']
+        : ['start', 'end', 'asyncStart', 'asyncEnd'];
+    assert.deepEqual(mine, expected, `item ${trace.index}`);
+  }
+});

@@ -1,6 +1,6 @@
 /** How a failed line is told: on stderr (`--on-error fail` / `skip`) or in a settled record. */
 import { TaskError, TaskTimeoutError, WorkerCrashedError } from '../../errors.js';
-import { HOST_FRAMES, workerFile } from '../../threads/worker-host.js';
+import { HOST_FRAMES, packagedWorkerFile } from '../../threads/worker-host.js';
 
 /** `failed after 2 attempts: RangeError: too big`, or `not JSON: ...` for a line. */
 export function describeFailure(error: Error): string {
@@ -21,7 +21,7 @@ export function describeFailure(error: Error): string {
  * worker side's file (a task's frames are the worker's): their frames say nothing about the task.
  * Not from this module's own URL: the command line runs bundled, one folder up from here.
  */
-const OWN_CODE = new URL('../../', workerFile).href;
+const OWN_CODE = new URL('../../', packagedWorkerFile).href;
 
 /** The stack frames of the task's own code where it failed, indented, to print under a message. */
 export function workerStack(error: Error): string {

@@ -5,7 +5,13 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { BatchOutcome, RunningBatch } from '../../executor/contract.js';
-import type { BatchResponse, ChildMessage } from '../../pool/messages.js';
+import {
+  type BatchResponse,
+  type ChildMessage,
+  type FlatControl,
+  type FlatValues,
+  isFlatMessage,
+} from '../../pool/messages.js';
 import { cannotStart, exitError, type InFlightBatch } from '../in-flight.js';
 import type { WorkerHost } from '../worker-host.js';
 
@@ -17,6 +23,37 @@ export interface ChildOutcomes {
   done(response: BatchResponse, batch: InFlightBatch): BatchOutcome;
   /** What became of a batch whose task failed. */
   failure(batch: InFlightBatch, error: unknown): BatchOutcome;
+  /** Values of a flat batch, as the child sent them. */
+  values(message: FlatValues): void;
+}
+
+/**
+ * A flat batch's two-way channel with its child: what the child sends with `process.send` that
+ * is not tinypool's comes to `postMessage`; `onMessage` gives the way to send to the child (the
+ * shape of tinypool's public `channel` option of `run`). What is sent before the batch reaches a
+ * child waits for it.
+ */
+function flatChannel(batch: InFlightBatch, outcomes: ChildOutcomes) {
+  let toChild: ((message: unknown) => void) | undefined;
+  let early: FlatControl[] = [];
+  return {
+    send(message: FlatControl): void {
+      if (toChild) toChild(message);
+      else early.push(message);
+    },
+    channel: {
+      onMessage(listener: (message: unknown) => void): void {
+        toChild = listener;
+        for (const message of early) listener(message);
+        early = [];
+      },
+      postMessage(message: unknown): void {
+        if (isFlatMessage(message) && (message as FlatValues).flatKey === batch.id) {
+          outcomes.values(message as FlatValues);
+        }
+      },
+    },
+  };
 }
 
 export function runInChild(
@@ -28,16 +65,23 @@ export function runInChild(
   const controller = new AbortController();
   batch.cancel = () => controller.abort();
   let stopping = false;
-  host.run(batch.request, { signal: controller.signal, transferList: batch.transferList }).then(
-    (response) => outcomes.settle(batch, outcomes.done(response as BatchResponse, batch)),
-    (error: unknown) => {
-      const { child } = batch;
-      // Handed to a child that died before it was ready: the task may fail first (its channel
-      // closed) and the exit that says why come after.
-      if (child && host.isStarting(child)) exited(child).then(() => failed(error));
-      else failed(error);
-    },
-  );
+  const flat = batch.request.flat ? flatChannel(batch, outcomes) : undefined;
+  host
+    .run(batch.request, {
+      signal: controller.signal,
+      transferList: batch.transferList,
+      channel: flat?.channel,
+    })
+    .then(
+      (response) => outcomes.settle(batch, outcomes.done(response as BatchResponse, batch)),
+      (error: unknown) => {
+        const { child } = batch;
+        // Handed to a child that died before it was ready: the task may fail first (its channel
+        // closed) and the exit that says why come after.
+        if (child && host.isStarting(child)) exited(child).then(() => failed(error));
+        else failed(error);
+      },
+    );
   function failed(error: unknown): void {
     const { child } = batch;
     const code = child && host.exitCodeOf(child);
@@ -63,7 +107,8 @@ export function runInChild(
         : undefined,
     // No cancel cell in a child process: its tasks' signal fires there (an abort message on
     // tinypool's channel), and the child is stopped if the batch does not answer within the
-    // grace. One not handed to a child yet leaves the host's queue at once.
+    // grace. One not handed to a child yet leaves the host's queue at once. A flat batch is told
+    // to stop too (its iterator's `return()` runs there).
     abort: (reason) => {
       if (stopping || batch.finished) return;
       stopping = true;
@@ -83,15 +128,21 @@ export function runInChild(
             return;
           }
           batch.abortedFor = reason;
+          flat?.send({ flatKey: batch.id, stop: true });
+          const grace = flat ? Math.max(FLAT_CANCEL_GRACE_MS, abortGrace) : abortGrace;
           const timer = setTimeout(() => {
             if (!batch.finished) controller.abort();
-          }, abortGrace);
+          }, grace);
           timer.unref();
         }),
       );
     },
+    grant: (position, count) => flat?.send({ flatKey: batch.id, position, grant: count }),
   };
 }
+
+/** As the thread runtime's (thread-pool.ts): time for a flat item's `return()` to run. */
+const FLAT_CANCEL_GRACE_MS = 1_000;
 
 /**
  * A batch stopped while its child process ran it, once that child has exited: it was stopped, or

@@ -9,6 +9,8 @@ import type {
   Abort,
   BroadcastReply,
   ControlRef,
+  FlatControl,
+  FlatValues,
   LinkBroadcast,
   LinkReply,
   TearDown,
@@ -31,7 +33,7 @@ export class WorkerLink {
     readonly threadId: number,
     private readonly port: MessagePort,
     /** Handles a reply on the link. */
-    private readonly answer: (link: WorkerLink, reply: LinkReply | TornDown) => void,
+    private readonly answer: (link: WorkerLink, reply: LinkReply | TornDown | FlatValues) => void,
   ) {
     // A link never holds the process open: the pool's Dispatcher does, while batches are out.
     port.unref();
@@ -49,6 +51,11 @@ export class WorkerLink {
     this.batches.set(batch.id, batch);
   }
 
+  /** Credit or a stop for a flat batch it holds. */
+  send(message: FlatControl): void {
+    if (!this.closed) this.port.postMessage(message);
+  }
+
   /** Reads the replies that arrived and were not read yet (the main thread was busy). */
   readQueued(until?: () => boolean): void {
     for (
@@ -56,7 +63,7 @@ export class WorkerLink {
       queued;
       queued = receiveMessageOnPort(this.port)
     ) {
-      this.answer(this, queued.message as LinkReply | TornDown);
+      this.answer(this, queued.message as LinkReply | TornDown | FlatValues);
       if (until?.()) return;
     }
   }
