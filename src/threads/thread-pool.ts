@@ -109,7 +109,9 @@ export const wire = { jsonResults: true };
 /**
  * Settings of the workers that no user sets. `spare`: once a thread worker has died or been
  * stopped under a batch, one more worker is kept started, with its link, taking no batch: the
- * next worker to go is replaced by it at once, and a new spare starts off the critical path. A
+ * next worker to go is replaced by it at once, and a new spare starts off the critical path (a
+ * pool of child processes that keeps its workers keeps one more child once one has died: see
+ * the host's workaround 15; the `size` batches out leave one idle, which takes the next). A
  * pool that never loses a worker never starts one. Turned off only to measure what it gains
  * (the `faults` bench case runs it both ways). Read when a pool is made (the host may then start
  * one worker more than `size`) and when a worker goes.
@@ -179,7 +181,7 @@ export class ThreadPoolExecutor implements Executor {
     this.host = new WorkerHost(
       {
         size,
-        extra: this.threads && workers.spare ? 1 : 0,
+        extra: workers.spare ? 1 : 0,
         runtime,
         // A linked worker looks idle to the host: its idleness is timed here (see `answer`).
         idleTimeout: !Number.isFinite(idleTimeout)

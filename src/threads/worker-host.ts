@@ -50,6 +50,18 @@
  *     holds tinypool, next to the bundle. {@link bundledWorkerFiles} names them, with rxpool's
  *     worker side, for the build to bundle into dist/src/bundled/ (scripts/bundle.mjs) and for
  *     `rxpool/esbuild` to copy next to an app's bundle; {@link workerFile} finds rxpool's there.
+ * 15. Tinypool 2.2.0 has no public way to start a worker ahead of a task: a child process that
+ *     died was replaced only once it was gone, so after each crash of a fault storm the next batch
+ *     waited for a child to start. Tinypool starts workers up to its `options.minThreads` when a ready
+ *     worker dies (its `exit` becomes the worker's `error`); the host raises that number (through
+ *     the public `options` getter, whose object tinypool reads) by `extra` at the first such death,
+ *     in an `exit` listener that runs before tinypool's: a spare child then stays started, takes
+ *     the next batch at once when one dies, and tinypool replaces it off the critical path. Only
+ *     for a pool that keeps its workers (a spare of the others would look idle and be stopped).
+ *     Its `options.maxThreads` is held at `size` until then (tinypool is made with `size + extra`,
+ *     as it numbers workers up to it): it would start one more for a task that comes while every
+ *     child is busy. A child counts if it was ready or had a task: one that tinypool starts with
+ *     the pool gets tasks before it is ready, and its exit may come before its ready message.
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -116,7 +128,10 @@ const NEVER_MS = 2 ** 31 - 1;
 
 export interface WorkerHostOptions {
   readonly size: number;
-  /** Workers that may live beyond `size` (a spare kept started, see the thread pool). */
+  /**
+   * Workers that may live beyond `size` (a spare kept started once a worker has died: see the
+   * thread pool, and workaround 15 for child processes).
+   */
   readonly extra?: number;
   readonly runtime: 'thread' | 'process';
   /** ms an idle worker lives (`Infinity`: keep `size` workers); `undefined`: never stopped here. */
@@ -161,7 +176,7 @@ export class WorkerHost {
   private readonly stopping = new Map<number, Error>();
   /** Child processes that said they are exiting on their own, with their exit codes. */
   private readonly exits = new WeakMap<ChildProcess, number>();
-  /** Workers that said they are ready (workaround 13). */
+  /** Workers that said they are ready, and their child processes (workaround 13). */
   private readonly ready = new WeakSet<object>();
   /** Why a child process that died before it was ready could not start (workaround 13). */
   private readonly startErrors = new WeakMap<ChildProcess, Error>();
@@ -251,6 +266,15 @@ export class WorkerHost {
     return this.startErrors.get(child);
   }
 
+  /**
+   * Whether `child` is alive and not ready yet (workaround 13): a task handed to it that fails
+   * now failed for its death on the way (a closed channel, a broken pipe), whose cause its exit
+   * tells (`startErrorOf`).
+   */
+  isStarting(child: ChildProcess): boolean {
+    return !this.ready.has(child) && child.exitCode === null && child.signalCode === null;
+  }
+
   /** The code a child process said it exits with on its own (`process.exit`), if it did. */
   exitCodeOf(child: ChildProcess): number | undefined {
     return this.exits.get(child);
@@ -306,6 +330,10 @@ export class WorkerHost {
     });
     // Tinypool reports a worker that failed while idle (or that was stopped) as a pool error.
     pool.on('error', () => this.watchNewWorkers());
+    // Workaround 15: tinypool numbers workers up to the `maxThreads` it is made with, but a child
+    // process beyond `size` (the spare) may start only once one has died: before, a task that
+    // came while every child was busy (a broadcast) would start one.
+    if (!threads) (pool.options as { maxThreads: number }).maxThreads = size;
     this.pool = pool;
     this.watchNewWorkers();
     return pool;
@@ -365,6 +393,15 @@ export class WorkerHost {
     }
   }
 
+  /** Workaround 15: child processes stay started up to `size + extra` from now on. */
+  private keepSpare(): void {
+    const { size, extra = 0, idleTimeout } = this.options;
+    const options = this.pool?.options as { minThreads: number; maxThreads: number } | undefined;
+    if (!options || extra === 0 || idleTimeout !== Infinity) return;
+    options.minThreads = Math.max(options.minThreads, size + extra);
+    options.maxThreads = options.minThreads;
+  }
+
   /** Workaround 13: a worker died before it was ready, for `cause`. */
   private startFailed(cause: Error, threadId?: number): Error {
     const error = new Error(`A worker could not start: ${cause.message}`, { cause });
@@ -384,6 +421,21 @@ export class WorkerHost {
     const send = processWorker.send;
     const child = processWorker.process;
     if (typeof send !== 'function' || !child) return;
+    // Workaround 15: a child that dies on its own (not stopped by tinypool) once it was ready or
+    // had a task makes the pool keep a spare; this runs before tinypool's listener, which starts
+    // the missing workers. (One of those tinypool starts with the pool gets a task before it is
+    // ready, and its exit may be seen before its ready message.)
+    let handed = false;
+    let terminated = false;
+    const terminate = worker.terminate.bind(worker);
+    worker.terminate = () => {
+      terminated = true;
+      return terminate();
+    };
+    child.prependListener('exit', () => {
+      if (terminated || this.destroyed || !(handed || this.ready.has(worker))) return;
+      this.keepSpare();
+    });
     // Workaround 9: the worker side says when it listens to rxpool's messages.
     this.unready.set(child, []);
     child.on('message', (message: ParentMessage | undefined) => {
@@ -404,9 +456,14 @@ export class WorkerHost {
     child.on('message', (message: { ready?: unknown; __tinypool_worker_message__?: unknown }) => {
       if (message?.ready !== true || !message.__tinypool_worker_message__) return;
       this.ready.add(worker);
+      this.ready.add(child);
       child.stderr?.off('data', heard);
     });
     child.once('exit', (code, signal) => {
+      // Tinypool has just started what replaces it (its listener comes first): watched now, before
+      // their ready message, else a replacement that dies later would be taken for one that could
+      // not start (and its batch not retried).
+      this.watchNewWorkers();
       if (this.ready.has(worker) || signal !== null || this.destroyed) return;
       const error = new Error(
         `The worker process exited with code ${code} before it was ready${said.trim() ? `; its stderr ended with:\n${said.trim()}` : ''}`,
@@ -433,6 +490,7 @@ export class WorkerHost {
         });
         return;
       }
+      handed = true;
       if (typeof taskId === 'number') this.events.sent(taskId, child);
     };
   }

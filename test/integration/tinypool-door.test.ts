@@ -5,8 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { BatchRequest, BatchResponse } from '../../dist/src/pool/messages.js';
@@ -288,6 +290,62 @@ describe('the main-side door (WorkerHost)', () => {
         } finally {
           await h.destroy();
         }
+      }
+    },
+  );
+
+  it(
+    '15. tinypool starts child processes up to its options.minThreads when a ready one dies: a spare is kept from the first death',
+    T,
+    async () => {
+      // Children say when they are ready (test/fixtures/mark-ready.mjs).
+      const ready = mkdtempSync(join(tmpdir(), 'rxpool-ready-'));
+      const markReady = fileURLToPath(new URL('../fixtures/mark-ready.mjs', import.meta.url));
+      const env = {
+        ...process.env,
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${markReady}`,
+        RXPOOL_TEST_READY_DIR: ready,
+      } as Record<string, string>;
+      const h = new WorkerHost(
+        {
+          size: 1,
+          extra: 1,
+          runtime: 'process',
+          idleTimeout: Infinity,
+          maxHeapMb: undefined,
+          env,
+          workerData: undefined,
+        },
+        { exited: () => {}, sent: () => {}, unsent: () => false, startFailed: () => {} },
+      );
+      const pidOf = async (id: number) => {
+        const response = (await h.run({ ...batch('() => process.pid', [1]), id })) as BatchResponse;
+        return Array.from(response.values as ArrayLike<number>)[0]!;
+      };
+      try {
+        const first = await pidOf(1);
+        assert.deepEqual(
+          h.children().map((c) => c.pid),
+          [first],
+          'no spare before a death',
+        );
+        await assert.rejects(h.run({ ...batch('() => process.exit(3)', [1]), id: 2 }));
+        // Tinypool started them in its handler of the death, before it failed the task.
+        const started = h.children().map((c) => c.pid);
+        assert.equal(started.length, 2, 'a replacement and a spare');
+        assert.ok(!started.includes(first));
+        // The first child and both started at its death.
+        for (const end = Date.now() + 20_000; readdirSync(ready).length < 3; ) {
+          assert.ok(Date.now() < end, 'the spare is ready within 20 s');
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        await assert.rejects(h.run({ ...batch('() => process.exit(3)', [1]), id: 3 }));
+        assert.equal(h.children().length, 2, 'the one that died is replaced at once');
+        // The next task goes to the child that was started before that death.
+        assert.ok(started.includes(await pidOf(4)));
+      } finally {
+        await h.destroy();
+        rmSync(ready, { recursive: true, force: true });
       }
     },
   );

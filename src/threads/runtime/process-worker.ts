@@ -76,23 +76,30 @@ export function runInChild(
       (response) => outcomes.settle(batch, outcomes.done(response as BatchResponse, batch)),
       (error: unknown) => {
         const { child } = batch;
-        const code = child && host.exitCodeOf(child);
-        const startError = child && host.startErrorOf(child);
-        if (startError) {
-          // Its child died before it was ready (the host handed it the batch all the same).
-          outcomes.settle(batch, cannotStart(batch, startError));
-        } else if (code !== undefined) {
-          // Its child said it exits on its own: a crash, whatever stopped it since.
-          outcomes.settle(batch, crashed(batch, exitError(code, 'worker process')));
-        } else if (batch.aborted && child && !batch.finished) {
-          // Stopped (a timeout): its child may have died on its own first, its exit not yet seen.
-          // How the child ended tells: a death is a crash, not a timeout.
-          exited(child).then(() => outcomes.settle(batch, ended(batch, child, host)));
-        } else {
-          outcomes.settle(batch, outcomes.failure(batch, error));
-        }
+        // Handed to a child that died before it was ready: the task may fail first (its channel
+        // closed) and the exit that says why come after.
+        if (child && host.isStarting(child)) exited(child).then(() => failed(error));
+        else failed(error);
       },
     );
+  function failed(error: unknown): void {
+    const { child } = batch;
+    const code = child && host.exitCodeOf(child);
+    const startError = child && host.startErrorOf(child);
+    if (startError) {
+      // Its child died before it was ready (the host handed it the batch all the same).
+      outcomes.settle(batch, cannotStart(batch, startError));
+    } else if (code !== undefined) {
+      // Its child said it exits on its own: a crash, whatever stopped it since.
+      outcomes.settle(batch, crashed(batch, exitError(code, 'worker process')));
+    } else if (batch.aborted && child && !batch.finished) {
+      // Stopped (a timeout): its child may have died on its own first, its exit not yet seen.
+      // How the child ended tells: a death is a crash, not a timeout.
+      exited(child).then(() => outcomes.settle(batch, ended(batch, child, host)));
+    } else {
+      outcomes.settle(batch, outcomes.failure(batch, error));
+    }
+  }
   return {
     current: () =>
       batch.count === 1 && batch.handedAt !== 0
