@@ -38,6 +38,7 @@ export type {
   ExecutorBatch,
   ExecutorTraits,
   FlatBatch,
+  FlatEnd,
   ItemFailure,
   ItemSpan,
   RunningBatch,

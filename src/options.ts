@@ -182,25 +182,6 @@ export interface ParallelOptions<In = any> {
 }
 
 /**
- * Options of {@link Pool.map} and {@link Pool.starmap}: those of {@link ParallelOptions} but
- * `pool` (they run on the pool they are called on), with `ordered` only as `true`.
- *
- * _The options of the methods that resolve with every result, in input order._
- *
- * They return results in input order, so `ordered: false` is a type error (and throws a
- * `TypeError` for JavaScript callers); for results in completion order use {@link Pool.imap}.
- *
- * ## Example
- * ```ts
- * const options: MapOptions<number> = { concurrency: 64, retry: 2 };
- * console.log(await pool.map((n: number) => n * 2, [1, 2, 3], options));
- * // Output:
- * // [ 2, 4, 6 ]
- * ```
- *
- * @typeParam In The type of the items, as `transfer` receives them.
- */
-/**
  * Options of {@link parallelFlatMap}, {@link parallelFlatSettle} and {@link Pool.imapFlat}: those
  * of {@link ParallelOptions}, and `highWaterMark`.
  *
@@ -229,6 +210,25 @@ export interface FlatOptions<In = any> extends ParallelOptions<In> {
   readonly highWaterMark?: number;
 }
 
+/**
+ * Options of {@link Pool.map} and {@link Pool.starmap}: those of {@link ParallelOptions} but
+ * `pool` (they run on the pool they are called on), with `ordered` only as `true`.
+ *
+ * _The options of the methods that resolve with every result, in input order._
+ *
+ * They return results in input order, so `ordered: false` is a type error (and throws a
+ * `TypeError` for JavaScript callers); for results in completion order use {@link Pool.imap}.
+ *
+ * ## Example
+ * ```ts
+ * const options: MapOptions<number> = { concurrency: 64, retry: 2 };
+ * console.log(await pool.map((n: number) => n * 2, [1, 2, 3], options));
+ * // Output:
+ * // [ 2, 4, 6 ]
+ * ```
+ *
+ * @typeParam In The type of the items, as `transfer` receives them.
+ */
 export type MapOptions<In = any> = Omit<ParallelOptions<In>, 'ordered' | 'pool'> & {
   /**
    * Always `true`: the results come in input order.

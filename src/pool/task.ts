@@ -121,6 +121,7 @@ export type Work<In, Out, State = any> =
  * an observer), without naming RxJS here.
  */
 export interface SubscribableValues<Out> {
+  /** Starts the values: each goes to `next`, then `complete` (or `error`) once. */
   subscribe(observer: {
     next: (value: Out) => void;
     error: (error: unknown) => void;
