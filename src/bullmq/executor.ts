@@ -253,7 +253,6 @@ export class BullmqExecutor implements Executor {
     };
     this.traits = {
       targetBatchMs: this.opts.targetBatchMs,
-      maxBatchBytes: this.opts.maxBatchBytes,
       enforcesTimeouts: true,
       knowsPosition: false,
       concurrency: REMOTE_CONCURRENCY,

@@ -48,12 +48,6 @@ export interface ExecutorTraits {
   /** The run time a batch should aim for, in ms: 8 on threads, ~200 for a remote executor. */
   readonly targetBatchMs: number;
   /**
-   * The largest batch in bytes, when the executor has a limit (a job in Redis). An executor that
-   * cannot take a whole batch runs the first items and reports `done` with a smaller `count`:
-   * the rest go again.
-   */
-  readonly maxBatchBytes?: number;
-  /**
    * The executor enforces per-item timeouts itself (the batch carries `timeout`) and reports a
    * timed-out item as a failure of kind 'timeout'; otherwise the engine times items through
    * `RunningBatch.current()` and aborts.
