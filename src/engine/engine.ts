@@ -15,6 +15,7 @@
  * ./scheduler.ts; this file is the stream's side: push and cancel, what comes back, emission.
  */
 
+import type { TaskError } from '../errors.js';
 import type { BatchOutcome, FlatEnd } from '../executor/contract.js';
 import type { DispatchClient, Dispatcher } from '../executor/dispatcher.js';
 import type { ItemTrace } from '../executor/item-channel.js';
@@ -23,13 +24,17 @@ import type { Batch, Chunk } from './chunk.js';
 import type { Clock } from './clock.js';
 import { closedHooks, type EngineConfig, type EngineHooks } from './config.js';
 import type { Outlet } from './order.js';
+import type { ProgressMeter } from './progress.js';
 import { AGAIN, ALONE, FAIL, KEEP, type Route, routeOf } from './route.js';
 import { Scheduler } from './scheduler.js';
+import type { Transfers } from './transfer.js';
+import type { Window } from './window.js';
 
 export type { EngineConfig, EngineHooks } from './config.js';
 
 export class Engine<In, Out> extends Scheduler<In> implements DispatchClient {
-  private readonly outlet: Outlet<In>;
+  /** Where emitted items go (the hooks), and what their leaving changes. */
+  private readonly outlet: StreamOutlet<In, Out>;
   private readonly detach: () => void;
   /** Admits a run of the backlog (`Window.release`). */
   private readonly admitRun: (page: In[], from: number, to: number) => void;
@@ -50,20 +55,7 @@ export class Engine<In, Out> extends Scheduler<In> implements DispatchClient {
   ) {
     super(config, dispatcher, clock);
     this.admitRun = (page, from, to) => this.admit(page, from, to);
-    this.outlet = {
-      halted: () => this.paused || this.closed,
-      value: (value, index, input) => this.hooks.value(value as Out, index, input),
-      left: (index, error) => {
-        this.window.held--;
-        this.transfers?.delete(index);
-        if (error === undefined) {
-          this.meter?.emitted(false);
-        } else {
-          this.meter?.emitted(true);
-          this.hooks.failure(error);
-        }
-      },
-    };
+    this.outlet = new StreamOutlet(this.window, this.transfers, this.meter, hooks);
     this.detach = dispatcher.attach(this);
   }
 
@@ -117,11 +109,13 @@ export class Engine<In, Out> extends Scheduler<In> implements DispatchClient {
   /** Stops emitting (results are held, and keep their place in the window) until `resume()`. */
   pause(): void {
     this.paused = true;
+    this.outlet.halted = true;
   }
 
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
+    this.outlet.halted = this.closed;
     this.pump();
   }
 
@@ -129,6 +123,7 @@ export class Engine<In, Out> extends Scheduler<In> implements DispatchClient {
   cancel(): void {
     if (this.closed) return;
     this.closed = true;
+    this.outlet.halted = true;
     this.detach();
     const { flat } = this.config;
     for (const batch of this.running) {
@@ -158,6 +153,7 @@ export class Engine<In, Out> extends Scheduler<In> implements DispatchClient {
     this.out = 0;
     this.sourceFailure = undefined;
     this.hooks = closedHooks;
+    this.outlet.hooks = closedHooks;
   }
 
   // DispatchClient (with `Scheduler.queued` and `Scheduler.dispatch`)
@@ -364,3 +360,40 @@ export class Engine<In, Out> extends Scheduler<In> implements DispatchClient {
 }
 
 const NO_VALUES: readonly unknown[] = [];
+
+/**
+ * The engine's {@link Outlet}: a class, not an object of closures, so that the emission loops'
+ * calls, once per item, stay monomorphic and are inlined.
+ */
+class StreamOutlet<In, Out> implements Outlet<In> {
+  halted = false;
+
+  constructor(
+    private readonly window: Window<In>,
+    private readonly transfers: Transfers<In> | undefined,
+    private readonly meter: ProgressMeter | undefined,
+    public hooks: EngineHooks<In, Out>,
+  ) {}
+
+  done(value: unknown, index: number, input: In): void {
+    this.window.held--;
+    this.transfers?.delete(index);
+    this.meter?.emitted(false);
+    this.hooks.value(value as Out, index, input);
+  }
+
+  left(index: number, error: TaskError<In> | undefined): void {
+    this.window.held--;
+    this.transfers?.delete(index);
+    if (error === undefined) {
+      this.meter?.emitted(false);
+    } else {
+      this.meter?.emitted(true);
+      this.hooks.failure(error);
+    }
+  }
+
+  value(value: unknown, index: number, input: In): void {
+    this.hooks.value(value as Out, index, input);
+  }
+}

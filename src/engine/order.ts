@@ -12,12 +12,17 @@ import { Deque } from './deque.js';
 
 /** What the emission loops call back. */
 export interface Outlet<In> {
-  /** Emission stops while this is true (paused, or stopped by a hook). */
-  halted(): boolean;
-  /** Item `index` succeeded (a flat item: one of its values): it goes out. */
-  value(value: unknown, index: number, input: In): void;
-  /** Item `index` is done and leaves the window; `error`: it failed for good, and goes out so. */
+  /**
+   * Emission stops while this is true (paused, or stopped by a hook). A field the engine keeps,
+   * not a call: the loops read it after every item.
+   */
+  halted: boolean;
+  /** Item `index` succeeded: it leaves the window, and its value goes out. */
+  done(value: unknown, index: number, input: In): void;
+  /** Item `index` leaves the window; `error`: it failed for good, and goes out so. */
   left(index: number, error: TaskError<In> | undefined): void;
+  /** A value of flat item `index` goes out (the item stays in the window until it `left`). */
+  value(value: unknown, index: number, input: In): void;
 }
 
 export class Order<In> {
@@ -80,7 +85,7 @@ export class Order<In> {
   /** Emits what is ready; returns whether anything was emitted. */
   emit(outlet: Outlet<In>): boolean {
     let emitted = false;
-    while (!outlet.halted()) {
+    while (!outlet.halted) {
       const chunk = this.peek();
       if (!chunk || chunk.state < DONE) break;
       emitted = true;
@@ -96,9 +101,9 @@ export class Order<In> {
         if (k === last) this.shift();
         const input = inputs[lo + k]!;
         inputs[lo + k] = undefined as In;
-        outlet.left(first + k, error);
-        if (error === undefined) outlet.value(values[at + k], first + k, input);
-      } while (chunk.emitted <= last && !outlet.halted());
+        if (error === undefined) outlet.done(values[at + k], first + k, input);
+        else outlet.left(first + k, error);
+      } while (chunk.emitted <= last && !outlet.halted);
     }
     return emitted;
   }
@@ -111,7 +116,7 @@ export class Order<In> {
   emitFlat(outlet: Outlet<In>, clock: Clock): boolean {
     const { ordered } = this;
     let emitted = false;
-    while (!outlet.halted()) {
+    while (!outlet.halted) {
       const chunk = this.peek();
       if (!chunk) break;
       const flat = chunk.flat!;

@@ -11,6 +11,8 @@ import type { Chunk } from './chunk.js';
 type Channel = typeof itemChannel;
 
 export class ItemTraces<In> {
+  /** Whether items may have trace contexts to keep (`keep` is called at each push). */
+  readonly capturing: boolean;
   /** Trace contexts of the items of a page, by their place in it (pages that have some). */
   private traced: WeakMap<In[], (TraceCarrier | undefined)[]> | undefined;
 
@@ -18,11 +20,8 @@ export class ItemTraces<In> {
     private readonly channel: Channel,
     /** The trace context of the item pushed `index`-th, when there may be one. */
     private readonly capture: ((index: number) => TraceCarrier | undefined) | undefined,
-  ) {}
-
-  /** Whether items may have trace contexts to keep (`keep` is called at each push). */
-  get capturing(): boolean {
-    return this.capture !== undefined;
+  ) {
+    this.capturing = capture !== undefined;
   }
 
   /** Keeps the trace context of the input just pushed into `page`, the `index`-th pushed. */
