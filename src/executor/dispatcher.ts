@@ -132,7 +132,17 @@ export class Dispatcher {
       this.turns();
       this.checkIdle();
     };
-    return values ? this.executor.run(batch, report, values) : this.executor.run(batch, report);
+    try {
+      return values ? this.executor.run(batch, report, values) : this.executor.run(batch, report);
+    } catch (error) {
+      // The contract says `run` reports, never throws. One that throws anyway fails this batch's
+      // items (each blamed with what it threw, not retried), not the stream that pushed them or
+      // the pool: else the batch would stay counted out, and the hold and close() wait for ever.
+      const cause = error instanceof Error ? error : new Error(String(error));
+      const blamed = new Map(batch.inputs.map((_, position) => [position, cause] as const));
+      queueMicrotask(() => report({ type: 'unsendable', blamed }));
+      return { abort() {} };
+    }
   }
 
   /** Workers running a batch now. */
