@@ -108,10 +108,16 @@ class FakeStream implements DispatchClient {
   dispatch(): boolean {
     if (this.items === 0) return false;
     this.items--;
-    this.dispatcher.submit(
-      { work: WORK, inputs: [this.items], spans: [], stream: this.stream },
-      (outcome) => this.outcomes.push(outcome),
-    );
+    const batch: ExecutorBatch = {
+      work: WORK,
+      inputs: [this.items],
+      spans: [],
+      transferList: undefined,
+      timeout: undefined,
+      expectedMs: undefined,
+      stream: this.stream,
+    };
+    this.dispatcher.submit(batch, (outcome) => this.outcomes.push(outcome));
     return this.items > 0;
   }
 
