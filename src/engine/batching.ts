@@ -3,16 +3,16 @@
  *
  * With `'auto'`, an item goes out alone while workers are idle (nothing waits, so nothing is
  * added to its latency). Once items queue up behind busy workers, several go together: as many as
- * run in about the executor's `targetBatchMs` (`TARGET_BATCH_MS` on threads) by the measured time per item, but never more than an even share
- * of the unfinished items (waiting or out) among the executor's slots, so that no worker holds
- * items another could be running (the tail stays short).
+ * run in about the executor's `targetBatchMs` (`TARGET_BATCH_MS` on threads) by the measured time
+ * per item, but never more than an even share of the unfinished items (waiting or out) among the
+ * executor's slots, so that no worker holds items another could be running (the tail stays short).
  */
 
 /**
  * How long a batch should take to run on threads, in ms: long enough that the messages it costs
  * (the main thread's time each way, which grows when the workers must give way to it on a busy
- * machine) are a small part of it; a shorter target sent CPU-bound items alone, and was slower
- * (the figures: bench/RESULTS.md).
+ * machine) are a small part of it. A shorter target sends CPU-bound items alone, and their
+ * messages then cost more than the spread gains (bench/RESULTS.md).
  */
 export const TARGET_BATCH_MS = 8;
 /** No batch is larger than this, whatever the measurements say. */
@@ -25,8 +25,7 @@ export class BatchSizer {
   /**
    * Run time and items of the batches measured, each batch's share fading by `KEEP` per later
    * batch. Their ratio is the time per item, weighed by items: a first batch of one item (whose
-   * time is mostly the batch's own start) does not hold back the size of the next ones for long,
-   * as it did when every batch's mean counted the same.
+   * time is mostly the batch's own start) does not hold back the size of the next ones for long.
    */
   private ms = 0;
   private items = 0;

@@ -272,7 +272,7 @@ export interface Executor {
    * when `capacity` is not given.
    */
   readonly size: number;
-  /** What the engine plans with (batch time, byte limit, who times items). */
+  /** What the engine plans with (batch time, who times items, the default window, streaming). */
   readonly traits: ExecutorTraits;
   /** Batches that may be out now (may change: call the listener given to `onCapacity`). */
   capacity(): number;
