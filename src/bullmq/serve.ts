@@ -1,9 +1,13 @@
 /**
- * What `rxpool worker` runs: a BullMQ `Worker` that takes rxpool's batch jobs from a queue and runs
- * their items on a local {@link Pool} through its public API (`pool.imapSettled`), so that per-item
- * timeouts, crashes and clone failures are handled here exactly as with threads and come back per
- * item (the job format: ./job.ts). It listens to the queue's cancel channel and stops the running
- * jobs of a cancelled stream.
+ * What `rxpool worker` runs: a BullMQ `Worker` (./batch-worker.ts) that takes rxpool's batch jobs
+ * from a queue and runs their items on a local {@link Pool} through its public API
+ * (`pool.imapSettled`), so that per-item timeouts, crashes and clone failures are handled here
+ * exactly as with threads and come back per item (the job format: ./job.ts, ./result.ts). What a
+ * job's work spec runs is ./served-work.ts's to say. It listens to the queue's cancel channel and
+ * stops the running jobs of a cancelled stream.
+ *
+ * This is the consumer side: it uses a whole local pool, so it sits above the engine, and none of
+ * the producer's files (./executor.ts and what it imports) imports it.
  */
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -168,7 +172,7 @@ export class BatchServer {
     const resolved = this.work.resolve(batch.work);
     const count = batch.inputs.length;
     // Filled by push: a packed array, which v8's serializer writes densely (an array made by
-    // `new Array(count)` has holes, and goes as index/value pairs, 3-4x slower both ways).
+    // `new Array(count)` has holes, and goes as index/value pairs, far slower both ways).
     const values: unknown[] = [];
     for (let i = 0; i < count; i++) values.push(undefined);
     const failures: ItemFailureWire[] = [];
