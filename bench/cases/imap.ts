@@ -1,6 +1,6 @@
 /**
- * Case `imap`: `pool.imap` over an endless synchronous generator, as a user starts and stops it
- * (issue 11, point 12): the time to the first result, with a trivial input and with one that
+ * Case `imap`: `pool.imap` over an endless synchronous generator, as a user starts and stops it:
+ * the time to the first result, with a trivial input and with one that
  * costs 2 µs of this thread per item (a parser, say: 33 ms to read the 16,384 items of the
  * window), how much was read by then, and how long `break` (the iterator's `return()`) takes;
  * against `pool.run` of one item on the same pool, in the same rounds. And the steady state: a
