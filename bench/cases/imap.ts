@@ -165,8 +165,8 @@ export const imap: BenchCase = {
         ],
         notes: [
           'First result: from the pool.imap call to the first value, on a warm pool; then the loop breaks (the iterator is returned), and the next round starts.',
-          'items read: how many items the generator gave by the first result (the window is 16,384). Before issue 11, the first next() read all of them before the event loop could bring back any result.',
-          'Steady state: the same x*x over the same items, pulled from a generator by pool.imap and pushed from an array through parallelMap; rounds interleaved. No goal: the ratio swings from 0.4 to 0.75 between runs on this shared machine; compare versions with an in-process A/B (bench/RESULTS.md).',
+          'items read: how many items the generator gave by the first result (the window is 16,384). A sync generator is read in short slices, so results come back while it is still being read.',
+          'Steady state: the same x*x over the same items, pulled from a generator by pool.imap and pushed from an array through parallelMap; rounds interleaved. No goal: the ratio swings widely between runs on a shared machine; compare versions with an in-process A/B (bench/RESULTS.md).',
         ],
       };
     } finally {
