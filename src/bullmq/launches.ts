@@ -52,10 +52,15 @@ export interface Launch {
 
 /** Counters for tests and troubleshooting: which path ended the batches. */
 export interface BullmqExecutorCounters {
+  /** Batches ended by an event of the queue's events stream. */
   readonly byEvent: number;
+  /** Batches ended by the reconcile pass (the event missed, or events off). */
   readonly byReconcile: number;
+  /** Jobs found gone from Redis (a restart without persistence): their batches went again. */
   readonly lost: number;
+  /** Jobs whose worker died under them: their batches went again. */
   readonly crashed: number;
+  /** Workers connected to the queue, as the last reconcile pass read them. */
   readonly workers: number;
 }
 

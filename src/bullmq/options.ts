@@ -6,6 +6,11 @@ import type { RedisOptions } from 'ioredis';
 import { fail } from '../options.js';
 import { MAX_BATCH_BYTES } from './job.js';
 
+/**
+ * Options of `bullmqExecutor`: where Redis is, which queue, and how jobs are sized and
+ * watched. Only `connection` and `queue` are required; each option is checked when the executor
+ * is made, and a bad one throws a `TypeError` that names it.
+ */
 export interface BullmqExecutorOptions {
   /** `redis://` or `rediss://` URL, or ioredis options (host, port, tls, username, password...). */
   readonly connection: string | RedisOptions;
@@ -32,7 +37,13 @@ export interface BullmqExecutorOptions {
    * queue's setting is written by every producer that starts). Events beyond it are dropped; the
    * reconcile pass still finds every outcome.
    */
-  readonly streams?: { readonly events?: { readonly maxLen?: number } };
+  readonly streams?: {
+    /** The queue's events stream. */
+    readonly events?: {
+      /** Its cap, in events (BullMQ trims it approximately). */
+      readonly maxLen?: number;
+    };
+  };
 }
 
 /** The options once checked, with their defaults filled in. */
