@@ -15,6 +15,7 @@ import type { MessagePort } from 'node:worker_threads';
 export type { WorkSpec } from '../executor/contract.js';
 
 import type { ItemSpan, TraceCarrier, WorkSpec } from '../executor/contract.js';
+import type { FlatPayload } from './flat-pack.js';
 
 /** One message to a worker: several items of the same work. */
 export interface BatchRequest {
@@ -70,8 +71,8 @@ export interface FlatValues {
   readonly flatKey: number;
   /** The item's position in its batch. */
   readonly position: number;
-  /** The values, by structured clone. */
-  readonly values: readonly unknown[];
+  /** The values: by structured clone, or packed (src/pool/flat-pack.ts: `unpackValues` reads them). */
+  readonly values: FlatPayload;
   /** The item is over (after these values): the next message is the next item's, or the reply. */
   readonly end?: true;
   /** With `end`: how the item failed. */

@@ -28,6 +28,7 @@ import type {
   ValuesListener,
 } from '../executor/contract.js';
 import { findUncloneable } from '../pool/clone.js';
+import { unpackValues } from '../pool/flat-pack.js';
 import {
   type BatchResponse,
   type Broadcast,
@@ -436,7 +437,7 @@ export class ThreadPoolExecutor implements Executor {
     const { failure } = message;
     batch.values?.(
       message.position,
-      message.values,
+      unpackValues(message.values),
       message.end && { failure: failure === undefined ? undefined : toFailure(failure) },
     );
   }

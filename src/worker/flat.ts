@@ -8,6 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { findUncloneable } from '../pool/clone.js';
+import { type FlatPayload, ValuePacker } from '../pool/flat-pack.js';
 import { type FlatValues, MOVE_BRAND, type WireError } from '../pool/messages.js';
 import type { TransferListItem } from '../types.js';
 import { cloneFailure } from './wire-error.js';
@@ -75,11 +76,15 @@ interface Pull {
   stop(): unknown;
 }
 
+/** Packs the values of the item that runs (one at a time in a worker) as they are gathered. */
+const packer = new ValuePacker();
+
 /**
- * The values gathered and not yet posted. They travel by structured clone, unchecked: a check of
- * every value (or JSON text, which needs one) costs the worker about as much as the clone itself,
- * and the worker is what limits a stream of small values (bench/RESULTS.md). When posting throws,
- * the value at fault is looked for then: the values before it go, and the item fails with why.
+ * The values gathered and not yet posted. Numbers, and records of numbers with the same keys,
+ * travel packed in a typed array (src/pool/flat-pack.ts: the check is made as each value is
+ * gathered, and spares the main side the reading of a structured clone); other values travel by
+ * structured clone, unchecked. When posting throws, the value at fault is looked for then: the
+ * values before it go, and the item fails with why.
  */
 class Gathered {
   values: unknown[] = [];
@@ -94,7 +99,9 @@ class Gathered {
     private readonly position: number,
     private readonly post: FlatPost,
     private readonly movesBuffers: boolean,
-  ) {}
+  ) {
+    packer.reset();
+  }
 
   /** Keeps a value for the trip (its `move()` list joins the message's). */
   add(value: unknown): void {
@@ -105,6 +112,9 @@ class Gathered {
         this.transferList ??= [];
         this.transferList.push(...list);
       }
+      packer.plain();
+    } else {
+      packer.add(value);
     }
     if (this.values.length === 0) this.since = performance.now();
     this.values.push(value);
@@ -122,12 +132,18 @@ class Gathered {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const { values, transferList } = this;
+    const { values } = this;
+    let { transferList } = this;
     if ((values.length === 0 && end === undefined) || this.failed) return;
     this.values = [];
     this.transferList = undefined;
+    const packed = packer.take();
+    if (packed !== undefined && this.movesBuffers) {
+      transferList ??= [];
+      transferList.push((ArrayBuffer.isView(packed) ? packed : packed.cells).buffer);
+    }
     try {
-      this.post(this.message(values, end), transferList);
+      this.post(this.message(packed ?? values, end), transferList);
     } catch (error) {
       // Its buffers did not move: the values before the one at fault go again, copied.
       const { at, failure } = culprit(values, error, this.movesBuffers);
@@ -141,7 +157,7 @@ class Gathered {
     }
   }
 
-  private message(values: unknown[], end: { failure: WireError | undefined } | undefined) {
+  private message(values: FlatPayload, end: { failure: WireError | undefined } | undefined) {
     const message: FlatValues = { flatKey: this.key, position: this.position, values };
     if (end === undefined) return message;
     return end.failure === undefined
