@@ -67,8 +67,18 @@ export interface FlatRequest {
  * Values of a flat batch's item, from the worker, while it runs (before the batch's reply). A
  * gathered run of them: up to a count, or what came in a few ms.
  */
-export interface FlatValues {
+export interface FlatValues extends FlatPart {
   readonly flatKey: number;
+  /**
+   * Items of the batch that ended before this one, with their last values, in order: their ends
+   * wait for the next message (a few ms at most, or a count of values), a message each costing the
+   * worker more than many values.
+   */
+  readonly before?: readonly FlatPart[];
+}
+
+/** One item's values in a {@link FlatValues}, and maybe its end. */
+export interface FlatPart {
   /** The item's position in its batch. */
   readonly position: number;
   /** The values: by structured clone, or packed (src/pool/flat-pack.ts: `unpackValues` reads them). */

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { findUncloneable } from '../pool/clone.js';
 import { type FlatPayload, ValuePacker } from '../pool/flat-pack.js';
-import { type FlatValues, MOVE_BRAND, type WireError } from '../pool/messages.js';
+import { type FlatPart, type FlatValues, MOVE_BRAND, type WireError } from '../pool/messages.js';
 import type { TransferListItem } from '../types.js';
 import { cloneFailure } from './wire-error.js';
 
@@ -80,6 +80,79 @@ interface Pull {
 const packer = new ValuePacker();
 
 /**
+ * Items that ended with their last values packed, not posted yet: they go with the next message
+ * of their batch (as its `before`), or alone once they hold `FLAT_MAX_VALUES` values or the first
+ * of them waited `FLAT_FLUSH_MS`, and always before the batch's reply ({@link flushEnded}). A
+ * message costs the worker as much as hundreds of small values, and an item of a few hundred
+ * values would otherwise cost one. (Packed values cannot fail to post: no culprit to look for.)
+ */
+class Ended {
+  parts: FlatPart[] = [];
+  /** Values in `parts`. */
+  count = 0;
+  /** When the first value of the first part was gathered. */
+  since = 0;
+  transferList: TransferListItem[] | undefined;
+  private key = 0;
+  post: FlatPost | undefined;
+
+  /** Holds an ended item's part (`count` values since `since`), whose `buffer` may move. */
+  add(
+    key: number,
+    post: FlatPost,
+    part: FlatPart,
+    count: number,
+    since: number,
+    buffer: ArrayBuffer | undefined,
+  ): void {
+    if (this.parts.length > 0 && key !== this.key) this.flush();
+    if (this.parts.length === 0) {
+      this.since = since;
+      this.key = key;
+      this.post = post;
+    }
+    this.parts.push(part);
+    this.count += count;
+    if (buffer !== undefined) {
+      this.transferList ??= [];
+      this.transferList.push(buffer);
+    }
+  }
+
+  /** The parts, for a message of batch `key`; they are no longer held. */
+  take(key: number): {
+    before: FlatPart[] | undefined;
+    transferList: TransferListItem[] | undefined;
+  } {
+    if (this.parts.length > 0 && key !== this.key) this.flush();
+    const { parts, transferList } = this;
+    this.clear();
+    return { before: parts.length > 0 ? parts : undefined, transferList };
+  }
+
+  /** Posts the parts alone. */
+  flush(): void {
+    if (this.parts.length === 0) return;
+    const { parts, transferList, key, post } = this;
+    this.clear();
+    post!({ flatKey: key, ...parts[parts.length - 1]!, before: parts.slice(0, -1) }, transferList);
+  }
+
+  private clear(): void {
+    this.parts = [];
+    this.count = 0;
+    this.transferList = undefined;
+  }
+}
+
+const ended = new Ended();
+
+/** Posts the items that ended and wait (see {@link Ended}): the batch is about to answer. */
+export function flushEnded(): void {
+  ended.flush();
+}
+
+/**
  * The values gathered and not yet posted. Numbers, and records of numbers with the same keys,
  * travel packed in a typed array (src/pool/flat-pack.ts: the check is made as each value is
  * gathered, and spares the main side the reading of a structured clone); other values travel by
@@ -116,14 +189,17 @@ class Gathered {
     } else {
       packer.add(value);
     }
-    if (this.values.length === 0) this.since = performance.now();
+    if (this.values.length === 0) this.since = ended.count > 0 ? ended.since : performance.now();
     this.values.push(value);
   }
 
   /** Whether the values should go now: enough of them, or the first waited long enough. */
   get due(): boolean {
     const n = this.values.length;
-    return n >= FLAT_MAX_VALUES || (n > 0 && performance.now() - this.since >= FLAT_FLUSH_MS);
+    return (
+      n + ended.count >= FLAT_MAX_VALUES ||
+      (n > 0 && performance.now() - this.since >= FLAT_FLUSH_MS)
+    );
   }
 
   /** Posts what was gathered; with `end`, also that the item is over (how, if it failed). */
@@ -133,18 +209,51 @@ class Gathered {
       this.timer = undefined;
     }
     const { values } = this;
-    let { transferList } = this;
-    if ((values.length === 0 && end === undefined) || this.failed) return;
+    if ((values.length === 0 && end === undefined) || this.failed) {
+      // Nothing of this item to post (it waits for credit, or was stopped): the ended go.
+      ended.flush();
+      return;
+    }
     this.values = [];
-    this.transferList = undefined;
     const packed = packer.take();
+    if (packed !== undefined && end !== undefined && end.failure === undefined) {
+      // The item ended with its last values packed: they wait for the next message.
+      const { buffer } = ArrayBuffer.isView(packed) ? packed : packed.cells;
+      const part = this.message(packed, end);
+      ended.add(
+        this.key,
+        this.post,
+        part,
+        values.length,
+        this.since,
+        this.movesBuffers ? buffer : undefined,
+      );
+      if (ended.count >= FLAT_MAX_VALUES || performance.now() - ended.since >= FLAT_FLUSH_MS) {
+        ended.flush();
+      }
+      return;
+    }
+    const { before, transferList: endedList } = ended.take(this.key);
+    let transferList = this.transferList;
+    this.transferList = undefined;
     if (packed !== undefined && this.movesBuffers) {
       transferList ??= [];
       transferList.push((ArrayBuffer.isView(packed) ? packed : packed.cells).buffer);
     }
     try {
-      this.post(this.message(packed ?? values, end), transferList);
+      const message = this.message(packed ?? values, end);
+      this.post(
+        before ? { ...message, before } : message,
+        endedList && transferList ? [...endedList, ...transferList] : (endedList ?? transferList),
+      );
     } catch (error) {
+      // The ended items' packed values go first, alone (a failed post moved nothing).
+      if (before) {
+        this.post(
+          { ...before[before.length - 1]!, flatKey: this.key, before: before.slice(0, -1) },
+          endedList,
+        );
+      }
       // Its buffers did not move: the values before the one at fault go again, copied.
       const { at, failure } = culprit(values, error, this.movesBuffers);
       this.failed = failure;
@@ -167,8 +276,9 @@ class Gathered {
 
   /** An async source may wait long for its next value: what was gathered goes after a few ms. */
   flushLater(): void {
-    if (this.timer !== undefined || this.values.length === 0) return;
-    const wait = Math.max(0, FLAT_FLUSH_MS - (performance.now() - this.since));
+    if (this.timer !== undefined || (this.values.length === 0 && ended.count === 0)) return;
+    const since = this.values.length > 0 ? this.since : ended.since;
+    const wait = Math.max(0, FLAT_FLUSH_MS - (performance.now() - since));
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.flush();
@@ -188,11 +298,11 @@ export async function streamItem(
   position: number,
   gate: FlatGate,
   post: FlatPost,
-  movesBuffers: boolean,
+  shares: boolean,
   fail: (error: unknown) => WireError,
 ): Promise<WireError | undefined> {
   gate.next(position);
-  const out = new Gathered(gate.key, position, post, movesBuffers);
+  const out = new Gathered(gate.key, position, post, shares);
   if (thrown !== undefined) {
     out.flush({ failure: thrown });
     return thrown;

@@ -21,7 +21,7 @@ import {
 import { inTraceContext, type TraceCarrier } from '../pool/trace-context.js';
 import type { TransferListItem } from '../types.js';
 import { WorkerContext } from './context.js';
-import { type FlatGate, type FlatPost, streamItem } from './flat.js';
+import { type FlatGate, type FlatPost, flushEnded, streamItem } from './flat.js';
 import { type Fn, knowTeardown, load, NotArguments, setupOnce, teardownOnce } from './load.js';
 import { type Carrier, cloneCarrier, cloneFailure, serializeError } from './wire-error.js';
 
@@ -277,6 +277,7 @@ async function runFlat(
       failures[count] = failed;
     }
   }
+  flushEnded();
   return { count, failures, retire };
 }
 

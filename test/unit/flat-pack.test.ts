@@ -8,7 +8,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import v8 from 'node:v8';
 import fc from 'fast-check';
-import { type FlatPayload, unpackValues, ValuePacker } from '../../src/pool/flat-pack.js';
+import {
+  type FlatPayload,
+  type PackedRecords,
+  unpackValues,
+  ValuePacker,
+} from '../../src/pool/flat-pack.js';
 import { anyCloneable, sameClone } from '../support/same-clone.js';
 
 /** The values as one message carries them: packed when the packer lets them all through. */
@@ -101,8 +106,9 @@ describe('packed values of flat messages (src/pool/flat-pack.ts)', () => {
     const rows = Array.from({ length: 200 }, (_, i) => ({ item: 7, i, v: (i * 7) % 1000 }));
     const payload = pack(rows);
     assert.ok(payload !== undefined && !Array.isArray(payload) && !ArrayBuffer.isView(payload));
-    assert.deepEqual(payload.keys, ['item', 'i', 'v']);
-    assert.ok(payload.cells instanceof Int32Array);
+    const { keys, cells } = payload as PackedRecords;
+    assert.deepEqual(keys, ['item', 'i', 'v']);
+    assert.ok(cells instanceof Int32Array);
     assert.equal(sameClone(Array.from(unpackValues(structuredClone(payload))), rows), undefined);
   });
 
