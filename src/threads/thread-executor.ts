@@ -21,32 +21,21 @@ import {
   type TornDown,
   type WorkSpec,
 } from '../pool/messages.js';
-import { TEARDOWN_MS } from '../worker/load.js';
 import { reviveError } from '../worker/wire-error.js';
 import { ControlRows } from './control-rows.js';
-import { FLAT_CANCEL_GRACE_MS, TinypoolExecutor, type WorkersOptions } from './executor.js';
+import { TinypoolExecutor, type WorkersOptions } from './executor.js';
 import { Hellos } from './hellos.js';
 import { cannotStart, finish, type InFlightBatch } from './in-flight.js';
-import { RETIRE, reportTeardown, STOPPED, unsendable } from './outcomes.js';
+import { RETIRE, STOPPED, unsendable } from './outcomes.js';
 import { Parking } from './parking.js';
 import { DEPTH, Placement } from './placement.js';
-import type { WorkerLink } from './runtime/thread-worker.js';
+import { CANCEL_GRACE_MS, type WorkerLink } from './runtime/thread-worker.js';
 import type { WorkerHostEvents } from './worker-host.js';
 
 /** The default executor on worker threads (`createPool()`, `runtime: 'thread'`). */
 export function threadExecutor(options: WorkersOptions): TinypoolExecutor {
   return new ThreadExecutor(options);
 }
-
-/**
- * How long a running batch that was cancelled (`abort('cancel')`) has to answer before its worker
- * is stopped: the worker reads the cancel cell between items, so a batch of short items answers
- * within a message's round trip, and its worker is kept.
- */
-const CANCEL_GRACE_MS = 10;
-
-/** How long past a worker's own teardown limit the main side waits for its answer. */
-const TEARDOWN_MARGIN_MS = 100;
 
 class ThreadExecutor extends TinypoolExecutor {
   /** Which link takes a batch, and how many may be out. */
@@ -171,30 +160,10 @@ class ThreadExecutor extends TinypoolExecutor {
     if (this.options.teardown) {
       // The links hold nothing open: the process stays alive until every worker answered.
       const hold = setInterval(() => {}, 2 ** 30);
-      await Promise.all([...this.links.values()].map((link) => this.tearDown(link)));
+      await Promise.all([...this.links.values()].map((link) => link.tearDownWithin()));
       clearInterval(hold);
     }
     await this.host.destroy();
-  }
-
-  /**
-   * Has a linked worker run its teardown (after the batches it holds); resolves when it has
-   * answered, or after the teardown's limit and a margin (a worker stuck in synchronous code
-   * never answers). A failure is reported (see `reportTeardown`).
-   */
-  private tearDown(link: WorkerLink): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        reportTeardown(new Error(`A worker's teardown did not finish within ${TEARDOWN_MS} ms`));
-        resolve();
-      }, TEARDOWN_MS + TEARDOWN_MARGIN_MS);
-      timer.unref();
-      link.tearDown((reply) => {
-        clearTimeout(timer);
-        if (reply.error) reportTeardown(reviveError(reply.error));
-        resolve();
-      });
-    });
   }
 
   /** Stops now: the batches out are reported 'aborted' (or as their workers' exits say). */
@@ -309,19 +278,7 @@ class ThreadExecutor extends TinypoolExecutor {
       timer.unref();
       return;
     }
-    batch.abortedFor = reason;
-    link.abort(batch.id, reason);
-    if (batch.request.flat !== undefined) {
-      // A flat item is told to stop too, which it hears between values: its iterator's
-      // `return()` runs in the worker (a generator's `finally` blocks with it) before it answers.
-      link.send({ flatKey: batch.id, stop: true });
-      link.cancelRunning(batch, Math.max(FLAT_CANCEL_GRACE_MS, this.abortGrace), stop);
-      return;
-    }
-    // A task that awaits (or a timed batch between its tasks' calls) gets the grace; a cancelled
-    // batch of synchronous items answers between items, or is stopped after a short grace.
-    const awaits = reason === 'timeout' || control!.awaiting(row);
-    link.cancelRunning(batch, awaits ? this.abortGrace : CANCEL_GRACE_MS, stop);
+    link.abortRunning(batch, reason, this.abortGrace, stop);
   }
 
   /**
@@ -442,7 +399,7 @@ class ThreadExecutor extends TinypoolExecutor {
       // No new batch goes to it while its teardown runs.
       this.links.delete(link.threadId);
       this.retiring.set(link.threadId, link);
-      void this.tearDown(link).then(() => this.host.stop(link.threadId, RETIRE));
+      void link.tearDownWithin().then(() => this.host.stop(link.threadId, RETIRE));
     });
   }
 

@@ -4,13 +4,14 @@
  * export with each task: a batch (process runtime, one task each), or a hello that gives a thread
  * worker its link (a port on which it takes its batches for the rest of its life). It reads what
  * tinypool gives a worker through its internals, each named here with the upstream behaviour it
- * relies on and a test in test/integration/tinypool-door.test.ts:
+ * relies on and a test in test/integration/tinypool-door.test.ts (the numbers go on from the main
+ * side's, src/threads/worker-host.ts):
  *
- * - `process.__tinypool_state__.isChildProcess`: tinypool 2.2.0 marks a child process there (its
- *   public `Tinypool.isWorkerThread` would load tinypool's main module in every worker, a
- *   noticeable part of each worker's start: bench/RESULTS.md). It decides the worker's id (`pid` or `threadId`) and whether results'
- *   buffers may move.
- * - `workerData[1]`: tinypool 2.2.0 passes `[its own data, the pool's workerData]` to a thread
+ * - (5) `process.__tinypool_state__.isChildProcess`: tinypool 2.2.0 marks a child process there
+ *   (its public `Tinypool.isWorkerThread` would load tinypool's main module in every worker, a
+ *   noticeable part of each worker's start). It decides the worker's id (`pid` or `threadId`) and
+ *   whether results' buffers may move.
+ * - (6) `workerData[1]`: tinypool 2.2.0 passes `[its own data, the pool's workerData]` to a thread
  *   worker: the control block the executor shares with every thread worker is the second.
  * - (9) A child process's IPC channel is tinypool's, and its child entry ignores a message without
  *   `__tinypool_worker_message__`: rxpool's own messages to a child (an abort of its batch) travel
@@ -20,7 +21,7 @@
  *   later if it has not exited: a SIGTERM handler here runs the pool's teardown (bounded by
  *   `TEARDOWN_MS`, under that second) and exits. Installed only with a teardown: without one, a
  *   child that runs synchronous code would otherwise take that second to die.
- * - A child process's reply: tinypool 2.2.0's child entry (`entry/process.js`) sends a task's
+ * - (7) A child process's reply: tinypool 2.2.0's child entry (`entry/process.js`) sends a task's
  *   result with `process.send` outside any `try`, so a result that its channel's serializer
  *   (`serialization: 'advanced'`, v8's) refuses throws uncaught there and kills the child: a
  *   `SharedArrayBuffer`, or a getter that throws when read again. A reply that is not all JSON
