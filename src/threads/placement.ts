@@ -1,8 +1,9 @@
 /**
  * Placement: which link a batch goes to, and how many workers' worth of batches may be out
- * (`activeLinks`). A pure component with an injected clock, as `BatchSizer` is: the thread pool feeds it
- * what happens (a batch posted, the worker time a batch reported, a batch moved), and asks it where
- * a batch goes, how many batches may be out, and whether a batch that waits should move.
+ * (`activeLinks`). A pure component with an injected clock, as `BatchSizer` is: the thread
+ * executor feeds it what happens (a batch posted, the worker time a batch reported, a batch
+ * moved), and asks it where a batch goes, how many batches may be out, and whether a batch that
+ * waits should move.
  *
  * - **active links** (`activeLinks`): the links that take short batches. All of them while the workers are busy; fewer
  *   while they are mostly idle *because the main thread is busy* (`ranFor`): items that take the
