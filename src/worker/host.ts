@@ -57,7 +57,6 @@ import type {
 import { ControlBlock, isFlatMessage } from '../pool/messages.js';
 import type { TransferListItem } from '../types.js';
 import { FlatGate, type FlatPost } from './flat.js';
-import { hasTeardown, teardownOnce } from './load.js';
 import { type FlatIo, Runner } from './runner.js';
 import { serializeError } from './wire-error.js';
 
@@ -105,9 +104,9 @@ function dieOfSigterm(): void {
   process.kill(process.pid, 'SIGTERM');
 }
 function listenForSigterm(): void {
-  if (!isChildProcess || onSigterm !== undefined || !hasTeardown()) return;
+  if (!isChildProcess || onSigterm !== undefined || !runner.lifecycle.hasTeardown()) return;
   onSigterm = () => {
-    void teardownOnce(runner.context).then((error) => {
+    void runner.lifecycle.teardownOnce().then((error) => {
       if (error && process.send) {
         process.send({ __rxpool__: 'tornDown', error } satisfies ParentMessage, dieOfSigterm);
       } else {
@@ -292,7 +291,7 @@ function greet(port: MessagePort): Promise<void> {
           } else if ('tearDownNow' in message) {
             // After the batches it holds: the main side is about to stop this worker.
             previous = previous
-              .then(() => teardownOnce(runner.context))
+              .then(() => runner.lifecycle.teardownOnce())
               .then((error) => port.postMessage({ tornDown: true, error } satisfies TornDown));
           } else {
             run(port, message);

@@ -24,7 +24,8 @@ import { inTraceContext, type TraceCarrier } from '../pool/trace-context.js';
 import type { TransferListItem } from '../types.js';
 import { WorkerContext } from './context.js';
 import { type FlatGate, type FlatPost, streamItem } from './flat.js';
-import { type Fn, knowTeardown, load, NotArguments, setupOnce, teardownOnce } from './load.js';
+import { WorkerLifecycle } from './lifecycle.js';
+import { type Fn, load, NotArguments } from './load.js';
 import { sendable } from './sendable.js';
 import { type Carrier, cloneCarrier, cloneFailure, serializeError } from './wire-error.js';
 
@@ -77,6 +78,8 @@ export interface FlatIo {
 export class Runner {
   /** The second argument of every task in this worker (one object, see ./context.ts). */
   readonly context: WorkerContext;
+  /** The pool's setup and teardown in this worker. */
+  readonly lifecycle: WorkerLifecycle;
   /** What may travel to the main side as it is, in a thrown error's properties. */
   readonly carries: Carrier;
   /** Items run in this worker (for `maxTasksPerWorker`). */
@@ -86,6 +89,7 @@ export class Runner {
 
   constructor(private readonly host: RunnerHost) {
     this.context = new WorkerContext(host.workerId);
+    this.lifecycle = new WorkerLifecycle(this.context);
     this.carries = cloneCarrier(host.sharesMemory);
   }
 
@@ -118,7 +122,7 @@ export class Runner {
     const n = inputs.length;
     const start = now();
     this.context.begin(request.id, request.spans);
-    knowTeardown(request.teardown);
+    this.lifecycle.knowTeardown(request.teardown);
     // A timed batch's first item is timed from here: loading its module and the pool's setup count
     // in its time, as they do for a child process (timed from when it was handed the batch), so an
     // import or a setup that never ends runs into the timeout instead of hanging the call.
@@ -126,7 +130,7 @@ export class Runner {
 
     let fn: Fn | undefined;
     let loadFailure: WireError | undefined;
-    const setupFailure = request.setup ? await setupOnce(request.setup, this.context) : undefined;
+    const setupFailure = request.setup ? await this.lifecycle.setupOnce(request.setup) : undefined;
     if (setupFailure) {
       loadFailure = setupFailure;
     } else {
@@ -199,7 +203,7 @@ export class Runner {
       }
     }
     // It is about to be replaced: its teardown runs now, before its answer.
-    const teardownError = retire ? await teardownOnce(this.context) : undefined;
+    const teardownError = retire ? await this.lifecycle.teardownOnce() : undefined;
     control?.moveTo(row, n);
     if (this.holding === held) this.holding = undefined;
     const taken = results.take(count);
@@ -348,9 +352,9 @@ export class Runner {
     broadcast: Broadcast['broadcast'],
   ): Promise<{ value?: unknown; error?: WireError }> {
     this.context.begin(-1, undefined);
-    knowTeardown(broadcast.teardown);
+    this.lifecycle.knowTeardown(broadcast.teardown);
     if (broadcast.setup) {
-      const failure = await setupOnce(broadcast.setup, this.context);
+      const failure = await this.lifecycle.setupOnce(broadcast.setup);
       if (failure) return { error: failure };
     }
     try {

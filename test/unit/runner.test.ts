@@ -175,6 +175,75 @@ describe('Runner: the task context and spans', () => {
   });
 });
 
+describe('Runner: setup and teardown', () => {
+  test("the setup runs once in a worker, before its first item; its result is the tasks' state", async () => {
+    const g = globalThis as { setups?: number };
+    g.setups = 0;
+    try {
+      const setup = inline(() => {
+        (globalThis as unknown as { setups: number }).setups++;
+        return { base: 40 };
+      });
+      const work = inline((n: number, c: { state: { base: number } }) => c.state.base + n);
+      const runner = new Runner(THREAD);
+      const first = await runner.runBatch(request(work, [1, 2], { setup }));
+      const second = await runner.runBatch(request(work, [3], { setup }));
+      assert.deepEqual(valuesOf(first.response), [41, 42]);
+      assert.deepEqual(valuesOf(second.response), [43]);
+      assert.equal(g.setups, 1);
+      // Another worker runs it again, for itself.
+      await new Runner(THREAD).runBatch(request(work, [0], { setup }));
+      assert.equal(g.setups, 2);
+    } finally {
+      delete g.setups;
+    }
+  });
+
+  test('a failed setup fails every item for good (fatal: setup), and the worker retires', async () => {
+    const runner = new Runner(THREAD);
+    const setup = inline(() => {
+      throw new Error('no database');
+    });
+    const { response } = await runner.runBatch(
+      request(
+        inline((n: number) => n),
+        [1, 2],
+        { setup },
+      ),
+    );
+    assert.equal(response.retire, true);
+    assert.equal(response.failures?.length, 2);
+    for (const wire of response.failures ?? []) {
+      assert.equal(wire?.fatal, 'setup');
+      assert.equal(wire?.name, 'SetupError');
+      assert.match(wire?.message ?? '', /no database/);
+    }
+  });
+
+  test('a worker that retires runs its teardown, with its state, before it answers', async () => {
+    const runner = new Runner(THREAD);
+    const setup = inline(() => ({ closed: false }));
+    const teardown = inline((state: { closed: boolean }) => {
+      state.closed = true;
+      throw new Error('flush failed');
+    });
+    const work = inline((n: number) => n);
+    const { response } = await runner.runBatch(
+      request(work, [1, 2, 3], { setup, teardown, maxItems: 2 }),
+    );
+    assert.equal(response.count, 2);
+    assert.equal(response.retire, true);
+    assert.equal(response.teardownError?.name, 'TeardownError');
+    assert.match(response.teardownError?.message ?? '', /worker 7: Error: flush failed/);
+    assert.deepEqual(runner.context.state, { closed: true });
+    // Once a worker: asked again (the main side stopping it), it does not run twice.
+    (runner.context.state as { closed: boolean }).closed = false;
+    assert.equal(runner.lifecycle.hasTeardown(), true);
+    assert.equal((await runner.lifecycle.teardownOnce())?.name, 'TeardownError');
+    assert.deepEqual(runner.context.state, { closed: false });
+  });
+});
+
 describe('Runner: errors and their wire form', () => {
   test('a thrown error fails its item alone, with its name, message, props and cause', async () => {
     const runner = new Runner(THREAD);

@@ -16,7 +16,7 @@ import type {
   TearDown,
   TornDown,
 } from '../../pool/messages.js';
-import { TEARDOWN_MS } from '../../worker/load.js';
+import { TEARDOWN_MS } from '../../worker/lifecycle.js';
 import { reviveError } from '../../worker/wire-error.js';
 import { FLAT_CANCEL_GRACE_MS } from '../executor.js';
 import type { InFlightBatch } from '../in-flight.js';
