@@ -19,7 +19,9 @@ import {
   resolveParallel,
   resolveRun,
 } from '../options.js';
-import { DEFAULT_ABORT_GRACE_MS, defaultSize, ThreadPoolExecutor } from '../threads/thread-pool.js';
+import { DEFAULT_ABORT_GRACE_MS, defaultSize, TinypoolExecutor } from '../threads/executor.js';
+import { processExecutor } from '../threads/process-executor.js';
+import { threadExecutor } from '../threads/thread-executor.js';
 import type { Settled } from '../types.js';
 import { reviveError } from '../worker/wire-error.js';
 import { engineIterable } from './imap.js';
@@ -347,9 +349,8 @@ export class Pool<State = any> {
       fail('recycleMemoryMb', 'a number of MB above 0', recycleMemoryMb);
     }
     this.dispatcher = new Dispatcher(
-      new ThreadPoolExecutor({
+      (runtime === 'process' ? processExecutor : threadExecutor)({
         size,
-        runtime,
         idleTimeout,
         maxTasksPerWorker,
         setup,
@@ -717,7 +718,7 @@ export class Pool<State = any> {
    */
   async broadcast<In, Out>(work: Work<In, Out, State>, input?: In): Promise<Awaited<Out>[]> {
     const { executor, closed } = this.dispatcher;
-    if (!(executor instanceof ThreadPoolExecutor)) {
+    if (!(executor instanceof TinypoolExecutor)) {
       throw new TypeError(
         "pool.broadcast runs work on each of the pool's own workers; this pool's executor " +
           '(rxpool/bullmq, or a custom one) has no workers it can name: run the work as items instead',
