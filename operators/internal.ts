@@ -5,8 +5,9 @@
 import { asyncScheduler, Observable, type OperatorFunction, Subscriber } from 'rxjs';
 import type { Clock } from '../src/engine/clock.js';
 import { Engine, type EngineHooks } from '../src/engine/engine.js';
-import { type ParallelOptions, resolveParallel } from '../src/options.js';
-import { defaultPool } from '../src/pool/pool.js';
+import type { ParallelOptions } from '../src/option-types.js';
+import { resolveParallel } from '../src/options.js';
+import { defaultPool } from '../src/pool/default-pool.js';
 
 /** Engine time on RxJS's `asyncScheduler`, so that `TestScheduler.run` makes it virtual. */
 export const rxClock: Clock = {

@@ -48,11 +48,13 @@ export type {
 } from './executor/contract.js';
 export type { ItemTrace } from './executor/item-channel.js';
 export { ITEM_CHANNEL } from './executor/item-channel.js';
-export type { FlatOptions, MapOptions, ParallelOptions, RunOptions } from './options.js';
+export type { FlatOptions, MapOptions, ParallelOptions, RunOptions } from './option-types.js';
 export { DEFAULT_CONCURRENCY } from './options.js';
+export { defaultPool } from './pool/default-pool.js';
 export { move } from './pool/move.js';
-export type { PoolOptions, PoolStats } from './pool/pool.js';
-export { createPool, defaultPool, Pool } from './pool/pool.js';
+export { createPool, Pool } from './pool/pool.js';
+export type { PoolOptions } from './pool/pool-options.js';
+export type { PoolStats } from './pool/stats.js';
 export type {
   FlatResult,
   FlatWork,
