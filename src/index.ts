@@ -16,16 +16,16 @@
  *
  * @module rxpool
  */
-export {
-  parallelFlatMap,
-  parallelFlatSettle,
-  parallelMap,
-  parallelSettle,
-  recoverFailures,
-  routeFailures,
-  skipFailures,
-  throwFailures,
-} from '../operators/index.js';
+// The operators come from their own files, not from the barrel operators/index.ts, which imports
+// rxjs: through these they load rxjs only when one is called (operators/rx.ts).
+export { parallelFlatMap } from '../operators/parallelFlatMap.js';
+export { parallelFlatSettle } from '../operators/parallelFlatSettle.js';
+export { parallelMap } from '../operators/parallelMap.js';
+export { parallelSettle } from '../operators/parallelSettle.js';
+export { recoverFailures } from '../operators/recoverFailures.js';
+export { routeFailures } from '../operators/routeFailures.js';
+export { skipFailures } from '../operators/skipFailures.js';
+export { throwFailures } from '../operators/throwFailures.js';
 export { DEFAULT_HIGH_WATER_MARK } from './engine/flat.js';
 export type { Percentiles } from './engine/histogram.js';
 export type { Progress } from './engine/progress.js';
