@@ -63,5 +63,5 @@ export type {
   TaskContext,
   Work,
 } from './pool/task.js';
-export { Task, task } from './pool/task.js';
+export { Task, task, taskSignature } from './pool/task.js';
 export type { Failure, Settled, Success, Transferable } from './types.js';
