@@ -277,7 +277,10 @@ export function resolvePool(options: PoolOptions = {}): ResolvedPool {
     }
     return { executor: checkExecutor(options.executor) };
   }
-  const { size, maxHeapMb, abortGrace, recycleMemoryMb } = options;
+  const { maxHeapMb, recycleMemoryMb } = options;
+  // `null` means the default, as `??` reads it.
+  const size = options.size ?? undefined;
+  const abortGrace = options.abortGrace ?? undefined;
   if (size !== undefined && !(Number.isInteger(size) && size >= 1)) {
     fail('size', 'an integer from 1 up', size);
   }

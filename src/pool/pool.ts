@@ -142,11 +142,12 @@ export class Pool<State = any> {
    *   `ordered` only as `true`.
    * @returns Every result, in input order.
    */
-  map<In, Out>(
+  async map<In, Out>(
     work: Work<In, Out, State>,
     items: Iterable<In> | AsyncIterable<In>,
     options?: MapOptions<In>,
   ): Promise<Awaited<Out>[]> {
+    // In an async method: a bad option rejects the promise, as a failed item does.
     const resolved = resolveCollect(work, items, options, 'pool.map', false);
     return collect<In, Awaited<Out>>(items, resolved, () => this.dispatcher);
   }
@@ -189,7 +190,7 @@ export class Pool<State = any> {
     argLists: Iterable<Args> | AsyncIterable<Args>,
     options?: MapOptions<Args>,
   ): Promise<Awaited<Out>[]>;
-  starmap<Args extends readonly unknown[], Out>(
+  async starmap<Args extends readonly unknown[], Out>(
     work: StarWork<Args, Out, State>,
     argLists: Iterable<Args> | AsyncIterable<Args>,
     options?: MapOptions<Args>,
