@@ -4,25 +4,17 @@
  * turns on its executor, which runs the batches. Its options are checked in src/options.ts.
  */
 import { realClock } from '../engine/clock.js';
-import { TaskError } from '../errors.js';
 import { Dispatcher } from '../executor/dispatcher.js';
 import type { FlatOptions, MapOptions, ParallelOptions, RunOptions } from '../option-types.js';
 import { resolveCollect, resolveIterable, resolvePool, resolveRun } from '../options.js';
 import { DEFAULT_ABORT_GRACE_MS, defaultSize, ThreadPoolExecutor } from '../threads/thread-pool.js';
 import type { Settled } from '../types.js';
-import { reviveError } from '../worker/wire-error.js';
+import { broadcast } from './broadcast.js';
 import { engineIterable } from './imap.js';
 import type { PoolOptions } from './pool-options.js';
 import { collect, runOne } from './run.js';
 import { type PoolStats, poolStats } from './stats.js';
-import {
-  type FlatWork,
-  type StarWork,
-  type Task,
-  type TaskContext,
-  toWorkSpec,
-  type Work,
-} from './task.js';
+import type { FlatWork, StarWork, Task, TaskContext, Work } from './task.js';
 
 /**
  * The key of {@link Pool}'s `imapSettled` with `starmap`'s spreading, for `rxpool worker`
@@ -366,27 +358,8 @@ export class Pool<State = any> {
    * @param input What `work` gets as its first argument (copied to every worker).
    * @returns One result per worker, in `workerId` order.
    */
-  async broadcast<In, Out>(work: Work<In, Out, State>, input?: In): Promise<Awaited<Out>[]> {
-    const { executor, closed } = this.dispatcher;
-    if (!(executor instanceof ThreadPoolExecutor)) {
-      throw new TypeError(
-        "pool.broadcast runs work on each of the pool's own workers; this pool's executor " +
-          '(rxpool/bullmq, or a custom one) has no workers it can name: run the work as items instead',
-      );
-    }
-    if (closed) throw closed;
-    const spec = toWorkSpec(work);
-    const replies = await executor.broadcast(spec, input);
-    const failed = replies.findIndex((reply) => reply.error !== undefined);
-    if (failed >= 0) {
-      throw new TaskError({
-        index: failed,
-        input,
-        attempts: 1,
-        cause: reviveError(replies[failed]!.error!),
-      });
-    }
-    return replies.map((reply) => reply.value as Awaited<Out>);
+  broadcast<In, Out>(work: Work<In, Out, State>, input?: In): Promise<Awaited<Out>[]> {
+    return broadcast<Awaited<Out>>(this.dispatcher, work, input);
   }
 
   /**
