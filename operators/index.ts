@@ -25,7 +25,10 @@
 import { asyncScheduler, filter, map, Observable, pipe, Subscriber, tap } from 'rxjs';
 import { provideRx } from './rx.js';
 
-// This entry imports rxjs itself, so that a bundler follows it (operators/rx.ts says why).
+// This entry imports rxjs itself, so that a bundler follows it (operators/rx.ts says why). The
+// call is a side effect, which package.json's `sideEffects` names, or a bundler that trusts
+// `sideEffects: false` drops this module: the operators are re-exported, none of its own
+// bindings is used.
 provideRx({ asyncScheduler, filter, map, Observable, pipe, Subscriber, tap });
 
 export type { Failure, Settled, Success } from '../src/types.js';
