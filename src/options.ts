@@ -2,7 +2,8 @@
  * Every option of every face is checked here, and only here: the operators, the Pool's methods
  * and `createPool` call these at once, so a bad value throws before any work starts. Messages say
  * what was expected and what came, as p-map's do. The options' types and documentation are in
- * src/option-types.ts and src/pool/pool-options.ts.
+ * src/option-types.ts and src/pool/pool-options.ts. (An executor checks its own options, as
+ * `bullmqExecutor` does in src/bullmq/options.ts, with the same `fail`.)
  */
 
 import {
