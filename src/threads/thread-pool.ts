@@ -28,6 +28,7 @@ import type {
   ValuesListener,
 } from '../executor/contract.js';
 import { findUncloneable } from '../pool/clone.js';
+import { unpackValues } from '../pool/flat-pack.js';
 import {
   type BatchResponse,
   type Broadcast,
@@ -36,6 +37,7 @@ import {
   ControlBlock,
   type ControlRef,
   type FlatControl,
+  type FlatPart,
   type FlatValues,
   type Hello,
   type HelloReply,
@@ -432,12 +434,17 @@ export class ThreadPoolExecutor implements Executor {
   /** A flat batch's values came: they go to the engine, unless the batch is over. */
   private flatValues(message: FlatValues): void {
     const batch = this.inFlight.get(message.flatKey);
+    if (message.before) for (const part of message.before) this.flatPart(batch, part);
+    this.flatPart(batch, message);
+  }
+
+  private flatPart(batch: InFlightBatch | undefined, part: FlatPart): void {
     if (!batch || batch.finished || batch.aborted) return;
-    const { failure } = message;
+    const { failure } = part;
     batch.values?.(
-      message.position,
-      message.values,
-      message.end && { failure: failure === undefined ? undefined : toFailure(failure) },
+      part.position,
+      unpackValues(part.values),
+      part.end && { failure: failure === undefined ? undefined : toFailure(failure) },
     );
   }
 

@@ -21,7 +21,7 @@ import {
 import { inTraceContext, type TraceCarrier } from '../pool/trace-context.js';
 import type { TransferListItem } from '../types.js';
 import { WorkerContext } from './context.js';
-import { type FlatGate, type FlatPost, streamItem } from './flat.js';
+import { type FlatGate, type FlatPost, flushEnded, streamItem } from './flat.js';
 import { type Fn, knowTeardown, load, NotArguments, setupOnce, teardownOnce } from './load.js';
 import { type Carrier, cloneCarrier, cloneFailure, serializeError } from './wire-error.js';
 
@@ -248,30 +248,36 @@ async function runFlat(
     control?.running(row, count, now());
     itemsRun++;
     context.at = count;
-    let result: unknown;
-    let failed: WireError | undefined;
-    try {
-      // The context as every task's: a generator's body reads it when it is pulled.
-      if (request.timed && control) {
-        control.setCalling(row, 1);
-        try {
-          result = fn(inputs[count], context);
-        } finally {
-          control.setCalling(row, 0);
+    const at = count;
+    // In the caller's trace context, entered once: a generator's body runs at each pull, and the
+    // pulls (and their awaits) continue in the context this call was made in.
+    const failed = await inTraceContext(request.traces?.[at], () => {
+      let result: unknown;
+      let thrown: WireError | undefined;
+      try {
+        // The context as every task's: a generator's body reads it when it is pulled.
+        if (request.timed && control) {
+          control.setCalling(row, 1);
+          try {
+            result = fn(inputs[at], context);
+          } finally {
+            control.setCalling(row, 0);
+          }
+        } else {
+          result = fn(inputs[at], context);
         }
-      } else {
-        result = fn(inputs[count], context);
+      } catch (error) {
+        thrown = failure(error);
       }
-    } catch (error) {
-      failed = failure(error);
-    }
-    failed = await streamItem(result, failed, count, gate, post, host.sharesMemory, failure);
+      return streamItem(result, thrown, at, gate, post, host.sharesMemory, failure);
+    });
     if (gate.stopped) break;
     if (failed) {
       failures ??= new Array(n);
       failures[count] = failed;
     }
   }
+  flushEnded();
   return { count, failures, retire };
 }
 
