@@ -122,7 +122,7 @@ export class Order<In> {
       const flat = chunk.flat!;
       if (flat.pending > 0) {
         emitted = true;
-        const value = flat.take(clock.now());
+        const value = flat.take(clock);
         outlet.value(value, chunk.first, chunk.inputs[chunk.lo]!);
         continue;
       }
