@@ -48,6 +48,12 @@ await Promise.all([
     entryPoints: ['dist/src/worker/host.js'],
     outdir: 'dist/src/worker',
   }),
+  // The task `rxpool map` runs: every worker of the command line imports it at start.
+  build({
+    ...common,
+    entryPoints: ['dist/src/cli/task/json-task.js'],
+    outdir: 'dist/src/cli/task',
+  }),
 ]);
 
 const { bundledWorkerFiles } = await import('../dist/src/threads/worker-host.js');

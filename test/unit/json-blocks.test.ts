@@ -1,5 +1,5 @@
 /**
- * The worker side of `rxpool map`'s blocks (src/worker/lines.ts, `jsonBlocks`): a block's lines
+ * The worker side of `rxpool map`'s blocks (src/cli/task/json-blocks.ts, `jsonBlocks`): a block's lines
  * are all parsed before the first one runs, and what a run shows is still line by line: lines run
  * in order, each result is stringified as soon as its task returns, failures come in line order,
  * and with `stop` (`--on-error fail`) nothing runs after the first failed line, whatever it is.
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { WorkerContext } from '../../src/worker/context.js';
-import { type BlockResult, jsonBlocks } from '../../src/worker/lines.js';
+import { type BlockResult, jsonBlocks } from '../../src/cli/task/json-blocks.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
