@@ -31,6 +31,10 @@ export async function runMap(command: MapCommand, io: Io): Promise<number> {
   }
   const url = pathToFileURL(path).href;
   const pool = createPool(command.workers === undefined ? {} : { size: command.workers });
+  // Lines come from stdin, in no caller's trace context: looking for `@opentelemetry/api` where it
+  // is installed would load it (some 40 CommonJS modules) on the way to the first block, for
+  // nothing to carry.
+  pool.dispatcher.captureTrace = () => undefined;
   try {
     await checkExport(pool, url, command);
   } catch (error) {
