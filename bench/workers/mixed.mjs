@@ -13,7 +13,18 @@
 import { random } from './random.mjs';
 
 const WORDS = ['disk', 'queue', 'retry', 'cache', 'user', 'node', 'shard', 'lease', 'token', 'GC'];
-const ODD = ['"quoted"', 'C:\\temp\\x', 'tab\there', 'two\nlines', 'bell\u0007', 'café', 'Ünïcode', '日本', '✓ ok', 'a/b'];
+const ODD = [
+  '"quoted"',
+  'C:\\temp\\x',
+  'tab\there',
+  'two\nlines',
+  'bell\u0007',
+  'café',
+  'Ünïcode',
+  '日本',
+  '✓ ok',
+  'a/b',
+];
 const LEVELS = ['debug', 'info', 'warn', 'error'];
 const HOSTS = ['web-1', 'web-2', 'db-1', 'cache-3', 'worker-7'];
 const SKUS = ['A-100', 'B-220', 'C-310', 'D-405', 'E-512', 'F-600'];
@@ -70,10 +81,21 @@ export function transform(r) {
   if (r.type === 'order') {
     let total = 0;
     for (const item of r.items) total += item.qty * item.price;
-    return { id: r.id, type: r.type, customer: r.customer.id, total: Math.round(total * 100) / 100 };
+    return {
+      id: r.id,
+      type: r.type,
+      customer: r.customer.id,
+      total: Math.round(total * 100) / 100,
+    };
   }
   if (r.type === 'log') {
-    return { id: r.id, type: r.type, error: r.level === 'error', host: r.host, chars: r.msg.length };
+    return {
+      id: r.id,
+      type: r.type,
+      error: r.level === 'error',
+      host: r.host,
+      chars: r.msg.length,
+    };
   }
   return { id: r.id, type: r.type, name: r.name, seconds: r.value / 1000, host: r.labels.host };
 }

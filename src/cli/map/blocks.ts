@@ -13,15 +13,15 @@ import { TaskError } from '../../errors.js';
 import { resolveParallel } from '../../options.js';
 import type { Pool } from '../../pool/pool.js';
 import { task } from '../../pool/task.js';
+import { ExitCode, type MapCommand } from '../args.js';
 import type { BlockFailure, BlockResult, LineBlock } from '../task/json-blocks.js';
 import type { LineResult } from '../task/json-lines.js';
-import { ExitCode, type MapCommand } from '../args.js';
 import { lineWork } from '../work.js';
 import { close, Ending, outcome } from './end.js';
 import { describeFailure, workerStack } from './failures.js';
 import { Input } from './input.js';
-import { Output } from './output.js';
 import type { Io } from './io.js';
+import { Output } from './output.js';
 import { Stderr } from './stderr.js';
 
 /** A block of whole lines, and the number of its first line (unordered; ordered counts on). */
@@ -91,8 +91,8 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
     {
       concurrency: 2 * pool.stats().size + 1,
       // A block is a batch: blocks are sized for the workers already. Batched by the engine, two
-      // went together (five blocks out in four batches), and again each time they came back (two
-      // admitted at once), to the link just freed: that worker ran about 55% of the lines.
+      // would go together, and again each time two came back at once, to the link just freed:
+      // one worker would run more than its share of the lines.
       batchSize: 1,
       ordered,
     },

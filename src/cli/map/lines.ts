@@ -13,14 +13,14 @@ import type { Progress } from '../../engine/progress.js';
 import { resolveParallel } from '../../options.js';
 import type { Pool } from '../../pool/pool.js';
 import { task } from '../../pool/task.js';
-import type { LineResult } from '../task/json-lines.js';
 import { ExitCode, type MapCommand } from '../args.js';
+import type { LineResult } from '../task/json-lines.js';
 import { lineWork } from '../work.js';
 import { close, Ending, outcome } from './end.js';
 import { describeFailure, errorJson, safe, workerStack } from './failures.js';
 import { Input } from './input.js';
-import { Output } from './output.js';
 import type { Io } from './io.js';
+import { Output } from './output.js';
 import { Stderr } from './stderr.js';
 
 /** Output is written in blocks of about this many characters (and at the end of each turn). */

@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-// Not '../../index.js': that loads the operators and RxJS, ~100 ms of every run's start.
+// Not '../../index.js': that loads the operators and RxJS, a good part of every run's start.
 import { TaskError } from '../../errors.js';
 import { createPool, type Pool } from '../../pool/pool.js';
 import { CliError, ExitCode, type MapCommand } from '../args.js';

@@ -221,7 +221,6 @@ function blockFailed(run: BlockRun, failure: BlockFailure): boolean {
   return run.stop;
 }
 
-
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }

@@ -80,4 +80,3 @@ function written(value: unknown, inputText: string | undefined, flat: boolean): 
   }
   return inputText === undefined ? text : `"input":${inputText},"value":${text}}`;
 }
-
