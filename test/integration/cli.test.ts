@@ -35,6 +35,19 @@ test('reads the module path from the current directory, with or without ./', asy
   assert.equal(stdout, '2\n4\n');
 });
 
+test('runs a TypeScript task module, in blocks and line by line', async () => {
+  // The workers load it as the pool loads any .ts task: tsx, found from the module's folder, on
+  // a Node that does not strip types.
+  for (const extra of [[], ['--on-error', 'settle']]) {
+    const cubes = await rxpool(['map', 'typed.ts', ...extra], '2\n3\n');
+    assert.equal(cubes.code, 0, cubes.stderr);
+    const values = parseLines(cubes.stdout).map((v) => (extra.length > 0 ? (v as any).value : v));
+    assert.deepEqual(values, [8, 27]);
+  }
+  const norm = await rxpool(['map', 'typed.ts', 'norm'], '{"x":3,"y":4}\n');
+  assert.equal(norm.stdout, '5\n');
+});
+
 test('--unordered writes the same results in any order', async () => {
   const input = range(300);
   const { code, stdout } = await rxpool(
