@@ -1,9 +1,10 @@
 /**
  * Case `faults`: CPU-bound items of which 1% exit their worker, against the same items with none,
  * on one pool, rounds interleaved; and the faulty items on a pool made without a spare worker
- * (`workers.spare` off: each replacement starts when its worker dies). Each exit costs a worker replacement (a new thread, the worker
- * runtime and the task module loaded again); the other workers must keep running meanwhile, so the
- * faulty run should lose about the replacements' time over the pool's width, not stall on each.
+ * (`workers.spare` off: each replacement starts when its worker dies). Each exit costs a worker
+ * replacement (a new thread, the worker runtime and the task module loaded again); the other
+ * workers must keep running meanwhile, so the faulty run should lose about the replacements' time
+ * over the pool's width, not stall on each.
  */
 import { from, tap } from 'rxjs';
 import { createPool, task } from 'rxpool';
