@@ -3,10 +3,16 @@
  * and backpressure, the command line's own mistakes and the task module's.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import * as nodeModule from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   byNumber,
+  CLI,
+  FIXTURES,
   finished,
   ndjson,
   parseLines,
@@ -130,6 +136,44 @@ test('stops quietly with exit 0 when stdout is closed (| head)', async () => {
   assert.equal(await exited, 0);
   assert.equal(stderr, '');
 });
+
+/**
+ * The environment without the compile cache's switches: `NODE_COMPILE_CACHE` alone would turn
+ * the cache on, and `NODE_DISABLE_COMPILE_CACHE` turns it off even when empty.
+ */
+function withoutCacheSwitches(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { NODE_COMPILE_CACHE: _on, NODE_DISABLE_COMPILE_CACHE: _off, ...rest } = env;
+  return rest;
+}
+
+test(
+  "turns on Node's compile cache, where Node has one, for the modules it loads",
+  { skip: !('enableCompileCache' in nodeModule) && `Node ${process.version} has no compile cache` },
+  () => {
+    // The cache goes to the temporary folder, which TMPDIR names.
+    const temp = mkdtempSync(join(tmpdir(), 'rxpool-cli-cache-'));
+    try {
+      const run = spawnSync(process.execPath, [CLI, 'map', TASK], {
+        cwd: FIXTURES,
+        input: '1\n',
+        env: { ...withoutCacheSwitches(process.env), TMPDIR: temp },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(run.stdout, '2\n');
+      // Node keeps a folder per version in it, holding an entry per module compiled.
+      const cache = join(temp, 'node-compile-cache');
+      const entries = readdirSync(cache, { recursive: true, withFileTypes: true });
+      assert.ok(
+        entries.some((entry) => entry.isFile()),
+        `nothing was cached in ${cache}`,
+      );
+    } finally {
+      rmSync(temp, { recursive: true, force: true });
+    }
+  },
+);
 
 test('--help lists the options and the exit codes; --version prints the version', async () => {
   const help = await rxpool(['--help']);
