@@ -1,7 +1,7 @@
 /**
  * Mixed NDJSON records, the kind a log or an event export holds, and the light transform that the
- * command line benchmark (bench/ab-cli.mjs, `DATA=mixed`) runs on them: the loop, rxpool's workers
- * and the main thread import this one file, so that they run the very same code.
+ * command line benchmark (bench/ab-cli.mjs, `DATA=mixed`) runs on them: the loop and rxpool's
+ * workers import this one file, so that they run the very same code.
  *
  * Three kinds of record in one stream: orders (nested objects, arrays of items, numbers), log
  * lines (strings with quotes, backslashes, tabs, newlines, control characters and non-ASCII
