@@ -18,7 +18,8 @@ import { type BullmqExecutorOptions, bullmqExecutor } from 'rxpool/bullmq';
 import { reapWith } from '../../scripts/reaper.js';
 import { type RedisServer, startRedis } from '../../scripts/redis-server.js';
 import { startWorker, type WorkerProcess } from '../../scripts/rxpool-worker.js';
-import { encodeBatch, JOB_NAME, readResult, type WorkSpec } from '../../src/bullmq/job.js';
+import { encodeBatch, JOB_NAME, type WorkSpec } from '../../src/bullmq/job.js';
+import { readResult } from '../../src/bullmq/result.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
