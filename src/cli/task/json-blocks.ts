@@ -3,6 +3,7 @@
  * and the worker cuts it into lines, parses, runs the user's function and stringifies each, so
  * that the main thread only moves bytes. Runs in a worker, loaded through ./json-task.ts.
  */
+import { isAscii } from 'node:buffer';
 import { MOVE_BRAND } from '../../pool/messages.js';
 import type { TaskContext } from '../../pool/task.js';
 import { isThenable, takeValues, valuesOf } from './values.js';
@@ -82,11 +83,12 @@ class NotParsed {
 }
 
 /**
- * Each line's value, {@link BLANK} for a blank line, or a {@link NotParsed}. Lines are cut in the
- * bytes and each is decoded alone: a line of ASCII then becomes a one-byte string, where a slice
- * of the whole block's text would be two-byte as soon as one line in the block is not ASCII, and
- * `JSON.parse` reads one-byte strings faster; Buffer's UTF-8 decoding also costs less than
- * `TextDecoder`'s. Both decode malformed bytes to U+FFFD alike.
+ * Each line's value, {@link BLANK} for a blank line, or a {@link NotParsed}. A block of ASCII (most
+ * NDJSON) is decoded whole, the cheapest way, and its lines are one-byte strings. Otherwise each
+ * line is cut in the bytes and decoded alone: a line of ASCII then still becomes a one-byte
+ * string, where a slice of the whole block's text would be two-byte as soon as one line in the
+ * block is not ASCII, and `JSON.parse` reads one-byte strings faster. Buffer's UTF-8 decoding
+ * and `TextDecoder`'s turn malformed bytes into U+FFFD alike.
  */
 function parseBlock(bytes: Uint8Array): unknown[] {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -96,6 +98,11 @@ function parseBlock(bytes: Uint8Array): unknown[] {
     // `\r` ends a line too: rare enough to cut the text as readline does
     const lines = buffer.toString('utf8', at).split(/\r?\n|\r/);
     // the empty rest after the last line end
+    if (lines[lines.length - 1] === '') lines.pop();
+    return lines.map(parseLine);
+  }
+  if (isAscii(buffer)) {
+    const lines = buffer.toString('latin1').split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
     return lines.map(parseLine);
   }
