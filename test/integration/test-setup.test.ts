@@ -118,3 +118,33 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     }
   });
 }
+
+test('a test process that starts more than ten servers warns of no listener leak, and takes them along when it exits', async () => {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('../fixtures/reap-many.ts', import.meta.url))],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  clearTimeout(killer);
+  const started = stdout.trim().split(' ').map(Number);
+  pids.push(...started);
+  assert.equal(code, 0, stderr);
+  assert.equal(started.length, 12, stdout);
+  assert.doesNotMatch(stderr, /MaxListenersExceededWarning/);
+  // Killed on the normal exit, not only by the watchdogs: gone at once, or nearly.
+  const until = Date.now() + 10_000;
+  while (started.some(alive)) {
+    assert.ok(Date.now() < until, `still running after exit: ${started.filter(alive).join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+});
