@@ -46,7 +46,7 @@ function seconds(ms) {
 export default async function* quiet(source) {
   const started = Date.now();
   const counts = { pass: 0, fail: 0, skipped: 0, todo: 0, cancelled: 0 };
-  /** @type {Map<string, { first: number; last: number; stderr: string[]; notes: string[]; shown: number; failed: boolean }>} */
+  /** @type {Map<string, { stderr: string[]; notes: string[]; shown: number; failed: boolean; ms: number }>} */
   const files = new Map();
   /** @type {string[]} the names of the open tests, by nesting, for a failure's path */
   const open = [];
@@ -57,10 +57,20 @@ export default async function* quiet(source) {
     const key = where(file);
     let f = files.get(key);
     if (!f) {
-      f = { first: Date.now(), last: Date.now(), stderr: [], notes: [], shown: 0, failed: false };
+      f = { stderr: [], notes: [], shown: 0, failed: false, ms: 0 };
       files.set(key, f);
     }
-    f.last = Date.now();
+    return f;
+  };
+
+  /**
+   * A file's time is the sum of its top-level tests' own durations: with files run side by side,
+   * their events come in file order, not as they happen, so the span between them says little.
+   * @param {any} data
+   */
+  const took = (data) => {
+    const f = entry(data.file);
+    if (data.nesting === 0) f.ms += data.details?.duration_ms ?? 0;
     return f;
   };
 
@@ -86,7 +96,7 @@ export default async function* quiet(source) {
         if (data.file) entry(data.file).notes.push(String(data.message));
         break;
       case 'test:pass': {
-        entry(data.file);
+        took(data);
         if (data.details?.type === 'suite') break;
         if (data.skip) counts.skipped++;
         else if (data.todo) counts.todo++;
@@ -94,7 +104,7 @@ export default async function* quiet(source) {
         break;
       }
       case 'test:fail': {
-        const f = entry(data.file);
+        const f = took(data);
         const error = data.details?.error;
         // A suite or test that failed only because a subtest did is not a failure of its own.
         if (error?.failureType === 'subtestsFailed') break;
@@ -127,7 +137,7 @@ export default async function* quiet(source) {
 
   const wall = Date.now() - started;
   const times = [...files.entries()]
-    .map(([file, f]) => ({ file, ms: f.last - f.first }))
+    .map(([file, f]) => ({ file, ms: f.ms }))
     .sort((a, b) => b.ms - a.ms);
   if (process.env.RXPOOL_TEST_TIMES) {
     writeFileSync(process.env.RXPOOL_TEST_TIMES, `${JSON.stringify({ wall, times }, null, 1)}\n`);
