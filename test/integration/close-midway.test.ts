@@ -39,7 +39,8 @@ const cases: readonly (readonly [face: string, pattern: string, title: string])[
 ];
 
 for (const runtime of ['thread', 'process'] as const) {
-  describe(`close() while work is under way, runtime: '${runtime}'`, () => {
+  // Each case is a process of its own that mostly waits for its pool to start: four at a time.
+  describe(`close() while work is under way, runtime: '${runtime}'`, { concurrency: 4 }, () => {
     for (const [face, pattern, title] of cases) {
       it(`${face}: ${title}; every result comes, the process exits by itself`, T, async () => {
         const run = await runNode([script, face, pattern, runtime], { killAfterMs: 60_000 });

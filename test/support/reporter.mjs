@@ -2,14 +2,15 @@
  * The test reporter of `npm test` (a node:test custom reporter: an async generator over the
  * run's events). It prints each failure as it happens, with its whole detail (file, test path,
  * the error with its assertion diff, stack and properties, and what that file wrote to stderr and
- * as diagnostics), then one summary: the counts, the wall time and the slowest files. A passing
- * run is a few lines; the spec reporter's thousands of lines of passing tests are left out.
+ * as diagnostics), then one summary: the counts, the wall time and the slowest files (by the time
+ * of their tests). A passing run is a few lines; the spec reporter's thousands of lines of
+ * passing tests are left out. (`node --test --test-reporter=spec FILE` shows them all.)
  *
  * A process warning (a line with `Warning:` on a test file's stderr, such as
  * MaxListenersExceededWarning) is printed even when every test passes: it names a defect.
  *
- * `RXPOOL_TEST_TIMES=path` also writes every file's wall time as JSON to `path`, to see where
- * the suite's time goes. Plain JavaScript so that node 20, 22 and 24 load it without a loader.
+ * `RXPOOL_TEST_TIMES=path` also writes every file's time as JSON to `path`, to see where the
+ * suite's time goes. Plain JavaScript so that node 20, 22 and 24 load it without a loader.
  */
 import { writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -119,14 +120,13 @@ export default async function* quiet(source) {
         counts.fail++;
         f.failed = true;
         const path = [...open.slice(0, data.nesting), data.name].join(' > ');
-        const at = data.line ? `:${data.line}` : '';
-        const lines = [`not ok: ${where(data.file)}${at}`, `  ${path}`, indent(detail(error))];
+        const lines = [`not ok: ${where(data.file)}`, `  ${path}`, indent(detail(error))];
         if (f.notes.length > 0) lines.push('  diagnostics:', indent(f.notes.join('\n')));
         // What the file wrote since its last failure was shown (the whole of it for the first).
         const output = f.stderr.slice(f.shown).join('').trimEnd();
         f.shown = f.stderr.length;
         if (output) lines.push('  output of the file:', indent(output));
-        failures.push(`${where(data.file)}${at} ${path}`);
+        failures.push(`${where(data.file)}: ${path}`);
         yield `${lines.join('\n')}\n\n`;
         break;
       }
