@@ -47,7 +47,7 @@ export interface Row {
   readonly samples?: readonly Sample[];
 }
 
-/** A goal of the issue: `value op target`, measured in this run. */
+/** A goal of a case: `value op target`, measured in this run. */
 export interface Goal {
   readonly name: string;
   readonly value: number;
@@ -104,12 +104,12 @@ export function collectGarbage(): void {
  * seeded by the round). A fixed cyclic order, even rotated and reversed every other round, gives
  * each contender the same two neighbours in every round, and what ran just before matters here:
  * rxpool ordered always came after the main-thread contender (its garbage, idle workers) and
- * unordered after tinypool, which made ordered look 10-20% slower than unordered in the suite and
- * not in isolation. Returns each contender's samples, by name.
+ * unordered after tinypool, which made ordered look slower than unordered in the suite and not
+ * in isolation. Returns each contender's samples, by name.
  *
  * No garbage is collected by force between rounds: a full collection shrinks V8's young
- * generation to its minimum, which no warm application heap is, and made the contender that
- * allocates on this thread (rxpool) pay about twice for trivial items, while Python allocates in
+ * generation to its minimum, which no warm application heap is, and makes the contender that
+ * allocates on this thread (rxpool) pay far more for trivial items, while Python allocates in
  * another process. The heap stays as the warm-up and earlier rounds left it, for every contender.
  */
 export async function interleave(

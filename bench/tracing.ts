@@ -6,7 +6,7 @@
  * (`parallelMap` of x*x, ordered, default options, on a pool of `os.availableParallelism()`
  * threads). The contenders:
  *
- * - `before`: another build of rxpool (the one before the change: ring samples, no tracing);
+ * - `before`: another build of rxpool, the baseline (a commit before the change under test);
  * - `api absent`: this build with the capture of OpenTelemetry context off, as without
  *   `@opentelemetry/api` installed (this process has it: the pool's capture is switched off);
  * - `idle`: this build as a user with the API installed runs it outside any span, nothing
@@ -281,8 +281,9 @@ for (const [label, path] of [
   console.log(`| \`${label}\` | ${cell(times.before)} | ${cell(times.after)} |`);
 }
 
-// The histograms alone: ns per `add`, against the ring of samples before (both called once per
-// batch for run time; the wait time once per chunk of a batch now, once per batch before).
+// The histograms alone: ns per `add`, against the ring of samples that the baseline build keeps
+// (src/engine/samples.js there), each called as the pool calls it: once per batch for run time,
+// once per chunk of a batch for wait time.
 type Adder = { add(ms: number, weight?: number): void; percentiles(): unknown };
 const ring = new (
   (await import(beforeUrl('src/engine/samples.js'))) as {

@@ -1,9 +1,9 @@
 /**
  * The build's second step (after `tsc`): the two files a process starts from, the command line
  * (dist/src/cli/main.js) and the worker side (dist/src/worker/host.js), each become one module with
- * what they import from rxpool, written where tsc wrote them. Node's ES module loader costs about
- * 0.7 ms a module, for each of the command line's 34 and in each worker for its 10: `rxpool map`
- * over 53 MB of NDJSON went from 450 to 432 ms, 30 ms less CPU (bench/RESULTS.md). The other
+ * what they import from rxpool, written where tsc wrote them: Node's ES module loader pays for
+ * every module it resolves and translates, once in the command line and again in every worker,
+ * and that start-up is a share of every `rxpool map` run. The other
  * modules stay as tsc wrote them: what `import 'rxpool'` loads is unchanged, and packages
  * (tinypool, rxjs, bullmq) are imported, never copied in.
  *

@@ -91,6 +91,14 @@ export class TaskError<In = unknown> extends Error {
    */
   declare readonly emitted?: number;
   /**
+   * The advice that ends the message ({@link TaskErrorDetails.hint}), kept apart so that it is
+   * passed on without reading the message back (`rxpool worker` sends it to its producer). Not
+   * enumerable, so an error's own properties serialize as they do without it.
+   *
+   * @default `undefined`: no advice
+   */
+  declare readonly hint?: string;
+  /**
    * The error thrown in the worker, rebuilt on this side with the worker's `name`, `message`,
    * `stack`, `code` and other own enumerable properties.
    */
@@ -112,6 +120,7 @@ export class TaskError<In = unknown> extends Error {
     if (details.emitted !== undefined) {
       (this as { emitted?: number }).emitted = details.emitted;
     }
+    if (details.hint) Object.defineProperty(this, 'hint', { value: details.hint });
   }
 
   /**

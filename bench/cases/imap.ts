@@ -1,6 +1,6 @@
 /**
- * Case `imap`: `pool.imap` over an endless synchronous generator, as a user starts and stops it
- * (issue 11, point 12): the time to the first result, with a trivial input and with one that
+ * Case `imap`: `pool.imap` over an endless synchronous generator, as a user starts and stops it:
+ * the time to the first result, with a trivial input and with one that
  * costs 2 µs of this thread per item (a parser, say: 33 ms to read the 16,384 items of the
  * window), how much was read by then, and how long `break` (the iterator's `return()`) takes;
  * against `pool.run` of one item on the same pool, in the same rounds. And the steady state: a
@@ -165,8 +165,8 @@ export const imap: BenchCase = {
         ],
         notes: [
           'First result: from the pool.imap call to the first value, on a warm pool; then the loop breaks (the iterator is returned), and the next round starts.',
-          'items read: how many items the generator gave by the first result (the window is 16,384). Before issue 11, the first next() read all of them before the event loop could bring back any result.',
-          'Steady state: the same x*x over the same items, pulled from a generator by pool.imap and pushed from an array through parallelMap; rounds interleaved. No goal: the ratio swings from 0.4 to 0.75 between runs on this shared machine; compare versions with an in-process A/B (bench/RESULTS.md).',
+          'items read: how many items the generator gave by the first result (the window is 16,384). A sync generator is read in short slices, so results come back while it is still being read.',
+          'Steady state: the same x*x over the same items, pulled from a generator by pool.imap and pushed from an array through parallelMap; rounds interleaved. No goal: the ratio swings widely between runs on a shared machine; compare versions with an in-process A/B (bench/RESULTS.md).',
         ],
       };
     } finally {

@@ -158,7 +158,7 @@ export const remote: BenchCase = {
         expectEqual(results[fibItems - 1]!, fib(FIB_N), 'fib');
         return performance.now() - started;
       };
-      // What this machine gives two CPU-bound threads right now (other work on it takes its
+      // What the machine gives two CPU-bound threads in this round (other work on it takes its
       // share): the same items on a local pool of two threads.
       const threadsPool = createPool({ size: 2 });
       pools.push(threadsPool);

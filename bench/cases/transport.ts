@@ -5,7 +5,7 @@
  *
  * - structured clone of the batch array (`postMessage(batch)`: how inputs travel), and the same
  *   after the uncloneable-value check of every record (src/pool/clone.ts), as a worker sends
- *   results that are not JSON-exact (and, before the JSON path, all results);
+ *   results that are not JSON-exact;
  * - JSON text (`postMessage(JSON.stringify(batch))`, `JSON.parse` on the other side);
  * - JSON text after the exactness check (src/pool/exact-json.ts), as the worker sends results;
  * - `v8.serialize` into a buffer that is transferred, `v8.deserialize` on the other side;

@@ -25,4 +25,5 @@ export type BullmqExecutor = Loaded.BullmqExecutor;
 export const RedisUnreachableError: typeof Loaded.RedisUnreachableError =
   loaded.RedisUnreachableError;
 export type RedisUnreachableError = Loaded.RedisUnreachableError;
-export type { BullmqExecutorCounters, BullmqExecutorOptions } from './executor.js';
+export type { BullmqExecutorCounters } from './launches.js';
+export type { BullmqExecutorOptions } from './options.js';

@@ -1,14 +1,17 @@
 /**
- * What `rxpool worker` runs: a BullMQ `Worker` that takes rxpool's batch jobs from a queue and runs
- * their items on a local {@link Pool} through its public API (`pool.imapSettled`), so that per-item
- * timeouts, crashes and clone failures are handled here exactly as with threads and come back per
- * item (the job format: ./job.ts). It listens to the queue's cancel channel and stops the running
- * jobs of a cancelled stream.
+ * What `rxpool worker` runs: a BullMQ `Worker` (./batch-worker.ts) that takes rxpool's batch jobs
+ * from a queue and runs their items on a local {@link Pool} through its public API
+ * (`pool.imapSettled`), so that per-item timeouts, crashes and clone failures are handled here
+ * exactly as with threads and come back per item (the job format: ./job.ts, ./result.ts). What a
+ * job's work spec runs is ./served-work.ts's to say. It listens to the queue's cancel channel and
+ * stops the running jobs of a cancelled stream.
+ *
+ * This is the consumer side: it uses a whole local pool, so it sits above the engine, and none of
+ * the producer's files (./executor.ts and what it imports) imports it.
  */
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { type Job, type JobJson, Worker } from 'bullmq';
+import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { realClock } from '../engine/clock.js';
 import type { ItemSpan } from '../executor/contract.js';
@@ -16,171 +19,37 @@ import {
   type Pool,
   type Settled,
   type Task,
-  TaskError,
+  type TaskError,
   TaskTimeoutError,
-  task,
   WorkerCrashedError,
 } from '../index.js';
 import { ITEM_TRACES, ORIGIN, resolveParallel } from '../options.js';
-import { describeFunctions } from '../pool/exports.js';
 import { engineIterable } from '../pool/imap.js';
 import { imapSettledSpread } from '../pool/pool.js';
+import { BatchWorker, unreadReason } from './batch-worker.js';
 import {
-  type BatchJobDone,
   CANCEL_MEMORY_MS,
   CANCELLED,
   cancelChannel,
   decodeBatch,
   decodeCancel,
-  encodeResult,
-  type FailureKind,
   FORMAT_VERSION,
   FormatError,
-  type ItemFailureWire,
-  MAX_BATCH_BYTES,
-  MAX_JOB_BYTES,
-  toWireError,
-  type WireError,
-  type WorkSpec,
-  wireError,
 } from './job.js';
-
-/**
- * BullMQ's lock on a running job lasts this long and is renewed every half of it; a job whose
- * worker died is found by the stalled check (every {@link STALLED_INTERVAL_MS}) once its lock
- * expired: within about 3 s, where BullMQ's defaults (30 s, 30 s) take up to a minute.
- */
-export const LOCK_DURATION_MS = 2000;
-export const STALLED_INTERVAL_MS = 1000;
+import type { ServedModule } from './modules.js';
+import {
+  type BatchJobDone,
+  encodeResult,
+  type FailureKind,
+  type ItemFailureWire,
+  toWireError,
+  wireError,
+} from './result.js';
+import { ServedWork } from './served-work.js';
+import { within } from './within.js';
 
 /** How long closing waits for BullMQ's close once the running jobs have run, in ms. */
 export const CLOSE_GRACE_MS = 2000;
-
-/** The key of the data that {@link BatchWorker} gives a job it cannot read: why. */
-const UNREAD = 'rxpool:unread';
-
-/**
- * BullMQ's `Worker`, with the jobs it cannot read turned into jobs that fail once and are
- * removed. BullMQ 6.7 parses a job's data as JSON while it takes the job (`createJob`, a
- * protected method meant to be overridden), before any processor runs: data that is not JSON
- * throws there, the job stays active without a lock, stalls, and is taken again for ever. Here
- * such a job (and one over {@link MAX_JOB_BYTES}, not even parsed) is made a job whose data says
- * why, which the processor fails (its reason in BullMQ's `failed` event, where its producer can
- * see it), with `removeOnFail`: no rxpool producer sent it, and none will read it.
- */
-class BatchWorker extends Worker {
-  protected override createJob(raw: JobJson, jobId: string): Job {
-    const text = typeof raw.data === 'string' ? raw.data : '';
-    // A UTF-16 unit is at most 3 bytes of UTF-8: count the bytes only when it could matter.
-    const bytes = text.length * 3 > MAX_JOB_BYTES ? Buffer.byteLength(text) : text.length;
-    let reason: string;
-    if (bytes > MAX_JOB_BYTES) {
-      reason =
-        `the job's data is ${bytes} bytes, over rxpool worker's limit of ${MAX_JOB_BYTES} ` +
-        `(a producer's jobs stay under it: its maxBatchBytes is at most ${MAX_BATCH_BYTES})`;
-    } else {
-      try {
-        return super.createJob(raw, jobId);
-      } catch (error) {
-        reason = `the job's data cannot be read (not JSON): ${(error as Error).message}`;
-      }
-    }
-    const data = JSON.stringify({ [UNREAD]: reason });
-    let job: Job;
-    try {
-      job = super.createJob({ ...raw, data }, jobId);
-    } catch {
-      job = super.createJob({ ...raw, data, opts: {} }, jobId);
-    }
-    job.opts.removeOnFail = true;
-    return job;
-  }
-}
-
-/** Why {@link BatchWorker} could not read the job, if it could not. */
-function refusedReason(job: Job): string | undefined {
-  const data = job.data as Record<string, unknown> | null;
-  const reason = data !== null && typeof data === 'object' ? data[UNREAD] : undefined;
-  return typeof reason === 'string' ? reason : undefined;
-}
-
-/** A module the worker serves. */
-export interface ServedModule {
-  /** The path as given on the command line. */
-  readonly given: string;
-  /** Its `file:` URL on this machine. */
-  readonly url: string;
-  /** Its function exports; `undefined` when they were not looked up (a TypeScript module). */
-  readonly functions: readonly string[] | undefined;
-}
-
-/** Which served module a producer's `task(url)` reference runs, or why none. */
-export type Match =
-  | { readonly ok: true; readonly module: ServedModule }
-  | { readonly ok: false; readonly message: string };
-
-/** A URL's path segments, decoded (`file:///C:/a/b.mjs` too). */
-function segments(url: string): string[] {
-  const { pathname } = new URL(url);
-  return pathname
-    .split('/')
-    .filter((part) => part !== '')
-    .map((part) => decodeURIComponent(part));
-}
-
-/**
- * Matches a producer's module URL to a served module. Paths differ between machines, so the
- * match is by the path's end: a served module matches when its file name is the same, and among
- * those the one that shares the most trailing folders wins (the same path shares them all). Two
- * served modules that tie are ambiguous: the job's items are refused, naming both.
- */
-export function matchModule(url: string, served: readonly ServedModule[]): Match {
-  let wanted: string[];
-  try {
-    wanted = segments(url);
-  } catch {
-    return { ok: false, message: `the task module '${url}' is not a URL` };
-  }
-  let best: ServedModule[] = [];
-  let bestLength = 0;
-  for (const module of served) {
-    const have = segments(module.url);
-    let common = 0;
-    while (
-      common < wanted.length &&
-      common < have.length &&
-      wanted[wanted.length - 1 - common] === have[have.length - 1 - common]
-    ) {
-      common++;
-    }
-    if (common === 0) continue;
-    if (common > bestLength) {
-      best = [module];
-      bestLength = common;
-    } else if (common === bestLength) {
-      best.push(module);
-    }
-  }
-  const names = served.map((module) => module.given).join(', ');
-  if (best.length === 0) {
-    return {
-      ok: false,
-      message:
-        `this worker does not serve the task module '${url}': it serves ${names || 'no modules'} ` +
-        '(a module is matched by its file name, then by the most folders in common); start ' +
-        'rxpool worker with that module on its command line',
-    };
-  }
-  if (best.length > 1) {
-    return {
-      ok: false,
-      message:
-        `the task module '${url}' matches several served modules equally ` +
-        `(${best.map((module) => module.given).join(', ')}); serve only one of them on this queue`,
-    };
-  }
-  return { ok: true, module: best[0]! };
-}
 
 export interface ServeOptions {
   /** `redis://` or `rediss://` URL. */
@@ -196,9 +65,6 @@ export interface ServeOptions {
   readonly log: (line: string) => void;
 }
 
-/** The work a job's spec names, or the failure every one of its items gets. */
-type Resolved = { readonly work: Task | Function } | { readonly refused: WireError };
-
 /**
  * A BullMQ worker on one queue that runs rxpool's batch jobs. {@link BatchServer.start} connects;
  * {@link BatchServer.close} takes no new job, waits for the running ones, and disconnects.
@@ -210,8 +76,7 @@ export class BatchServer {
   private readonly running = new Map<string, string>();
   /** Streams cancelled lately, with when. */
   private readonly cancelled = new Map<string, number>();
-  private readonly tasks = new Map<string, Task>();
-  private readonly inline = new Map<string, Function>();
+  private readonly work: ServedWork;
   private readonly id = `${hostname()}:${process.pid}`;
   private lastError = '';
   /** Called when the last running job has run (while closing). */
@@ -223,27 +88,14 @@ export class BatchServer {
   }
 
   constructor(private readonly options: ServeOptions) {
+    this.work = new ServedWork(options.modules, options.allowInline);
     this.worker = new BatchWorker(
       options.queue,
+      options.redis,
+      this.id,
+      options.concurrency,
       (job, _token, signal) => this.process(job, signal),
-      {
-        connection: { url: options.redis, maxRetriesPerRequest: null },
-        // Recorded on each job it takes (`processedBy`): which worker a stalled job was on.
-        name: this.id,
-        autorun: false,
-        concurrency: options.concurrency,
-        lockDuration: LOCK_DURATION_MS,
-        stalledInterval: STALLED_INTERVAL_MS,
-        // The producer's engine is the one retry accountant: a job whose worker died is never run
-        // again by BullMQ; it ends `failed` ("job stalled more than allowable limit", see ./job.ts
-        // for how BullMQ 6.7 gets there) and the producer launches the batch again as a new job.
-        maxStalledCount: 0,
-        // The producer removes a job once it has read it; these only bound what a producer that
-        // went away leaves behind.
-        removeOnComplete: { age: 24 * 3600 },
-        removeOnFail: { age: 24 * 3600 },
-      },
-    ) as BatchWorker;
+    );
     this.worker.on('error', (error) => this.problem(error));
     this.subscriber = new Redis(options.redis, { lazyConnect: true, maxRetriesPerRequest: null });
     this.subscriber.on('error', (error) => this.problem(error));
@@ -310,17 +162,17 @@ export class BatchServer {
 
   private async process(job: Job, signal: AbortSignal | undefined): Promise<BatchJobDone> {
     const started = performance.now();
-    const unread = refusedReason(job);
+    const unread = unreadReason(job);
     if (unread !== undefined) {
       this.options.log(`refused job ${job.id}: ${unread}`);
       throw new FormatError(unread);
     }
     const batch = decodeBatch(job.data);
     if (this.cancelled.has(batch.stream)) throw new Error(CANCELLED);
-    const resolved = this.resolve(batch.work);
+    const resolved = this.work.resolve(batch.work);
     const count = batch.inputs.length;
     // Filled by push: a packed array, which v8's serializer writes densely (an array made by
-    // `new Array(count)` has holes, and goes as index/value pairs, 3-4x slower both ways).
+    // `new Array(count)` has holes, and goes as index/value pairs, far slower both ways).
     const values: unknown[] = [];
     for (let i = 0; i < count; i++) values.push(undefined);
     const failures: ItemFailureWire[] = [];
@@ -433,54 +285,6 @@ export class BatchServer {
     );
     if (signal?.aborted) throw new Error(CANCELLED);
   }
-
-  /** The work to run for `spec`: a served module's export, or (allowed) inline code. */
-  private resolve(spec: WorkSpec): Resolved {
-    if (spec.kind === 'inline') {
-      if (!this.options.allowInline) {
-        return refused(
-          'InlineRefusedError',
-          'this worker does not run inline functions (code sent through Redis); start rxpool ' +
-            'worker with --allow-inline to allow them, or use task(module, exportName) with a ' +
-            'module the worker serves',
-        );
-      }
-      let fn = this.inline.get(spec.source);
-      if (fn === undefined) {
-        try {
-          fn = new Function(`return (${spec.source});`)() as Function;
-        } catch (error) {
-          return refused('SyntaxError', `the inline function does not compile: ${String(error)}`);
-        }
-        if (typeof fn !== 'function') {
-          return refused('TypeError', 'the inline source is not a function');
-        }
-        if (this.inline.size >= 256) this.inline.clear();
-        this.inline.set(spec.source, fn);
-      }
-      return { work: fn };
-    }
-    const key = `${spec.url}\n${spec.name}`;
-    const known = this.tasks.get(key);
-    if (known) return { work: known };
-    const match = matchModule(spec.url, this.options.modules);
-    if (!match.ok) return refused('ModuleNotServedError', match.message);
-    const { functions } = match.module;
-    if (functions !== undefined && !functions.includes(spec.name)) {
-      return refused(
-        'ExportNotFoundError',
-        `the served module '${match.module.given}' has no function export named '${spec.name}'; ${describeFunctions(functions)}`,
-      );
-    }
-    const work = task(fileURLToPath(match.module.url), spec.name);
-    if (this.tasks.size >= 256) this.tasks.clear();
-    this.tasks.set(key, work);
-    return { work };
-  }
-}
-
-function refused(name: string, message: string): { refused: WireError } {
-  return { refused: wireError(name, message, 'load') };
 }
 
 /** A failed item of the local pool as its failure in the job's result. */
@@ -497,28 +301,8 @@ function failure(index: number, error: TaskError): ItemFailureWire {
   return {
     index,
     kind,
-    error: { ...wire, fatal: kind === 'clone' ? 'clone' : undefined, hint: hintOf(error) },
+    error: { ...wire, fatal: kind === 'clone' ? 'clone' : undefined, hint: error.hint },
   };
-}
-
-/** The advice a `TaskError`'s message carries after its first line (an inline function's). */
-function hintOf(error: TaskError): string | undefined {
-  const base = TaskError.describe({
-    index: error.index,
-    input: error.input,
-    attempts: error.attempts,
-    cause: error.cause,
-  });
-  return error.message.startsWith(`${base}\n`) ? error.message.slice(base.length + 1) : undefined;
-}
-
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  await Promise.race([promise, late]);
-  clearTimeout(timer);
 }
 
 /** The span of the item at `position` of a job whose items are `spans`. */

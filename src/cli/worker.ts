@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ServedModule } from '../bullmq/serve.js';
+import type { ServedModule } from '../bullmq/modules.js';
 import { createPool, type Pool, type Task, TaskError, task } from '../index.js';
 import { describeFunctions } from '../pool/exports.js';
 import { CliError, ExitCode, type WorkerCommand } from './args.js';

@@ -2,7 +2,7 @@
  * A batch job's result read item by item, for tests that check each item: the executor reads
  * values and failures apart (`readResult`, src/bullmq/job.ts).
  */
-import { type FailureKind, readResult, type WireError } from '../../src/bullmq/job.js';
+import { type FailureKind, readResult, type WireError } from '../../src/bullmq/result.js';
 
 /** An item's outcome. */
 export type ItemOutcome =

@@ -6,18 +6,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  type BatchOutcomes,
   cancelChannel,
   decodeBatch,
   decodeCancel,
   encodeBatch,
   encodeCancel,
-  encodeResult,
   FormatError,
+} from '../../src/bullmq/job.js';
+import { matchModule, type ServedModule } from '../../src/bullmq/modules.js';
+import {
+  type BatchOutcomes,
+  encodeResult,
   type ItemFailureWire,
   toWireError,
-} from '../../src/bullmq/job.js';
-import { matchModule, type ServedModule } from '../../src/bullmq/serve.js';
+} from '../../src/bullmq/result.js';
 import { reviveError } from '../../src/worker/wire-error.js';
 import { decodeResult, type ItemOutcome } from '../support/bullmq-outcomes.js';
 
