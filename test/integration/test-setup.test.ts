@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runNode } from '../support/child.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const temps: string[] = [];
@@ -120,22 +121,10 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
 }
 
 test('a test process that starts more than ten servers warns of no listener leak, and takes them along when it exits', async () => {
-  const child = spawn(
-    process.execPath,
+  const { code, stdout, stderr } = await runNode(
     ['--import', 'tsx', fileURLToPath(new URL('../fixtures/reap-many.ts', import.meta.url))],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { killAfterMs: 60_000 },
   );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  const code = await new Promise((resolve) => child.on('close', resolve));
-  clearTimeout(killer);
   const started = stdout.trim().split(' ').map(Number);
   pids.push(...started);
   assert.equal(code, 0, stderr);
