@@ -27,6 +27,8 @@ const LONG = [
   'test/integration/worker-faults.test.ts',
   'test/integration/close-midway.test.ts',
   'test/integration/keep-alive.test.ts',
+  'test/integration/worker-lifecycle.test.ts',
+  'test/integration/types-consumer.test.ts',
   'test/integration/bullmq-executor.test.ts',
   'test/integration/bullmq-worker.test.ts',
   'test/integration/bullmq-faults.test.ts',
