@@ -22,6 +22,15 @@
  * @module rxpool/operators
  */
 
+import { asyncScheduler, filter, map, Observable, pipe, Subscriber, tap } from 'rxjs';
+import { provideRx } from './rx.js';
+
+// This entry imports rxjs itself, so that a bundler follows it (operators/rx.ts says why). The
+// call is a side effect, which package.json's `sideEffects` names, or a bundler that trusts
+// `sideEffects: false` drops this module: the operators are re-exported, none of its own
+// bindings is used.
+provideRx({ asyncScheduler, filter, map, Observable, pipe, Subscriber, tap });
+
 export type { Failure, Settled, Success } from '../src/types.js';
 export { parallelFlatMap } from './parallelFlatMap.js';
 export { parallelFlatSettle } from './parallelFlatSettle.js';

@@ -2,17 +2,19 @@
  * The RxJS glue shared by `parallelMap`, `parallelSettle` and their flat kin: a source subscription feeding an
  * engine, and the engine's hooks turned into a subscriber's calls. Not exported from the barrel.
  */
-import { asyncScheduler, Observable, type OperatorFunction, Subscriber } from 'rxjs';
+import type { OperatorFunction, Subscriber } from 'rxjs';
 import type { Clock } from '../src/engine/clock.js';
 import { Engine, type EngineHooks } from '../src/engine/engine.js';
-import { type ParallelOptions, resolveParallel } from '../src/options.js';
-import { defaultPool } from '../src/pool/pool.js';
+import type { ParallelOptions } from '../src/option-types.js';
+import { resolveParallel } from '../src/options.js';
+import { defaultPool } from '../src/pool/default-pool.js';
+import { rx } from './rx.js';
 
 /** Engine time on RxJS's `asyncScheduler`, so that `TestScheduler.run` makes it virtual. */
 export const rxClock: Clock = {
-  now: () => asyncScheduler.now(),
+  now: () => rx().asyncScheduler.now(),
   setTimeout(fn, ms) {
-    const subscription = asyncScheduler.schedule(fn, ms);
+    const subscription = rx().asyncScheduler.schedule(fn, ms);
     return () => subscription.unsubscribe();
   },
 };
@@ -35,6 +37,7 @@ export function engineOperator<In, Out, R>(
     );
   }
   const resolved = resolveParallel<In>(work, options, name, flat);
+  const { Observable, Subscriber } = rx();
   return (source) =>
     new Observable<R>((subscriber) => {
       const { dispatcher } = resolved.pool ?? defaultPool();

@@ -3,7 +3,7 @@
  * `Settled` record; a thin face over the engine.
  */
 import type { OperatorFunction } from 'rxjs';
-import type { FlatOptions } from '../src/options.js';
+import type { FlatOptions } from '../src/option-types.js';
 import type { FlatWork } from '../src/pool/task.js';
 import type { Settled } from '../src/types.js';
 import { engineOperator } from './internal.js';

@@ -2,7 +2,7 @@
  * The `parallelMap` operator: an ordered parallel map on the pool; a thin face over the engine.
  */
 import type { OperatorFunction } from 'rxjs';
-import type { ParallelOptions } from '../src/options.js';
+import type { ParallelOptions } from '../src/option-types.js';
 import type { Work } from '../src/pool/task.js';
 import { engineOperator } from './internal.js';
 

@@ -2,7 +2,7 @@
  * The `parallelSettle` operator: `parallelMap` with every outcome emitted as a `Settled` value.
  */
 import type { OperatorFunction } from 'rxjs';
-import type { ParallelOptions } from '../src/options.js';
+import type { ParallelOptions } from '../src/option-types.js';
 import type { Work } from '../src/pool/task.js';
 import type { Settled } from '../src/types.js';
 import { engineOperator } from './internal.js';

@@ -1,8 +1,9 @@
 /**
  * The `recoverFailures` operator: a fallback value in place of each failure of a `Settled` stream.
  */
-import { map, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import type { Failure, Settled } from '../src/types.js';
+import { rx } from './rx.js';
 
 /**
  * Emits the values of a {@link Settled} stream, with `fallback(failure)` in place of each failure.
@@ -42,5 +43,5 @@ export function recoverFailures<In, Out, R = Out>(
       `Expected \`fallback\` to be a function (failure) => value, got ${typeof fallback}`,
     );
   }
-  return map((settled) => (settled.ok ? settled.value : fallback(settled)));
+  return rx().map((settled: Settled<In, Out>) => (settled.ok ? settled.value : fallback(settled)));
 }

@@ -1,8 +1,9 @@
 /**
  * The `routeFailures` operator: a `Settled` stream's failures sent to a dead-letter sink.
  */
-import { filter, map, type Observer, type OperatorFunction, pipe, tap } from 'rxjs';
+import type { Observer, OperatorFunction } from 'rxjs';
 import type { Failure, Settled } from '../src/types.js';
+import { rx } from './rx.js';
 
 /**
  * Emits the values of a {@link Settled} stream and sends each failure to `sink` (a dead-letter
@@ -46,6 +47,7 @@ export function routeFailures<In, Out>(
   if (observer === null || typeof observer !== 'object' || typeof observer.next !== 'function') {
     throw new TypeError('Expected `sink` to be an Observer with a next method (a Subject works)');
   }
+  const { filter, map, pipe, tap } = rx();
   return pipe(
     tap({
       next: (settled: Settled<In, Out>) => {

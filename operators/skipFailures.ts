@@ -1,8 +1,9 @@
 /**
  * The `skipFailures` operator: a `Settled` stream's values, with its failures dropped.
  */
-import { filter, map, type OperatorFunction, pipe, tap } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import type { Failure, Settled } from '../src/types.js';
+import { rx } from './rx.js';
 
 /**
  * Emits the values of a {@link Settled} stream and drops its failures, reporting each to
@@ -36,6 +37,7 @@ import type { Failure, Settled } from '../src/types.js';
 export function skipFailures<In, Out>(
   onFailure?: (failure: Failure<In>) => void,
 ): OperatorFunction<Settled<In, Out>, Out> {
+  const { filter, map, pipe, tap } = rx();
   return pipe(
     tap((settled: Settled<In, Out>) => {
       if (!settled.ok) onFailure?.(settled);

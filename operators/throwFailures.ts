@@ -1,8 +1,9 @@
 /**
  * The `throwFailures` operator: a `Settled` stream's values; its first failure errors the stream.
  */
-import { map, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import type { Settled } from '../src/types.js';
+import { rx } from './rx.js';
 
 /**
  * Emits the values of a {@link Settled} stream; the first failure errors the stream with its
@@ -33,7 +34,7 @@ import type { Settled } from '../src/types.js';
  * @returns An operator from {@link Settled} values to the values of the successes.
  */
 export function throwFailures<In, Out>(): OperatorFunction<Settled<In, Out>, Out> {
-  return map((settled) => {
+  return rx().map((settled: Settled<In, Out>) => {
     if (!settled.ok) throw settled.error;
     return settled.value;
   });

@@ -95,7 +95,7 @@ export class TaskError<In = unknown> extends Error {
    * passed on without reading the message back (`rxpool worker` sends it to its producer). Not
    * enumerable, so an error's own properties serialize as they do without it.
    *
-   * @internal
+   * @default `undefined`: no advice
    */
   declare readonly hint?: string;
   /**

@@ -16,16 +16,16 @@
  *
  * @module rxpool
  */
-export {
-  parallelFlatMap,
-  parallelFlatSettle,
-  parallelMap,
-  parallelSettle,
-  recoverFailures,
-  routeFailures,
-  skipFailures,
-  throwFailures,
-} from '../operators/index.js';
+// The operators come from their own files, not from the barrel operators/index.ts, which imports
+// rxjs: through these they load rxjs only when one is called (operators/rx.ts).
+export { parallelFlatMap } from '../operators/parallelFlatMap.js';
+export { parallelFlatSettle } from '../operators/parallelFlatSettle.js';
+export { parallelMap } from '../operators/parallelMap.js';
+export { parallelSettle } from '../operators/parallelSettle.js';
+export { recoverFailures } from '../operators/recoverFailures.js';
+export { routeFailures } from '../operators/routeFailures.js';
+export { skipFailures } from '../operators/skipFailures.js';
+export { throwFailures } from '../operators/throwFailures.js';
 export { DEFAULT_HIGH_WATER_MARK } from './engine/flat.js';
 export type { Percentiles } from './engine/histogram.js';
 export type { Progress } from './engine/progress.js';
@@ -48,11 +48,13 @@ export type {
 } from './executor/contract.js';
 export type { ItemTrace } from './executor/item-channel.js';
 export { ITEM_CHANNEL } from './executor/item-channel.js';
-export type { FlatOptions, MapOptions, ParallelOptions, RunOptions } from './options.js';
+export type { FlatOptions, MapOptions, ParallelOptions, RunOptions } from './option-types.js';
 export { DEFAULT_CONCURRENCY } from './options.js';
+export { defaultPool } from './pool/default-pool.js';
 export { move } from './pool/move.js';
-export type { PoolOptions, PoolStats } from './pool/pool.js';
-export { createPool, defaultPool, Pool } from './pool/pool.js';
+export { createPool, Pool } from './pool/pool.js';
+export type { PoolOptions } from './pool/pool-options.js';
+export type { PoolStats } from './pool/stats.js';
 export type {
   FlatResult,
   FlatWork,
@@ -61,5 +63,5 @@ export type {
   TaskContext,
   Work,
 } from './pool/task.js';
-export { Task, task } from './pool/task.js';
+export { Task, task, taskSignature } from './pool/task.js';
 export type { Failure, Settled, Success, Transferable } from './types.js';

@@ -1,16 +1,18 @@
 /**
  * Case `faults`: CPU-bound items of which 1% exit their worker, against the same items with none,
  * on one pool, rounds interleaved; and the faulty items on a pool made without a spare worker
- * (`workers.spare` off: each replacement starts when its worker dies). Each exit costs a worker
- * replacement (a new thread, the worker runtime and the task module loaded again); the other
- * workers must keep running meanwhile, so the faulty run should lose about the replacements' time
- * over the pool's width, not stall on each.
+ * (the executor's `spare` off: each replacement starts when its worker dies). Each exit costs a
+ * worker replacement (a new thread, the worker runtime and the task module loaded again); the
+ * other workers must keep running meanwhile, so the faulty run should lose about the
+ * replacements' time over the pool's width, not stall on each.
  */
 import { from, tap } from 'rxjs';
 import { createPool, task } from 'rxpool';
 import { parallelSettle } from 'rxpool/operators';
-// The same module instance as rxpool's own (the package resolves to dist/ too): its spare switch.
-import { workers } from '../../dist/src/threads/thread-pool.js';
+// The same module instances as rxpool's own (the package resolves to dist/ too): the executor, whose
+// `spare` switch no user sets.
+import { defaultSize } from '../../dist/src/threads/executor.js';
+import { threadExecutor } from '../../dist/src/threads/thread-executor.js';
 import {
   type BenchCase,
   type Contender,
@@ -56,9 +58,9 @@ export const faults: BenchCase = {
     const clean = faulty.map(({ ms }) => ({ ms, exit: false }));
     const work = task<FaultInput, number>(TASKS, 'spinOrExit');
     const pool = createPool();
-    workers.spare = false;
-    const withoutSpare = createPool();
-    workers.spare = true;
+    const withoutSpare = createPool({
+      executor: threadExecutor({ size: defaultSize(), spare: false }),
+    });
 
     const contender = (
       name: string,

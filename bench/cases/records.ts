@@ -11,8 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { from, lastValueFrom, map, type OperatorFunction, toArray } from 'rxjs';
 import { createPool, task } from 'rxpool';
 import { parallelMap } from 'rxpool/operators';
-// The same module instance as rxpool's own (the package resolves to dist/ too): its wire switch.
-import { wire } from '../../dist/src/threads/thread-pool.js';
+// The same module instances as rxpool's own (the package resolves to dist/ too): the executor, whose
+// `jsonResults` switch no user sets.
+import { defaultSize } from '../../dist/src/threads/executor.js';
+import { threadExecutor } from '../../dist/src/threads/thread-executor.js';
 import {
   type BenchCase,
   type Contender,
@@ -73,6 +75,10 @@ export const records: BenchCase = {
     const python = hasPython();
 
     const pool = createPool();
+    /** The same pool with the JSON path for results turned off. */
+    const plain = createPool({
+      executor: threadExecutor({ size: defaultSize(), jsonResults: false }),
+    });
     const summarize = task<Order, Summary>(RECORDS, 'summarize');
     /** Timed until the results are in an array, checked after the clock stops. */
     const contender = (name: string, run: () => Promise<Summary[]>): Contender => ({
@@ -90,21 +96,9 @@ export const records: BenchCase = {
     const pipeline = (name: string, operator: OperatorFunction<Order, Summary>) =>
       contender(name, () => lastValueFrom(from(inputs).pipe(operator, toArray())));
 
-    /** The same contender with the JSON path for results turned off while it runs (`wire`). */
-    const withoutJson = (given: Contender): Contender => ({
-      ...given,
-      async run() {
-        wire.jsonResults = false;
-        try {
-          return await given.run();
-        } finally {
-          wire.jsonResults = true;
-        }
-      },
-    });
     const contenders: Contender[] = [
       pipeline(NAMES.ordered, parallelMap(summarize, { pool })),
-      withoutJson(pipeline(NAMES.orderedClone, parallelMap(summarize, { pool }))),
+      pipeline(NAMES.orderedClone, parallelMap(summarize, { pool: plain })),
       contender(NAMES.poolMap, () => pool.map(summarize, inputs)),
       {
         name: NAMES.pyMap,
@@ -162,7 +156,7 @@ export const records: BenchCase = {
         ].filter((note) => note !== ''),
       };
     } finally {
-      await pool.close();
+      await Promise.all([pool.close(), plain.close()]);
       rmSync(dir, { recursive: true, force: true });
     }
   },

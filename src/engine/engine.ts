@@ -1148,7 +1148,7 @@ export class Engine<In, Out> implements DispatchClient {
       const flat = chunk.flat!;
       if (flat.pending > 0) {
         emitted = true;
-        const value = flat.take(this.clock.now());
+        const value = flat.take(this.clock);
         this.hooks.value(value as Out, chunk.first, chunk.inputs[chunk.lo]!);
         continue;
       }

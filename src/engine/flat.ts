@@ -8,6 +8,8 @@
  * is particular to a stream of values.
  */
 
+import type { Clock } from './clock.js';
+
 /**
  * The default of the `highWaterMark` option: 1,024 values of one item held on the caller's side.
  * Enough that a worker's messages of values (up to a thousand, or what a few ms gave) flow without
@@ -86,8 +88,11 @@ export class FlatItem {
     this.lastAt = now;
   }
 
-  /** The next value to emit; call only while `pending > 0`. Grants credit as values leave. */
-  take(now: number): unknown {
+  /**
+   * The next value to emit; call only while `pending > 0`. Grants credit as values leave (the
+   * clock is read then only: not once a value).
+   */
+  take(clock: Clock): unknown {
     const value = this.buffer[this.head];
     this.buffer[this.head++] = undefined;
     if (this.head === this.buffer.length) {
@@ -103,7 +108,7 @@ export class FlatItem {
       // Credit goes back in steps of a quarter of the mark, not a message per value; a step is
       // never more than the mark, so a worker that sent all it may always gets some back.
       if (this.ungranted >= Math.max(1, this.highWaterMark >> 2)) {
-        if (this.paused) this.lastAt = now;
+        if (this.paused) this.lastAt = clock.now();
         this.granted += this.ungranted;
         this.running.grant?.(this.position, this.ungranted);
         this.ungranted = 0;

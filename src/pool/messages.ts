@@ -15,6 +15,7 @@ import type { MessagePort } from 'node:worker_threads';
 export type { WorkSpec } from '../executor/contract.js';
 
 import type { ItemSpan, TraceCarrier, WorkSpec } from '../executor/contract.js';
+import type { FlatPayload } from './flat-pack.js';
 
 /** One message to a worker: several items of the same work. */
 export interface BatchRequest {
@@ -66,12 +67,22 @@ export interface FlatRequest {
  * Values of a flat batch's item, from the worker, while it runs (before the batch's reply). A
  * gathered run of them: up to a count, or what came in a few ms.
  */
-export interface FlatValues {
+export interface FlatValues extends FlatPart {
   readonly flatKey: number;
+  /**
+   * Items of the batch that ended before this one, with their last values, in order: their ends
+   * wait for the next message (a few ms at most, or a count of values), a message each costing the
+   * worker more than many values.
+   */
+  readonly before?: readonly FlatPart[];
+}
+
+/** One item's values in a {@link FlatValues}, and maybe its end. */
+export interface FlatPart {
   /** The item's position in its batch. */
   readonly position: number;
-  /** The values, by structured clone. */
-  readonly values: readonly unknown[];
+  /** The values: by structured clone, or packed (src/pool/flat-pack.ts: `unpackValues` reads them). */
+  readonly values: FlatPayload;
   /** The item is over (after these values): the next message is the next item's, or the reply. */
   readonly end?: true;
   /** With `end`: how the item failed. */

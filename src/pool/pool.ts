@@ -1,244 +1,22 @@
 /**
  * The Pool: Python's `multiprocessing.Pool` for Node.js, on worker threads by default. `run`, `map`,
  * `starmap` and `imap` are thin faces over the engine; the pool's Dispatcher gives the engines
- * turns on its executor, which runs the batches.
+ * turns on its executor, which runs the batches. Its options are checked in src/options.ts.
  */
 import { realClock } from '../engine/clock.js';
-import { Engine } from '../engine/engine.js';
-import type { Percentiles } from '../engine/histogram.js';
-import { abortedBy, TaskError } from '../errors.js';
-import type { Executor } from '../executor/contract.js';
 import { Dispatcher } from '../executor/dispatcher.js';
-import {
-  type FlatOptions,
-  fail,
-  type MapOptions,
-  type ParallelOptions,
-  type Resolved,
-  type RunOptions,
-  resolveParallel,
-  resolveRun,
-} from '../options.js';
-import { DEFAULT_ABORT_GRACE_MS, defaultSize, ThreadPoolExecutor } from '../threads/thread-pool.js';
+import type { FlatOptions, MapOptions, ParallelOptions, RunOptions } from '../option-types.js';
+import { resolveCollect, resolveIterable, resolvePool, resolveRun } from '../options.js';
+import { DEFAULT_ABORT_GRACE_MS, defaultSize } from '../threads/executor.js';
+import { processExecutor } from '../threads/process-executor.js';
+import { threadExecutor } from '../threads/thread-executor.js';
 import type { Settled } from '../types.js';
-import { reviveError } from '../worker/wire-error.js';
+import { broadcast } from './broadcast.js';
 import { engineIterable } from './imap.js';
-import type { WorkSpec } from './messages.js';
-import {
-  describeValue,
-  type FlatWork,
-  type StarWork,
-  type Task,
-  type TaskContext,
-  toWorkSpec,
-  type Work,
-} from './task.js';
-
-/**
- * Options of {@link createPool}: how many workers, of what kind, and when to replace them.
- *
- * _Python's `Pool(processes, initializer, maxtasksperchild)`, with a memory cap._
- *
- * Every option is optional and checked at once: a bad value throws a `TypeError` that says what
- * was expected and what came.
- *
- * ## Example
- * ```ts
- * await using pool = createPool({
- *   size: 4,
- *   maxTasksPerWorker: 10_000,
- *   setup: task(new URL('./warm-cache.js', import.meta.url)),
- *   maxHeapMb: 512,
- * });
- * console.log(pool.stats().size);
- * // Output:
- * // 4
- * ```
- */
-export interface PoolOptions<State = any> {
-  /**
-   * How many workers: an integer from 1 up (Python's `processes`).
-   *
-   * @default `os.availableParallelism()`
-   */
-  readonly size?: number;
-  /**
-   * `'thread'`: worker threads, cheap to start. `'process'`: child processes, for code that must
-   * have a process of its own (a native module that is not thread-safe, `process.chdir`).
-   *
-   * @default 'thread'
-   */
-  readonly runtime?: 'thread' | 'process';
-  /**
-   * How long an idle worker is kept before it stops, in ms from 0 up. With `Infinity`, `size`
-   * workers are kept once started (they never keep the process alive either way).
-   *
-   * @default Infinity
-   */
-  readonly idleTimeout?: number;
-  /**
-   * Replace a worker after it ran this many items: an integer from 1 up, or `Infinity` (Python's
-   * `maxtasksperchild`). Bounds what a leaky task can accumulate.
-   *
-   * @default Infinity
-   */
-  readonly maxTasksPerWorker?: number;
-  /**
-   * Runs once in every worker before its first item (Python's `initializer`): a {@link Task} or
-   * a self-contained function, called with no input and awaited. When it throws, the items sent to
-   * that worker fail with a `TaskError` whose cause is named `SetupError`, and are not retried.
-   *
-   * @default `undefined`: no setup
-   */
-  readonly setup?: Task<void, State | Promise<State>> | (() => State | Promise<State>);
-  /**
-   * The largest heap a worker may grow, in MB: an integer from 8 up. A worker that grows past it
-   * dies and is replaced; the item it ran fails with a {@link WorkerCrashedError}.
-   *
-   * @default `undefined`: Node's own limit
-   */
-  readonly maxHeapMb?: number;
-  /**
-   * The environment of every worker, instead of this process's: an object of strings, which
-   * becomes the worker's `process.env` whole (it replaces the inherited one; spread
-   * `process.env` into it to add to it). Without it, a worker process inherits `process.env` as
-   * `child_process.fork` does, and a worker thread gets a copy of it, as `new Worker` does.
-   *
-   * @default `process.env`, as it is when each worker starts
-   */
-  readonly env?: Readonly<Record<string, string>>;
-  /**
-   * How long a task whose `signal` was aborted (unsubscribe, `timeout`, `destroy()`, an abort by
-   * `signal`) has to settle, in ms from 0 up: a task that settles within it keeps its worker (no
-   * worker is replaced, none is started); one that does not is stopped with its worker. A task
-   * that runs synchronously on a thread cannot hear the abort: past its `timeout` its worker is
-   * stopped at once, grace or not. A timeout fails its item with a {@link TaskTimeoutError}
-   * however the task ended.
-   *
-   * @default 1000
-   */
-  readonly abortGrace?: number;
-  /**
-   * Runs in each worker before it stops, for any reason but a crash (`close()`,
-   * `maxTasksPerWorker`, `idleTimeout`, `recycleMemoryMb`): a {@link Task} or a self-contained
-   * function, called with the worker's `state` (what `setup` returned) and its context, and
-   * awaited: close a connection, flush a buffer. It has at most 900 ms
-   * (`TEARDOWN_MS`); past it, or when it throws, the worker stops anyway, `close()` goes on, and
-   * the failure is reported as a process warning of type `RxpoolTeardownWarning`.
-   *
-   * @default `undefined`: no teardown
-   */
-  readonly teardown?:
-    | Task<State, unknown, State>
-    | ((state: State, context: TaskContext<State>) => unknown);
-  /**
-   * Replace a worker whose JavaScript heap in use is above this many MB after a batch, between
-   * items: its teardown runs, nothing fails, the next items go to its replacement (Jest's
-   * `workerIdleMemoryLimit`). A number above 0. Unlike `maxHeapMb`, which kills a worker
-   * mid-item, it never fails an item, but it does not bound what one item allocates.
-   *
-   * @default `undefined`: never
-   */
-  readonly recycleMemoryMb?: number;
-  /**
-   * What runs the batches, instead of the default worker threads: any object that implements
-   * {@link Executor} (see the README's "Custom executors"). `size`, `runtime`, `idleTimeout`,
-   * `maxTasksPerWorker`, `setup`, `maxHeapMb`, `env`, `abortGrace`, `teardown` and
-   * `recycleMemoryMb` configure the default executor: none of them may
-   * come with `executor`.
-   *
-   * @default worker threads (or processes, `runtime`)
-   */
-  readonly executor?: Executor;
-}
-
-/**
- * What {@link Pool.stats} reports: what the pool is doing now, and what it has done.
- *
- * _Is the pool busy, is work waiting, how fast does it go, and how long do items take?_
- *
- * Low `utilization` with many tiny items means the main thread is the bottleneck (raise
- * `concurrency` so batches get larger); a growing `waitTime` means the pool is too small for the
- * input rate.
- *
- * ## Example
- * ```ts
- * const pool = createPool({ size: 2 });
- * await pool.map((n: number) => n * 2, [1, 2, 3]);
- * const { size, busy, queued, completed, failed } = pool.stats();
- * console.log({ size, busy, queued, completed, failed });
- * // Output:
- * // { size: 2, busy: 0, queued: 0, completed: 3, failed: 0 }
- * ```
- */
-export interface PoolStats {
-  /** Workers in the pool: the `size` option. */
-  readonly size: number;
-  /**
-   * Workers running a batch now.
-   *
-   * @default 0 while idle
-   */
-  readonly busy: number;
-  /**
-   * Items waiting for a worker: in a stream's queue, or sent in a batch not yet started.
-   *
-   * @default 0 while idle
-   */
-  readonly queued: number;
-  /**
-   * Items that ran and succeeded, since the pool was made.
-   *
-   * @default 0 before any item
-   */
-  readonly completed: number;
-  /**
-   * Attempts of items that failed (threw, timed out, crashed their worker, could not be sent),
-   * since the pool was made. A retried item counts once per failed attempt.
-   *
-   * @default 0 before any failure
-   */
-  readonly failed: number;
-  /**
-   * The share of the workers' time spent running items since the pool first got work, from 0 to
-   * 1. Low with many small items means the main thread is the bottleneck; near 1, the workers.
-   *
-   * @default 0 before any work
-   */
-  readonly utilization: number;
-  /**
-   * Items completed per second since the pool first got work.
-   *
-   * @default 0 before any work
-   */
-  readonly throughput: number;
-  /**
-   * How long an item runs in a worker, in ms, over every item since the pool was made (the items
-   * of a batch each at the batch's run time over its items): p50, p90, p99 from an always-on
-   * histogram (within ~3%), `max`, and `count`.
-   */
-  readonly runTime: Percentiles;
-  /**
-   * How long an item waits from its admission (or its going back to the queue for another
-   * attempt) until its batch starts in a worker, in ms, over every item since the pool was made.
-   */
-  readonly waitTime: Percentiles;
-}
-
-/** The options that configure the default executor. */
-const defaultExecutorKeys = [
-  'size',
-  'runtime',
-  'idleTimeout',
-  'maxTasksPerWorker',
-  'setup',
-  'maxHeapMb',
-  'env',
-  'abortGrace',
-  'teardown',
-  'recycleMemoryMb',
-];
-const poolKeys = [...defaultExecutorKeys, 'executor'];
+import type { PoolOptions } from './pool-options.js';
+import { collect, runOne } from './run.js';
+import { type PoolStats, poolStats } from './stats.js';
+import type { FlatWork, StarWork, Task, TaskContext, Work } from './task.js';
 
 /**
  * The key of {@link Pool}'s `imapSettled` with `starmap`'s spreading, for `rxpool worker`
@@ -286,79 +64,21 @@ export class Pool<State = any> {
 
   /** @internal use {@link createPool}. */
   constructor(options: PoolOptions<State> = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new TypeError(
-        `Expected the pool options to be an object, got ${describeValue(options)}`,
-      );
-    }
-    for (const key of Object.keys(options)) {
-      if (!poolKeys.includes(key)) {
-        throw new TypeError(
-          `Unknown option \`${key}\` for createPool; the options are ${poolKeys.map((k) => `\`${k}\``).join(', ')}`,
-        );
-      }
-    }
-    if (options.executor !== undefined) {
-      const given = defaultExecutorKeys.filter(
-        (key) => (options as Record<string, unknown>)[key] !== undefined,
-      );
-      if (given.length > 0) {
-        throw new TypeError(
-          `${given.map((k) => `\`${k}\``).join(', ')} configure${given.length === 1 ? 's' : ''} the default executor: with \`executor\` given, configure your executor instead`,
-        );
-      }
-      this.dispatcher = new Dispatcher(validateExecutor(options.executor));
-      return;
-    }
-    const size = options.size ?? defaultSize();
-    if (!(Number.isInteger(size) && size >= 1)) fail('size', 'an integer from 1 up', size);
-    const runtime = options.runtime ?? 'thread';
-    if (runtime !== 'thread' && runtime !== 'process') {
-      fail('runtime', "`'thread'` or `'process'`", runtime);
-    }
-    const idleTimeout = options.idleTimeout ?? Infinity;
-    if (typeof idleTimeout !== 'number' || !(idleTimeout >= 0)) {
-      fail('idleTimeout', 'a number of ms from 0 up, or `Infinity`', idleTimeout);
-    }
-    const maxTasksPerWorker = options.maxTasksPerWorker ?? Infinity;
-    if (
-      !(Number.isInteger(maxTasksPerWorker) && maxTasksPerWorker >= 1) &&
-      maxTasksPerWorker !== Infinity
-    ) {
-      fail('maxTasksPerWorker', 'an integer from 1 up or `Infinity`', maxTasksPerWorker);
-    }
-    const maxHeapMb = options.maxHeapMb;
-    if (maxHeapMb !== undefined && !(Number.isInteger(maxHeapMb) && maxHeapMb >= 8)) {
-      fail('maxHeapMb', 'an integer number of MB from 8 up', maxHeapMb);
-    }
-    const env = options.env === undefined ? undefined : validateEnv(options.env);
-    const abortGrace = options.abortGrace ?? DEFAULT_ABORT_GRACE_MS;
-    if (!(typeof abortGrace === 'number' && abortGrace >= 0 && abortGrace <= MAX_TIMER_MS)) {
-      fail('abortGrace', 'a number of ms from 0 up to 2147483647', abortGrace);
-    }
-    const setup = options.setup === undefined ? undefined : toWorkSpec(options.setup, '`setup`');
-    const teardown =
-      options.teardown === undefined ? undefined : toWorkSpec(options.teardown, '`teardown`');
-    const { recycleMemoryMb } = options;
-    if (
-      recycleMemoryMb !== undefined &&
-      !(typeof recycleMemoryMb === 'number' && recycleMemoryMb > 0 && recycleMemoryMb < Infinity)
-    ) {
-      fail('recycleMemoryMb', 'a number of MB above 0', recycleMemoryMb);
-    }
+    const o = resolvePool(options);
     this.dispatcher = new Dispatcher(
-      new ThreadPoolExecutor({
-        size,
-        runtime,
-        idleTimeout,
-        maxTasksPerWorker,
-        setup,
-        maxHeapMb,
-        env,
-        abortGrace,
-        teardown,
-        recycleMemoryMb,
-      }),
+      o.executor !== undefined
+        ? o.executor
+        : (o.runtime === 'process' ? processExecutor : threadExecutor)({
+            size: o.size ?? defaultSize(),
+            idleTimeout: o.idleTimeout,
+            maxTasksPerWorker: o.maxTasksPerWorker,
+            setup: o.setup,
+            maxHeapMb: o.maxHeapMb,
+            env: o.env,
+            abortGrace: o.abortGrace ?? DEFAULT_ABORT_GRACE_MS,
+            teardown: o.teardown,
+            recycleMemoryMb: o.recycleMemoryMb,
+          }),
     );
   }
 
@@ -388,33 +108,7 @@ export class Pool<State = any> {
     input: In,
     options?: RunOptions<In>,
   ): Promise<Awaited<Out>> {
-    const resolved = resolveRun<In>(work, options);
-    return new Promise((resolve, reject) => {
-      const { signal } = resolved;
-      if (signal?.aborted) {
-        reject(abortedBy(signal));
-        return;
-      }
-      let result: Awaited<Out>;
-      const onAbort = () => {
-        engine.cancel();
-        reject(abortedBy(signal!));
-      };
-      const engine = new Engine<In, Awaited<Out>>(resolved.config, this.dispatcher, realClock, {
-        value: (value) => {
-          result = value;
-        },
-        failure: reject,
-        error: reject,
-        complete: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(result);
-        },
-      });
-      signal?.addEventListener('abort', onAbort, { once: true });
-      engine.push(input);
-      engine.end();
-    });
+    return runOne<In, Awaited<Out>>(resolveRun<In>(work, options), input, this.dispatcher);
   }
 
   /**
@@ -441,12 +135,14 @@ export class Pool<State = any> {
    *   `ordered` only as `true`.
    * @returns Every result, in input order.
    */
-  map<In, Out>(
+  async map<In, Out>(
     work: Work<In, Out, State>,
     items: Iterable<In> | AsyncIterable<In>,
     options?: MapOptions<In>,
   ): Promise<Awaited<Out>[]> {
-    return this.collect<In, Awaited<Out>>(work, items, options, 'pool.map', false);
+    // In an async method: a bad option rejects the promise, as a failed item does.
+    const resolved = resolveCollect(work, items, options, 'pool.map', false);
+    return collect<In, Awaited<Out>>(items, resolved, () => this.dispatcher);
   }
 
   /**
@@ -487,39 +183,13 @@ export class Pool<State = any> {
     argLists: Iterable<Args> | AsyncIterable<Args>,
     options?: MapOptions<Args>,
   ): Promise<Awaited<Out>[]>;
-  starmap<Args extends readonly unknown[], Out>(
+  async starmap<Args extends readonly unknown[], Out>(
     work: StarWork<Args, Out, State>,
     argLists: Iterable<Args> | AsyncIterable<Args>,
     options?: MapOptions<Args>,
   ): Promise<Awaited<Out>[]> {
-    return this.collect<Args, Awaited<Out>>(work, argLists, options, 'pool.starmap', true);
-  }
-
-  /** `map` and `starmap`: every result in input order, in an array. */
-  private async collect<In, Out>(
-    work: unknown,
-    items: Iterable<In> | AsyncIterable<In>,
-    options: MapOptions<In> | undefined,
-    where: string,
-    spread: boolean,
-  ): Promise<Out[]> {
-    // For JavaScript callers: in TypeScript, `ordered: false` does not type-check here.
-    if ((options as ParallelOptions<In> | undefined)?.ordered === false) {
-      throw new TypeError(
-        `${where} returns results in input order; use pool.imap for \`ordered: false\``,
-      );
-    }
-    const resolved = this.resolveIterable(work, items, options, where, spread);
-    const results: Out[] = [];
-    for await (const value of engineIterable<In, Out>(
-      items,
-      resolved,
-      () => this.dispatcher,
-      realClock,
-    )) {
-      results.push(value);
-    }
-    return results;
+    const resolved = resolveCollect(work, argLists, options, 'pool.starmap', true);
+    return collect<Args, Awaited<Out>>(argLists, resolved, () => this.dispatcher);
   }
 
   /**
@@ -556,7 +226,7 @@ export class Pool<State = any> {
     items: Iterable<In> | AsyncIterable<In>,
     options?: ParallelOptions<In>,
   ): AsyncIterableIterator<Awaited<Out>> {
-    const resolved = this.resolveIterable(work, items, options, 'pool.imap');
+    const resolved = resolveIterable(work, items, options, 'pool.imap');
     return engineIterable<In, Awaited<Out>>(items, resolved, () => this.dispatcher, realClock);
   }
 
@@ -600,7 +270,7 @@ export class Pool<State = any> {
   ): AsyncIterableIterator<Settled<In, Awaited<Out>>> {
     return engineIterable<In, Awaited<Out>, Settled<In, Awaited<Out>>>(
       items,
-      this.resolveIterable(work, items, options, 'pool.imapSettled'),
+      resolveIterable(work, items, options, 'pool.imapSettled'),
       () => this.dispatcher,
       realClock,
       true,
@@ -615,7 +285,7 @@ export class Pool<State = any> {
   ): AsyncIterableIterator<Settled<In, Awaited<Out>>> {
     return engineIterable<In, Awaited<Out>, Settled<In, Awaited<Out>>>(
       items,
-      this.resolveIterable(work, items, options, 'pool.starmap', true),
+      resolveIterable(work, items, options, 'pool.starmap', true),
       () => this.dispatcher,
       realClock,
       true,
@@ -656,34 +326,8 @@ export class Pool<State = any> {
     items: Iterable<In> | AsyncIterable<In>,
     options?: Omit<FlatOptions<In>, 'pool'>,
   ): AsyncIterableIterator<Out> {
-    const resolved = this.resolveIterable(work, items, options, 'pool.imapFlat', false, true);
+    const resolved = resolveIterable(work, items, options, 'pool.imapFlat', false, true);
     return engineIterable<In, Out>(items, resolved, () => this.dispatcher, realClock);
-  }
-
-  /**
-   * Validates the options of the iterating methods; an array's length is the progress total.
-   * `spread`: each item is an array of arguments for the work (`starmap`).
-   */
-  private resolveIterable<In>(
-    work: unknown,
-    items: unknown,
-    options: ParallelOptions<In> | undefined,
-    where: string,
-    spread = false,
-    flat = false,
-  ): Resolved<In> {
-    if (options?.pool !== undefined) {
-      throw new TypeError(
-        `Unknown option \`pool\` for ${where}: it runs on the pool it is called on`,
-      );
-    }
-    const resolved = resolveParallel<In>(work, options, where, flat);
-    let { config } = resolved;
-    if (spread) config = { ...config, work: { ...(config.work as WorkSpec), spread: true } };
-    if (config.progress && config.total === undefined && Array.isArray(items)) {
-      config = { ...config, total: items.length };
-    }
-    return config === resolved.config ? resolved : { ...resolved, config };
   }
 
   /**
@@ -715,27 +359,8 @@ export class Pool<State = any> {
    * @param input What `work` gets as its first argument (copied to every worker).
    * @returns One result per worker, in `workerId` order.
    */
-  async broadcast<In, Out>(work: Work<In, Out, State>, input?: In): Promise<Awaited<Out>[]> {
-    const { executor, closed } = this.dispatcher;
-    if (!(executor instanceof ThreadPoolExecutor)) {
-      throw new TypeError(
-        "pool.broadcast runs work on each of the pool's own workers; this pool's executor " +
-          '(rxpool/bullmq, or a custom one) has no workers it can name: run the work as items instead',
-      );
-    }
-    if (closed) throw closed;
-    const spec = toWorkSpec(work);
-    const replies = await executor.broadcast(spec, input);
-    const failed = replies.findIndex((reply) => reply.error !== undefined);
-    if (failed >= 0) {
-      throw new TaskError({
-        index: failed,
-        input,
-        attempts: 1,
-        cause: reviveError(replies[failed]!.error!),
-      });
-    }
-    return replies.map((reply) => reply.value as Awaited<Out>);
+  broadcast<In, Out>(work: Work<In, Out, State>, input?: In): Promise<Awaited<Out>[]> {
+    return broadcast<Awaited<Out>>(this.dispatcher, work, input);
   }
 
   /**
@@ -757,20 +382,7 @@ export class Pool<State = any> {
    * @returns A snapshot; see {@link PoolStats}.
    */
   stats(): PoolStats {
-    const { dispatcher } = this;
-    const { completed, since, runMs, size } = dispatcher;
-    const elapsed = since === undefined ? 0 : performance.now() - since;
-    return {
-      size,
-      busy: dispatcher.running(),
-      queued: dispatcher.queued(),
-      completed,
-      failed: dispatcher.failedAttempts,
-      utilization: elapsed > 0 ? Math.min(1, runMs / (size * elapsed)) : 0,
-      throughput: elapsed > 0 ? (completed * 1000) / elapsed : 0,
-      runTime: dispatcher.runTimes.percentiles(),
-      waitTime: dispatcher.waitTimes.percentiles(),
-    };
+    return poolStats(this.dispatcher);
   }
 
   /**
@@ -800,7 +412,6 @@ export class Pool<State = any> {
    *   it is left).
    */
   close(): Promise<void> {
-    forget(this);
     return this.dispatcher.close();
   }
 
@@ -826,7 +437,6 @@ export class Pool<State = any> {
    * @returns Resolves once every worker has stopped.
    */
   destroy(): Promise<void> {
-    forget(this);
     return this.dispatcher.destroy();
   }
 
@@ -866,117 +476,4 @@ export class Pool<State = any> {
  */
 export function createPool<State = any>(options?: PoolOptions<State>): Pool<State> {
   return new Pool<State>(options);
-}
-
-let shared: Pool | undefined;
-
-/**
- * The shared default pool that every call naming no pool runs on.
- *
- * _The pool you get when you do not make one._
- *
- * Created on first use with default {@link PoolOptions} (`os.availableParallelism()` workers), and
- * never keeps the process alive: a script that uses `parallelMap` without creating a pool exits by
- * itself once its work is done. Every call returns the same pool until it is closed or destroyed;
- * the next call after that (or the next call that names no pool) makes a fresh one, while the old
- * pool, like any closed pool, refuses new work.
- *
- * ## Example
- * ```ts
- * import { defaultPool } from 'rxpool';
- *
- * console.log(await defaultPool().run((n: number) => n * n, 7));
- * console.log(defaultPool() === defaultPool());
- * const old = defaultPool();
- * await old.close();
- * console.log(defaultPool() === old, await defaultPool().run((n: number) => n + 1, 1));
- * // Output:
- * // 49
- * // true
- * // false 2
- * ```
- *
- * @see {@link createPool}
- * @returns The shared {@link Pool}.
- */
-export function defaultPool(): Pool {
-  shared ??= new Pool();
-  return shared;
-}
-
-/** A closed or destroyed default pool is no longer the default: the next use makes a fresh one. */
-function forget(pool: Pool): void {
-  if (shared === pool) shared = undefined;
-}
-
-/** The longest delay of a timer (`setTimeout` fires at once past it). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Checks the `env` option: a plain object of strings; a copy is kept. */
-function validateEnv(env: unknown): Record<string, string> {
-  if (env === null || typeof env !== 'object' || Array.isArray(env)) {
-    fail('env', 'an object of strings', env);
-  }
-  const copy: Record<string, string> = {};
-  for (const [name, value] of Object.entries(env as object)) {
-    if (typeof value !== 'string') fail(`env.${name}`, 'a string', value);
-    copy[name] = value;
-  }
-  return copy;
-}
-
-/** Checks that `executor` implements {@link Executor}, with a clear message when it does not. */
-function validateExecutor(executor: unknown): Executor {
-  if (executor === null || typeof executor !== 'object') {
-    fail('executor', 'an object that implements the Executor interface', executor);
-  }
-  const given = executor as Record<string, unknown>;
-  for (const method of ['run', 'capacity', 'close', 'destroy']) {
-    if (typeof given[method] !== 'function') {
-      fail(`executor.${method}`, 'a function', given[method]);
-    }
-  }
-  for (const method of ['onCapacity', 'stats']) {
-    if (given[method] !== undefined && typeof given[method] !== 'function') {
-      fail(`executor.${method}`, 'a function or `undefined`', given[method]);
-    }
-  }
-  const { size, traits } = given;
-  if (!(Number.isInteger(size) && (size as number) >= 1)) {
-    fail('executor.size', 'an integer from 1 up', size);
-  }
-  if (traits === null || typeof traits !== 'object') {
-    fail('executor.traits', 'an object (ExecutorTraits)', traits);
-  }
-  const t = traits as Record<string, unknown>;
-  const { targetBatchMs, maxBatchBytes } = t;
-  if (!(typeof targetBatchMs === 'number' && targetBatchMs > 0 && targetBatchMs < Infinity)) {
-    fail('executor.traits.targetBatchMs', 'a number of ms above 0', targetBatchMs);
-  }
-  if (
-    maxBatchBytes !== undefined &&
-    !(Number.isInteger(maxBatchBytes) && (maxBatchBytes as number) >= 1)
-  ) {
-    fail(
-      'executor.traits.maxBatchBytes',
-      'an integer number of bytes from 1 up, or `undefined`',
-      maxBatchBytes,
-    );
-  }
-  for (const flag of ['enforcesTimeouts', 'knowsPosition']) {
-    if (typeof t[flag] !== 'boolean') fail(`executor.traits.${flag}`, 'a boolean', t[flag]);
-  }
-  const { concurrency } = t;
-  if (
-    concurrency !== undefined &&
-    !(Number.isInteger(concurrency) && (concurrency as number) >= 1) &&
-    concurrency !== Infinity
-  ) {
-    fail(
-      'executor.traits.concurrency',
-      'an integer from 1 up, `Infinity` or `undefined`',
-      concurrency,
-    );
-  }
-  return executor as Executor;
 }

@@ -10,6 +10,24 @@ import type { WorkSpec } from './messages.js';
 const TASK_BRAND = Symbol.for('rxpool.task');
 
 /**
+ * The key under which a {@link Task}'s type carries its type parameters.
+ *
+ * _Why a `Task<string, number>` is not a `Task<number, string>`._
+ *
+ * A task is its module's URL and export name at run time; its input, output and state types
+ * live only in its type, as the (never set) property of this key. It makes a task whose types do
+ * not match the call's a type error. There is nothing to do with it but know why it is there.
+ *
+ * ## Example
+ * ```ts
+ * const length = task<string, number>(new URL('./length.js', import.meta.url));
+ * // @ts-expect-error the input of `length` is a string
+ * await pool.run(length, 42);
+ * ```
+ */
+export const taskSignature: unique symbol = Symbol('rxpool.taskSignature');
+
+/**
  * The second argument of every task: the worker's state, a signal, and which item runs.
  *
  * _What a task knows besides its input: `work(input, context)`._
@@ -73,8 +91,8 @@ export class Task<In = unknown, Out = unknown, State = any> {
   readonly url: string;
   /** The export to call: `'default'` unless {@link task} was given another name. */
   readonly exportName: string;
-  /** @internal brands the type parameters; never set. */
-  declare readonly __signature?: (input: In, context: TaskContext<State>) => Out;
+  /** The task's type parameters, for the type checker alone: never set; see {@link taskSignature}. */
+  declare readonly [taskSignature]?: (input: In, context: TaskContext<State>) => Out;
 
   /** @internal use {@link task}. */
   constructor(url: string, exportName: string) {

@@ -1,4 +1,4 @@
-/** A batch of the thread pool, from `run` until its outcome is reported and its worker is done. */
+/** A batch of the default executor, from `run` until it is reported and its worker is done. */
 import type { ChildProcess } from 'node:child_process';
 import type { BatchOutcome, ItemFailure, ValuesListener } from '../executor/contract.js';
 import type { ControlBlock, ControlRef, LinkBatch } from '../pool/messages.js';

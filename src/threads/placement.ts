@@ -1,8 +1,9 @@
 /**
  * Placement: which link a batch goes to, and how many workers' worth of batches may be out
- * (`activeLinks`). A pure component with an injected clock, as `BatchSizer` is: the thread pool feeds it
- * what happens (a batch posted, the worker time a batch reported, a batch moved), and asks it where
- * a batch goes, how many batches may be out, and whether a batch that waits should move.
+ * (`activeLinks`). A pure component with an injected clock, as `BatchSizer` is: the thread
+ * executor feeds it what happens (a batch posted, the worker time a batch reported, a batch
+ * moved), and asks it where a batch goes, how many batches may be out, and whether a batch that
+ * waits should move.
  *
  * - **active links** (`activeLinks`): the links that take short batches. All of them while the workers are busy; fewer
  *   while they are mostly idle *because the main thread is busy* (`ranFor`): items that take the
@@ -11,9 +12,8 @@
  *   thread fewer messages (and each wake-up of a worker can take a core the main thread needs).
  *   Workers idle while the main thread is idle too wait on something fewer links cannot fix (a
  *   slow input, a worker still starting, a main thread that lost its core on a loaded machine):
- *   narrowing then only left one worker doing the work of two (`rxpool map`'s blocks of ~2 ms
- *   went to one worker for 15-20 ms at a time, up to 30 times a run on a loaded machine, one
- *   worker ending with 1.5-1.8 times the other's blocks; bench/RESULTS.md).
+ *   narrowing then only leaves one worker doing the work of two (`rxpool map`'s short blocks
+ *   went to one worker for many blocks' time on a loaded machine).
  * - **depth**: a link holds two batches, one running and a short one waiting behind it, so that its
  *   worker goes straight on to the next while the main thread handles the results of the last.
  *   A long batch (or one of unknown length) never waits behind another.
@@ -38,8 +38,8 @@ const GROW_WINDOWS = 3;
 /**
  * Less busy than this with one worker's worth fewer, in a window in which the main thread's event
  * loop ran more than `MAIN_BUSY_ABOVE` of the time (it is what the workers wait on): one fewer.
- * Trivial items keep the main thread busy 94-100% of each window; `rxpool map`'s blocks about
- * 18% (median; 46% at the 90th percentile), more only while it starts or loses its core.
+ * Trivial items keep the main thread busy nearly all of each window; `rxpool map`'s blocks far
+ * less, more only while it starts or loses its core.
  */
 const SHRINK_BELOW = 0.4;
 export const MAIN_BUSY_ABOVE = 0.8;

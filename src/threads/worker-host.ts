@@ -8,9 +8,8 @@
  * 1. A thread worker that calls `process.exit` is never noticed by tinypool 2.2.0 (its task would
  *    hang): every thread worker's `exit` is watched here (through the worker record's `thread`),
  *    and a silent exit becomes an `error` event on the record, which tinypool handles by failing
- *    the worker's task and replacing the worker, before the executor hears of the exit (a hello
- *    it then sends would otherwise be given to the dead worker). Its own `terminate` (wrapped) is
- *    told apart.
+ *    the worker's task and replacing the worker, before the executor hears of the exit (else a
+ *    hello it sends then could go to the dead worker). Its own `terminate` (wrapped) is told apart.
  * 2. Tinypool has no public way to stop one worker: `stop` emits `error` on the worker record
  *    (the same handling: its task fails with the reason, and it is replaced).
  * 3. Tinypool can hand a task to a worker it is already terminating (a late reply marks the dying
@@ -32,36 +31,33 @@
  *    from the child to a channel it does not have here. rxpool's own messages (an abort of a
  *    batch, `tell`) travel on it, marked `__rxpool__`; the worker side listens for them.
  * 11. Tinypool 2.2.0's `destroy` waits for each worker with `events.once(record, 'exit')`, whose
- *     handler of an `error` event calls `record.removeListener`, which its worker records lack: a
- *     worker whose error lands during `destroy` (one running out of memory) threw there, uncaught,
- *     and took this process down. Every record gets a `removeListener` (its thread's or child's),
- *     and `destroy` settles once every worker has exited, whatever `destroy` of tinypool threw.
+ *     `error` handler calls `record.removeListener`, which its worker records lack: a worker's
+ *     error during `destroy` (running out of memory) threw there, uncaught, and took this process
+ *     down. Every record gets a `removeListener` (its thread's or child's), and `destroy` settles
+ *     once every worker has exited, whatever tinypool's `destroy` threw.
  * 12. Tinypool 2.2.0 drops a child process's messages that are not its own (its `ProcessWorker`
  *     hands them to a channel it does not have): the notice a child sends when it calls
  *     `process.exit` (src/worker/host.ts) is read from the child process itself (`exitCodeOf`).
  * 13. A worker that dies before it is ready (its entry file is missing, as in a bundled app; a
- *     `--import` preload that throws in workers) makes tinypool 2.2.0 start no replacement and emit
- *     a pool `error`, while the tasks that wait for a worker wait forever. A worker is ready when
- *     tinypool's `{ ready: true }` message comes from it (a thread's `message`, a child's); one that
- *     dies on its own before is reported (`startFailed`) with why: its error (thread), or the end
- *     of what it wrote to stderr (child process), so that what waits fails, loudly.
+ *     `--import` preload that throws) makes tinypool 2.2.0 start no replacement and emit a pool
+ *     `error`, while the tasks that wait for a worker wait forever. A worker is ready when
+ *     tinypool's `{ ready: true }` message comes from it; one that dies on its own before is
+ *     reported (`startFailed`) with why: its error (thread), or the end of its stderr (child).
  * 14. Tinypool 2.2.0 starts its workers from files next to its own module (`import.meta.url +
  *     "/../entry/worker.js"`, and `entry/process.js` for child processes): in an app's bundle that
  *     holds tinypool, next to the bundle. {@link bundledWorkerFiles} names them, with rxpool's
  *     worker side, for the build to bundle into dist/src/bundled/ (scripts/bundle.mjs) and for
  *     `rxpool/esbuild` to copy next to an app's bundle; {@link workerFile} finds rxpool's there.
  * 15. Tinypool 2.2.0 has no public way to start a worker ahead of a task: a child process that
- *     died was replaced only once it was gone, so after each crash of a fault storm the next batch
- *     waited for a child to start. Tinypool starts workers up to its `options.minThreads` when a ready
- *     worker dies (its `exit` becomes the worker's `error`); the host raises that number (through
- *     the public `options` getter, whose object tinypool reads) by `extra` at the first such death,
- *     in an `exit` listener that runs before tinypool's: a spare child then stays started, takes
- *     the next batch at once when one dies, and tinypool replaces it off the critical path. Only
- *     for a pool that keeps its workers (a spare of the others would look idle and be stopped).
- *     Its `options.maxThreads` is held at `size` until then (tinypool is made with `size + extra`,
- *     as it numbers workers up to it): it would start one more for a task that comes while every
- *     child is busy. A child counts if it was ready or had a task: one that tinypool starts with
- *     the pool gets tasks before it is ready, and its exit may come before its ready message.
+ *     died is replaced only once it is gone, so after each crash the next batch waits for a child
+ *     to start. Tinypool starts workers up to its `options.minThreads` when a ready worker dies;
+ *     at the first such death the host raises that number by `extra` (through the public
+ *     `options` getter, whose object tinypool reads), in an `exit` listener that runs before
+ *     tinypool's: a spare child stays started and takes the next batch at once. Only for a pool
+ *     that keeps its workers (a spare would look idle and be stopped). `options.maxThreads` is
+ *     held at `size` until then (tinypool is made with `size + extra`, as it numbers workers up
+ *     to it), else a task that comes while every child is busy would start one. A child counts if
+ *     it was ready or had a task (one started with the pool gets tasks before it is ready).
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -70,10 +66,7 @@ import { Tinypool } from 'tinypool';
 import type { ExitNotice, ParentMessage } from '../pool/messages.js';
 import { exitError } from './in-flight.js';
 
-/**
- * The worker-side entry in rxpool's package (src/worker/host.ts, built). This module's folder
- * depth is kept where it is bundled (scripts/bundle.mjs), so the path holds there too.
- */
+/** rxpool's worker side in its package (its folder depth is kept where it is bundled). */
 export const packagedWorkerFile = new URL('../worker/host.js', import.meta.url);
 
 /** rxpool's worker side next to an app's bundle that holds rxpool (written by `rxpool/esbuild`). */
@@ -92,8 +85,6 @@ export function bundledWorkerFiles(): { from: URL; to: string }[] {
   ];
 }
 
-let found: URL | undefined;
-
 /** No worker can start: the worker side's file is missing (an app bundled without it). */
 class WorkerFileMissing extends Error {
   override name = 'WorkerFileMissing';
@@ -105,9 +96,8 @@ class WorkerFileMissing extends Error {
  * the worker files, which would otherwise wait for workers that never start.
  */
 export function workerFile(): URL {
-  if (found) return found;
   const bundled = new URL(`./${BUNDLED_WORKER}`, import.meta.url);
-  found = [bundled, packagedWorkerFile].find((file) => existsSync(file));
+  const found = [bundled, packagedWorkerFile].find((file) => existsSync(file));
   if (found) return found;
   throw new WorkerFileMissing(
     `rxpool cannot start workers: Cannot find module '${packagedWorkerFile.pathname}' ` +
@@ -128,10 +118,7 @@ const NEVER_MS = 2 ** 31 - 1;
 
 export interface WorkerHostOptions {
   readonly size: number;
-  /**
-   * Workers that may live beyond `size` (a spare kept started once a worker has died: see the
-   * thread pool, and workaround 15 for child processes).
-   */
+  /** Workers that may live beyond `size`: a spare, once one has died (workaround 15 for children). */
   readonly extra?: number;
   readonly runtime: 'thread' | 'process';
   /** ms an idle worker lives (`Infinity`: keep `size` workers); `undefined`: never stopped here. */
@@ -150,9 +137,8 @@ export interface WorkerHostEvents {
   /** Process runtime: the task `taskId` was handed to the child process `child`. */
   sent(taskId: number, child: ChildProcess): void;
   /**
-   * A worker died before it was ready (see workaround 13): `error` says why; `anyReady`: whether
-   * some worker is ready now; `threadId`: the thread's, for a thread worker (a worker watched
-   * only after it said it was ready is told by its link, if it had one).
+   * A worker died before it was ready (workaround 13): `error` says why; `anyReady`: whether some
+   * worker is ready now; `threadId`: the thread's (its executor knows if it was ready after all).
    */
   startFailed(error: Error, anyReady: boolean, threadId?: number): void;
   /**
@@ -330,9 +316,7 @@ export class WorkerHost {
     });
     // Tinypool reports a worker that failed while idle (or that was stopped) as a pool error.
     pool.on('error', () => this.watchNewWorkers());
-    // Workaround 15: tinypool numbers workers up to the `maxThreads` it is made with, but a child
-    // process beyond `size` (the spare) may start only once one has died: before, a task that
-    // came while every child was busy (a broadcast) would start one.
+    // Workaround 15: a child beyond `size` (the spare) may start only once one has died.
     if (!threads) (pool.options as { maxThreads: number }).maxThreads = size;
     this.pool = pool;
     this.watchNewWorkers();
@@ -421,10 +405,8 @@ export class WorkerHost {
     const send = processWorker.send;
     const child = processWorker.process;
     if (typeof send !== 'function' || !child) return;
-    // Workaround 15: a child that dies on its own (not stopped by tinypool) once it was ready or
-    // had a task makes the pool keep a spare; this runs before tinypool's listener, which starts
-    // the missing workers. (One of those tinypool starts with the pool gets a task before it is
-    // ready, and its exit may be seen before its ready message.)
+    // Workaround 15: a child that dies on its own once it was ready or had a task makes the pool
+    // keep a spare; this runs before tinypool's listener, which starts the missing workers.
     let handed = false;
     let terminated = false;
     const terminate = worker.terminate.bind(worker);

@@ -6,19 +6,10 @@
  * stream was cancelled) calls the iterator's `return()`, so a generator's `finally` blocks run
  * here. The host glue (host.ts) gives each flat batch its {@link FlatGate} and a way to post.
  */
-import { performance } from 'node:perf_hooks';
-import { findUncloneable } from '../pool/clone.js';
-import { type FlatValues, MOVE_BRAND, type WireError } from '../pool/messages.js';
-import type { TransferListItem } from '../types.js';
-import { cloneFailure } from './wire-error.js';
+import type { WireError } from '../pool/messages.js';
+import { type FlatPost, Gathered } from './flat-out.js';
 
-/** Most values in one message. */
-export const FLAT_MAX_VALUES = 1024;
-/** Values wait at most this long (ms) in the worker before they are posted. */
-export const FLAT_FLUSH_MS = 3;
-
-/** How values of a flat batch leave the worker. */
-export type FlatPost = (message: FlatValues, transferList: TransferListItem[] | undefined) => void;
+export { FLAT_FLUSH_MS, FLAT_MAX_VALUES, type FlatPost, flushEnded } from './flat-out.js';
 
 /**
  * The credit of the item running in a flat batch, and its stop: what the main side's messages
@@ -76,91 +67,6 @@ interface Pull {
 }
 
 /**
- * The values gathered and not yet posted. They travel by structured clone, unchecked: a check of
- * every value (or JSON text, which needs one) costs the worker about as much as the clone itself,
- * and the worker is what limits a stream of small values (bench/RESULTS.md). When posting throws,
- * the value at fault is looked for then: the values before it go, and the item fails with why.
- */
-class Gathered {
-  values: unknown[] = [];
-  transferList: TransferListItem[] | undefined;
-  since = 0;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  /** A value could not be posted: the item failed with this (its end was posted with it). */
-  failed: WireError | undefined;
-
-  constructor(
-    private readonly key: number,
-    private readonly position: number,
-    private readonly post: FlatPost,
-    private readonly movesBuffers: boolean,
-  ) {}
-
-  /** Keeps a value for the trip (its `move()` list joins the message's). */
-  add(value: unknown): void {
-    if (value !== null && typeof value === 'object' && MOVE_BRAND in value) {
-      const list = (value as Record<symbol, TransferListItem[]>)[MOVE_BRAND]!;
-      delete (value as Record<symbol, unknown>)[MOVE_BRAND];
-      if (this.movesBuffers) {
-        this.transferList ??= [];
-        this.transferList.push(...list);
-      }
-    }
-    if (this.values.length === 0) this.since = performance.now();
-    this.values.push(value);
-  }
-
-  /** Whether the values should go now: enough of them, or the first waited long enough. */
-  get due(): boolean {
-    const n = this.values.length;
-    return n >= FLAT_MAX_VALUES || (n > 0 && performance.now() - this.since >= FLAT_FLUSH_MS);
-  }
-
-  /** Posts what was gathered; with `end`, also that the item is over (how, if it failed). */
-  flush(end?: { failure: WireError | undefined }): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    const { values, transferList } = this;
-    if ((values.length === 0 && end === undefined) || this.failed) return;
-    this.values = [];
-    this.transferList = undefined;
-    try {
-      this.post(this.message(values, end), transferList);
-    } catch (error) {
-      // Its buffers did not move: the values before the one at fault go again, copied.
-      const { at, failure } = culprit(values, error, this.movesBuffers);
-      this.failed = failure;
-      try {
-        this.post(this.message(values.slice(0, at), { failure }), undefined);
-      } catch {
-        // Those could not go either (a getter that throws only when copied): the end alone goes.
-        this.post(this.message([], { failure }), undefined);
-      }
-    }
-  }
-
-  private message(values: unknown[], end: { failure: WireError | undefined } | undefined) {
-    const message: FlatValues = { flatKey: this.key, position: this.position, values };
-    if (end === undefined) return message;
-    return end.failure === undefined
-      ? { ...message, end: true as const }
-      : { ...message, end: true as const, failure: end.failure };
-  }
-
-  /** An async source may wait long for its next value: what was gathered goes after a few ms. */
-  flushLater(): void {
-    if (this.timer !== undefined || this.values.length === 0) return;
-    const wait = Math.max(0, FLAT_FLUSH_MS - (performance.now() - this.since));
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.flush();
-    }, wait);
-  }
-}
-
-/**
  * Streams the values of what an item's work returned (`result`, awaited if it is a promise), and
  * then its end. Returns the item's failure, if it failed: what it threw (`thrown`: the call itself
  * threw), or a value that cannot travel. Values pulled before a failure are posted before it. A
@@ -172,11 +78,11 @@ export async function streamItem(
   position: number,
   gate: FlatGate,
   post: FlatPost,
-  movesBuffers: boolean,
+  shares: boolean,
   fail: (error: unknown) => WireError,
 ): Promise<WireError | undefined> {
   gate.next(position);
-  const out = new Gathered(gate.key, position, post, movesBuffers);
+  const out = new Gathered(gate.key, position, post, shares);
   if (thrown !== undefined) {
     out.flush({ failure: thrown });
     return thrown;
@@ -315,27 +221,4 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'object') return `an object (${Object.prototype.toString.call(value)})`;
   return `${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`}`;
-}
-
-/**
- * Why posting `values` threw: the first value that cannot be cloned (or whose reading throws),
- * and its position; when none is found, the position after them all and what posting threw.
- */
-function culprit(
-  values: unknown[],
-  thrown: unknown,
-  shared: boolean,
-): { at: number; failure: WireError } {
-  for (let at = 0; at < values.length; at++) {
-    let problem: string | undefined;
-    try {
-      // A child process's channel copies a SharedArrayBuffer no more than a function.
-      problem = findUncloneable(values[at], 'a value', { shared });
-    } catch (error) {
-      problem = `a value cannot be read: ${error instanceof Error ? error.message : String(error)}`;
-    }
-    if (problem) return { at, failure: cloneFailure(problem) };
-  }
-  const message = thrown instanceof Error ? thrown.message : String(thrown);
-  return { at: 0, failure: cloneFailure(`the values cannot be sent: ${message}`) };
 }

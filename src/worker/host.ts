@@ -4,13 +4,14 @@
  * export with each task: a batch (process runtime, one task each), or a hello that gives a thread
  * worker its link (a port on which it takes its batches for the rest of its life). It reads what
  * tinypool gives a worker through its internals, each named here with the upstream behaviour it
- * relies on and a test in test/integration/tinypool-door.test.ts:
+ * relies on and a test in test/integration/tinypool-door.test.ts (the numbers go on from the main
+ * side's, src/threads/worker-host.ts):
  *
- * - `process.__tinypool_state__.isChildProcess`: tinypool 2.2.0 marks a child process there (its
- *   public `Tinypool.isWorkerThread` would load tinypool's main module in every worker, a
- *   noticeable part of each worker's start: bench/RESULTS.md). It decides the worker's id (`pid` or `threadId`) and whether results'
- *   buffers may move.
- * - `workerData[1]`: tinypool 2.2.0 passes `[its own data, the pool's workerData]` to a thread
+ * - (5) `process.__tinypool_state__.isChildProcess`: tinypool 2.2.0 marks a child process there
+ *   (its public `Tinypool.isWorkerThread` would load tinypool's main module in every worker, a
+ *   noticeable part of each worker's start). It decides the worker's id (`pid` or `threadId`) and
+ *   whether results' buffers may move.
+ * - (6) `workerData[1]`: tinypool 2.2.0 passes `[its own data, the pool's workerData]` to a thread
  *   worker: the control block the executor shares with every thread worker is the second.
  * - (9) A child process's IPC channel is tinypool's, and its child entry ignores a message without
  *   `__tinypool_worker_message__`: rxpool's own messages to a child (an abort of its batch) travel
@@ -20,7 +21,7 @@
  *   later if it has not exited: a SIGTERM handler here runs the pool's teardown (bounded by
  *   `TEARDOWN_MS`, under that second) and exits. Installed only with a teardown: without one, a
  *   child that runs synchronous code would otherwise take that second to die.
- * - A child process's reply: tinypool 2.2.0's child entry (`entry/process.js`) sends a task's
+ * - (7) A child process's reply: tinypool 2.2.0's child entry (`entry/process.js`) sends a task's
  *   result with `process.send` outside any `try`, so a result that its channel's serializer
  *   (`serialization: 'advanced'`, v8's) refuses throws uncaught there and kills the child: a
  *   `SharedArrayBuffer`, or a getter that throws when read again. A reply that is not all JSON
@@ -56,16 +57,7 @@ import type {
 import { ControlBlock, isFlatMessage } from '../pool/messages.js';
 import type { TransferListItem } from '../types.js';
 import { FlatGate, type FlatPost } from './flat.js';
-import { hasTeardown, teardownOnce } from './load.js';
-import {
-  context,
-  exiting,
-  type FlatIo,
-  hostRunner,
-  runBatch,
-  runOnce,
-  sendable,
-} from './runner.js';
+import { type FlatIo, Runner } from './runner.js';
 import { serializeError } from './wire-error.js';
 
 const isChildProcess = Boolean(
@@ -77,7 +69,8 @@ const shared = (Array.isArray(workerData) ? workerData[1] : undefined) as
   | { control: SharedArrayBuffer; rows: number }
   | undefined;
 const workerId = isChildProcess ? process.pid : threadId;
-hostRunner({
+/** This worker's batch runner. */
+const runner = new Runner({
   workerId,
   sharedControl: shared?.control && new ControlBlock(shared.control, shared.rows),
   // A child process's pipe copies everything: no buffers move there, and no memory is shared.
@@ -88,7 +81,7 @@ if (isChildProcess) {
   // Workaround 9: rxpool's messages on tinypool's channel.
   process.on('message', (message: ChildMessage | undefined) => {
     if (isFlatMessage(message)) control(message as unknown as FlatControl);
-    else if (message?.__rxpool__ === 'abort') context.abort(message.abort, message.reason);
+    else if (message?.__rxpool__ === 'abort') runner.context.abort(message.abort, message.reason);
     else if (message?.__rxpool__ === 'release') {
       released.get(message.broadcast)?.();
       released.delete(message.broadcast);
@@ -111,9 +104,9 @@ function dieOfSigterm(): void {
   process.kill(process.pid, 'SIGTERM');
 }
 function listenForSigterm(): void {
-  if (!isChildProcess || onSigterm !== undefined || !hasTeardown()) return;
+  if (!isChildProcess || onSigterm !== undefined || !runner.lifecycle.hasTeardown()) return;
   onSigterm = () => {
-    void teardownOnce(context).then((error) => {
+    void runner.lifecycle.teardownOnce().then((error) => {
       if (error && process.send) {
         process.send({ __rxpool__: 'tornDown', error } satisfies ParentMessage, dieOfSigterm);
       } else {
@@ -132,7 +125,7 @@ const released = new Map<number, () => void>();
 // gets out at once, however long the child then takes to go.
 process.on('exit', (code) => {
   if (isChildProcess) process.send?.({ rxpoolExit: code } satisfies ExitNotice);
-  else exiting(code);
+  else runner.exiting(code);
 });
 
 /** This worker's link (thread runtime), once a {@link Hello} gave it one. */
@@ -155,7 +148,9 @@ export default function handle(request: BatchRequest | Hello | Broadcast): Promi
       ? broadcast(request)
       : request.flat && isChildProcess
         ? runFlatChild(request)
-        : runBatch(request).then(({ response }) => (isChildProcess ? checked(response) : response));
+        : runner
+            .runBatch(request)
+            .then(({ response }) => (isChildProcess ? checked(response) : response));
   listenForSigterm();
   return ran;
 }
@@ -163,7 +158,7 @@ export default function handle(request: BatchRequest | Hello | Broadcast): Promi
 /** A child process's flat batch: its values go on the IPC channel as they come. */
 function runFlatChild(request: BatchRequest): Promise<BatchResponse> {
   const io = flatIo(request, (message) => process.send!(message));
-  return runBatch(request, io).then(({ response }) => {
+  return runner.runBatch(request, io).then(({ response }) => {
     finishFlat(io);
     return checked(response);
   });
@@ -174,7 +169,7 @@ function runFlatChild(request: BatchRequest): Promise<BatchResponse> {
  * work, answers on the IPC channel, and holds the task until released.
  */
 function broadcast(request: Broadcast): Promise<void> {
-  return runOnce(request.broadcast).then(
+  return runner.runOnce(request.broadcast).then(
     (outcome) =>
       new Promise<void>((resolve) => {
         released.set(request.broadcast.id, resolve);
@@ -227,7 +222,7 @@ function checked(response: BatchResponse): BatchResponse {
     channelCopy(response);
     return response;
   } catch {
-    return sendable(response, channelCopy);
+    return runner.sendable(response, channelCopy);
   }
 }
 
@@ -282,10 +277,10 @@ function greet(port: MessagePort): Promise<void> {
             releaseLink?.();
             releaseLink = undefined;
           } else if ('abort' in message) {
-            context.abort(message.abort, message.reason);
+            runner.context.abort(message.abort, message.reason);
           } else if ('broadcastNow' in message) {
             const request = message.broadcastNow;
-            const ran = previous.then(() => runOnce(request));
+            const ran = previous.then(() => runner.runOnce(request));
             previous = ran.then((outcome) =>
               port.postMessage({
                 broadcast: request.id,
@@ -296,7 +291,7 @@ function greet(port: MessagePort): Promise<void> {
           } else if ('tearDownNow' in message) {
             // After the batches it holds: the main side is about to stop this worker.
             previous = previous
-              .then(() => teardownOnce(context))
+              .then(() => runner.lifecycle.teardownOnce())
               .then((error) => port.postMessage({ tornDown: true, error } satisfies TornDown));
           } else {
             run(port, message);
@@ -341,7 +336,7 @@ function run(port: MessagePort, batch: LinkBatch): void {
     const io =
       batch.flat && flatIo(batch, (message, list) => port.postMessage(message, list ?? []));
     try {
-      const ran = await runBatch(batch, io);
+      const ran = await runner.runBatch(batch, io);
       reply = { id: batch.id, response: ran.response };
       transferList = ran.transferList;
     } catch (error) {
@@ -362,7 +357,7 @@ function run(port: MessagePort, batch: LinkBatch): void {
     // A result that failed to copy only now (a getter that throws when the copy reads it): the
     // items at fault fail alone. Each is copied alone to find them; an item that moves a
     // MessagePort would be blamed too, as it cannot be copied without its transfer list.
-    const response = sendable(reply.response, structuredClone);
+    const response = runner.sendable(reply.response, structuredClone);
     try {
       port.postMessage({ id: batch.id, response } satisfies LinkReply, transferList ?? []);
     } catch (error) {

@@ -1,116 +1,22 @@
 /**
  * Loading the work in a worker: an inline function from its source text, or a module's export
  * (through the one export lookup, `findExport` in src/pool/exports.ts, which the CLI's module
- * check uses too), with `pool.starmap`'s spreading; and the pool's setup, once per worker. Nothing
- * here knows what hosts the worker.
+ * check uses too), with `pool.starmap`'s spreading. Nothing here knows what hosts the worker.
  */
 import * as nodeModule from 'node:module';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { findExport } from '../pool/exports.js';
-import type { WireError, WorkSpec } from '../pool/messages.js';
+import type { WorkSpec } from '../pool/messages.js';
 import type { WorkerContext } from './context.js';
 import { BASE_PARAMETER } from './import-hooks.js';
-import { describe, serializeError } from './wire-error.js';
+import { describe } from './wire-error.js';
 
 /** A task as the runner calls it: the input, and the worker's context. */
 export type Fn = (input: unknown, context: WorkerContext) => unknown;
 
+/** What this worker has loaded, by work: each is loaded once. */
 const loaded = new Map<string, Fn | Promise<Fn>>();
-let setupRun: Promise<void> | undefined;
-/** Why the setup failed in this worker, once it did: then it runs no items. */
-let setupFailure: WireError | undefined;
-
-/**
- * Runs the pool's setup once in this worker: what it returns (or resolves to) becomes
- * `context.state`. Resolves with its failure, if it failed.
- */
-export async function setupOnce(
-  spec: WorkSpec,
-  context: WorkerContext,
-): Promise<WireError | undefined> {
-  setupRun ??= runSetup(spec, context);
-  await setupRun;
-  return setupFailure;
-}
-
-async function runSetup(spec: WorkSpec, context: WorkerContext): Promise<void> {
-  try {
-    const setup = await load(spec);
-    context.state = await setup(undefined, context);
-  } catch (error) {
-    const cause = serializeError(error, spec);
-    setupFailure = {
-      ...cause,
-      name: 'SetupError',
-      message: `The pool's setup task failed in this worker, so it runs no items: ${cause.name}: ${cause.message}`,
-      cause,
-      fatal: 'setup',
-    };
-  }
-}
-
-/**
- * The longest a teardown may take, in ms; past it the worker stops anyway and the teardown is
- * reported as failed. Under tinypool's second before it kills a child process that does not exit.
- */
-export const TEARDOWN_MS = 900;
-
-/** The teardown to run before this worker stops (the latest a request named). */
-let teardownSpec: WorkSpec | undefined;
-let tornDown: Promise<WireError | undefined> | undefined;
-
-/** Remembers the pool's teardown (every request names it). */
-export function knowTeardown(spec: WorkSpec | undefined): void {
-  teardownSpec = spec;
-}
-
-/** Whether a teardown is to run before this worker stops. */
-export function hasTeardown(): boolean {
-  return teardownSpec !== undefined;
-}
-
-/**
- * Runs the pool's teardown once, with the worker's state, bounded by {@link TEARDOWN_MS};
- * resolves with why it failed, if it did. Not after a setup that failed (there is no state).
- */
-export function teardownOnce(context: WorkerContext): Promise<WireError | undefined> {
-  tornDown ??= runTeardown(context);
-  return tornDown;
-}
-
-async function runTeardown(context: WorkerContext): Promise<WireError | undefined> {
-  const spec = teardownSpec;
-  if (spec === undefined || setupFailure !== undefined) return undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new Error(`The pool's teardown did not finish within ${TEARDOWN_MS} ms`);
-      error.name = 'TeardownTimeout';
-      reject(error);
-    }, TEARDOWN_MS);
-  });
-  try {
-    await Promise.race([
-      (async () => {
-        const teardown = await load(spec);
-        await teardown(context.state, context);
-      })(),
-      late,
-    ]);
-    return undefined;
-  } catch (error) {
-    const cause = serializeError(error, spec);
-    return {
-      ...cause,
-      name: 'TeardownError',
-      message: `The pool's teardown failed in worker ${context.workerId}: ${cause.name}: ${cause.message}`,
-      cause,
-    };
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The function of `spec`: at once once loaded, else a promise. */
 export function load(spec: WorkSpec): Fn | Promise<Fn> {

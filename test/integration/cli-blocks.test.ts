@@ -20,9 +20,9 @@ const { mapBlocks } = (await import(
 const { createPool } = (await import(
   dist('pool/pool.js')
 )) as typeof import('../../src/pool/pool.js');
-const { ThreadPoolExecutor } = (await import(
-  dist('threads/thread-pool.js')
-)) as typeof import('../../src/threads/thread-pool.js');
+const { threadExecutor } = (await import(
+  dist('threads/thread-executor.js')
+)) as typeof import('../../src/threads/thread-executor.js');
 const { FileStdin } = (await import(
   dist('cli/map/input.js')
 )) as typeof import('../../src/cli/map/input.js');
@@ -57,9 +57,8 @@ function collected(): { stream: Writable; text: () => string } {
 
 /** The thread pool, recording the inputs of every batch it runs. */
 function recording(size: number): { executor: Executor; batches: number[] } {
-  const inner = new ThreadPoolExecutor({
+  const inner = threadExecutor({
     size,
-    runtime: 'thread',
     idleTimeout: Infinity,
     maxTasksPerWorker: Infinity,
     setup: undefined,

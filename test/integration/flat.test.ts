@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { from, lastValueFrom, map, takeWhile, toArray } from 'rxjs';
+import { from, lastValueFrom, map, takeWhile, tap, toArray } from 'rxjs';
 import { createPool, type Pool, TaskError, TaskTimeoutError, task } from 'rxpool';
 import { parallelFlatMap, parallelFlatSettle } from 'rxpool/operators';
 import { fixture, serves, shared, waitForCell, within } from './_helpers.js';
@@ -307,6 +307,34 @@ for (const runtime of ['thread', 'process'] as const) {
       );
       assert.deepEqual(values, expected);
     });
+
+    it(
+      'an item that ended reaches the caller while the next item of its batch waits for its first value',
+      T,
+      async () => {
+        // Pairs of items: one of numbers, then one that yields only once the caller has the
+        // other's last value. There are enough of them that some pairs run in one batch.
+        const one = pool(runtime, 1);
+        const pairs = Array.from({ length: 8 }, (_, k) => ({
+          values: [k * 10 + 1, k * 10 + 2],
+          go: join(dir, name('go')),
+        }));
+        const got = await lastValueFrom(
+          from(pairs.flatMap(({ values, go }) => [{ values }, { go }])).pipe(
+            parallelFlatMap(flat('endsOrWaits'), { pool: one, batchSize: 4 }),
+            tap((value) => {
+              const pair = pairs.find(({ values }) => values[1] === value);
+              if (pair) writeFileSync(pair.go, '');
+            }),
+            toArray(),
+          ),
+        );
+        assert.deepEqual(
+          got,
+          pairs.flatMap(({ values }) => [...values, 'after']),
+        );
+      },
+    );
 
     it('a value that cannot be cloned fails its item, not the pool', T, async () => {
       const values: unknown[] = [];

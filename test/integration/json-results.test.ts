@@ -1,15 +1,18 @@
 /**
  * Results that travel as JSON text (src/pool/exact-json.ts) arrive exactly as they do by
- * structured clone, on both runtimes: the same values through the same pool with the JSON path
- * on and off, against what structured clone (thread) or the V8 serializer (process) make of them.
+ * structured clone, on both runtimes: the same values through a pool with the JSON path on and
+ * one with it off, against what structured clone (thread) or the V8 serializer (process) make of
+ * them.
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import v8 from 'node:v8';
 import fc from 'fast-check';
 import { createPool } from 'rxpool';
-// rxpool's own module instance (the package resolves to dist/ too): its wire switch.
-import { wire } from '../../dist/src/threads/thread-pool.js';
+// rxpool's own module instances (the package resolves to dist/ too): the executors, whose
+// `jsonResults` switch no user sets.
+import { processExecutor } from '../../dist/src/threads/process-executor.js';
+import { threadExecutor } from '../../dist/src/threads/thread-executor.js';
 import { anyCloneable, sameClone } from '../support/same-clone.js';
 
 const cloneable = fc
@@ -58,7 +61,10 @@ async function parses<T>(run: () => Promise<T>): Promise<{ result: T; calls: num
 for (const runtime of ['thread', 'process'] as const) {
   describe(`JSON results, runtime: '${runtime}'`, () => {
     const pool = createPool({ size: 2, runtime });
-    after(() => pool.close());
+    const executor = runtime === 'thread' ? threadExecutor : processExecutor;
+    // The same executor with the JSON path off.
+    const plain = createPool({ executor: executor({ size: 2, jsonResults: false }) });
+    after(() => Promise.all([pool.close(), plain.close()]));
     const reference =
       runtime === 'thread'
         ? (value: unknown) => structuredClone(value)
@@ -71,13 +77,7 @@ for (const runtime of ['thread', 'process'] as const) {
           const expected = reference(values);
           const on = await parses(() => pool.map((x: unknown) => x, values));
           jsonBatches += on.calls;
-          wire.jsonResults = false;
-          let off: unknown[];
-          try {
-            off = await pool.map((x: unknown) => x, values);
-          } finally {
-            wire.jsonResults = true;
-          }
+          const off = await plain.map((x: unknown) => x, values);
           assert.equal(sameClone(on.result, expected), undefined);
           assert.equal(sameClone(off, expected), undefined);
           assert.equal(sameClone(on.result, off), undefined);
@@ -96,14 +96,9 @@ for (const runtime of ['thread', 'process'] as const) {
       const on = await parses(() => pool.map(summarize, records));
       assert.ok(on.calls > 0, 'no batch came back as JSON');
       assert.deepEqual(on.result, records.map(summarize));
-      wire.jsonResults = false;
-      try {
-        const off = await parses(() => pool.map(summarize, records));
-        assert.equal(off.calls, 0);
-        assert.deepEqual(off.result, records.map(summarize));
-      } finally {
-        wire.jsonResults = true;
-      }
+      const off = await parses(() => plain.map(summarize, records));
+      assert.equal(off.calls, 0);
+      assert.deepEqual(off.result, records.map(summarize));
     });
 
     test('a batch with one result JSON would change comes back by structured clone', async () => {

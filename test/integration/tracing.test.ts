@@ -28,7 +28,7 @@ import {
   TaskError,
   task,
 } from 'rxpool';
-import { parallelMap } from 'rxpool/operators';
+import { parallelFlatMap, parallelMap } from 'rxpool/operators';
 
 const T = { timeout: 60_000 };
 const EVENTS = ['start', 'end', 'asyncStart', 'asyncEnd', 'error'] as const;
@@ -289,6 +289,67 @@ for (const runtime of ['thread', 'process'] as const) {
         },
       );
     }
+  });
+  describe(`the active context in a flat task (${runtime}s)`, () => {
+    const otel = new URL('../fixtures/otel-active.mjs', import.meta.url);
+    const pool = createPool({ size: 1, runtime, setup: task(otel, 'setup') });
+    pools.push(pool);
+
+    for (const name of ['activeSpans', 'activeSpansLater'] as const) {
+      it(
+        `${name}: each item's generator is pulled in the context of its own push, in one batch too`,
+        T,
+        async () => {
+          const work = task<number, Iterable<{ n: number; i: number; span: string | null }>>(
+            otel,
+            name,
+          );
+          const source = new Subject<number>();
+          const results = lastValueFrom(
+            source.pipe(parallelFlatMap(work, { pool, batchSize: 6 }), toArray()),
+          );
+          const spans = ['a', 'b'].map((s) => tracer.startSpan(s));
+          const pushIn = (span: (typeof spans)[number], items: number[]) =>
+            context.with(trace.setSpan(context.active(), span), () => {
+              for (const n of items) source.next(n);
+            });
+          pushIn(spans[0]!, [0, 1]);
+          pushIn(spans[1]!, [2, 3]);
+          source.next(4);
+          pushIn(spans[0]!, [5]);
+          source.complete();
+          const got = await results;
+          for (const span of spans) span.end();
+          const [a, b] = spans.map((span) => span.spanContext().spanId);
+          const each = [a, a, b, b, null, a];
+          assert.deepEqual(
+            got.map((r) => [r.n, r.i, r.span]),
+            each.flatMap((span, n) => [0, 1, 2].map((i) => [n, i, span])),
+          );
+        },
+      );
+    }
+
+    it(
+      'a span started in a flat task is a child of the span the item was pushed in',
+      T,
+      async () => {
+        const work = task<number, Iterable<{ n: number; parent: string | null; traceId: string }>>(
+          otel,
+          'startedSpan',
+        );
+        const caller = tracer.startSpan('caller');
+        const got = await context.with(trace.setSpan(context.active(), caller), () =>
+          lastValueFrom(from([0, 1]).pipe(parallelFlatMap(work, { pool }), toArray())),
+        );
+        caller.end();
+        const { spanId, traceId } = caller.spanContext();
+        assert.deepEqual(got, [
+          { n: 0, parent: spanId, traceId },
+          { n: 1, parent: spanId, traceId },
+        ]);
+      },
+    );
   });
 }
 

@@ -2,7 +2,8 @@
  * The published types work in a user's TypeScript project: the packed package, installed into a
  * temporary project, typechecks there under `moduleResolution` `nodenext` and `bundler`, `strict`,
  * with the TypeScript this repository pins (the newest 5.x) and without `skipLibCheck` (so rxpool's
- * own .d.ts files are checked too). The program uses both entry points, `task()` type parameters,
+ * own .d.ts files are checked too). The program uses both entry points, `task()` type parameters
+(a task of other types is refused: the brand that carries them survives `stripInternal`),
  * settled values, and `transfer` / `move()` of typed arrays as TypeScript 5.7+ types them
  * (`Float64Array<ArrayBuffer>`, and `Float64Array` = `Float64Array<ArrayBufferLike>`) with no
  * cast. `@ts-expect-error` lines prove the types are checked, not `any`: were they, tsc would
@@ -15,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { consumer, pack, pinned, run } from '../support/consumer.js';
 
-const program = `import { createPool, move, type Settled, TaskError, task } from 'rxpool';
+const program = `import { createPool, move, type Settled, Task, TaskError, task } from 'rxpool';
 import { parallelMap, parallelSettle, skipFailures } from 'rxpool/operators';
 import { lastValueFrom, of, toArray } from 'rxjs';
 
@@ -52,6 +53,19 @@ export async function main(): Promise<number[]> {
   const wrong: string = await pool.run(sum, owned);
   // @ts-expect-error the input is a Float64Array
   await pool.run(sum, 'text');
+  // A task's types live in its brand (taskSignature), which the published types keep: a task of
+  // other types is refused where a Task is expected, though the two look alike at run time.
+  const length = task<string, number>(new URL('./sum.js', import.meta.url), 'sum');
+  // @ts-expect-error a Task<string, number> is not a Task<Float64Array, number>
+  const mismatched: Task<Float64Array, number> = length;
+  // @ts-expect-error nor is it a Task<string, string>
+  const other: Task<string, string> = length;
+  const same: Task<string, number> = length;
+  void [mismatched, other, same];
+  // @ts-expect-error its input is a string: parallelMap refuses it on a stream of numbers
+  of(1).pipe(parallelMap(length));
+  // @ts-expect-error the constructor is internal: tasks are made with task()
+  new Task<string, number>('file:///x.js', 'default');
   return [total, ...sums, scaled[0]![0]!, ...values, wrong.length];
 }
 `;

@@ -12,10 +12,11 @@ import {
   type FlatValues,
   isFlatMessage,
 } from '../../pool/messages.js';
+import { FLAT_CANCEL_GRACE_MS } from '../executor.js';
 import { cannotStart, exitError, type InFlightBatch } from '../in-flight.js';
 import type { WorkerHost } from '../worker-host.js';
 
-/** What the thread pool does with what the child process answers. */
+/** What the process executor does with what the child process answers. */
 export interface ChildOutcomes {
   /** The batch is over (its outcome goes to the engine, once). */
   settle(batch: InFlightBatch, outcome: BatchOutcome): void;
@@ -140,9 +141,6 @@ export function runInChild(
     grant: (position, count) => flat?.send({ flatKey: batch.id, position, grant: count }),
   };
 }
-
-/** As the thread runtime's (thread-pool.ts): time for a flat item's `return()` to run. */
-const FLAT_CANCEL_GRACE_MS = 1_000;
 
 /**
  * A batch stopped while its child process ran it, once that child has exited: it was stopped, or

@@ -16,7 +16,21 @@ import type {
   TearDown,
   TornDown,
 } from '../../pool/messages.js';
+import { TEARDOWN_MS } from '../../worker/lifecycle.js';
+import { reviveError } from '../../worker/wire-error.js';
+import { FLAT_CANCEL_GRACE_MS } from '../executor.js';
 import type { InFlightBatch } from '../in-flight.js';
+import { reportTeardown } from '../outcomes.js';
+
+/**
+ * How long a running batch that was cancelled (`abort('cancel')`) has to answer before its worker
+ * is stopped: the worker reads the cancel cell between items, so a batch of short items answers
+ * within a message's round trip, and its worker is kept.
+ */
+export const CANCEL_GRACE_MS = 10;
+
+/** How long past a worker's own teardown limit the main side waits for its answer. */
+const TEARDOWN_MARGIN_MS = 100;
 
 export class WorkerLink {
   /** Batches posted and not answered, by id, in the order they were posted. */
@@ -110,6 +124,26 @@ export class WorkerLink {
     this.port.postMessage({ tearDownNow: true } satisfies TearDown);
   }
 
+  /**
+   * Has the worker run its teardown (after the batches it holds); resolves when it has answered,
+   * or after the teardown's limit and a margin (a worker stuck in synchronous code never
+   * answers). A failure is reported (see `reportTeardown`).
+   */
+  tearDownWithin(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        reportTeardown(new Error(`A worker's teardown did not finish within ${TEARDOWN_MS} ms`));
+        resolve();
+      }, TEARDOWN_MS + TEARDOWN_MARGIN_MS);
+      timer.unref();
+      this.tearDown((reply) => {
+        clearTimeout(timer);
+        if (reply.error) reportTeardown(reviveError(reply.error));
+        resolve();
+      });
+    });
+  }
+
   /** A {@link TornDown} came on the link: whoever asked for it gets it. */
   answerTearDown(reply: TornDown): void {
     this.tornDown?.(reply);
@@ -122,11 +156,36 @@ export class WorkerLink {
   }
 
   /**
+   * Aborts a batch the worker runs (its tasks' `signal` fires), and has `stop` stop the worker if
+   * the batch does not answer within its grace.
+   */
+  abortRunning(
+    batch: InFlightBatch,
+    reason: 'cancel' | 'timeout',
+    abortGrace: number,
+    stop: () => void,
+  ): void {
+    batch.abortedFor = reason;
+    this.abort(batch.id, reason);
+    if (batch.request.flat !== undefined) {
+      // A flat item is told to stop too, which it hears between values: its iterator's
+      // `return()` runs in the worker (a generator's `finally` blocks with it) before it answers.
+      this.send({ flatKey: batch.id, stop: true });
+      this.cancelRunning(batch, Math.max(FLAT_CANCEL_GRACE_MS, abortGrace), stop);
+      return;
+    }
+    // A task that awaits (or a timed batch between its tasks' calls) gets the grace; a cancelled
+    // batch of synchronous items answers between items, or is stopped after a short grace.
+    const awaits = reason === 'timeout' || batch.control!.awaiting(batch.row);
+    this.cancelRunning(batch, awaits ? abortGrace : CANCEL_GRACE_MS, stop);
+  }
+
+  /**
    * A running batch was cancelled (its cancel cell is set, and the worker reads it between
    * items): if it has not answered within `graceMs` (a reply that waits to be read counts), `stop`
    * stops the worker (the item running is long).
    */
-  cancelRunning(batch: InFlightBatch, graceMs: number, stop: () => void): void {
+  private cancelRunning(batch: InFlightBatch, graceMs: number, stop: () => void): void {
     const timer = setTimeout(() => {
       if (this.closed || !this.batches.has(batch.id)) return;
       this.readQueued(() => !this.batches.has(batch.id));
