@@ -11,17 +11,36 @@
  * A build dir is a copy of `dist/` in a folder that also holds links to this project's
  * `package.json` and `node_modules` (`mkdir /tmp/ab && ln -s $PWD/package.json $PWD/node_modules
  * /tmp/ab && cp -r dist /tmp/ab/before`, then build the change and `cp -r dist /tmp/ab/after`).
- * Environment: `NDJSON` the input file (default: 300,000 records written
- * to a temporary file, as the bench case writes them); `TASK` the export of bench/workers/records.mjs
- * (`summarize`, or `fingerprint`).
+ * Environment: `DATA` the records, `orders` (bench/workers/records.mjs, the default) or `mixed`
+ * (bench/workers/mixed.mjs: orders, log lines with escapes, metrics; about 46 MB); `NDJSON` the
+ * input file (default: 300,000 records of `DATA` written to a temporary file); `TASK` the export
+ * of that module to run (orders: `summarize`, the default, or `fingerprint`; mixed: `transform`);
+ * `WORKERS` rxpool's `--workers` (default 2).
+ *
+ *   DATA=mixed node bench/ab-cli.mjs 11 /tmp/ab/before /tmp/ab/after
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const RECORDS = fileURLToPath(new URL('./workers/records.mjs', import.meta.url));
+const data = process.env.DATA ?? 'orders';
+if (data !== 'orders' && data !== 'mixed') {
+  console.error(`DATA: expected 'orders' or 'mixed', got '${data}'`);
+  process.exit(2);
+}
+const RECORDS = fileURLToPath(
+  new URL(data === 'mixed' ? './workers/mixed.mjs' : './workers/records.mjs', import.meta.url),
+);
 const LOOP = fileURLToPath(new URL('./workers/ndjson-loop.mjs', import.meta.url));
 const [roundsArg, ...builds] = process.argv.slice(2);
 const rounds = Number(roundsArg);
@@ -29,17 +48,20 @@ if (!(rounds > 0) || builds.length === 0) {
   console.error('usage: node bench/ab-cli.mjs <rounds> <build dir> [<build dir>...]');
   process.exit(2);
 }
-const task = process.env.TASK ?? 'summarize';
+const task = process.env.TASK ?? (data === 'mixed' ? 'transform' : 'summarize');
+const workers = process.env.WORKERS ?? '2';
 const dir = mkdtempSync(join(tmpdir(), 'rxpool-ab-'));
 let input = process.env.NDJSON;
 if (input === undefined) {
-  const { records } = await import(RECORDS);
+  const module = await import(RECORDS);
+  const records = data === 'mixed' ? module.mixed : module.records;
   const lines = [];
   for (const record of records(300_000)) lines.push(JSON.stringify(record));
   input = join(dir, 'in.ndjson');
   writeFileSync(input, `${lines.join('\n')}\n`);
 }
 const out = join(dir, 'out.ndjson');
+const size = statSync(input).size;
 
 /** Runs one contender; returns its wall ms and CPU ms. */
 function run(args) {
@@ -58,12 +80,13 @@ function run(args) {
 }
 
 const contenders = [
-  { name: 'loop', args: [LOOP, ...(task === 'summarize' ? [] : [task])] },
+  { name: 'loop', args: [LOOP, task, RECORDS] },
   ...builds.map((build) => ({
     name: build,
-    args: [join(resolve(build), 'src/cli/main.js'), 'map', RECORDS, task, '--workers', '2'],
+    args: [join(resolve(build), 'src/cli/main.js'), 'map', RECORDS, task, '--workers', workers],
   })),
 ];
+const load = [loadavg()[0]];
 const samples = new Map(contenders.map((c) => [c.name, { ms: [], cpu: [] }]));
 try {
   run(contenders[0].args);
@@ -75,12 +98,16 @@ try {
       samples.get(name).cpu.push(cpu);
       if (!readFileSync(out).equals(expected)) throw new Error(`${name}: the output differs`);
     }
+    load.push(loadavg()[0]);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 const loop = median(samples.get('loop').ms);
+console.log(
+  `${rounds} rounds, ${data} (${task}), ${(size / 1e6).toFixed(1)} MB, Node ${process.version}, load average (1 min) ${Math.min(...load).toFixed(2)}-${Math.max(...load).toFixed(2)}`,
+);
 for (const [name, { ms, cpu }] of samples) {
   const sorted = [...ms].sort((a, b) => a - b);
   console.log(

@@ -7,6 +7,9 @@
  * modules stay as tsc wrote them: what `import 'rxpool'` loads is unchanged, and packages
  * (tinypool, rxjs, bullmq) are imported, never copied in.
  *
+ * The task module that `rxpool map`'s workers import (dist/src/cli/task/json-task.js) becomes one
+ * module too, for the same reason.
+ *
  * The modules keep their folder depth (a bundle sits at dist/src/<folder>/), so that a URL made
  * from `import.meta.url` ('../worker/host.js') finds the same file. The command line's
  * `rxpool worker` path is split into a chunk of its own beside it, loaded only by that command,
@@ -47,6 +50,12 @@ await Promise.all([
     ...common,
     entryPoints: ['dist/src/worker/host.js'],
     outdir: 'dist/src/worker',
+  }),
+  // The task `rxpool map` runs: every worker of the command line imports it at start.
+  build({
+    ...common,
+    entryPoints: ['dist/src/cli/task/json-task.js'],
+    outdir: 'dist/src/cli/task',
   }),
 ]);
 

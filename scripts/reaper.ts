@@ -5,8 +5,11 @@
  * the kernel closes its pipes in every case. So each such process gets a watchdog: a small shell
  * in a process group of its own (a signal to the test's group does not reach it), reading a pipe
  * whose other end only the test process holds; when that end closes, the read ends and the shell
- * kills the process by its pid. {@link Reaper.release} stops the watchdog once the process has
- * exited by itself or been stopped, before its pid could be given to another process.
+ * kills the process by its pid. On a normal exit the process is killed at once, by the one
+ * `process.on('exit')` listener of this module (one listener for all of them: a listener per
+ * process made a file that starts more than ten of them warn of a listener leak).
+ * {@link Reaper.release} stops both once the process has exited by itself or been stopped, before
+ * its pid could be given to another process.
  */
 import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
@@ -16,8 +19,21 @@ export interface Reaper {
   release(): void;
 }
 
+/** The pids to kill when this process exits normally: those not released yet. */
+const live = new Set<number>();
+
+function killLive(): void {
+  for (const pid of live) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+}
+
 /** Starts a watchdog that SIGKILLs `pid` when this process ends, however it ends. */
 export function reapWith(pid: number): Reaper {
+  if (live.size === 0) process.on('exit', killLive);
+  live.add(pid);
   const watchdog = spawn(
     '/bin/sh',
     ['-c', 'read _; kill -KILL "$1" 2>/dev/null', 'reaper', String(pid)],
@@ -34,6 +50,7 @@ export function reapWith(pid: number): Reaper {
   (watchdog.stdin as unknown as Socket).unref();
   return {
     release() {
+      if (live.delete(pid) && live.size === 0) process.removeListener('exit', killLive);
       if (watchdog.exitCode === null && watchdog.signalCode === null) watchdog.kill('SIGKILL');
     },
   };

@@ -200,14 +200,7 @@ export async function startRedis(options: StartOptions = {}): Promise<RedisServe
     // A test process that ends without closing (an uncaught failure, a signal, SIGKILL) takes
     // its server along: at once on a normal exit, through the watchdog otherwise.
     const reaper = reapWith(proc.pid!);
-    const reap = () => {
-      if (proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid!, 'SIGKILL');
-    };
-    process.once('exit', reap);
-    proc.once('exit', () => {
-      process.removeListener('exit', reap);
-      reaper.release();
-    });
+    proc.once('exit', () => reaper.release());
     // The tests must not keep the process alive through the server's handles.
     proc.unref();
     (proc.stdout as unknown as { unref?: () => void }).unref?.();

@@ -67,14 +67,9 @@ export async function startWorker(spec: WorkerSpec): Promise<WorkerProcess> {
   // A process that ends without killing it (an uncaught failure, a signal, SIGKILL) takes it
   // along, as with redis-server (scripts/redis-server.ts); by its pid.
   const reaper = reapWith(child.pid!);
-  const reap = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  process.once('exit', reap);
   const exited = new Promise<number | null>((resolve) =>
     child.on('exit', (code) => {
       clearTimeout(timer);
-      process.removeListener('exit', reap);
       reaper.release();
       resolve(code);
     }),

@@ -3,15 +3,20 @@
  * on stdin line by line, parses, runs the same `summarize` as every contender, stringifies, and
  * writes the lines to stdout in blocks, waiting for stdout to drain.
  *
- *   node bench/workers/ndjson-loop.mjs [task] < in.ndjson > out.ndjson
+ *   node bench/workers/ndjson-loop.mjs [task] [module] < in.ndjson > out.ndjson
  *
- * `task`: the export of records.mjs to run, `summarize` (the default) or `fingerprint`.
+ * `task`: the export of `module` to run (default `summarize`); `module`: a path, records.mjs by
+ * default (its `summarize` or `fingerprint`; mixed.mjs has `transform`).
  */
 import { once } from 'node:events';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fingerprint, summarize as light } from './records.mjs';
+import { pathToFileURL } from 'node:url';
 
-const summarize = process.argv[2] === 'fingerprint' ? fingerprint : light;
+const module = process.argv[3]
+  ? pathToFileURL(resolve(process.argv[3])).href
+  : new URL('./records.mjs', import.meta.url).href;
+const summarize = (await import(module))[process.argv[2] ?? 'summarize'];
 
 let block = '';
 for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {

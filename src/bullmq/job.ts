@@ -242,11 +242,6 @@ export function decodeBatch(data: unknown): {
   if (work.spread !== undefined && work.spread !== true) {
     throw new FormatError("the job's work has a `spread` flag that is not true");
   }
-  if (work.lines !== undefined) {
-    throw new FormatError(
-      "the job's work reads lines of text (rxpool map's), which a worker does not run",
-    );
-  }
   if (d.timeout !== null && !(typeof d.timeout === 'number' && d.timeout > 0)) {
     throw new FormatError(`the job's timeout is not a number above 0 or null`);
   }

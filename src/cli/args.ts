@@ -3,7 +3,7 @@
  * Parsing is pure (argv in, a command or a `CliError` out), so the messages are easy to test.
  */
 import { parseArgs } from 'node:util';
-// Not '../index.js': that loads the operators and RxJS, ~100 ms of every run's start.
+// Not '../index.js': that loads the operators and RxJS, a good part of every run's start.
 import { DEFAULT_CONCURRENCY } from '../options.js';
 
 /** What the process exits with; `--help` lists them. */

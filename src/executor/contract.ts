@@ -37,10 +37,6 @@ export type WorkSpec = (
 ) & {
   /** Each input is an array of arguments spread into the call (`pool.starmap`). */
   readonly spread?: true;
-  /** rxpool's command line: inputs are lines of JSON text (an executor passes it on as it is). */
-  readonly lines?: 'value' | 'settle' | 'block-fail' | 'block-skip';
-  /** With `lines`: a returned array is many values, one line each (`rxpool map --flat`). */
-  readonly flat?: true;
 };
 
 /** What the engine plans with; fixed for an executor's life. */

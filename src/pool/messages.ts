@@ -9,7 +9,7 @@ import type { MessagePort } from 'node:worker_threads';
 
 /**
  * What runs in a worker: the public contract's `WorkSpec` (a module export or an inline function's
- * source, with the `spread` and `lines` flags), one definition for the executors and the wire.
+ * source, with the `spread` flag), one definition for the executors and the wire.
  * A type-only import: the worker runtime loads nothing of the main side.
  */
 export type { WorkSpec } from '../executor/contract.js';

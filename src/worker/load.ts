@@ -10,7 +10,6 @@ import { findExport } from '../pool/exports.js';
 import type { WorkSpec } from '../pool/messages.js';
 import type { WorkerContext } from './context.js';
 import { BASE_PARAMETER } from './import-hooks.js';
-import { jsonLines } from './lines.js';
 import { describe } from './wire-error.js';
 
 /** A task as the runner calls it: the input, and the worker's context. */
@@ -27,18 +26,12 @@ export function load(spec: WorkSpec): Fn | Promise<Fn> {
         ? spec.source
         : `${spec.base}|${spec.source}`
       : `${spec.url}#${spec.name}`;
-  const key = spec.lines
-    ? `${spec.lines}${spec.flat ? '+flat' : ''}:${named}`
-    : spec.spread
-      ? `...${named}`
-      : named;
+  const key = spec.spread ? `...${named}` : named;
   let entry = loaded.get(key);
   if (entry === undefined) {
     const fn =
       spec.kind === 'inline' ? compile(spec.source, spec.base) : importExport(spec.url, spec.name);
     entry = spec.spread ? fn.then(spreading) : fn;
-    // `rxpool map`: each input is a line (or a block of lines) of JSON text (see ./lines.ts).
-    if (spec.lines) entry = entry.then((f) => jsonLines(f, spec.lines!, spec.flat === true));
     loaded.set(key, entry);
     entry.then(
       (fn) => loaded.set(key, fn),
@@ -94,7 +87,12 @@ function hookImports(): boolean {
   return hooked;
 }
 
-async function importExport(url: string, name: string): Promise<Fn> {
+/**
+ * Imports the module at `url` (registering tsx first for a TypeScript module) and finds its
+ * export `name`; rejects with what is wrong. Also what a task module that wraps another's
+ * function loads it with (`rxpool map`'s, src/cli/task/json-task.ts).
+ */
+export async function importExport(url: string, name: string): Promise<Fn> {
   if (/\.[cm]?ts$/.test(url)) await registerTypeScript(url);
   let namespace: Record<string, unknown>;
   try {

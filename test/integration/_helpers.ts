@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { afterEach } from 'node:test';
 import { createPool, type Pool, TaskError, task } from 'rxpool';
+import { within } from '../support/within.js';
 
 /** Cells of the shared Int32Array. */
 export const STARTED = 0;
@@ -71,18 +72,7 @@ export function release(cells: Int32Array): void {
   Atomics.notify(cells, RELEASE);
 }
 
-/** `promise`, or a rejection naming `what` if it takes longer than `ms`. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export { within } from '../support/within.js';
 
 /** Pools made by `newPool` in a test file are destroyed after each test. */
 const pools: Pool[] = [];

@@ -20,6 +20,7 @@ import { type RedisServer, startRedis } from '../../scripts/redis-server.js';
 import { startWorker, type WorkerProcess } from '../../scripts/rxpool-worker.js';
 import { encodeBatch, JOB_NAME, type WorkSpec } from '../../src/bullmq/job.js';
 import { readResult } from '../../src/bullmq/result.js';
+import { runNode, startNode } from '../support/child.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -142,34 +143,28 @@ test('13: pool.starmap spreads each argument list into the call on an rxpool wor
   assert.deepEqual(await pool.map(task<number, number>(MODULE, 'burn'), [1, 2]), [4, 7]);
 });
 
-/** Spawns a fixture under tsx; resolves its output so far on demand, and its exit. */
+/** Runs a fixture under tsx; resolves its output so far on demand, and its exit. */
 function fixtureProcess(name: string, args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(FIXTURES, name), ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
+  const started = startNode(['--import', 'tsx', join(FIXTURES, name), ...args], {
+    killAfterMs: 120_000,
   });
+  const { child } = started;
   children.push(child);
   // Gone with this process, however it ends (scripts/reaper.ts).
   const reaper = reapWith(child.pid!);
   child.once('exit', () => reaper.release());
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const exited = started.outcome.then((outcome) => outcome.code);
+  const output = () => `${started.stdout()}\n${started.stderr()}`;
   const said = async (text: string, ms = 60_000) => {
     const deadline = Date.now() + ms;
-    while (!stdout.includes(text)) {
+    while (!started.stdout().includes(text)) {
       if (child.exitCode !== null || Date.now() > deadline) {
-        throw new Error(`${name} did not say '${text}': ${stdout}\n${stderr}`);
+        throw new Error(`${name} did not say '${text}': ${output()}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
-  return { child, exited, said, output: () => `${stdout}\n${stderr}` };
+  return { child, exited, said, output };
 }
 
 test('20: a producer closed after Redis is lost exits at once', async () => {
@@ -194,23 +189,14 @@ test('21: rxpool/bullmq without ioredis (or bullmq) installed says which package
     [['rxjs', 'tinypool', 'bullmq'], 'ioredis cannot be found'],
     [['rxjs', 'tinypool'], 'bullmq cannot be found'],
   ] as const) {
-    const dir = project(packages);
-    const child = spawn(
-      process.execPath,
+    const { stdout } = await runNode(
       [
         '--input-type=module',
         '-e',
         "import('rxpool/bullmq').then(() => console.log('loaded'), (e) => console.log(e.code + ': ' + e.message))",
       ],
-      { cwd: dir },
+      { cwd: project(packages), killAfterMs: 60_000 },
     );
-    children.push(child);
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.resume();
-    await new Promise((resolve) => child.on('exit', resolve));
     assert.match(
       stdout,
       new RegExp(
@@ -220,23 +206,14 @@ test('21: rxpool/bullmq without ioredis (or bullmq) installed says which package
     );
   }
   // With both, it loads.
-  const dir = project(['rxjs', 'tinypool', 'bullmq', 'ioredis']);
-  const child = spawn(
-    process.execPath,
+  const { stdout } = await runNode(
     [
       '--input-type=module',
       '-e',
       "const m = await import('rxpool/bullmq'); console.log(typeof m.bullmqExecutor, typeof m.RedisUnreachableError)",
     ],
-    { cwd: dir },
+    { cwd: project(['rxjs', 'tinypool', 'bullmq', 'ioredis']), killAfterMs: 60_000 },
   );
-  children.push(child);
-  let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.resume();
-  await new Promise((resolve) => child.on('exit', resolve));
   assert.equal(stdout, 'function function\n');
 });
 

@@ -7,47 +7,15 @@
  * child process (test/fixtures/close-midway.mjs), which prints what it got when it exits.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runNode } from '../support/child.js';
 import { fixture } from './_helpers.js';
 
 const T = { timeout: 120_000 };
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const script = fileURLToPath(fixture('close-midway.mjs'));
 const N = 40;
 const expected = Array.from({ length: N }, (_, i) => i * 2);
-
-interface Outcome {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the script, killed if it is not done within `ms`. */
-function runScript(args: string[], ms: number): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const killer = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(killer);
-      child.on('close', () => resolve({ code, signal, stdout, stderr }));
-    });
-  });
-}
 
 const cases: readonly (readonly [face: string, pattern: string, title: string])[] = [
   ['imap', 'inside', 'the loop awaits close() after its first result, then takes the rest'],
@@ -71,10 +39,11 @@ const cases: readonly (readonly [face: string, pattern: string, title: string])[
 ];
 
 for (const runtime of ['thread', 'process'] as const) {
-  describe(`close() while work is under way, runtime: '${runtime}'`, () => {
+  // Each case is a process of its own that mostly waits for its pool to start: four at a time.
+  describe(`close() while work is under way, runtime: '${runtime}'`, { concurrency: 4 }, () => {
     for (const [face, pattern, title] of cases) {
       it(`${face}: ${title}; every result comes, the process exits by itself`, T, async () => {
-        const run = await runScript([face, pattern, runtime], 60_000);
+        const run = await runNode([script, face, pattern, runtime], { killAfterMs: 60_000 });
         assert.equal(run.signal, null, `the script hung and was killed; stderr: ${run.stderr}`);
         assert.equal(run.code, 0, `exit code ${run.code}; stderr: ${run.stderr}`);
         const printed = JSON.parse(run.stdout) as {

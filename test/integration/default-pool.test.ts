@@ -4,47 +4,15 @@
  * fresh one on next use.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { lastValueFrom, of, toArray } from 'rxjs';
 import { defaultPool } from 'rxpool';
 import { parallelMap } from 'rxpool/operators';
+import { runNode } from '../support/child.js';
 import { fixture } from './_helpers.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const EXIT_WITHIN_MS = 1_500;
-
-interface Run {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly exitedAt: number;
-}
-
-/** Runs a script with plain node (no TypeScript loader), killing it if it hangs. */
-function runScript(path: string, hangAfterMs: number): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const killer = setTimeout(() => child.kill('SIGKILL'), hangAfterMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      const exitedAt = Date.now();
-      clearTimeout(killer);
-      // 'exit' may come before the pipes are drained; 'close' follows once they are.
-      child.on('close', () => resolve({ code, signal, stdout, stderr, exitedAt }));
-    });
-  });
-}
 
 it(
   'a script that uses parallelMap with no pool exits by itself, with the right output',
@@ -52,7 +20,9 @@ it(
     timeout: 60_000,
   },
   async () => {
-    const run = await runScript(fileURLToPath(fixture('default-pool-exit.mjs')), 30_000);
+    const run = await runNode([fileURLToPath(fixture('default-pool-exit.mjs'))], {
+      killAfterMs: 30_000,
+    });
     assert.equal(run.signal, null, `the script hung and was killed; stderr: ${run.stderr}`);
     assert.equal(run.code, 0, `exit code ${run.code}; stderr: ${run.stderr}`);
     const lines = run.stdout.trim().split('\n');

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createPool, type Pool, TaskError } from 'rxpool';
-import { FACES } from './_faces.js';
+import { FACES } from '../support/faces.js';
 import { serves } from './_helpers.js';
 
 const T = { timeout: 60_000 };

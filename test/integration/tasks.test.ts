@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import { lastValueFrom, of, range, toArray } from 'rxjs';
 import { createPool, TaskError, task } from 'rxpool';
 import { parallelMap, parallelSettle } from 'rxpool/operators';
-import { FACES, runFace } from './_faces.js';
+import { FACES, runFace } from '../support/faces.js';
 import { fixture, rejection } from './_helpers.js';
 
 const pool = createPool({ size: 2 });

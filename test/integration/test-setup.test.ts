@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runNode } from '../support/child.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const temps: string[] = [];
@@ -118,3 +119,21 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     }
   });
 }
+
+test('a test process that starts more than ten servers warns of no listener leak, and takes them along when it exits', async () => {
+  const { code, stdout, stderr } = await runNode(
+    ['--import', 'tsx', fileURLToPath(new URL('../fixtures/reap-many.ts', import.meta.url))],
+    { killAfterMs: 60_000 },
+  );
+  const started = stdout.trim().split(' ').map(Number);
+  pids.push(...started);
+  assert.equal(code, 0, stderr);
+  assert.equal(started.length, 12, stdout);
+  assert.doesNotMatch(stderr, /MaxListenersExceededWarning/);
+  // Killed on the normal exit, not only by the watchdogs: gone at once, or nearly.
+  const until = Date.now() + 10_000;
+  while (started.some(alive)) {
+    assert.ok(Date.now() < until, `still running after exit: ${started.filter(alive).join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+});

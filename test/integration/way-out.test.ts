@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createPool, TaskError, task, WorkerCrashedError } from 'rxpool';
-import { FACES, runFace } from './_faces.js';
+import { FACES, runFace } from '../support/faces.js';
 import { fixture, serves } from './_helpers.js';
 
 const T = { timeout: 60_000 };

@@ -103,36 +103,46 @@ describe('destroy() while a worker runs out of memory (maxHeapMb)', () => {
   }
 });
 
-describe('timeout covers a task module whose import hangs, and a setup that hangs', () => {
-  const hangImport = task<number[], number>(fixture('hang-import.mjs'));
-  const hangingSetup = task<void, void>(faults, 'hangingSetup');
-  const half = task<number[], number>(faults, 'size');
-  const cases = [
-    { title: 'an import that hangs', work: hangImport, setup: undefined },
-    { title: 'a setup that hangs', work: half, setup: hangingSetup },
-  ];
-  for (const c of cases) {
-    for (const runtime of RUNTIMES) {
-      for (const face of FACES) {
-        it(`${runtime}, ${face}: ${c.title} fails with TaskTimeoutError`, T, async () => {
-          const target = pool({ size: 1, runtime, setup: c.setup });
-          const { values, failures } = await within(
-            through(face, target, c.work, [[1], [2]], { timeout: 300, batchSize: 1 }),
-            60_000,
-            face,
-          );
-          assert.deepEqual(values, []);
-          assert.ok(failures.length > 0);
-          for (const failure of failures) {
-            assert.ok(failure instanceof TaskTimeoutError, `${failure.name}: ${failure.message}`);
-            assert.equal(failure.attempts, 1);
-          }
-          if (!c.setup) assert.equal(await serves(target), 42);
-        });
+// The cases wait on hangs and timeouts, not on the CPU: four run at a time.
+describe(
+  'timeout covers a task module whose import hangs, and a setup that hangs',
+  {
+    concurrency: 4,
+  },
+  () => {
+    const hangImport = task<number[], number>(fixture('hang-import.mjs'));
+    const hangingSetup = task<void, void>(faults, 'hangingSetup');
+    const half = task<number[], number>(faults, 'size');
+    const cases = [
+      { title: 'an import that hangs', work: hangImport, setup: undefined },
+      { title: 'a setup that hangs', work: half, setup: hangingSetup },
+    ];
+    for (const c of cases) {
+      for (const runtime of RUNTIMES) {
+        for (const face of FACES) {
+          it(`${runtime}, ${face}: ${c.title} fails with TaskTimeoutError`, T, async (t) => {
+            // Its own pool, destroyed after it: the file's afterEach would also end the pools of
+            // the cases running beside it.
+            const target = createPool({ size: 1, runtime, setup: c.setup });
+            t.after(() => target.destroy());
+            const { values, failures } = await within(
+              through(face, target, c.work, [[1], [2]], { timeout: 300, batchSize: 1 }),
+              60_000,
+              face,
+            );
+            assert.deepEqual(values, []);
+            assert.ok(failures.length > 0);
+            for (const failure of failures) {
+              assert.ok(failure instanceof TaskTimeoutError, `${failure.name}: ${failure.message}`);
+              assert.equal(failure.attempts, 1);
+            }
+            if (!c.setup) assert.equal(await serves(target), 42);
+          });
+        }
       }
     }
-  }
-});
+  },
+);
 
 describe('a worker that exits is a crash, not a timeout, whatever the timing', () => {
   const exitSlowly = task<{ n: number; exitAfter?: number }, number>(faults, 'exitSlowly');

@@ -481,12 +481,19 @@ async function eventually(check: () => boolean, ms: number, what: string): Promi
   }
 }
 
-/** The teardown warnings emitted while `body` runs. */
+/**
+ * The teardown warnings emitted while `body` runs. Those are taken from node's own listener
+ * (which prints them): they are what the test expects, not news for the test run's output. Any
+ * other warning still goes to it.
+ */
 async function warnings(body: () => Promise<void>): Promise<Error[]> {
   const seen: Error[] = [];
+  const others = process.listeners('warning');
   const listen = (warning: Error) => {
     if (warning.name === 'RxpoolTeardownWarning') seen.push(warning);
+    else for (const other of others) other(warning);
   };
+  for (const other of others) process.off('warning', other);
   process.on('warning', listen);
   try {
     await body();
@@ -494,6 +501,7 @@ async function warnings(body: () => Promise<void>): Promise<Error[]> {
     await new Promise((resolve) => setImmediate(resolve));
   } finally {
     process.off('warning', listen);
+    for (const other of others) process.on('warning', other);
   }
   return seen;
 }

@@ -1,14 +1,15 @@
 /**
- * The worker side of `rxpool map`'s blocks (src/worker/lines.ts, `jsonBlocks`): a block's lines
- * are all parsed before the first one runs, and what a run shows is still line by line: lines run
- * in order, each result is stringified as soon as its task returns, failures come in line order,
- * and with `stop` (`--on-error fail`) nothing runs after the first failed line, whatever it is.
+ * The worker side of `rxpool map`'s blocks (src/cli/task/json-blocks.ts, `jsonBlocks`): a
+ * block's lines are cut as readline cuts them and all parsed before the first one runs, and what
+ * a run shows is still line by line: lines run in order, each result is stringified as soon as
+ * its task returns, failures come in line order, and with `stop` (`--on-error fail`) nothing
+ * runs after the first failed line, whatever it is.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { type BlockResult, jsonBlocks } from '../../src/cli/task/json-blocks.js';
 import { WorkerContext } from '../../src/worker/context.js';
-import { type BlockResult, jsonBlocks } from '../../src/worker/lines.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -118,6 +119,67 @@ describe('jsonBlocks', () => {
         assert.equal(out, want);
         assert.deepEqual(result.failures?.map((f) => f.line) ?? [], failed);
       }),
+    );
+  });
+
+  it('cuts bytes in shared memory as readline cuts their text: any Unicode, any line ends, a byte order mark, bytes that are not UTF-8', async () => {
+    const text = fc.string({ unit: 'binary', maxLength: 12 });
+    const value = fc.oneof(
+      text,
+      fc.json({ maxDepth: 2 }).map((json) => JSON.parse(json)),
+    );
+    const line = fc.oneof(
+      value.map((v) => JSON.stringify(v)),
+      text.map((t) => t.replace(/[\r\n]/g, ' ')),
+    );
+    const end = fc.constantFrom('\n', '\r\n', '\r');
+    const bad = fc.constantFrom([0xff], [0xc3], [0xe2, 0x82], [0xed, 0xa0, 0x80]);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(line, end, fc.option(bad, { nil: undefined })), { maxLength: 20 }),
+        fc.boolean(),
+        fc.boolean(),
+        async (given, bom, lastEnd) => {
+          const parts: Uint8Array[] = [];
+          if (bom) parts.push(Uint8Array.of(0xef, 0xbb, 0xbf));
+          given.forEach(([l, e, b], i) => {
+            // a malformed sequence inside a JSON string, so that the line still parses
+            if (b !== undefined)
+              parts.push(encoder.encode('"'), Uint8Array.from(b), encoder.encode('"'));
+            else parts.push(encoder.encode(l));
+            if (i < given.length - 1 || lastEnd) parts.push(encoder.encode(e));
+          });
+          const bytes = new Uint8Array(
+            new SharedArrayBuffer(parts.reduce((n, p) => n + p.length, 0)),
+          );
+          let at = 0;
+          for (const part of parts) {
+            bytes.set(part, at);
+            at += part.length;
+          }
+          // readline's cut of the whole text (TextDecoder drops the byte order mark)
+          const lines = decoder.decode(bytes).split(/\r?\n|\r/);
+          if (lines.at(-1) === '') lines.pop();
+          let want = '';
+          const failed: number[] = [];
+          for (const [i, l] of lines.entries()) {
+            if (l.trim() === '') continue;
+            try {
+              want += `${JSON.stringify({ got: JSON.parse(l) })}\n`;
+            } catch {
+              failed.push(i + 1);
+            }
+          }
+          const result = (await jsonBlocks((input) => ({ got: input }), false)(
+            { bytes },
+            new WorkerContext(1),
+          )) as BlockResult;
+          assert.equal(decoder.decode(result.bytes), want);
+          assert.deepEqual(result.failures?.map((f) => f.line) ?? [], failed);
+          assert.equal(result.lines, lines.length);
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });

@@ -11,16 +11,17 @@ import { realClock } from '../../engine/clock.js';
 import { Engine } from '../../engine/engine.js';
 import { TaskError } from '../../errors.js';
 import { resolveParallel } from '../../options.js';
-import type { WorkSpec } from '../../pool/messages.js';
 import type { Pool } from '../../pool/pool.js';
 import { task } from '../../pool/task.js';
-import type { BlockFailure, BlockResult, LineBlock, LineResult } from '../../worker/lines.js';
 import { ExitCode, type MapCommand } from '../args.js';
+import type { BlockFailure, BlockResult, LineBlock } from '../task/json-blocks.js';
+import type { LineResult } from '../task/json-lines.js';
+import { lineWork } from '../work.js';
 import { close, Ending, outcome } from './end.js';
 import { describeFailure, workerStack } from './failures.js';
 import { Input } from './input.js';
+import type { Io } from './io.js';
 import { Output } from './output.js';
-import type { Io } from './run.js';
 import { Stderr } from './stderr.js';
 
 /** A block of whole lines, and the number of its first line (unordered; ordered counts on). */
@@ -90,19 +91,15 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
     {
       concurrency: 2 * pool.stats().size + 1,
       // A block is a batch: blocks are sized for the workers already. Batched by the engine, two
-      // went together (five blocks out in four batches), and again each time they came back (two
-      // admitted at once), to the link just freed: that worker ran about 55% of the lines.
+      // would go together, and again each time two came back at once, to the link just freed:
+      // one worker would run more than its share of the lines.
       batchSize: 1,
       ordered,
     },
     'rxpool map',
   );
-  const mode = onError === 'fail' ? 'block-fail' : 'block-skip';
-  const work: WorkSpec = {
-    ...(resolved.config.work as WorkSpec),
-    lines: mode,
-    ...(command.flat ? { flat: true as const } : {}),
-  };
+  const mode = onError === 'fail' ? 'blockFail' : 'blockSkip';
+  const work = lineWork(url, command.exportName, mode, command.flat);
 
   /** Handles a block's result. */
   const blockDone = (result: BlockResult, firstLine: number) => {
@@ -140,7 +137,7 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
     const numbers: number[] = [];
     const { config } = resolveParallel<string>(task(url, command.exportName), {}, 'rxpool map');
     rerun = new Engine<string, LineResult>(
-      { ...config, work: { ...work, lines: 'value' } },
+      { ...config, work: lineWork(url, command.exportName, 'value', command.flat) },
       pool.dispatcher,
       realClock,
       {

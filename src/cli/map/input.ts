@@ -6,8 +6,8 @@
  * A stream is read as it gives its chunks. A regular file ({@link FileStdin}) is read here, one
  * read each time the path asks for more, into memory the path gives: the blocks path gives its
  * block memory, so that a block of whole lines is read in place and goes to a worker as it is
- * (a stream's chunks are copied into block memory: about 50 ms of the main thread's CPU on a
- * 53 MB file, against 10 ms read in place; bench/RESULTS.md).
+ * (a stream's chunks are copied into block memory, several times the main thread's CPU of a
+ * read in place).
  */
 import { readSync } from 'node:fs';
 import type { Readable } from 'node:stream';

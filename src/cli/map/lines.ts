@@ -1,8 +1,8 @@
 /**
  * `rxpool map` line by line: each line is its own item (so `--timeout` and `--retry` apply to it,
  * and a settled record carries its index). Stdin is cut at line ends into strings, which go to the
- * pool as they are; the workers parse, run the task and stringify (`lines` in the work, see
- * src/worker/lines.ts), and the JSON text they send back is written in blocks. The engine is fed
+ * pool as they are; the workers parse, run the task and stringify (the `value` or `settle` export of
+ * ../task/json-task.ts), and the JSON text they send back is written in blocks. The engine is fed
  * while its window has room and reading waits while it has none; results wait in the window while
  * stdout is full.
  */
@@ -11,16 +11,16 @@ import { realClock } from '../../engine/clock.js';
 import { Engine } from '../../engine/engine.js';
 import type { Progress } from '../../engine/progress.js';
 import { resolveParallel } from '../../options.js';
-import type { WorkSpec } from '../../pool/messages.js';
 import type { Pool } from '../../pool/pool.js';
 import { task } from '../../pool/task.js';
-import type { LineResult } from '../../worker/lines.js';
 import { ExitCode, type MapCommand } from '../args.js';
+import type { LineResult } from '../task/json-lines.js';
+import { lineWork } from '../work.js';
 import { close, Ending, outcome } from './end.js';
 import { describeFailure, errorJson, safe, workerStack } from './failures.js';
 import { Input } from './input.js';
+import type { Io } from './io.js';
 import { Output } from './output.js';
-import type { Io } from './run.js';
 import { Stderr } from './stderr.js';
 
 /** Output is written in blocks of about this many characters (and at the end of each turn). */
@@ -121,11 +121,7 @@ export function mapLines(command: MapCommand, pool: Pool, url: string, io: Io): 
     },
     'rxpool map',
   );
-  const work: WorkSpec = {
-    ...(resolved.config.work as WorkSpec),
-    lines: settle ? 'settle' : 'value',
-    ...(command.flat ? { flat: true as const } : {}),
-  };
+  const work = lineWork(url, command.exportName, settle ? 'settle' : 'value', command.flat);
   const engine: Engine<string, LineResult> = new Engine<string, LineResult>(
     { ...resolved.config, work },
     pool.dispatcher,

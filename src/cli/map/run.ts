@@ -1,30 +1,24 @@
 /**
  * `rxpool map`: NDJSON lines from an input stream through a task module's export on a pool, one
  * JSON line per result to an output stream. The main thread moves bytes; the workers parse, run
- * the task and stringify (src/worker/lines.ts). Lines go in blocks of bytes (./blocks.ts), or one
+ * the task and stringify (../task/json-task.ts, the task the pool runs). Lines go in blocks of bytes (./blocks.ts), or one
  * by one where each line must be its own item (./lines.ts); both read through ./input.ts, write
  * through ./output.ts and end through ./end.ts. Input is read only while the window has room and
  * the output is not full, so the memory held is bounded however long the input is.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-// Not '../../index.js': that loads the operators and RxJS, ~100 ms of every run's start.
+// Not '../../index.js': that loads the operators and RxJS, a good part of every run's start.
 import { TaskError } from '../../errors.js';
 import { createPool, type Pool } from '../../pool/pool.js';
 import { CliError, ExitCode, type MapCommand } from '../args.js';
 import { inspectExports, isTypeScript } from '../exports.js';
 import { mapBlocks } from './blocks.js';
-import type { FileStdin } from './input.js';
+import type { Io } from './io.js';
 import { mapLines } from './lines.js';
 
-/** The streams `rxpool map` works on: the process's own, or others in a test. */
-export interface Io {
-  readonly stdin: Readable | FileStdin;
-  readonly stdout: Writable;
-  readonly stderr: Writable & { readonly isTTY?: boolean };
-}
+export type { Io } from './io.js';
 
 /** Runs `rxpool map` to the end; resolves with the exit code. Throws a `CliError` before it starts. */
 export async function runMap(command: MapCommand, io: Io): Promise<number> {
@@ -37,6 +31,10 @@ export async function runMap(command: MapCommand, io: Io): Promise<number> {
   }
   const url = pathToFileURL(path).href;
   const pool = createPool(command.workers === undefined ? {} : { size: command.workers });
+  // Lines come from stdin, in no caller's trace context: looking for `@opentelemetry/api` where it
+  // is installed would load it (some 40 CommonJS modules) on the way to the first block, for
+  // nothing to carry.
+  pool.dispatcher.captureTrace = () => undefined;
   try {
     await checkExport(pool, url, command);
   } catch (error) {
