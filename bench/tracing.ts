@@ -291,7 +291,7 @@ const ring = new (
   }
 ).Samples();
 const histogram = new (
-  (await import(new URL('../dist/src/engine/histogram.js', import.meta.url).href)) as {
+  (await import(new URL('../dist/src/executor/histogram.js', import.meta.url).href)) as {
     Histogram: new () => Adder;
   }
 ).Histogram();

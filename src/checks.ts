@@ -4,14 +4,11 @@
  * expected and what came, as p-map's do. Only src/options.ts calls them.
  */
 import type { RetryConfig } from './engine/retry.js';
+import { describeValue, fail } from './errors.js';
 import type { Executor } from './executor/contract.js';
 import type { Pool } from './pool/pool.js';
-import { describeValue } from './pool/task.js';
 
-/** Throws the house-style message: what was expected and what came. */
-export function fail(name: string, expected: string, got: unknown): never {
-  throw new TypeError(`Expected \`${name}\` to be ${expected}, got ${describeValue(got)}`);
-}
+export { fail } from './errors.js';
 
 /** An options object (or `undefined`) whose keys are all `known`. */
 export function checkObject(
@@ -134,19 +131,9 @@ export function checkExecutor(executor: unknown): Executor {
     fail('executor.traits', 'an object (ExecutorTraits)', traits);
   }
   const t = traits as Record<string, unknown>;
-  const { targetBatchMs, maxBatchBytes } = t;
+  const { targetBatchMs } = t;
   if (!(typeof targetBatchMs === 'number' && targetBatchMs > 0 && targetBatchMs < Infinity)) {
     fail('executor.traits.targetBatchMs', 'a number of ms above 0', targetBatchMs);
-  }
-  if (
-    maxBatchBytes !== undefined &&
-    !(Number.isInteger(maxBatchBytes) && (maxBatchBytes as number) >= 1)
-  ) {
-    fail(
-      'executor.traits.maxBatchBytes',
-      'an integer number of bytes from 1 up, or `undefined`',
-      maxBatchBytes,
-    );
   }
   for (const flag of ['enforcesTimeouts', 'knowsPosition']) {
     if (typeof t[flag] !== 'boolean') fail(`executor.traits.${flag}`, 'a boolean', t[flag]);

@@ -276,3 +276,21 @@ export function abortedBy(signal: AbortSignal): AbortError {
         : `The operation was aborted: ${said}`;
   return new AbortError(message, { cause: reason });
 }
+
+/** `value` for an error message: `0 (number)`, `'x' (string)`, `null`. */
+export function describeValue(value: unknown): string {
+  if (value === null) return '`null`';
+  if (value === undefined) return '`undefined`';
+  if (typeof value === 'string') return `\`'${value}'\` (string)`;
+  if (typeof value === 'function') return `a function (${value.name || 'anonymous'})`;
+  if (typeof value === 'object') {
+    const name = Object.getPrototypeOf(value)?.constructor?.name ?? 'Object';
+    return `an object (${name})`;
+  }
+  return `\`${String(value)}\` (${typeof value})`;
+}
+
+/** Throws the house-style message: what was expected and what came. */
+export function fail(name: string, expected: string, got: unknown): never {
+  throw new TypeError(`Expected \`${name}\` to be ${expected}, got ${describeValue(got)}`);
+}

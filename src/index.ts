@@ -27,7 +27,6 @@ export { routeFailures } from '../operators/routeFailures.js';
 export { skipFailures } from '../operators/skipFailures.js';
 export { throwFailures } from '../operators/throwFailures.js';
 export { DEFAULT_HIGH_WATER_MARK } from './engine/flat.js';
-export type { Percentiles } from './engine/histogram.js';
 export type { Progress } from './engine/progress.js';
 export type { RetryConfig } from './engine/retry.js';
 export type { TaskErrorDetails } from './errors.js';
@@ -46,12 +45,12 @@ export type {
   ValuesListener,
   WorkSpec,
 } from './executor/contract.js';
+export type { Percentiles } from './executor/histogram.js';
 export type { ItemTrace } from './executor/item-channel.js';
 export { ITEM_CHANNEL } from './executor/item-channel.js';
 export type { FlatOptions, MapOptions, ParallelOptions, RunOptions } from './option-types.js';
 export { DEFAULT_CONCURRENCY } from './options.js';
 export { defaultPool } from './pool/default-pool.js';
-export { move } from './pool/move.js';
 export { createPool, Pool } from './pool/pool.js';
 export type { PoolOptions } from './pool/pool-options.js';
 export type { PoolStats } from './pool/stats.js';
@@ -65,3 +64,4 @@ export type {
 } from './pool/task.js';
 export { Task, task, taskSignature } from './pool/task.js';
 export type { Failure, Settled, Success, Transferable } from './types.js';
+export { move } from './wire/move.js';

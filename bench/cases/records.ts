@@ -150,7 +150,7 @@ export const records: BenchCase = {
         notes: [
           'Every contender runs summarize() of bench/workers/records.mjs (Python: the same function in bench/python/records.py) on the same records, in memory before the clock starts.',
           "Python's time is taken inside the script around `pool.map` alone, on a started and warmed-up Pool.",
-          `"results by structured clone" is the same parallelMap with the JSON path for results off (src/pool/exact-json.ts): on / off ${gain.toFixed(3)} (rounds ${Math.min(...gains).toFixed(3)}-${Math.max(...gains).toFixed(3)}).`,
+          `"results by structured clone" is the same parallelMap with the JSON path for results off (src/wire/exact-json.ts): on / off ${gain.toFixed(3)} (rounds ${Math.min(...gains).toFixed(3)}-${Math.max(...gains).toFixed(3)}).`,
           'The main-thread row is the limit a parallel map must beat to be worth it for this task.',
           python ? '' : 'python3 was not found: the Python row could not be measured.',
         ].filter((note) => note !== ''),

@@ -4,10 +4,10 @@
  * 170 bytes of JSON) and their summaries (the results), in batches of 1,000:
  *
  * - structured clone of the batch array (`postMessage(batch)`: how inputs travel), and the same
- *   after the uncloneable-value check of every record (src/pool/clone.ts), as a worker sends
+ *   after the uncloneable-value check of every record (src/wire/clone.ts), as a worker sends
  *   results that are not JSON-exact;
  * - JSON text (`postMessage(JSON.stringify(batch))`, `JSON.parse` on the other side);
- * - JSON text after the exactness check (src/pool/exact-json.ts), as the worker sends results;
+ * - JSON text after the exactness check (src/wire/exact-json.ts), as the worker sends results;
  * - `v8.serialize` into a buffer that is transferred, `v8.deserialize` on the other side;
  * - JSON as UTF-8 bytes in a transferred buffer (`TextEncoder`, `TextDecoder` + `JSON.parse`).
  *
@@ -20,8 +20,8 @@
 import v8 from 'node:v8';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 // The check the worker runs, from rxpool's build (dist/, what the package resolves to).
-import { findUncloneable } from '../../dist/src/pool/clone.js';
-import { ExactJson } from '../../dist/src/pool/exact-json.js';
+import { findUncloneable } from '../../dist/src/wire/clone.js';
+import { ExactJson } from '../../dist/src/wire/exact-json.js';
 import { type BenchCase, median, type Row } from '../harness.js';
 import type { Order, RecordsModule, Summary } from './records.js';
 import { RECORDS } from './records.js';
@@ -165,7 +165,7 @@ export const transport: BenchCase = {
       notes: [
         'Both ends run on this thread, on the two ports of one MessageChannel: send = encoding + postMessage (which serializes), receive = receiveMessageOnPort (which deserializes) + decoding; medians over the rounds, ns per record.',
         'The main thread pays the send of orders (the inputs) and the receive of summaries (the results); a worker the other two.',
-        '"checked exact" is what a worker does with results (src/pool/exact-json.ts): the check of every record, then JSON text (it falls back to the structured clone of the batch where the check fails, which it never does here). "checked cloneable" is what it did before (and still does for results that are not JSON-exact): the uncloneable-value check of every record (src/pool/clone.ts), then the structured clone.',
+        '"checked exact" is what a worker does with results (src/wire/exact-json.ts): the check of every record, then JSON text (it falls back to the structured clone of the batch where the check fails, which it never does here). "checked cloneable" is what it did before (and still does for results that are not JSON-exact): the uncloneable-value check of every record (src/wire/clone.ts), then the structured clone.',
       ],
     };
   },

@@ -3,7 +3,7 @@
  * once when the executor is made (a bad value throws there, naming what was expected).
  */
 import type { RedisOptions } from 'ioredis';
-import { fail } from '../options.js';
+import { fail } from '../errors.js';
 import { MAX_BATCH_BYTES } from './job.js';
 
 /**

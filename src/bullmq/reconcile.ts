@@ -14,7 +14,7 @@
  * - gone (Redis restarted without persistence, or someone removed it): `lost`, all go again.
  */
 import type { BatchOutcome, ItemFailure, ValuesListener } from '../executor/contract.js';
-import { reviveError } from '../worker/wire-error.js';
+import { reviveError } from '../wire/error.js';
 import type { JobEvent } from './events.js';
 import { CANCELLED } from './job.js';
 import { type BatchOutcomes, type ItemFailureWire, readResult } from './result.js';

@@ -7,7 +7,7 @@
  * A failed item's error travels as a {@link WireError}, the form the thread runtime uses between
  * a worker and the main side: the class name, message, stack (the remote worker's), `code` and
  * the other own enumerable properties, its `cause`, and the advice (`hint`) its `TaskError`
- * carries; `reviveError` (src/worker/wire-error.ts) makes an `Error` of it again. The
+ * carries; `reviveError` (src/wire/error.ts) makes an `Error` of it again. The
  * {@link FailureKind} says what happened, so that the producer's engine charges the right
  * attempt: `threw` (a `TaskError`), `timeout` (a `TaskTimeoutError`: the item ran past the job's
  * `timeout` and the remote thread running it was stopped), `crashed` (a `WorkerCrashedError`: the
@@ -17,11 +17,11 @@
  * code without `--allow-inline`; not worth a retry on that worker).
  */
 import { serialize } from 'node:v8';
-import type { WireError } from '../pool/messages.js';
-import { describe, serializeError } from '../worker/wire-error.js';
+import { describe, serializeError } from '../wire/error.js';
+import type { WireError } from '../wire/messages.js';
 import { decodeValues, encodeValues, FORMAT_VERSION, FormatError } from './job.js';
 
-export type { WireError } from '../pool/messages.js';
+export type { WireError } from '../wire/messages.js';
 
 /** What happened to an item that failed. */
 export type FailureKind = 'threw' | 'timeout' | 'crashed' | 'clone' | 'refused';

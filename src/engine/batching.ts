@@ -8,13 +8,10 @@
  * executor's slots, so that no worker holds items another could be running (the tail stays short).
  */
 
-/**
- * How long a batch should take to run on threads, in ms: long enough that the messages it costs
- * (the main thread's time each way, which grows when the workers must give way to it on a busy
- * machine) are a small part of it. A shorter target sends CPU-bound items alone, and their
- * messages then cost more than the spread gains (bench/RESULTS.md).
- */
-export const TARGET_BATCH_MS = 8;
+import { TARGET_BATCH_MS } from '../executor/targets.js';
+
+export { TARGET_BATCH_MS };
+
 /** No batch is larger than this, whatever the measurements say. */
 export const MAX_BATCH = 65_536;
 

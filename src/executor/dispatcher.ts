@@ -7,9 +7,8 @@
  * executor only implements {@link Executor}.
  */
 
-import { Histogram } from '../engine/histogram.js';
 import { AbortError } from '../errors.js';
-import { type TraceCarrier, traceCapture } from '../pool/trace-context.js';
+import { type TraceCarrier, traceCapture } from '../wire/trace-context.js';
 import type {
   BatchOutcome,
   Executor,
@@ -18,6 +17,7 @@ import type {
   RunningBatch,
   ValuesListener,
 } from './contract.js';
+import { Histogram } from './histogram.js';
 import { itemChannel, itemTracing } from './item-channel.js';
 
 /** An engine, as the Dispatcher sees it: it asks for turns and fills each with one batch. */
@@ -51,7 +51,7 @@ export class Dispatcher {
   /**
    * What each stream captures the OpenTelemetry context of its items with, asked when it starts:
    * `undefined` without `@opentelemetry/api` installed or anything registered with it
-   * (src/pool/trace-context.ts).
+   * (src/wire/trace-context.ts).
    */
   captureTrace: () => (() => TraceCarrier | undefined) | undefined = traceCapture;
   /** The `rxpool:item` tracing channel, which the engines publish each attempt on. */

@@ -5,7 +5,7 @@
 import { TaskError } from '../errors.js';
 import type { Dispatcher } from '../executor/dispatcher.js';
 import { TinypoolExecutor } from '../threads/executor.js';
-import { reviveError } from '../worker/wire-error.js';
+import { reviveError } from '../wire/error.js';
 import { toWorkSpec } from './task.js';
 
 /** One result per worker, in `workerId` order; the first worker's failure as a `TaskError`. */

@@ -1,8 +1,9 @@
 /**
  * What `pool.stats()` reports, read from the pool's Dispatcher, which counts as batches return.
  */
-import type { Percentiles } from '../engine/histogram.js';
+
 import type { Dispatcher } from '../executor/dispatcher.js';
+import type { Percentiles } from '../executor/histogram.js';
 
 /**
  * What {@link Pool.stats} reports: what the pool is doing now, and what it has done.

@@ -5,7 +5,8 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { WorkSpec } from './messages.js';
+import { describeValue } from '../errors.js';
+import type { WorkSpec } from '../wire/messages.js';
 
 const TASK_BRAND = Symbol.for('rxpool.task');
 
@@ -374,15 +375,4 @@ function compiles(source: string): boolean {
   }
 }
 
-/** `value` for an error message: `0 (number)`, `'x' (string)`, `null`. */
-export function describeValue(value: unknown): string {
-  if (value === null) return '`null`';
-  if (value === undefined) return '`undefined`';
-  if (typeof value === 'string') return `\`'${value}'\` (string)`;
-  if (typeof value === 'function') return `a function (${value.name || 'anonymous'})`;
-  if (typeof value === 'object') {
-    const name = Object.getPrototypeOf(value)?.constructor?.name ?? 'Object';
-    return `an object (${name})`;
-  }
-  return `\`${String(value)}\` (${typeof value})`;
-}
+export { describeValue };

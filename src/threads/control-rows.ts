@@ -4,7 +4,7 @@
  * the batch, a cancel flag), so that a batch can be timed, stopped, or skipped while it waits
  * behind another on its link. A batch's row stays taken until its worker is done with it.
  */
-import { ControlBlock, type ControlRef } from '../pool/messages.js';
+import { ControlBlock, type ControlRef } from '../wire/messages.js';
 
 export class ControlRows {
   /** The block every worker gets (tinypool's `workerData`). */

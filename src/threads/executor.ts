@@ -6,7 +6,6 @@
  * how it is stopped, and how a broadcast reaches every worker.
  */
 import { availableParallelism } from 'node:os';
-import { TARGET_BATCH_MS } from '../engine/batching.js';
 import type {
   BatchOutcome,
   Executor,
@@ -15,7 +14,9 @@ import type {
   RunningBatch,
   ValuesListener,
 } from '../executor/contract.js';
-import { unpackValues } from '../pool/flat-pack.js';
+import { TARGET_BATCH_MS } from '../executor/targets.js';
+import type { TransferListItem } from '../types.js';
+import { unpackValues } from '../wire/flat-pack.js';
 import type {
   BatchResponse,
   BroadcastReply,
@@ -24,8 +25,7 @@ import type {
   FlatValues,
   Packed,
   WorkSpec,
-} from '../pool/messages.js';
-import type { TransferListItem } from '../types.js';
+} from '../wire/messages.js';
 import { finish, type InFlightBatch } from './in-flight.js';
 import { done, failure, RETIRE, toFailure } from './outcomes.js';
 import { WorkerHost, type WorkerHostEvents, type WorkerHostOptions } from './worker-host.js';
@@ -48,7 +48,7 @@ export interface WorkersOptions {
   /** A worker whose heap is above this many MB after a batch is replaced. */
   readonly recycleMemoryMb?: number | undefined;
   /**
-   * A batch whose results are all JSON-exact comes back as JSON text (src/pool/exact-json.ts),
+   * A batch whose results are all JSON-exact comes back as JSON text (src/wire/exact-json.ts),
    * which the main thread parses faster than it reads a structured clone. No user sets it: off
    * only to measure what it gains, or to tell whether a difference comes from it. Default `true`.
    */

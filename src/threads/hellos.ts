@@ -18,7 +18,7 @@ import type {
   LinkReply,
   Release,
   TornDown,
-} from '../pool/messages.js';
+} from '../wire/messages.js';
 import { WorkerLink } from './runtime/thread-worker.js';
 import type { WorkerHost } from './worker-host.js';
 

@@ -1,8 +1,8 @@
 /** A batch of the default executor, from `run` until it is reported and its worker is done. */
 import type { ChildProcess } from 'node:child_process';
 import type { BatchOutcome, ItemFailure, ValuesListener } from '../executor/contract.js';
-import type { ControlBlock, ControlRef, LinkBatch } from '../pool/messages.js';
 import type { TransferListItem } from '../types.js';
+import type { ControlBlock, ControlRef, LinkBatch } from '../wire/messages.js';
 
 export interface InFlightBatch {
   readonly id: number;

@@ -4,9 +4,9 @@
  * which inputs of a batch that could not be sent are at fault.
  */
 import type { BatchOutcome, ItemFailure } from '../executor/contract.js';
-import { findUncloneable } from '../pool/clone.js';
-import type { BatchResponse, WireError } from '../pool/messages.js';
-import { reviveError, reviveLoose } from '../worker/wire-error.js';
+import { findUncloneable } from '../wire/clone.js';
+import { reviveError, reviveLoose } from '../wire/error.js';
+import type { BatchResponse, WireError } from '../wire/messages.js';
 import { exitError, type InFlightBatch } from './in-flight.js';
 
 /** Why a worker was stopped when it was retired (idle, or past `maxTasksPerWorker`). */

@@ -21,7 +21,7 @@
  *   moves to an idle link (a batch thought short that turns out long then holds up only itself).
  */
 import type { EventLoopUtilization } from 'node:perf_hooks';
-import { TARGET_BATCH_MS } from '../engine/batching.js';
+import { TARGET_BATCH_MS } from '../executor/targets.js';
 
 /** Batches a link holds at once: one running, one waiting behind it. */
 export const DEPTH = 2;

@@ -10,15 +10,15 @@ import type {
   RunningBatch,
   ValuesListener,
 } from '../executor/contract.js';
+import type { TransferListItem } from '../types.js';
+import { reviveError } from '../wire/error.js';
 import {
   type Broadcast,
   type BroadcastReply,
   type ChildMessage,
   packNumbers,
   type WorkSpec,
-} from '../pool/messages.js';
-import type { TransferListItem } from '../types.js';
-import { reviveError } from '../worker/wire-error.js';
+} from '../wire/messages.js';
 import { TinypoolExecutor, type WorkersOptions } from './executor.js';
 import { cannotStart } from './in-flight.js';
 import { reportTeardown } from './outcomes.js';

@@ -11,6 +11,7 @@ import type {
   RunningBatch,
   ValuesListener,
 } from '../executor/contract.js';
+import { reviveError } from '../wire/error.js';
 import {
   type BroadcastReply,
   type FlatControl,
@@ -20,8 +21,7 @@ import {
   packNumbers,
   type TornDown,
   type WorkSpec,
-} from '../pool/messages.js';
-import { reviveError } from '../worker/wire-error.js';
+} from '../wire/messages.js';
 import { ControlRows } from './control-rows.js';
 import { TinypoolExecutor, type WorkersOptions } from './executor.js';
 import { Hellos } from './hellos.js';

@@ -63,7 +63,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { Tinypool } from 'tinypool';
-import type { ExitNotice, ParentMessage } from '../pool/messages.js';
+import type { ExitNotice, ParentMessage } from '../wire/messages.js';
 import { exitError } from './in-flight.js';
 
 /** rxpool's worker side in its package (its folder depth is kept where it is bundled). */

@@ -5,7 +5,7 @@
  * a task that ignores its context costs nothing more than the argument. A worker runs one item at
  * a time, so the object describes the item that runs while the task runs.
  */
-import type { ItemSpan } from '../executor/contract.js';
+import type { ItemSpan } from '../wire/work.js';
 
 /** What an abort gives the signal: a `DOMException`, as `AbortSignal.timeout()` does. */
 function abortReason(reason: 'cancel' | 'timeout'): DOMException {

@@ -1,16 +1,16 @@
 /**
  * The way out of the worker for a flat item's values: gathered for a few ms or up to a count
  * ({@link Gathered}), packed in a typed array when they are numbers or records of numbers
- * (src/pool/flat-pack.ts), and posted; an item that ended with packed values waits for the batch's
+ * (src/wire/flat-pack.ts), and posted; an item that ended with packed values waits for the batch's
  * next message ({@link Ended}). When posting throws, the value at fault is looked for then
  * ({@link culprit}). The pulling side is ./flat.ts.
  */
 import { performance } from 'node:perf_hooks';
-import { findUncloneable } from '../pool/clone.js';
-import { type FlatPayload, ValuePacker } from '../pool/flat-pack.js';
-import { type FlatPart, type FlatValues, MOVE_BRAND, type WireError } from '../pool/messages.js';
 import type { TransferListItem } from '../types.js';
-import { cloneFailure } from './wire-error.js';
+import { findUncloneable } from '../wire/clone.js';
+import { cloneFailure } from '../wire/error.js';
+import { type FlatPayload, ValuePacker } from '../wire/flat-pack.js';
+import { type FlatPart, type FlatValues, MOVE_BRAND, type WireError } from '../wire/messages.js';
 
 /** Most values in one message. */
 export const FLAT_MAX_VALUES = 1024;
@@ -98,7 +98,7 @@ export function flushEnded(): void {
 
 /**
  * The values gathered and not yet posted. Numbers, and records of numbers with the same keys,
- * travel packed in a typed array (src/pool/flat-pack.ts: the check is made as each value is
+ * travel packed in a typed array (src/wire/flat-pack.ts: the check is made as each value is
  * gathered, and spares the main side the reading of a structured clone); other values travel by
  * structured clone, unchecked. When posting throws, the value at fault is looked for then: the
  * values before it go, and the item fails with why.

@@ -6,7 +6,7 @@
  * stream was cancelled) calls the iterator's `return()`, so a generator's `finally` blocks run
  * here. The host glue (host.ts) gives each flat batch its {@link FlatGate} and a way to post.
  */
-import type { WireError } from '../pool/messages.js';
+import type { WireError } from '../wire/messages.js';
 import { type FlatPost, Gathered } from './flat-out.js';
 
 export { FLAT_FLUSH_MS, FLAT_MAX_VALUES, type FlatPost, flushEnded } from './flat-out.js';

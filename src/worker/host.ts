@@ -35,6 +35,8 @@
  */
 import { DefaultSerializer } from 'node:v8';
 import { type MessagePort, threadId, workerData } from 'node:worker_threads';
+import type { TransferListItem } from '../types.js';
+import { serializeError } from '../wire/error.js';
 import type {
   Abort,
   BatchRequest,
@@ -53,12 +55,10 @@ import type {
   Release,
   TearDown,
   TornDown,
-} from '../pool/messages.js';
-import { ControlBlock, isFlatMessage } from '../pool/messages.js';
-import type { TransferListItem } from '../types.js';
+} from '../wire/messages.js';
+import { ControlBlock, isFlatMessage } from '../wire/messages.js';
 import { FlatGate, type FlatPost } from './flat.js';
 import { type FlatIo, Runner } from './runner.js';
-import { serializeError } from './wire-error.js';
 
 const isChildProcess = Boolean(
   (process as { __tinypool_state__?: { isChildProcess?: boolean } }).__tinypool_state__

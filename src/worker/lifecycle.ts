@@ -5,16 +5,14 @@
  * runner owns one per worker (./runner.ts); the host glue asks it for the teardown when the main
  * side stops the worker (./host.ts).
  */
-import type { WireError, WorkSpec } from '../pool/messages.js';
+
+import { serializeError } from '../wire/error.js';
+import type { WireError, WorkSpec } from '../wire/messages.js';
+import { TEARDOWN_MS } from '../wire/messages.js';
 import type { WorkerContext } from './context.js';
 import { load } from './load.js';
-import { serializeError } from './wire-error.js';
 
-/**
- * The longest a teardown may take, in ms; past it the worker stops anyway and the teardown is
- * reported as failed. Under tinypool's second before it kills a child process that does not exit.
- */
-export const TEARDOWN_MS = 900;
+export { TEARDOWN_MS };
 
 export class WorkerLifecycle {
   private setupRun: Promise<void> | undefined;

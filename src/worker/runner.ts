@@ -8,8 +8,10 @@
  * worker (test/unit/runner.test.ts).
  */
 import { performance } from 'node:perf_hooks';
-import { findUncloneable } from '../pool/clone.js';
-import { ExactJson, isExactNumber } from '../pool/exact-json.js';
+import type { TransferListItem } from '../types.js';
+import { findUncloneable } from '../wire/clone.js';
+import { type Carrier, cloneCarrier, cloneFailure, serializeError } from '../wire/error.js';
+import { ExactJson, isExactNumber } from '../wire/exact-json.js';
 import {
   type BatchRequest,
   type BatchResponse,
@@ -19,15 +21,13 @@ import {
   ResultList,
   type WireError,
   type WorkSpec,
-} from '../pool/messages.js';
-import { inTraceContext, type TraceCarrier } from '../pool/trace-context.js';
-import type { TransferListItem } from '../types.js';
+} from '../wire/messages.js';
+import { inTraceContext, type TraceCarrier } from '../wire/trace-context.js';
 import { WorkerContext } from './context.js';
 import { type FlatGate, type FlatPost, flushEnded, streamItem } from './flat.js';
 import { WorkerLifecycle } from './lifecycle.js';
 import { type Fn, load, NotArguments } from './load.js';
 import { sendable } from './sendable.js';
-import { type Carrier, cloneCarrier, cloneFailure, serializeError } from './wire-error.js';
 
 /** What the host tells the runner about this worker. */
 export interface RunnerHost {

@@ -3,8 +3,9 @@
  * posting a reply throws (thread) or when its check of a child's channel serialization throws
  * (process), so that the items at fault fail alone and the worker lives.
  */
-import type { BatchResponse, WireError } from '../pool/messages.js';
-import { type Carrier, serializeError } from './wire-error.js';
+
+import { type Carrier, serializeError } from '../wire/error.js';
+import type { BatchResponse, WireError } from '../wire/messages.js';
 
 /**
  * A response as it can be sent, when `copy` (what sending it does to it: a structured clone, or a

@@ -27,7 +27,7 @@ import {
   type WorkSpec,
 } from '../../src/bullmq/job.js';
 import type { ItemSpan } from '../../src/executor/contract.js';
-import { reviveError } from '../../src/worker/wire-error.js';
+import { reviveError } from '../../src/wire/error.js';
 import { decodeResult, type ItemOutcome } from '../support/bullmq-outcomes.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));

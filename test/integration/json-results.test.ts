@@ -1,5 +1,5 @@
 /**
- * Results that travel as JSON text (src/pool/exact-json.ts) arrive exactly as they do by
+ * Results that travel as JSON text (src/wire/exact-json.ts) arrive exactly as they do by
  * structured clone, on both runtimes: the same values through a pool with the JSON path on and
  * one with it off, against what structured clone (thread) or the V8 serializer (process) make of
  * them.

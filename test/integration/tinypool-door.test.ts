@@ -11,14 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { BatchRequest, BatchResponse } from '../../dist/src/pool/messages.js';
-import { ControlBlock } from '../../dist/src/pool/messages.js';
 import {
   BUNDLED_WORKER,
   bundledWorkerFiles,
   WorkerHost,
   type WorkerHostEvents,
 } from '../../dist/src/threads/worker-host.js';
+import type { BatchRequest, BatchResponse } from '../../dist/src/wire/messages.js';
+import { ControlBlock } from '../../dist/src/wire/messages.js';
 
 const T = { timeout: 30_000 };
 

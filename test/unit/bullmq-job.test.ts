@@ -20,7 +20,7 @@ import {
   type ItemFailureWire,
   toWireError,
 } from '../../src/bullmq/result.js';
-import { reviveError } from '../../src/worker/wire-error.js';
+import { reviveError } from '../../src/wire/error.js';
 import { decodeResult, type ItemOutcome } from '../support/bullmq-outcomes.js';
 
 /** Through the job's data as BullMQ stores it: JSON. */

@@ -1,5 +1,5 @@
 /**
- * The JSON path of results (src/pool/exact-json.ts): a batch that the check lets through comes
+ * The JSON path of results (src/wire/exact-json.ts): a batch that the check lets through comes
  * back from JSON exactly as structured clone (thread runtime) and the V8 serializer (the process
  * runtime's pipe) give it back: prototypes, -0, key order and shared objects included; and plain
  * JSON data does take the path.
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import v8 from 'node:v8';
 import fc from 'fast-check';
-import { ExactJson } from '../../src/pool/exact-json.js';
+import { ExactJson } from '../../src/wire/exact-json.js';
 import { anyCloneable, sameClone } from '../support/same-clone.js';
 
 /** The batch's JSON text when the check lets every value through, else undefined. */
@@ -67,7 +67,7 @@ const jsonData = fc
   .jsonValue()
   .map((v) => JSON.parse(JSON.stringify(v, (_key, x) => (Object.is(x, -0) ? 0 : x))));
 
-describe('results as JSON text (src/pool/exact-json.ts)', () => {
+describe('results as JSON text (src/wire/exact-json.ts)', () => {
   it('a batch let through comes back as structured clone and the V8 serializer give it', () => {
     let through = 0;
     fc.assert(

@@ -1,5 +1,5 @@
 /**
- * The packed values of flat messages (src/pool/flat-pack.ts): what the packer lets through comes
+ * The packed values of flat messages (src/wire/flat-pack.ts): what the packer lets through comes
  * back, once copied (structured clone for threads, the V8 serializer for processes) and unpacked,
  * exactly as structured clone gives back the values themselves: prototypes, -0, key order and
  * shared objects included; and streams of numbers or of records of numbers do take the path.
@@ -13,7 +13,7 @@ import {
   type PackedRecords,
   unpackValues,
   ValuePacker,
-} from '../../src/pool/flat-pack.js';
+} from '../../src/wire/flat-pack.js';
 import { anyCloneable, sameClone } from '../support/same-clone.js';
 
 /** The values as one message carries them: packed when the packer lets them all through. */
@@ -71,7 +71,7 @@ const record = fc
   });
 const value = fc.oneof(number, record, special, anyCloneable());
 
-describe('packed values of flat messages (src/pool/flat-pack.ts)', () => {
+describe('packed values of flat messages (src/wire/flat-pack.ts)', () => {
   it('what is packed comes back as structured clone and the V8 serializer give it', () => {
     let packed = 0;
     fc.assert(

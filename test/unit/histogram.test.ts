@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Histogram } from '../../src/engine/histogram.js';
+import { Histogram } from '../../src/executor/histogram.js';
 
 /** The exact value at quantile `q`: the smallest that at least `q` of the values do not exceed. */
 function exact(sorted: readonly number[], q: number): number {

@@ -8,17 +8,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ItemSpan } from '../../src/executor/contract.js';
-import { unpackValues } from '../../src/pool/flat-pack.js';
+import { reviveError } from '../../src/wire/error.js';
+import { unpackValues } from '../../src/wire/flat-pack.js';
 import {
   type BatchRequest,
   type BatchResponse,
   ControlBlock,
   type FlatValues,
   type WorkSpec,
-} from '../../src/pool/messages.js';
+} from '../../src/wire/messages.js';
 import { FlatGate } from '../../src/worker/flat.js';
 import { Runner, type RunnerHost } from '../../src/worker/runner.js';
-import { reviveError } from '../../src/worker/wire-error.js';
 
 const inline = (fn: (...args: never[]) => unknown): WorkSpec => ({
   kind: 'inline',
@@ -470,7 +470,7 @@ describe('Runner: transfer', () => {
       return move({ bytes }, [bytes.buffer]);
     });
     (globalThis as { moveModule?: string }).moveModule = new URL(
-      '../../src/pool/move.ts',
+      '../../src/wire/move.ts',
       import.meta.url,
     ).href;
     try {

@@ -4,8 +4,8 @@
  * that the main thread only moves bytes. Runs in a worker, loaded through ./json-task.ts.
  */
 import { isAscii } from 'node:buffer';
-import { MOVE_BRAND } from '../../pool/messages.js';
 import type { TaskContext } from '../../pool/task.js';
+import { MOVE_BRAND } from '../../wire/messages.js';
 import { isThenable, takeValues, valuesOf } from './values.js';
 
 /** The user's function, as the worker calls a task. */

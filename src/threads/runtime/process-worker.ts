@@ -11,7 +11,7 @@ import {
   type FlatControl,
   type FlatValues,
   isFlatMessage,
-} from '../../pool/messages.js';
+} from '../../wire/messages.js';
 import { FLAT_CANCEL_GRACE_MS } from '../executor.js';
 import { cannotStart, exitError, type InFlightBatch } from '../in-flight.js';
 import type { WorkerHost } from '../worker-host.js';

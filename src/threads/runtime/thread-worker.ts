@@ -5,6 +5,7 @@
  * pool decides what goes where (see Placement); a link only carries it.
  */
 import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
+import { reviveError } from '../../wire/error.js';
 import type {
   Abort,
   BroadcastReply,
@@ -15,9 +16,8 @@ import type {
   LinkReply,
   TearDown,
   TornDown,
-} from '../../pool/messages.js';
-import { TEARDOWN_MS } from '../../worker/lifecycle.js';
-import { reviveError } from '../../worker/wire-error.js';
+} from '../../wire/messages.js';
+import { TEARDOWN_MS } from '../../wire/messages.js';
 import { FLAT_CANCEL_GRACE_MS } from '../executor.js';
 import type { InFlightBatch } from '../in-flight.js';
 import { reportTeardown } from '../outcomes.js';

@@ -25,7 +25,7 @@ import { MOVE_BRAND } from './messages.js';
  * }
  *
  * // main.js:
- * const render = task(new URL('./render.js', import.meta.url));
+ * const render = task(new URL('../pool/render.js', import.meta.url));
  * const { pixels } = await pool.run(render, { width: 2, height: 2 });
  * console.log(pixels.length);
  * // Output:

@@ -17,9 +17,9 @@
  * propagators of either side. What other propagators add (`baggage`) travels too.
  */
 import { createRequire } from 'node:module';
-import type { TraceCarrier } from '../executor/contract.js';
+import type { TraceCarrier } from './work.js';
 
-export type { TraceCarrier } from '../executor/contract.js';
+export type { TraceCarrier } from './work.js';
 
 /** An OpenTelemetry `Context` (opaque here). */
 type Context = object;

@@ -5,8 +5,8 @@
  * the main side: the worker runtime loads it.
  */
 import { types } from 'node:util';
-import { findUncloneable } from '../pool/clone.js';
-import type { WireError, WorkSpec } from '../pool/messages.js';
+import { findUncloneable } from './clone.js';
+import type { WireError, WorkSpec } from './messages.js';
 
 /** A result that cannot be cloned back: trying again cannot help. */
 export function cloneFailure(problem: string): WireError {
@@ -148,7 +148,7 @@ function inlineHint(error: Error): string | undefined {
     `\`${match[1]}\` does not exist in the worker. An inline function is shipped to the workers as ` +
     'source text, so it cannot read variables, imports or functions from the code around it. ' +
     'Pass what it needs in its input, or export the function from a module and use ' +
-    "task(new URL('./module.js', import.meta.url), 'name')."
+    "task(new URL('../worker/module.js', import.meta.url), 'name')."
   );
 }
 

@@ -12,10 +12,10 @@ import type { MessagePort } from 'node:worker_threads';
  * source, with the `spread` flag), one definition for the executors and the wire.
  * A type-only import: the worker runtime loads nothing of the main side.
  */
-export type { WorkSpec } from '../executor/contract.js';
+export type { WorkSpec } from './work.js';
 
-import type { ItemSpan, TraceCarrier, WorkSpec } from '../executor/contract.js';
 import type { FlatPayload } from './flat-pack.js';
+import type { ItemSpan, TraceCarrier, WorkSpec } from './work.js';
 
 /** One message to a worker: several items of the same work. */
 export interface BatchRequest {
@@ -43,12 +43,12 @@ export interface BatchRequest {
   readonly timed: boolean;
   /**
    * Results may come back as JSON text ({@link BatchResponse.json}) when that gives back exactly
-   * what structured clone would (src/pool/exact-json.ts).
+   * what structured clone would (src/wire/exact-json.ts).
    */
   readonly jsonResults: boolean;
   /**
    * The caller's trace context of item `i` at `traces[i]`, which the worker makes active while
-   * the item runs (src/pool/trace-context.ts); absent when no item has one.
+   * the item runs (src/wire/trace-context.ts); absent when no item has one.
    */
   readonly traces?: readonly (TraceCarrier | undefined)[] | undefined;
   /** A flat batch: each item's values are streamed back under credit (see {@link FlatValues}). */
@@ -81,7 +81,7 @@ export interface FlatValues extends FlatPart {
 export interface FlatPart {
   /** The item's position in its batch. */
   readonly position: number;
-  /** The values: by structured clone, or packed (src/pool/flat-pack.ts: `unpackValues` reads them). */
+  /** The values: by structured clone, or packed (src/wire/flat-pack.ts: `unpackValues` reads them). */
   readonly values: FlatPayload;
   /** The item is over (after these values): the next message is the next item's, or the reply. */
   readonly end?: true;
@@ -331,7 +331,7 @@ export interface BatchResponse {
   readonly values: readonly unknown[] | Packed;
   /**
    * The results as the JSON text of the array `values` would be, `values` then empty: sent when
-   * the request allowed it and every result is JSON-exact (src/pool/exact-json.ts).
+   * the request allowed it and every result is JSON-exact (src/wire/exact-json.ts).
    */
   readonly json: string | undefined;
   /** `null` when every item that ran succeeded; else `failures[i]` for each failed item. */
@@ -456,3 +456,9 @@ export class ResultList {
  * as a non-enumerable property that structured clone ignores.
  */
 export const MOVE_BRAND: unique symbol = Symbol.for('rxpool.move');
+
+/**
+ * The longest a worker's teardown may take, in ms (both sides bound it); past it the worker stops anyway and the teardown is
+ * reported as failed. Under tinypool's second before it kills a child process that does not exit.
+ */
+export const TEARDOWN_MS = 900;
