@@ -47,8 +47,8 @@ export const faults: BenchCase = {
   id: 'faults',
   title: 'faults (1% of items exit their worker)',
   async run(settings) {
-    const items = settings.quick ? 1_000 : 5_000;
-    const rounds = settings.quick ? 3 : 7;
+    const items = settings.quick ? 400 : 5_000;
+    const rounds = settings.quick ? 2 : 7;
     const next = random(11);
     const faulty = Array.from({ length: items }, () => ({
       ms: SPIN_MS,

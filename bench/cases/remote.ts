@@ -75,13 +75,13 @@ export const remote: BenchCase = {
   title: 'many machines: bullmqExecutor through createPool vs raw BullMQ, co-located',
   async run(settings) {
     const threads = Math.max(1, Math.floor(cores / 2));
-    const items = settings.quick ? 200_000 : 2_000_000;
-    const rawItems = settings.quick ? 2_000 : 10_000;
+    const items = settings.quick ? 50_000 : 2_000_000;
+    const rawItems = settings.quick ? 500 : 10_000;
     // About 4 s of fib on one thread a round: a few 200 ms batches per worker, so that one batch more
     // on one worker at the end (the tail) is not a third of the run.
-    const fibItems = settings.quick ? 40 : 2000;
+    const fibItems = settings.quick ? 20 : 2000;
     const rounds = settings.quick ? 2 : 5;
-    const trips = settings.quick ? 50 : 200;
+    const trips = settings.quick ? 20 : 200;
     const redis = await startRedis();
     const workers: WorkerProcess[] = [];
     const raws: ChildProcess[] = [];
