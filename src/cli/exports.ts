@@ -1,15 +1,15 @@
 /**
  * What a task module exports, looked up inside a worker of a pool with the workers' own lookup
- * (`findExport` in src/worker/exports.ts), so that the command line can name a wrong export before
+ * (`findExport` in src/wire/exports.ts), so that the command line can name a wrong export before
  * any work runs (`rxpool map`) or refuse it per job (`rxpool worker`).
  */
 
 import type { Pool } from '../pool/pool.js';
 import { task } from '../pool/task.js';
-import type { ExportCheck } from '../worker/exports.js';
+import type { ExportCheck } from '../wire/exports.js';
 
 const lookup = task<{ url: string; name: string }, ExportCheck>(
-  new URL('../worker/exports.js', import.meta.url),
+  new URL('../wire/exports.js', import.meta.url),
   'checkExport',
 );
 

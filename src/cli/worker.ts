@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ServedModule } from '../bullmq/modules.js';
 import { createPool, type Pool, type Task, TaskError, task } from '../index.js';
-import { describeFunctions } from '../worker/exports.js';
+import { describeFunctions } from '../wire/exports.js';
 import { CliError, ExitCode, type WorkerCommand } from './args.js';
 import { inspectExports, isTypeScript } from './exports.js';
 

@@ -1,15 +1,15 @@
 /**
  * Loading the work in a worker: an inline function from its source text, or a module's export
- * (through the one export lookup, `findExport` in src/worker/exports.ts, which the CLI's module
+ * (through the one export lookup, `findExport` in src/wire/exports.ts, which the CLI's module
  * check uses too), with `pool.starmap`'s spreading. Nothing here knows what hosts the worker.
  */
 import * as nodeModule from 'node:module';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { describe } from '../wire/error.js';
+import { findExport } from '../wire/exports.js';
 import type { WorkSpec } from '../wire/messages.js';
 import type { WorkerContext } from './context.js';
-import { findExport } from './exports.js';
 import { BASE_PARAMETER } from './import-hooks.js';
 
 /** A task as the runner calls it: the input, and the worker's context. */

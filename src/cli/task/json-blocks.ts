@@ -4,8 +4,8 @@
  * that the main thread only moves bytes. Runs in a worker, loaded through ./json-task.ts.
  */
 import { isAscii } from 'node:buffer';
-import type { TaskContext } from '../../pool/task.js';
 import { MOVE_BRAND } from '../../wire/messages.js';
+import type { WorkerContext as TaskContext } from '../../worker/context.js';
 import { isThenable, takeValues, valuesOf } from './values.js';
 
 /** The user's function, as the worker calls a task. */
