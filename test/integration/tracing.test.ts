@@ -40,6 +40,27 @@ new NodeTracerProvider({
 const tracer = trace.getTracer('rxpool-test');
 
 const pools: Pool[] = [];
+
+/**
+ * Pushes items 0-5 into `source` and completes it: 0 and 1 inside span `a`, 2 and 3 inside `b`,
+ * 4 outside any span, 5 inside `a` again; returns the spans' ids, the spans ended once pushed
+ * (what matters is the context each item was pushed in).
+ */
+function pushAcrossSpans(source: Subject<number>): [string, string] {
+  const spans = ['a', 'b'].map((s) => tracer.startSpan(s));
+  const pushIn = (span: (typeof spans)[number], items: number[]) =>
+    context.with(trace.setSpan(context.active(), span), () => {
+      for (const n of items) source.next(n);
+    });
+  pushIn(spans[0]!, [0, 1]);
+  pushIn(spans[1]!, [2, 3]);
+  source.next(4);
+  pushIn(spans[0]!, [5]);
+  source.complete();
+  for (const span of spans) span.end();
+  const [a, b] = spans.map((span) => span.spanContext().spanId);
+  return [a!, b!];
+}
 after(() => Promise.all(pools.map((pool) => pool.destroy())));
 
 /** Records every event of the channel, per attempt (its context object), until `stop()`. */
@@ -269,19 +290,8 @@ for (const runtime of ['thread', 'process'] as const) {
           const results = lastValueFrom(
             source.pipe(parallelMap(work, { pool, batchSize: 6 }), toArray()),
           );
-          const spans = ['a', 'b'].map((s) => tracer.startSpan(s));
-          const pushIn = (span: (typeof spans)[number], items: number[]) =>
-            context.with(trace.setSpan(context.active(), span), () => {
-              for (const n of items) source.next(n);
-            });
-          pushIn(spans[0]!, [0, 1]);
-          pushIn(spans[1]!, [2, 3]);
-          source.next(4);
-          pushIn(spans[0]!, [5]);
-          source.complete();
+          const [a, b] = pushAcrossSpans(source);
           const got = await results;
-          for (const span of spans) span.end();
-          const [a, b] = spans.map((span) => span.spanContext().spanId);
           assert.deepEqual(
             got.map((r) => r.span),
             [a, a, b, b, null, a],
@@ -308,19 +318,8 @@ for (const runtime of ['thread', 'process'] as const) {
           const results = lastValueFrom(
             source.pipe(parallelFlatMap(work, { pool, batchSize: 6 }), toArray()),
           );
-          const spans = ['a', 'b'].map((s) => tracer.startSpan(s));
-          const pushIn = (span: (typeof spans)[number], items: number[]) =>
-            context.with(trace.setSpan(context.active(), span), () => {
-              for (const n of items) source.next(n);
-            });
-          pushIn(spans[0]!, [0, 1]);
-          pushIn(spans[1]!, [2, 3]);
-          source.next(4);
-          pushIn(spans[0]!, [5]);
-          source.complete();
+          const [a, b] = pushAcrossSpans(source);
           const got = await results;
-          for (const span of spans) span.end();
-          const [a, b] = spans.map((span) => span.spanContext().spanId);
           const each = [a, a, b, b, null, a];
           assert.deepEqual(
             got.map((r) => [r.n, r.i, r.span]),

@@ -139,6 +139,24 @@ function dispatcherOf(executor: Executor): Dispatcher {
 /** Settles on the next turns of the event loop. */
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
+/** The node processes the tests started, stopped by pid in `after` if still running. */
+const children: ChildProcess[] = [];
+
+/** Runs an ES module `script` in a node process of its own (with tsx); its stdout and exit code. */
+async function runScript(script: string): Promise<{ out: string; code: number | null }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (chunk) => {
+    out += chunk;
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { out, code };
+}
+
 describe('Dispatcher: turns', () => {
   it('gives streams with work one batch a turn, in a ring, within capacity', () => {
     const executor = new ManualExecutor(2);
@@ -357,7 +375,6 @@ describe('Dispatcher: an executor that throws', () => {
 });
 
 describe('Dispatcher: the process hold', () => {
-  const children: ChildProcess[] = [];
   after(() => {
     for (const child of children) if (child.exitCode === null) process.kill(child.pid!);
   });
@@ -385,20 +402,7 @@ describe('Dispatcher: the process hold', () => {
         dispatcher.close().then(() => console.log('close resolved'));
       });
     `;
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', script],
-      {
-        cwd: fileURLToPath(new URL('../..', import.meta.url)),
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    children.push(child);
-    let out = '';
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-    });
-    const [code] = await once(child, 'exit');
+    const { out, code } = await runScript(script);
     assert.equal(out, 'reported done\nexecutor closed\nclose resolved\n');
     assert.equal(code, 0);
   });
@@ -422,20 +426,7 @@ describe('Dispatcher: the process hold', () => {
       console.log('close resolved');
       detach();
     `;
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', script],
-      {
-        cwd: fileURLToPath(new URL('../..', import.meta.url)),
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    children.push(child);
-    let out = '';
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-    });
-    const [code] = await once(child, 'exit');
+    const { out, code } = await runScript(script);
     assert.equal(out, 'close resolved\nexecutor closed\n');
     assert.equal(code, 0);
   });
