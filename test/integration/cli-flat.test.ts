@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { collectOutput } from '../support/child.js';
 
 const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -38,14 +39,7 @@ function rxpool(args: readonly string[], input: string): Promise<Result> {
   const child = spawn(process.execPath, [CLI, ...args], { cwd: FIXTURES });
   children.add(child);
   const timer = setTimeout(() => child.kill(), SAFETY_MS);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
+  const output = collectOutput(child);
   child.stdin.on('error', () => {});
   child.stdin.end(input);
   return new Promise((resolve, reject) => {
@@ -53,7 +47,7 @@ function rxpool(args: readonly string[], input: string): Promise<Result> {
     child.on('close', (code) => {
       clearTimeout(timer);
       children.delete(child);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout: output.stdout(), stderr: output.stderr() });
     });
   });
 }

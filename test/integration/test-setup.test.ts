@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { runNode } from '../support/child.js';
+import { collectOutput, runNode } from '../support/child.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const temps: string[] = [];
@@ -87,24 +87,17 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
       ['--import', 'tsx', fileURLToPath(new URL('../fixtures/reap.ts', import.meta.url))],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
+    const output = collectOutput(child);
     const exited = new Promise((resolve) => child.on('exit', resolve));
     const deadline = Date.now() + 60_000;
-    while (!/^\d+ \d+\n/.test(stdout)) {
+    while (!/^\d+ \d+\n/.test(output.stdout())) {
       if (Date.now() > deadline || child.exitCode !== null) {
         child.kill('SIGKILL');
-        assert.fail(`the fixture did not start them: ${stdout}\n${stderr}`);
+        assert.fail(`the fixture did not start them: ${output.stdout()}\n${output.stderr()}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const started = stdout.trim().split(' ').map(Number);
+    const started = output.stdout().trim().split(' ').map(Number);
     pids.push(...started);
     assert.ok(started.every(alive));
     child.kill(signal);

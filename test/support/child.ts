@@ -48,14 +48,7 @@ export function startNode(args: readonly string[], options: RunOptions): NodePro
     env: options.env ?? process.env,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
+  const output = collectOutput(child);
   const killer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);
   const outcome = new Promise<Outcome>((resolve, reject) => {
     child.on('error', (error) => {
@@ -66,10 +59,12 @@ export function startNode(args: readonly string[], options: RunOptions): NodePro
       const exitedAt = Date.now();
       clearTimeout(killer);
       // 'exit' may come before the pipes are drained; 'close' follows once they are.
-      child.on('close', () => resolve({ code, signal, stdout, stderr, exitedAt }));
+      child.on('close', () =>
+        resolve({ code, signal, stdout: output.stdout(), stderr: output.stderr(), exitedAt }),
+      );
     });
   });
-  return { child, stdout: () => stdout, stderr: () => stderr, outcome };
+  return { child, stdout: output.stdout, stderr: output.stderr, outcome };
 }
 
 /** Runs `node ...args` to its end, with no input; killed with SIGKILL after `killAfterMs`. */
@@ -77,4 +72,20 @@ export function runNode(args: readonly string[], options: RunOptions): Promise<O
   const started = startNode(args, options);
   started.child.stdin.end();
   return started.outcome;
+}
+
+/** What a child process writes to its stdout and stderr, as text so far. */
+export function collectOutput(child: {
+  stdout: NodeJS.ReadableStream | null;
+  stderr: NodeJS.ReadableStream | null;
+}): { stdout: () => string; stderr: () => string } {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  return { stdout: () => stdout, stderr: () => stderr };
 }
