@@ -8,8 +8,6 @@ import { describeValue, fail } from './errors.js';
 import type { Executor } from './executor/contract.js';
 import type { Pool } from './pool/pool.js';
 
-export { fail } from './errors.js';
-
 /** An options object (or `undefined`) whose keys are all `known`. */
 export function checkObject(
   options: unknown,

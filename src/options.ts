@@ -14,22 +14,21 @@ import {
   checkRetry,
   checkSignal,
   checkTimeout,
-  fail,
   isPoolLike,
 } from './checks.js';
 import type { EngineConfig } from './engine/engine.js';
 import { DEFAULT_HIGH_WATER_MARK } from './engine/flat.js';
 import { retryPolicy } from './engine/retry.js';
+import { describeValue, fail } from './errors.js';
 import type { Executor } from './executor/contract.js';
 import type { FlatOptions, ParallelOptions, RunOptions } from './option-types.js';
 import type { Pool } from './pool/pool.js';
 import type { PoolOptions } from './pool/pool-options.js';
-import { describeValue, toWorkSpec } from './pool/task.js';
+import { toWorkSpec } from './pool/task.js';
 import type { Transferable } from './types.js';
-import type { WorkSpec } from './wire/messages.js';
+import type { WorkSpec } from './wire/work.js';
 
 // The executors' own checks (rxpool/bullmq) throw the same message.
-export { fail } from './checks.js';
 
 export { DEFAULT_CONCURRENCY } from './engine/defaults.js';
 

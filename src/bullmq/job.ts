@@ -50,10 +50,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import type { ItemSpan } from '../executor/contract.js';
-import type { WorkSpec } from '../wire/messages.js';
-import type { TraceCarrier } from '../wire/trace-context.js';
-
-export type { WorkSpec } from '../wire/messages.js';
+import type { TraceCarrier, WorkSpec } from '../wire/work.js';
 
 /** The version of this format; a worker refuses jobs of another ({@link FormatError}). */
 export const FORMAT_VERSION = 4;

@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { type Task, task } from '../index.js';
 import { describeFunctions } from '../wire/exports.js';
-import type { WorkSpec } from '../wire/messages.js';
+import type { WorkSpec } from '../wire/work.js';
 import { matchModule, type ServedModule } from './modules.js';
 import { type WireError, wireError } from './result.js';
 

@@ -3,7 +3,7 @@
  * the user's export on lines of JSON text, told by its URL which module and export that is. The
  * pool and its workers run it as any task module.
  */
-import type { WorkSpec } from '../wire/messages.js';
+import type { WorkSpec } from '../wire/work.js';
 
 /**
  * How the task takes its items: a line (`value`, or `settle` for `--on-error settle`), or a

@@ -10,8 +10,6 @@
 
 import { TARGET_BATCH_MS } from '../executor/targets.js';
 
-export { TARGET_BATCH_MS };
-
 /** No batch is larger than this, whatever the measurements say. */
 export const MAX_BATCH = 65_536;
 

@@ -8,7 +8,8 @@
  */
 
 import { AbortError } from '../errors.js';
-import { type TraceCarrier, traceCapture } from '../wire/trace-context.js';
+import { traceCapture } from '../wire/trace-context.js';
+import type { TraceCarrier } from '../wire/work.js';
 import type {
   BatchOutcome,
   Executor,

@@ -6,11 +6,10 @@
  */
 import type { Clock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
-import { abortedBy } from '../errors.js';
+import { abortedBy, describeValue } from '../errors.js';
 import type { Dispatcher } from '../executor/dispatcher.js';
 import type { Resolved } from '../options.js';
 import { InputReader } from './input.js';
-import { describeValue } from './task.js';
 
 type Input<In> = Iterable<In> | AsyncIterable<In>;
 

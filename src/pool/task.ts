@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describeValue } from '../errors.js';
-import type { WorkSpec } from '../wire/messages.js';
+import type { WorkSpec } from '../wire/work.js';
 
 const TASK_BRAND = Symbol.for('rxpool.task');
 
@@ -374,5 +374,3 @@ function compiles(source: string): boolean {
     return false;
   }
 }
-
-export { describeValue };

@@ -24,8 +24,8 @@ import type {
   FlatPart,
   FlatValues,
   Packed,
-  WorkSpec,
 } from '../wire/messages.js';
+import type { WorkSpec } from '../wire/work.js';
 import { finish, type InFlightBatch } from './in-flight.js';
 import { done, failure, RETIRE, toFailure } from './outcomes.js';
 import { WorkerHost, type WorkerHostEvents, type WorkerHostOptions } from './worker-host.js';

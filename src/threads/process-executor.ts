@@ -17,8 +17,8 @@ import {
   type BroadcastReply,
   type ChildMessage,
   packNumbers,
-  type WorkSpec,
 } from '../wire/messages.js';
+import type { WorkSpec } from '../wire/work.js';
 import { TinypoolExecutor, type WorkersOptions } from './executor.js';
 import { cannotStart } from './in-flight.js';
 import { reportTeardown } from './outcomes.js';

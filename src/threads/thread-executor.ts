@@ -20,8 +20,8 @@ import {
   type LinkReply,
   packNumbers,
   type TornDown,
-  type WorkSpec,
 } from '../wire/messages.js';
+import type { WorkSpec } from '../wire/work.js';
 import { ControlRows } from './control-rows.js';
 import { TinypoolExecutor, type WorkersOptions } from './executor.js';
 import { Hellos } from './hellos.js';

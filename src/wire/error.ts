@@ -6,7 +6,8 @@
  */
 import { types } from 'node:util';
 import { findUncloneable } from './clone.js';
-import type { WireError, WorkSpec } from './messages.js';
+import type { WireError } from './messages.js';
+import type { WorkSpec } from './work.js';
 
 /** A result that cannot be cloned back: trying again cannot help. */
 export function cloneFailure(problem: string): WireError {

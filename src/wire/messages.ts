@@ -1,18 +1,11 @@
 /**
  * The messages between the main side and the worker-side runtime, in one place.
  *
- * The worker runtime (src/worker/) imports only this file and the pure `clone.ts`: it never loads
- * main-side code. Keep it free of runtime imports.
+ * The worker side (src/worker/) imports the wire (src/wire/) alone: it never loads main-side
+ * code. Keep this file free of runtime imports.
  */
 
 import type { MessagePort } from 'node:worker_threads';
-
-/**
- * What runs in a worker: the public contract's `WorkSpec` (a module export or an inline function's
- * source, with the `spread` flag), one definition for the executors and the wire.
- * A type-only import: the worker runtime loads nothing of the main side.
- */
-export type { WorkSpec } from './work.js';
 
 import type { FlatPayload } from './flat-pack.js';
 import type { ItemSpan, TraceCarrier, WorkSpec } from './work.js';

@@ -19,8 +19,6 @@
 import { createRequire } from 'node:module';
 import type { TraceCarrier } from './work.js';
 
-export type { TraceCarrier } from './work.js';
-
 /** An OpenTelemetry `Context` (opaque here). */
 type Context = object;
 

@@ -79,7 +79,7 @@ class Ended {
     if (this.parts.length === 0) return;
     const { parts, transferList, key, post } = this;
     this.clear();
-    post!({ flatKey: key, ...parts[parts.length - 1]!, before: parts.slice(0, -1) }, transferList);
+    post!(alone(key, parts), transferList);
   }
 
   private clear(): void {
@@ -90,6 +90,11 @@ class Ended {
 }
 
 const ended = new Ended();
+
+/** Ended items' parts as one message of batch `key`: the last part, the others `before` it. */
+function alone(key: number, parts: FlatPart[]): FlatValues {
+  return { ...parts[parts.length - 1]!, flatKey: key, before: parts.slice(0, -1) };
+}
 
 /** Posts the items that ended and wait (see {@link Ended}): the batch is about to answer. */
 export function flushEnded(): void {
@@ -193,10 +198,7 @@ export class Gathered {
     } catch (error) {
       // The ended items' packed values go first, alone (a failed post moved nothing).
       if (before) {
-        this.post(
-          { ...before[before.length - 1]!, flatKey: this.key, before: before.slice(0, -1) },
-          endedList,
-        );
+        this.post(alone(this.key, before), endedList);
       }
       // Its buffers did not move: the values before the one at fault go again, copied.
       const { at, failure } = culprit(values, error, this.movesBuffers);

@@ -7,12 +7,11 @@
  */
 
 import { serializeError } from '../wire/error.js';
-import type { WireError, WorkSpec } from '../wire/messages.js';
+import type { WireError } from '../wire/messages.js';
 import { TEARDOWN_MS } from '../wire/messages.js';
+import type { WorkSpec } from '../wire/work.js';
 import type { WorkerContext } from './context.js';
 import { load } from './load.js';
-
-export { TEARDOWN_MS };
 
 export class WorkerLifecycle {
   private setupRun: Promise<void> | undefined;

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { describe } from '../wire/error.js';
 import { findExport } from '../wire/exports.js';
-import type { WorkSpec } from '../wire/messages.js';
+import type { WorkSpec } from '../wire/work.js';
 import type { WorkerContext } from './context.js';
 import { BASE_PARAMETER } from './import-hooks.js';
 

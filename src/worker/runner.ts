@@ -20,9 +20,9 @@ import {
   MOVE_BRAND,
   ResultList,
   type WireError,
-  type WorkSpec,
 } from '../wire/messages.js';
-import { inTraceContext, type TraceCarrier } from '../wire/trace-context.js';
+import { inTraceContext } from '../wire/trace-context.js';
+import type { TraceCarrier, WorkSpec } from '../wire/work.js';
 import { WorkerContext } from './context.js';
 import { type FlatGate, type FlatPost, flushEnded, streamItem } from './flat.js';
 import { WorkerLifecycle } from './lifecycle.js';

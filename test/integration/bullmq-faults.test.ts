@@ -18,8 +18,9 @@ import { type BullmqExecutorOptions, bullmqExecutor } from 'rxpool/bullmq';
 import { reapWith } from '../../scripts/reaper.js';
 import { type RedisServer, startRedis } from '../../scripts/redis-server.js';
 import { startWorker, type WorkerProcess } from '../../scripts/rxpool-worker.js';
-import { encodeBatch, JOB_NAME, type WorkSpec } from '../../src/bullmq/job.js';
+import { encodeBatch, JOB_NAME } from '../../src/bullmq/job.js';
 import { readResult } from '../../src/bullmq/result.js';
+import type { WorkSpec } from '../../src/wire/work.js';
 import { runNode, startNode } from '../support/child.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

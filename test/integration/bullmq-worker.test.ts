@@ -24,10 +24,10 @@ import {
   encodeBatch,
   encodeCancel,
   JOB_NAME,
-  type WorkSpec,
 } from '../../src/bullmq/job.js';
 import type { ItemSpan } from '../../src/executor/contract.js';
 import { reviveError } from '../../src/wire/error.js';
+import type { WorkSpec } from '../../src/wire/work.js';
 import { decodeResult, type ItemOutcome } from '../support/bullmq-outcomes.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));

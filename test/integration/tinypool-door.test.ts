@@ -384,7 +384,7 @@ describe('the worker-side door (src/worker/host.ts)', () => {
       source,
       /setTimeout\(\(\) => this\.process\.kill\("SIGKILL"\), SIGKILL_TIMEOUT\);\s*this\.process\.kill\(\);/,
     );
-    const { TEARDOWN_MS } = await import('../../dist/src/worker/lifecycle.js');
+    const { TEARDOWN_MS } = await import('../../dist/src/wire/messages.js');
     assert.ok(TEARDOWN_MS < 1000);
   });
 

@@ -5,11 +5,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { BatchSizer, TARGET_BATCH_MS } from '../../src/engine/batching.js';
+import { BatchSizer } from '../../src/engine/batching.js';
 import { Engine, type EngineConfig } from '../../src/engine/engine.js';
 import type { Progress } from '../../src/engine/progress.js';
 import { noRetry, type RetryConfig, retryPolicy } from '../../src/engine/retry.js';
 import { type TaskError, TaskTimeoutError, WorkerCrashedError } from '../../src/errors.js';
+import { TARGET_BATCH_MS } from '../../src/executor/targets.js';
 import { toWorkSpec } from '../../src/pool/task.js';
 import { dispatcherOf, FakeExecutor } from '../support/fake-executor.js';
 import { VirtualClock } from '../support/virtual-clock.js';

@@ -17,9 +17,8 @@ import {
   throwFailures,
 } from '../../operators/index.js';
 import { rxClock } from '../../operators/internal.js';
-import { TaskError, TaskTimeoutError } from '../../src/errors.js';
+import { describeValue, TaskError, TaskTimeoutError } from '../../src/errors.js';
 import { Pool } from '../../src/pool/pool.js';
-import { describeValue } from '../../src/pool/task.js';
 import type { Settled } from '../../src/types.js';
 import { FakeExecutor, fakePool } from '../support/fake-executor.js';
 

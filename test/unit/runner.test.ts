@@ -15,8 +15,8 @@ import {
   type BatchResponse,
   ControlBlock,
   type FlatValues,
-  type WorkSpec,
 } from '../../src/wire/messages.js';
+import type { WorkSpec } from '../../src/wire/work.js';
 import { FlatGate } from '../../src/worker/flat.js';
 import { Runner, type RunnerHost } from '../../src/worker/runner.js';
 
