@@ -11,7 +11,7 @@ import { MAX_BATCH_BYTES, MAX_JOB_BYTES } from './job.js';
  * expired: within about 3 s, where BullMQ's defaults (30 s, 30 s) take up to a minute.
  */
 export const LOCK_DURATION_MS = 2000;
-export const STALLED_INTERVAL_MS = 1000;
+const STALLED_INTERVAL_MS = 1000;
 
 /** The key of the data that {@link BatchWorker} gives a job it cannot read: why. */
 const UNREAD = 'rxpool:unread';

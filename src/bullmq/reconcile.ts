@@ -155,7 +155,7 @@ export function blameAll(count: number, error: Error): BatchOutcome {
 }
 
 /** A failed item of a job's result as the engine takes it: which attempts it is charged as. */
-export function itemFailure(item: ItemFailureWire): ItemFailure {
+function itemFailure(item: ItemFailureWire): ItemFailure {
   const error = reviveError(item.error);
   const hint = item.error.hint;
   const base = hint === undefined ? {} : { hint };

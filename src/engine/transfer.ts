@@ -66,7 +66,7 @@ export const NOT_RETRIED =
  * The cause of an item sent back to the queue after its buffers moved (its batch-mate crashed its
  * worker or timed out): it cannot be sent again.
  */
-export function movedError(): Error {
+function movedError(): Error {
   const error = new Error(
     'The input cannot run again: its `transfer` buffers were moved to a worker by an earlier ' +
       'run of its batch, which did not finish, and are gone from this side. To run such items ' +
