@@ -81,7 +81,7 @@ function recording(size: number): { executor: Executor; batches: number[] } {
 }
 
 test('every block is a batch of its own: blocks are sized for a worker already', async () => {
-  // About 40 blocks of 128 KB, there to be read at once: blocks queue up for the workers.
+  // About 40 blocks of 120 KB, there to be read at once: blocks queue up for the workers.
   const lines: string[] = [];
   for (let n = 0; n < 60_000; n++) lines.push(JSON.stringify({ n, text: `line ${n} `.repeat(8) }));
   const input = Buffer.from(`${lines.join('\n')}\n`);
@@ -145,6 +145,50 @@ test('a file on stdin is read in place from its own offset, lines longer than a 
     assert.ok(stdout.text() === want, 'the output differs from the loop');
   } finally {
     closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('output in shared memory is used again only once stdout is done with it (a slow stdout)', async () => {
+  const { measure, thrice } = (await import(TASK)) as Record<string, (value: unknown) => unknown>;
+  const lines: string[] = [];
+  for (let n = 0; n < 30_000; n++) lines.push(JSON.stringify({ n, text: `line ${n} `.repeat(6) }));
+  const dir = mkdtempSync(join(tmpdir(), 'rxpool-blocks-'));
+  const file = join(dir, 'in.ndjson');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  try {
+    // measure's output fits in a block's output memory; thrice's (three times the input) does not.
+    for (const [name, fn] of [
+      ['measure', measure!],
+      ['thrice', thrice!],
+    ] as const) {
+      // A stream that is done with a chunk only a moment later, as a pipe to a slow reader is:
+      // it reads the chunk then, so memory used again before would show in the output.
+      const chunks: Buffer[] = [];
+      const stdout = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          setTimeout(() => {
+            chunks.push(Buffer.from(chunk));
+            done();
+          }, 1);
+        },
+      });
+      const fd = openSync(file, 'r');
+      try {
+        const code = await mapBlocks(
+          { ...COMMAND, exportName: name },
+          createPool({ size: 2 }),
+          TASK,
+          { stdin: new FileStdin(fd), stdout, stderr: collected().stream },
+        );
+        assert.equal(code, 0);
+      } finally {
+        closeSync(fd);
+      }
+      const want = lines.map((line) => `${JSON.stringify(fn(JSON.parse(line)))}\n`).join('');
+      assert.ok(Buffer.concat(chunks).toString() === want, `${name}: the output differs`);
+    }
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

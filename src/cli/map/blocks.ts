@@ -32,8 +32,10 @@ interface Block extends LineBlock {
 /**
  * A block is cut once this many bytes are read (or sooner, while a worker has nothing to do): each
  * block costs the main thread a message both ways, and a worker's memory grows with its block.
+ * Below 128 KB: a worker decodes a block of ASCII as one string, and V8 puts a string over 128 KB
+ * (its largest regular object) in memory of its own, fresh each time.
  */
-const BLOCK = 128 * 1024;
+const BLOCK = 120 * 1024;
 
 export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Promise<number> {
   const { onError, ordered } = command;
@@ -101,10 +103,10 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
   const mode = onError === 'fail' ? 'blockFail' : 'blockSkip';
   const work = lineWork(url, command.exportName, mode, command.flat);
 
-  /** Handles a block's result. */
-  const blockDone = (result: BlockResult, firstLine: number) => {
+  /** Handles a block's result; `written` is called once its bytes are written. */
+  const blockDone = (result: BlockResult, firstLine: number, written?: () => void) => {
     doneLines += result.done;
-    output.write(result.bytes);
+    output.write(result.bytes, written);
     for (const failure of result.failures ?? []) {
       const line = firstLine + failure.line - 1;
       if (failure.notJson !== undefined && onError === 'fail' && !ordered) {
@@ -185,11 +187,17 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
     {
       value: (result, _index, block) => {
         running--;
-        release(block.bytes);
+        lineMemory.give(block.bytes);
+        // The output is in the block's output memory (shared), or (too long for it) in memory of
+        // its own. A shared buffer comes back as another object over the same memory.
+        const out = block.out!;
+        const shared = result.bytes.buffer instanceof SharedArrayBuffer;
+        const written = shared ? () => outputMemory.give(out) : undefined;
+        if (written === undefined) outputMemory.give(out);
         const firstLine = ordered ? nextLine : block.firstLine;
         if (ordered) nextLine += result.lines;
-        if (notJson !== undefined && firstLine > notJson.index) return;
-        blockDone(result, firstLine);
+        if (notJson !== undefined && firstLine > notJson.index) return written?.();
+        blockDone(result, firstLine, written);
       },
       failure: (error) => {
         running--;
@@ -197,7 +205,8 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
         const firstLine = ordered ? nextLine : block.firstLine;
         if (ordered) nextLine += countLines(block.bytes);
         if (notJson === undefined || firstLine <= notJson.index) runLines(block, firstLine);
-        release(block.bytes);
+        lineMemory.give(block.bytes);
+        outputMemory.give(block.out!);
       },
       error: (error) => ending.finish({ code: ExitCode.failed, message: (error as Error).message }),
       complete: () => {
@@ -216,7 +225,7 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
     io.stdin,
     { ready: () => feed(), failed: () => blocks.end() },
     // a file is read into block memory, after the start of a line carried over from the last read
-    (carried) => (carried < BLOCK / 2 ? blockMemory(BLOCK) : undefined),
+    (carried) => (carried < BLOCK / 2 ? lineMemory.take() : undefined),
   );
   let feeding = false;
   /** Unordered: the number of the next block's first line. */
@@ -242,14 +251,14 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
           input.more();
           return;
         }
-        const bytes = input.takeInto(input.cutAt(BLOCK), blockMemory);
+        const bytes = input.takeInto(input.cutAt(BLOCK), (size) => lineMemory.take(size));
         let firstLine = 0;
         if (!ordered) {
           firstLine = lineCount;
           lineCount += countLines(bytes);
         }
         running++;
-        blocks.push({ bytes, firstLine });
+        blocks.push({ bytes, firstLine, out: outputMemory.take() });
       }
       if (input.reading) input.hold();
     } finally {
@@ -262,26 +271,44 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
 }
 
 /**
- * Memory for a block, shared with the workers: a message would copy a view's whole `ArrayBuffer`,
- * twice (here and in the worker), while shared memory goes as it is and stays readable here (a
- * block whose worker was lost runs again line by line). Memory of BLOCK bytes is used again once
- * its block's result is back: fresh memory costs a page fault per 4 KB, as much as the copy.
+ * Memory shared with the workers, of one size, kept to be used again: a block's lines, and its
+ * output. A message would copy a view's whole `ArrayBuffer`, twice (here and in the worker), while
+ * shared memory goes as it is and stays readable here (a block whose worker was lost runs again
+ * line by line), and a worker writes its output into memory used before. Memory is used again once
+ * its block's result is back (lines) or written (output): fresh memory costs a page fault per
+ * 4 KB, as much as the copy.
  */
-const spare: SharedArrayBuffer[] = [];
-/** At most this many kept: the blocks out at a time with 2 workers, and one more. */
-const SPARE = 8;
-function blockMemory(size: number): Uint8Array {
-  const memory =
-    size <= BLOCK ? (spare.pop() ?? new SharedArrayBuffer(BLOCK)) : new SharedArrayBuffer(size);
-  return new Uint8Array(memory, 0, size);
-}
+class Memory {
+  private readonly kept: SharedArrayBuffer[] = [];
 
-/** The block's result is back (the worker is done with its bytes, and so is a rerun). */
-function release(bytes: Uint8Array): void {
-  if (bytes.buffer.byteLength === BLOCK && spare.length < SPARE) {
-    spare.push(bytes.buffer as SharedArrayBuffer);
+  /** `keep`: at most this many kept. */
+  constructor(
+    private readonly size: number,
+    private readonly keep: number,
+  ) {}
+
+  /** `size` bytes: kept memory when they fit in it, else memory of their own. */
+  take(size = this.size): Uint8Array {
+    const memory =
+      size <= this.size
+        ? (this.kept.pop() ?? new SharedArrayBuffer(this.size))
+        : new SharedArrayBuffer(size);
+    return new Uint8Array(memory, 0, size);
+  }
+
+  /** Memory given back, kept if it is of the size and there is room. */
+  give(bytes: Uint8Array): void {
+    if (bytes.buffer.byteLength === this.size && this.kept.length < this.keep) {
+      this.kept.push(bytes.buffer as SharedArrayBuffer);
+    }
   }
 }
+
+/** Kept: the blocks out at a time with 2 workers, and one more. */
+const KEEP = 8;
+const lineMemory = new Memory(BLOCK, KEEP);
+/** Output up to twice its lines' bytes goes in it; longer output comes in memory of its own. */
+const outputMemory = new Memory(2 * BLOCK, KEEP);
 
 /** A block's failed line as the line path's error: a TaskError for the task's own failures. */
 function blockError(failure: BlockFailure): Error {

@@ -35,9 +35,16 @@ export class Output {
     });
   }
 
-  write(data: string | Uint8Array): void {
-    if (data.length === 0 || this.gone) return;
-    if (!this.stream.write(data) && !this.full) {
+  /**
+   * Writes `data`; `written` is called once the stream is done with it (so that its memory may be
+   * used again), or at once when there is nothing to write or nowhere to write it.
+   */
+  write(data: string | Uint8Array, written?: () => void): void {
+    if (data.length === 0 || this.gone) {
+      written?.();
+      return;
+    }
+    if (!this.stream.write(data, written) && !this.full) {
       this.full = true;
       this.hooks.full();
       this.stream.once('drain', () => {
