@@ -26,6 +26,9 @@ const { threadExecutor } = (await import(
 const { FileStdin } = (await import(
   dist('cli/map/input.js')
 )) as typeof import('../../src/cli/map/input.js');
+const { CliError, ExitCode } = (await import(
+  dist('cli/args.js')
+)) as typeof import('../../src/cli/args.js');
 
 const TASK = new URL('../fixtures/cli-lines.mjs', import.meta.url).href;
 
@@ -190,6 +193,44 @@ test('output in shared memory is used again only once stdout is done with it (a 
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('what blocks give waits for the check of the export: written once it passed, dropped when it failed', async () => {
+  const { reshape } = (await import(TASK)) as { reshape: (value: unknown) => unknown };
+  const lines: string[] = [];
+  for (let n = 0; n < 20_000; n++) lines.push(JSON.stringify({ n, text: `line ${n} `.repeat(4) }));
+  const input = Buffer.from(`${lines.join('\n')}\n`);
+  const want = lines.map((line) => `${JSON.stringify(reshape(JSON.parse(line)))}\n`).join('');
+  for (const passes of [true, false]) {
+    const stdout = collected();
+    const stderr = collected();
+    let writtenBefore = -1;
+    // The check ends well after every block ran.
+    const checked = new Promise<void>((resolve, reject) =>
+      setTimeout(() => {
+        writtenBefore = stdout.text().length;
+        if (passes) resolve();
+        else reject(new CliError("the task module 'x' has no export named 'y'", ExitCode.module));
+      }, 1500),
+    );
+    const code = await mapBlocks(
+      COMMAND,
+      createPool({ size: 2 }),
+      TASK,
+      { stdin: Readable.from([input]), stdout: stdout.stream, stderr: stderr.stream },
+      checked,
+    );
+    assert.equal(writtenBefore, 0, 'output was written before the check ended');
+    if (passes) {
+      assert.equal(code, 0);
+      assert.ok(stdout.text() === want, 'the output differs from the loop');
+      assert.equal(stderr.text(), '');
+    } else {
+      assert.equal(code, ExitCode.module);
+      assert.equal(stdout.text(), '');
+      assert.equal(stderr.text(), "rxpool: the task module 'x' has no export named 'y'\n");
+    }
   }
 });
 

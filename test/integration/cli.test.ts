@@ -257,7 +257,7 @@ test('a module that throws while it loads exits 3 with its error', async () => {
   );
 });
 
-test('a missing export exits 3 and names the exports there are, before reading input', async () => {
+test('a missing export exits 3 and names the exports there are, and writes nothing', async () => {
   const { code, stdout, stderr } = await rxpool(['map', TASK, 'tripple'], 'not even json\n');
   assert.equal(code, 3);
   assert.equal(stdout, '');
@@ -268,4 +268,19 @@ test('a missing export exits 3 and names the exports there are, before reading i
   const notFunction = await rxpool(['map', TASK, 'answer'], '1\n');
   assert.equal(notFunction.code, 3);
   assert.match(notFunction.stderr, /exports 'answer' as a number, not a function/);
+});
+
+test('blocks that ran while the export was checked are dropped when the check fails', async () => {
+  // Blocks go to the workers while the check is made: each fails as its module does not load.
+  const input = ndjson(range(100_000));
+  for (const [args, why] of [
+    [['map', TASK, 'tripple'], /has no export named 'tripple'/],
+    [['map', './cli-broken.mjs'], /cannot load the task module .*broken at load time/],
+  ] as const) {
+    const { code, stdout, stderr } = await rxpool(args, input);
+    assert.equal(code, 3);
+    assert.equal(stdout, '');
+    assert.match(stderr, why);
+    assert.equal(stderr.split('\n').filter(Boolean).length, 1, stderr);
+  }
 });

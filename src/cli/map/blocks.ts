@@ -13,7 +13,7 @@ import { TaskError } from '../../errors.js';
 import { resolveParallel } from '../../options.js';
 import type { Pool } from '../../pool/pool.js';
 import { task } from '../../pool/task.js';
-import { ExitCode, type MapCommand } from '../args.js';
+import { CliError, ExitCode, type MapCommand } from '../args.js';
 import type { BlockFailure, BlockResult, LineBlock } from '../task/json-blocks.js';
 import type { LineResult } from '../task/json-lines.js';
 import { lineWork } from '../work.js';
@@ -37,7 +37,18 @@ interface Block extends LineBlock {
  */
 const BLOCK = 120 * 1024;
 
-export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io): Promise<number> {
+/**
+ * Runs `rxpool map` in blocks. `checked` is the check of the module's export (./run.ts), made in
+ * a worker while the first blocks already go (by default: made already). What the blocks give
+ * waits for it; when it fails, the run ends with why and nothing of the input is written.
+ */
+export function mapBlocks(
+  command: MapCommand,
+  pool: Pool,
+  url: string,
+  io: Io,
+  checked: Promise<void> = Promise.resolve(),
+): Promise<number> {
   const { onError, ordered } = command;
   const stderr = new Stderr(io.stderr);
   let skipped = 0;
@@ -177,6 +188,28 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
     rerun.end();
   };
 
+  /** What the blocks gave before the export was checked; undefined once the check ended. */
+  let held: (() => void)[] | undefined = [];
+  let checkFailed = false;
+  /** Handles what the blocks give once the export was checked (and never when that failed). */
+  const afterCheck = (report: () => void) => {
+    if (held !== undefined) held.push(report);
+    else if (!checkFailed) report();
+  };
+  checked.then(
+    () => {
+      const reports = held!;
+      held = undefined;
+      for (const report of reports) report();
+    },
+    (error: Error) => {
+      held = undefined;
+      checkFailed = true;
+      const code = error instanceof CliError ? error.exitCode : ExitCode.failed;
+      ending.finish({ code, message: error.message });
+    },
+  );
+
   /** Blocks pushed whose result has not come yet. */
   let running = 0;
   const workers = pool.stats().size;
@@ -185,35 +218,41 @@ export function mapBlocks(command: MapCommand, pool: Pool, url: string, io: Io):
     pool.dispatcher,
     realClock,
     {
-      value: (result, _index, block) => {
-        running--;
-        lineMemory.give(block.bytes);
-        // The output is in the block's output memory (shared), or (too long for it) in memory of
-        // its own. A shared buffer comes back as another object over the same memory.
-        const out = block.out!;
-        const shared = result.bytes.buffer instanceof SharedArrayBuffer;
-        const written = shared ? () => outputMemory.give(out) : undefined;
-        if (written === undefined) outputMemory.give(out);
-        const firstLine = ordered ? nextLine : block.firstLine;
-        if (ordered) nextLine += result.lines;
-        if (notJson !== undefined && firstLine > notJson.index) return written?.();
-        blockDone(result, firstLine, written);
-      },
-      failure: (error) => {
-        running--;
-        const block = error.input;
-        const firstLine = ordered ? nextLine : block.firstLine;
-        if (ordered) nextLine += countLines(block.bytes);
-        if (notJson === undefined || firstLine <= notJson.index) runLines(block, firstLine);
-        lineMemory.give(block.bytes);
-        outputMemory.give(block.out!);
-      },
-      error: (error) => ending.finish({ code: ExitCode.failed, message: (error as Error).message }),
-      complete: () => {
-        // the last block may still run again line by line
-        if (rerunning) blocksComplete = true;
-        else complete();
-      },
+      value: (result, _index, block) =>
+        afterCheck(() => {
+          running--;
+          lineMemory.give(block.bytes);
+          // The output is in the block's output memory (shared), or (too long for it) in memory of
+          // its own. A shared buffer comes back as another object over the same memory.
+          const out = block.out!;
+          const shared = result.bytes.buffer instanceof SharedArrayBuffer;
+          const written = shared ? () => outputMemory.give(out) : undefined;
+          if (written === undefined) outputMemory.give(out);
+          const firstLine = ordered ? nextLine : block.firstLine;
+          if (ordered) nextLine += result.lines;
+          if (notJson !== undefined && firstLine > notJson.index) return written?.();
+          blockDone(result, firstLine, written);
+        }),
+      failure: (error) =>
+        afterCheck(() => {
+          running--;
+          const block = error.input;
+          const firstLine = ordered ? nextLine : block.firstLine;
+          if (ordered) nextLine += countLines(block.bytes);
+          if (notJson === undefined || firstLine <= notJson.index) runLines(block, firstLine);
+          lineMemory.give(block.bytes);
+          outputMemory.give(block.out!);
+        }),
+      error: (error) =>
+        afterCheck(() =>
+          ending.finish({ code: ExitCode.failed, message: (error as Error).message }),
+        ),
+      complete: () =>
+        afterCheck(() => {
+          // the last block may still run again line by line
+          if (rerunning) blocksComplete = true;
+          else complete();
+        }),
       pull: () => feed(),
     },
   );

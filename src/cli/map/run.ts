@@ -35,18 +35,22 @@ export async function runMap(command: MapCommand, io: Io): Promise<number> {
   // is installed would load it (some 40 CommonJS modules) on the way to the first block, for
   // nothing to carry.
   pool.dispatcher.captureTrace = () => undefined;
+  const checked = checkExport(pool, url, command);
+  // Blocks go while the check is made: what they give waits for it (the workers' start is most of
+  // a short run's time). Lines go one by one only once it passed.
+  if (usesBlocks(command)) return mapBlocks(command, pool, url, io, checked);
   try {
-    await checkExport(pool, url, command);
+    await checked;
   } catch (error) {
     await pool.destroy();
     throw error;
   }
-  return usesBlocks(command) ? mapBlocks(command, pool, url, io) : mapLines(command, pool, url, io);
+  return mapLines(command, pool, url, io);
 }
 
 /**
  * Imports the module in a worker and checks that it has the export, so that a wrong name fails
- * once, before any input is read, and names the function exports there are. The lookup is the
+ * once, before anything is written, and names the function exports there are. The lookup is the
  * workers' own (see ../exports.ts). TypeScript modules are not checked here: importing one before
  * the worker has registered tsx would cache a failure.
  */
