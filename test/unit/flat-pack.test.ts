@@ -1,8 +1,9 @@
 /**
  * The packed values of flat messages (src/wire/flat-pack.ts): what the packer lets through comes
  * back, once copied (structured clone for threads, the V8 serializer for processes) and unpacked,
- * exactly as structured clone gives back the values themselves: prototypes, -0, key order and
- * shared objects included; and streams of numbers or of records of numbers do take the path.
+ * exactly as structured clone gives back each value: prototypes, -0 and key order included (a
+ * record met twice comes back as two, as in two messages); and streams of numbers or of records
+ * of numbers do take the path.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -87,11 +88,12 @@ describe('packed values of flat messages (src/wire/flat-pack.ts)', () => {
           const payload = pack(values);
           if (payload === undefined) return;
           packed++;
-          const expected = structuredClone(values);
           const out = (via: (p: FlatPayload) => FlatPayload) =>
             Array.from(unpackValues(via(payload)));
-          assert.equal(sameClone(out(structuredClone), expected), undefined);
-          assert.equal(sameClone(out(v8Clone), v8Clone(values)), undefined);
+          // Each value as structured clone gives it alone.
+          const each = (clone: (value: unknown) => unknown) => values.map((v) => clone(v));
+          assert.equal(sameClone(out(structuredClone), each(structuredClone)), undefined);
+          assert.equal(sameClone(out(v8Clone), each(v8Clone)), undefined);
         },
       ),
       { numRuns: 5000 },
@@ -129,7 +131,7 @@ describe('packed values of flat messages (src/wire/flat-pack.ts)', () => {
       ['a key more', [{ a: 1 }, { a: 1, b: 2 }]],
       ['a key less', [{ a: 1, b: 2 }, { a: 1 }]],
       ['no key', [{}]],
-      ['an object twice', [same, same]],
+      ['an object twice in a row', [same, same]],
       ['an own __proto__', [JSON.parse('{"__proto__": 1}')]],
       ['a null prototype', [Object.assign(Object.create(null), { a: 1 })]],
       [
@@ -169,6 +171,15 @@ describe('packed values of flat messages (src/wire/flat-pack.ts)', () => {
       ['a nested record', [{ a: { b: 1 } }]],
     ];
     for (const [what, values] of refused) assert.equal(pack(values), undefined, what);
+  });
+
+  it('a record met again later in a message comes back as a record of its own', () => {
+    const same = { a: 1, b: 2 };
+    const payload = pack([same, { a: 3, b: 4 }, same]);
+    assert.ok(payload !== undefined, 'not packed');
+    const out = Array.from(unpackValues(structuredClone(payload))) as object[];
+    assert.deepEqual(out, [same, { a: 3, b: 4 }, same]);
+    assert.notEqual(out[0], out[2]);
   });
 
   it('after a message it starts over: the next one is packed on its own', () => {
