@@ -188,6 +188,8 @@ test('output in shared memory is used again only once stdout is done with it (a 
       } finally {
         closeSync(fd);
       }
+      // The run ends with its last writes handed to stdout: they are done once it finished.
+      await new Promise((resolve) => stdout.end(resolve));
       const want = lines.map((line) => `${JSON.stringify(fn(JSON.parse(line)))}\n`).join('');
       assert.ok(Buffer.concat(chunks).toString() === want, `${name}: the output differs`);
     }

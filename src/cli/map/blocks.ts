@@ -1,8 +1,8 @@
 /**
  * `rxpool map` in blocks, the fast path: stdin is cut into blocks of whole lines that go to the
  * workers as bytes; a worker cuts them into lines, parses, runs the task and stringifies, and
- * sends back the block's output as UTF-8 bytes (moved, not copied), written as they are (in input
- * order, or `--unordered` as they come). The main thread never touches a line. At most two blocks
+ * writes the block's output as UTF-8 bytes into memory it shares with the main thread (see
+ * {@link Memory}), written to stdout as they are (in input order, or `--unordered` as they come). The main thread never touches a line. At most two blocks
  * per worker and one more are out at a time (and reading waits while they are), and results wait
  * while stdout is full. A block whose worker was lost runs again line by line (each line its own
  * item), so that the line that took the worker down is the one that fails.
