@@ -26,9 +26,10 @@ import type {
   Packed,
 } from '../wire/messages.js';
 import type { WorkSpec } from '../wire/work.js';
+import type { WorkerHostEvents, WorkerHostOptions } from './host-contract.js';
 import { finish, type InFlightBatch } from './in-flight.js';
 import { done, failure, RETIRE, toFailure } from './outcomes.js';
-import { WorkerHost, type WorkerHostEvents, type WorkerHostOptions } from './worker-host.js';
+import { WorkerHost } from './worker-host.js';
 
 /** The executor's settings, already validated (`createPool` checks them). */
 export interface WorkersOptions {

@@ -20,10 +20,10 @@ import {
 } from '../wire/messages.js';
 import type { WorkSpec } from '../wire/work.js';
 import { TinypoolExecutor, type WorkersOptions } from './executor.js';
+import type { WorkerHostEvents } from './host-contract.js';
 import { cannotStart } from './in-flight.js';
 import { reportTeardown } from './outcomes.js';
 import { runInChild } from './runtime/process-worker.js';
-import type { WorkerHostEvents } from './worker-host.js';
 
 /** The default executor on child processes (`createPool({ runtime: 'process' })`). */
 export function processExecutor(options: WorkersOptions): TinypoolExecutor {

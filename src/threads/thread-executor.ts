@@ -25,12 +25,12 @@ import type { WorkSpec } from '../wire/work.js';
 import { ControlRows } from './control-rows.js';
 import { TinypoolExecutor, type WorkersOptions } from './executor.js';
 import { Hellos } from './hellos.js';
+import type { WorkerHostEvents } from './host-contract.js';
 import { cannotStart, finish, type InFlightBatch } from './in-flight.js';
 import { RETIRE, STOPPED, unsendable } from './outcomes.js';
 import { Parking } from './parking.js';
 import { DEPTH, Placement } from './placement.js';
 import { CANCEL_GRACE_MS, type WorkerLink } from './runtime/thread-worker.js';
-import type { WorkerHostEvents } from './worker-host.js';
 
 /** The default executor on worker threads (`createPool()`, `runtime: 'thread'`). */
 export function threadExecutor(options: WorkersOptions): TinypoolExecutor {

@@ -58,12 +58,18 @@
  *     held at `size` until then (tinypool is made with `size + extra`, as it numbers workers up
  *     to it), else a task that comes while every child is busy would start one. A child counts if
  *     it was ready or had a task (one started with the pool gets tasks before it is ready).
+ * 16. Tinypool 2.2.0 starts a worker for a task when the task comes (below `maxThreads`) or, when
+ *     a ready worker dies, up to `minThreads`: a task queued for a worker that then died waited
+ *     until another was free; a hello (src/threads/hellos.ts: workers hold theirs until all are
+ *     answered) waited for ever, and so did the process. While tinypool handles a death (the
+ *     `error` of workarounds 1 and 2, or a thread's own), `minThreads` covers the waiting tasks.
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { Tinypool } from 'tinypool';
 import type { ExitNotice, ParentMessage } from '../wire/messages.js';
+import type { WorkerHostEvents, WorkerHostOptions } from './host-contract.js';
 import { exitError } from './in-flight.js';
 
 /** rxpool's worker side in its package (its folder depth is kept where it is bundled). */
@@ -115,40 +121,6 @@ const STDERR_KEPT = 2_000;
 
 /** The longest timer delay: "never", where tinypool takes a number of ms. */
 const NEVER_MS = 2 ** 31 - 1;
-
-export interface WorkerHostOptions {
-  readonly size: number;
-  /** Workers that may live beyond `size`: a spare, once one has died (workaround 15 for children). */
-  readonly extra?: number;
-  readonly runtime: 'thread' | 'process';
-  /** ms an idle worker lives (`Infinity`: keep `size` workers); `undefined`: never stopped here. */
-  readonly idleTimeout: number | undefined;
-  readonly maxHeapMb: number | undefined;
-  /** The workers' environment; `undefined`: this process's (workaround 8). */
-  readonly env: Readonly<Record<string, string>> | undefined;
-  /** Given to every worker (src/worker/host.ts reads it). */
-  readonly workerData: unknown;
-}
-
-/** What the host tells its executor. */
-export interface WorkerHostEvents {
-  /** A thread worker exited, for `reason` (what stopped it, its last error, or its exit code). */
-  exited(threadId: number, reason: Error): void;
-  /** Process runtime: the task `taskId` was handed to the child process `child`. */
-  sent(taskId: number, child: ChildProcess): void;
-  /**
-   * A worker died before it was ready (workaround 13): `error` says why; `anyReady`: whether some
-   * worker is ready now; `threadId`: the thread's (its executor knows if it was ready after all).
-   */
-  startFailed(error: Error, anyReady: boolean, threadId?: number): void;
-  /**
-   * Process runtime: the task `taskId` could not be passed to its child (`error`, what was thrown).
-   * Returns whether the task is the executor's (then it is answered in the child's place).
-   */
-  unsent(taskId: number, error: unknown): boolean;
-  /** Process runtime: a message of rxpool's own from a child (workaround 9). */
-  heard?(message: ParentMessage): void;
-}
 
 type TinypoolWorker = Tinypool['threads'][number];
 
@@ -203,7 +175,9 @@ export class WorkerHost {
     const worker = this.pool?.threads.find((w: TinypoolWorker) => w.threadId === workerId);
     if (!worker) return;
     if ((worker as { thread?: Worker }).thread) this.stopping.set(workerId, reason);
+    const putBack = this.raiseLeast();
     worker.emit('error', reason);
+    putBack();
     this.watchNewWorkers();
   }
 
@@ -355,8 +329,15 @@ export class WorkerHost {
         terminated = true;
         return terminate();
       };
+      // Workaround 16, for an error tinypool hears itself: raised before its listener, back after.
+      let putBack: (() => void) | undefined;
+      thread.prependListener('error', () => {
+        putBack = this.raiseLeast();
+      });
       thread.on('error', (error: Error) => {
         lastError ??= error;
+        putBack?.();
+        putBack = undefined;
       });
       thread.once('exit', (code) => {
         const stopped = this.stopping.get(threadId);
@@ -370,11 +351,33 @@ export class WorkerHost {
         }
         // Tinypool forgets a silent exit's worker first: what the executor starts on hearing of
         // it (a round of hellos) must not be given to that worker.
-        if (silent) worker.emit('error', error);
+        if (silent) {
+          const putBack = this.raiseLeast();
+          worker.emit('error', error);
+          putBack();
+        }
         this.events.exited(threadId, reason);
         if (silent) this.watchNewWorkers();
       });
     }
+  }
+
+  /**
+   * Workaround 16: raises tinypool's `minThreads` so that the tasks waiting with no starting worker
+   * for them get one when it replaces a dying worker (still counted); returns what puts it back
+   * (unless something else changed it meanwhile, as workaround 15 does).
+   */
+  private raiseLeast(): () => void {
+    const pool = this.pool;
+    if (!pool || pool.queueSize === 0) return () => {};
+    const options = pool.options as { minThreads: number; maxThreads: number };
+    const least = options.minThreads;
+    const raised = Math.min(options.maxThreads, pool.threads.length - 1 + pool.queueSize);
+    if (raised <= least) return () => {};
+    options.minThreads = raised;
+    return () => {
+      if (options.minThreads === raised) options.minThreads = least;
+    };
   }
 
   /** Workaround 15: child processes stay started up to `size + extra` from now on. */

@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { WorkerHostEvents } from '../../dist/src/threads/host-contract.js';
 import {
   BUNDLED_WORKER,
   bundledWorkerFiles,
   WorkerHost,
-  type WorkerHostEvents,
 } from '../../dist/src/threads/worker-host.js';
 import type { BatchRequest, BatchResponse } from '../../dist/src/wire/messages.js';
 import { ControlBlock } from '../../dist/src/wire/messages.js';
@@ -346,6 +346,48 @@ describe('the main-side door (WorkerHost)', () => {
       } finally {
         await h.destroy();
         rmSync(ready, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it(
+    '16. a task that waits for a worker that then dies gets a worker started for it (tinypool starts none)',
+    T,
+    async () => {
+      // Tinypool keeps 2 threads (its minThreads) and may start a third (its maxThreads).
+      const h = new WorkerHost(
+        {
+          size: 2,
+          extra: 1,
+          runtime: 'thread',
+          idleTimeout: Infinity,
+          maxHeapMb: undefined,
+          env: undefined,
+          workerData: undefined,
+        },
+        { exited: () => {}, sent: () => {}, unsent: () => false, startFailed: () => {} },
+      );
+      const sleep = (ms: number) => `await new Promise((resolve) => setTimeout(resolve, ${ms}))`;
+      try {
+        // Two workers are held for 8 s, and a third takes a task that exits it after 0.5 s.
+        const held = [1, 2].map((id) =>
+          h.run({ ...batch(`async () => { ${sleep(8000)}; return 1; }`, [1]), id }),
+        );
+        for (const run of held) run.catch(() => {});
+        const dies = h.run({
+          ...batch(`async () => { ${sleep(500)}; process.exit(3); }`, [1]),
+          id: 3,
+        });
+        // This one waits in tinypool's queue: no worker is free, and it has its most.
+        const started = Date.now();
+        const waits = h.run({ ...batch('(n) => n * 2', [21]), id: 4 });
+        await assert.rejects(dies, /exited with code 3/);
+        const response = (await waits) as BatchResponse;
+        assert.deepEqual(Array.from(response.values as ArrayLike<number>), [42]);
+        const waited = Date.now() - started;
+        assert.ok(waited < 5000, `it waited ${waited} ms: for a held worker to be free`);
+      } finally {
+        await h.destroy();
       }
     },
   );
