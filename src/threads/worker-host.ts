@@ -69,6 +69,7 @@ import { existsSync } from 'node:fs';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { Tinypool } from 'tinypool';
 import type { ExitNotice, ParentMessage } from '../wire/messages.js';
+import { workerExecArgv } from './exec-argv.js';
 import type { WorkerHostEvents, WorkerHostOptions } from './host-contract.js';
 import { exitError } from './in-flight.js';
 
@@ -283,10 +284,7 @@ export class WorkerHost {
       serialization: 'advanced',
       resourceLimits:
         threads && maxHeapMb !== undefined ? { maxOldGenerationSizeMb: maxHeapMb } : undefined,
-      execArgv:
-        !threads && maxHeapMb !== undefined
-          ? [...process.execArgv, `--max-old-space-size=${maxHeapMb}`]
-          : undefined,
+      execArgv: workerExecArgv(runtime, maxHeapMb),
     });
     // Tinypool reports a worker that failed while idle (or that was stopped) as a pool error.
     pool.on('error', () => this.watchNewWorkers());
