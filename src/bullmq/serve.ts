@@ -49,7 +49,7 @@ import { ServedWork } from './served-work.js';
 import { within } from './within.js';
 
 /** How long closing waits for BullMQ's close once the running jobs have run, in ms. */
-export const CLOSE_GRACE_MS = 2000;
+const CLOSE_GRACE_MS = 2000;
 
 export interface ServeOptions {
   /** `redis://` or `rediss://` URL. */

@@ -11,7 +11,7 @@
 import { TARGET_BATCH_MS } from '../executor/targets.js';
 
 /** No batch is larger than this, whatever the measurements say. */
-export const MAX_BATCH = 65_536;
+const MAX_BATCH = 65_536;
 
 /** How much of what was measured before each new batch keeps (older batches fade away). */
 const KEEP = 0.7;

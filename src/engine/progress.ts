@@ -75,7 +75,7 @@ export interface Progress {
 }
 
 /** The shortest time between two reports, in ms. */
-export const PROGRESS_INTERVAL_MS = 100;
+const PROGRESS_INTERVAL_MS = 100;
 
 export class ProgressMeter {
   private done = 0;

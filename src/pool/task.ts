@@ -278,7 +278,7 @@ export function task<In = any, Out = any, State = any>(
 }
 
 /** Whether `value` is a {@link Task}. */
-export function isTask(value: unknown): value is Task {
+function isTask(value: unknown): value is Task {
   return typeof value === 'object' && value !== null && (value as any)[TASK_BRAND] === true;
 }
 

@@ -26,7 +26,7 @@ import { TARGET_BATCH_MS } from '../executor/targets.js';
 /** Batches a link holds at once: one running, one waiting behind it. */
 export const DEPTH = 2;
 /** A batch expected to run this long or less may wait behind another on a link. */
-export const SHORT_BATCH_MS = 2 * TARGET_BATCH_MS;
+const SHORT_BATCH_MS = 2 * TARGET_BATCH_MS;
 /** How often (ms with batches out) placement looks at how busy the workers are (see `ranFor`). */
 const ADAPT_MS = 4;
 /**

@@ -102,7 +102,7 @@ class WorkerFileMissing extends Error {
  * `rxpool/esbuild` writes it), else in rxpool's package. Neither there: an app bundled without
  * the worker files, which would otherwise wait for workers that never start.
  */
-export function workerFile(): URL {
+function workerFile(): URL {
   const bundled = new URL(`./${BUNDLED_WORKER}`, import.meta.url);
   const found = [bundled, packagedWorkerFile].find((file) => existsSync(file));
   if (found) return found;
@@ -176,9 +176,7 @@ export class WorkerHost {
     const worker = this.pool?.threads.find((w: TinypoolWorker) => w.threadId === workerId);
     if (!worker) return;
     if ((worker as { thread?: Worker }).thread) this.stopping.set(workerId, reason);
-    const putBack = this.raiseLeast();
-    worker.emit('error', reason);
-    putBack();
+    this.dies(worker, reason);
     this.watchNewWorkers();
   }
 
@@ -349,15 +347,18 @@ export class WorkerHost {
         }
         // Tinypool forgets a silent exit's worker first: what the executor starts on hearing of
         // it (a round of hellos) must not be given to that worker.
-        if (silent) {
-          const putBack = this.raiseLeast();
-          worker.emit('error', error);
-          putBack();
-        }
+        if (silent) this.dies(worker, error);
         this.events.exited(threadId, reason);
         if (silent) this.watchNewWorkers();
       });
     }
+  }
+
+  /** Tinypool handles `worker`'s death as its own error (workarounds 1 and 2; 16 around it). */
+  private dies(worker: TinypoolWorker, error: Error): void {
+    const putBack = this.raiseLeast();
+    worker.emit('error', error);
+    putBack();
   }
 
   /**

@@ -49,7 +49,7 @@ export function findExport(namespace: Record<string, unknown>, name: string): Ex
  * function's own function properties too); a CommonJS default export that is a function
  * (`exports.default = fn`) counts as `default`.
  */
-export function functionExports(namespace: Record<string, unknown>): string[] {
+function functionExports(namespace: Record<string, unknown>): string[] {
   const functions = Object.keys(namespace).filter(
     (key) =>
       typeof namespace[key] === 'function' &&

@@ -2,9 +2,9 @@
  * `rxpool map` in blocks, the fast path: stdin is cut into blocks of whole lines that go to the
  * workers as bytes; a worker cuts them into lines, parses, runs the task and stringifies, and
  * writes the block's output as UTF-8 bytes into memory it shares with the main thread (see
- * {@link Memory}), written to stdout as they are (in input order, or `--unordered` as they come). The main thread never touches a line. At most two blocks
- * per worker and one more are out at a time (and reading waits while they are), and results wait
- * while stdout is full. A block whose worker was lost runs again line by line (each line its own
+ * {@link Memory}), written to stdout as they are (in input order, or `--unordered` as they come).
+ * The main thread never touches a line. At most two blocks per worker and one more are out at a
+ * time (and reading waits while they are), and results wait while stdout is full. A block whose worker was lost runs again line by line (each line its own
  * item), so that the line that took the worker down is the one that fails.
  */
 import { realClock } from '../../engine/clock.js';
@@ -24,8 +24,12 @@ import type { Io } from './io.js';
 import { Output } from './output.js';
 import { Stderr } from './stderr.js';
 
-/** A block of whole lines, and the number of its first line (unordered; ordered counts on). */
+/**
+ * A block of whole lines, the memory for its output (always given here), and the number of its
+ * first line (unordered; ordered counts on).
+ */
 interface Block extends LineBlock {
+  readonly out: Uint8Array;
   readonly firstLine: number;
 }
 
@@ -224,7 +228,7 @@ export function mapBlocks(
           lineMemory.give(block.bytes);
           // The output is in the block's output memory (shared), or (too long for it) in memory of
           // its own. A shared buffer comes back as another object over the same memory.
-          const out = block.out!;
+          const out = block.out;
           const shared = result.bytes.buffer instanceof SharedArrayBuffer;
           const written = shared ? () => outputMemory.give(out) : undefined;
           if (written === undefined) outputMemory.give(out);
@@ -241,7 +245,7 @@ export function mapBlocks(
           if (ordered) nextLine += countLines(block.bytes);
           if (notJson === undefined || firstLine <= notJson.index) runLines(block, firstLine);
           lineMemory.give(block.bytes);
-          outputMemory.give(block.out!);
+          outputMemory.give(block.out);
         }),
       error: (error) =>
         afterCheck(() =>

@@ -76,7 +76,7 @@ async function checkExport(pool: Pool, url: string, command: MapCommand): Promis
  * `--on-error settle` (a record carries its index among the non-blank lines, which only the
  * workers count) and with a `--concurrency` below a block's lines.
  */
-export function usesBlocks(command: MapCommand): boolean {
+function usesBlocks(command: MapCommand): boolean {
   return (
     command.onError !== 'settle' &&
     command.timeout === undefined &&
